@@ -1,0 +1,35 @@
+// Package analysis is the inspection library of framering's analyzer
+// process: it measures a frame in place, straight from a read-only
+// shared-memory view (a []byte and a frame.Geometry), without copying it.
+//
+// For each frame an Analyzer computes
+//   - statistics: pixel count, min, max, exact sum, mean, population
+//     standard deviation and a 256-bin histogram. Mono8 is measured on
+//     the value; Mono16 on the full 16-bit little-endian value, with the
+//     histogram of value>>8; RGB8 on the luma Y = (R + 2G + B) / 4
+//     (integer division), plus per-channel means;
+//   - defects: pixels at or above a bright threshold or at or below a dark
+//     threshold (in 8-bit terms; times 257 for Mono16; on the luma for
+//     RGB8), grouped into 8-connected blobs of one polarity by run-based
+//     union-find labeling, each reported with its bounding box, area,
+//     centroid and polarity, after a minimum-area filter.
+//
+// Pixels can be ignored: Options.SkipStamp drops the 32-byte pattern stamp
+// at the start of the frame, which is not image content, and
+// Options.Ignore drops a rectangle. Ignored pixels count for neither the
+// statistics nor the defects.
+//
+// Padding bytes between the end of a row's pixels and the next stride are
+// never read. A geometry that is invalid or does not fit the buffer is
+// refused with ErrGeometry before any pixel is read; nothing in this
+// package panics on bad input.
+//
+// An Analyzer owns its scratch and its Result, sized on first use and
+// reused: after warm-up, analyzing a frame allocates nothing. The Result
+// returned by Analyze is valid until the next Analyze on the same
+// Analyzer; Result.CopyTo and Result.Clone copy it out. The Result is
+// JSON-friendly, for the analyzer's JSON-lines output.
+//
+// The package is pure Go (no unsafe, no cgo) and imports only the standard
+// library and frame.
+package analysis

@@ -1,0 +1,187 @@
+package archive
+
+// Export: frames out of the archive as image files a user can open.
+//
+// Invariant: an exported image holds exactly the frame's pixels, Width x
+// Height, with the stride padding removed; Mono16 samples are converted from
+// the frame's little-endian order to the image's. Files are written under a
+// temporary name and renamed, so a file with the final name is complete.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/image/tiff"
+
+	"github.com/framering/framering/frame"
+)
+
+// ExportFormat is an image file format Export writes.
+type ExportFormat int
+
+const (
+	// ExportPNG writes PNG: 8-bit gray, 16-bit gray, or 8-bit RGBA for RGB8.
+	ExportPNG ExportFormat = iota + 1
+	// ExportTIFF writes uncompressed TIFF with the same pixel types.
+	ExportTIFF
+)
+
+// String names the format (its file extension).
+func (f ExportFormat) String() string {
+	switch f {
+	case ExportPNG:
+		return "png"
+	case ExportTIFF:
+		return "tiff"
+	}
+	return fmt.Sprintf("ExportFormat(%d)", int(f))
+}
+
+// ExportResult counts what Export did.
+type ExportResult struct {
+	Files       []string // written, in seq order
+	Frames      int      // frames exported
+	Gaps        int      // gap records in the range (nothing to export)
+	Corrupt     int      // damaged records or headers met in the range, skipped
+	Unsupported int      // frames of a pixel format that cannot be exported, skipped
+}
+
+// Export writes the frames with seq in [from, to] to outDir (created if
+// needed), one file per frame named "seq<seq, 20 digits>-id<frame id>.<ext>".
+// It goes on past damaged records and unexportable formats and then returns
+// the files written together with an error matching ErrCorrupt or ErrFormat;
+// ErrNotFound if the range holds no record.
+func Export(dir string, from, to uint64, outDir string, format ExportFormat) (ExportResult, error) {
+	var res ExportResult
+	if from > to || (format != ExportPNG && format != ExportTIFF) {
+		return res, fmt.Errorf("export %s: %w: seq %d..%d, format %v", dir, ErrInvalid, from, to, format)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	defer r.Close()
+	if err := r.Seek(from); err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	var errs []error
+	seen := false
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return res, fmt.Errorf("export: %w", err)
+			}
+			res.Corrupt++
+			errs = append(errs, err)
+			continue
+		}
+		if rec.Seq > to {
+			break
+		}
+		seen = true
+		if rec.Kind == KindGap {
+			res.Gaps++
+			continue
+		}
+		img, err := FrameImage(rec.Meta, rec.Payload)
+		if err != nil {
+			res.Unsupported++
+			errs = append(errs, fmt.Errorf("export seq %d: %w", rec.Seq, err))
+			continue
+		}
+		name := filepath.Join(outDir, fmt.Sprintf("seq%020d-id%d.%s", rec.Seq, rec.Meta.FrameID, format))
+		if err := writeImage(name, img, format); err != nil {
+			return res, fmt.Errorf("export seq %d: %w", rec.Seq, err)
+		}
+		res.Files = append(res.Files, name)
+		res.Frames++
+	}
+	if !seen && len(errs) == 0 {
+		return res, fmt.Errorf("export %s: %w: no record in %d..%d", dir, ErrNotFound, from, to)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("export %s: %w", dir, err)
+	}
+	return res, nil
+}
+
+// FrameImage converts a raw frame to an image without stride padding: Mono8
+// to *image.Gray, Mono16 to *image.Gray16, RGB8 to *image.NRGBA (opaque). The
+// image does not alias raw.
+func FrameImage(m Meta, raw []byte) (image.Image, error) {
+	g := m.Geometry()
+	if !g.Format.Valid() {
+		return nil, fmt.Errorf("convert frame %d: %w: %v", m.FrameID, ErrFormat, g.Format)
+	}
+	if err := g.Validate(); err != nil || len(raw) != g.Size() {
+		return nil, fmt.Errorf("convert frame %d: %w: %dx%d stride %d for %d bytes (%v)", m.FrameID, ErrInvalid, g.Width, g.Height, g.Stride, len(raw), err)
+	}
+	rect := image.Rect(0, 0, g.Width, g.Height)
+	switch g.Format {
+	case frame.Mono8:
+		img := image.NewGray(rect)
+		for y := 0; y < g.Height; y++ {
+			copy(img.Pix[y*img.Stride:y*img.Stride+g.Width], raw[y*g.Stride:])
+		}
+		return img, nil
+	case frame.Mono16:
+		img := image.NewGray16(rect)
+		for y := 0; y < g.Height; y++ {
+			src := raw[y*g.Stride:]
+			dst := img.Pix[y*img.Stride:]
+			for x := 0; x < g.Width; x++ {
+				binary.BigEndian.PutUint16(dst[2*x:], binary.LittleEndian.Uint16(src[2*x:]))
+			}
+		}
+		return img, nil
+	case frame.RGB8:
+		img := image.NewNRGBA(rect)
+		for y := 0; y < g.Height; y++ {
+			src := raw[y*g.Stride:]
+			dst := img.Pix[y*img.Stride:]
+			for x := 0; x < g.Width; x++ {
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = src[3*x], src[3*x+1], src[3*x+2], 0xFF
+			}
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("convert frame %d: %w: %v", m.FrameID, ErrFormat, g.Format)
+}
+
+func writeImage(name string, img image.Image, format ExportFormat) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write image: %w", err)
+	}
+	switch format {
+	case ExportPNG:
+		err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img)
+	case ExportTIFF:
+		err = tiff.Encode(f, img, &tiff.Options{Compression: tiff.Uncompressed})
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write image %s: %w", filepath.Base(name), err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package archive
+
+// Naming and listing of segment and index files, and small file helpers.
+//
+// Invariant: a segment's file name is its index printed with at least eight
+// decimal digits ("%08d.frseg") and nothing else; a name that does not print
+// back to itself (such as "000000001.frseg") is not a segment, so no two
+// files can claim one index.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	segSuffix = ".frseg"
+	idxSuffix = ".fridx"
+)
+
+func segName(index uint64) string { return fmt.Sprintf("%08d%s", index, segSuffix) }
+func idxName(index uint64) string { return fmt.Sprintf("%08d%s", index, idxSuffix) }
+
+// parseSegName returns the index of a segment file name.
+func parseSegName(name string) (uint64, bool) {
+	stem, ok := strings.CutSuffix(name, segSuffix)
+	if !ok || len(stem) < 8 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(stem, 10, 64)
+	if err != nil || segName(v) != name {
+		return 0, false
+	}
+	return v, true
+}
+
+// listSegments returns the indices of the segments in dir, ascending.
+func listSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	var out []uint64
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if v, ok := parseSegName(e.Name()); ok {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// syncDir fsyncs a directory so that file creations and renames in it are
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeIndexFile replaces the index of segment segIndex at path with ents.
+// The index is derived data, so the file is rewritten in place: a crash
+// halfway leaves an index the next Open or reader rebuilds.
+func writeIndexFile(path string, segIndex uint64, ents []idxEntry) error {
+	b := make([]byte, idxHeaderSize+len(ents)*idxEntrySize)
+	encodeIndexHeader(b, segIndex)
+	for i, e := range ents {
+		encodeIndexEntry(b[idxHeaderSize+i*idxEntrySize:], e)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		_ = os.Truncate(path, 0) // an empty index is rebuilt; a torn one is too, this just frees space
+		return fmt.Errorf("write index %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write index %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func nowNano() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,612 @@
+package archive
+
+// The Writer: appends records to the last segment with plain positioned
+// writes (pwrite), rotates by size, fsyncs by policy.
+//
+// Invariants (all under Writer.mu):
+//   - w.off is the end of the last complete record of the open segment. The
+//     file holds exactly w.off bytes unless w.dirtyTail is set, in which case
+//     a cut back failed and bytes past w.off are garbage that is cut before
+//     the next write. No byte is ever written at an offset other than w.off.
+//   - A record's sequence number is consumed only when all of its bytes were
+//     written; a failed write is cut back, so the file never keeps a partial
+//     record of a live writer (a crash can leave one; Open cuts it).
+//   - w.durableSeq: every record with a smaller seq was covered by a
+//     completed fsync of its segment.
+//   - Index entries are buffered and written after the records they point
+//     to. The index may lag or be broken (disk full); it is derived data and
+//     is rebuilt at the next Open, or at rotation or Close if it broke.
+//   - Sealed segments (all but the last) were fsynced at rotation, whatever
+//     the policy, so after power loss only the last segment needs recovery.
+//
+// Lock order: Writer.mu only; the interval goroutine takes it like any caller.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/framering/framering/shm"
+)
+
+// DefaultMaxSegmentSize is the rotation size used when Options.MaxSegmentSize is 0.
+const DefaultMaxSegmentSize = 1 << 30
+
+// minSegmentSize is the smallest MaxSegmentSize Open accepts.
+const minSegmentSize = 4096
+
+// idxBufEntries is how many index entries the writer buffers before writing.
+const idxBufEntries = 256
+
+// SyncPolicy says when the Writer fsyncs the open segment on its own. Any
+// trigger that is set fires; the zero value never fsyncs on its own, but Sync,
+// Close and rotation always do.
+type SyncPolicy struct {
+	// Records fsyncs once this many records were appended since the last
+	// fsync; 1 fsyncs every record.
+	Records int
+	// Bytes fsyncs once this many bytes were appended since the last fsync.
+	Bytes int64
+	// Interval fsyncs pending records from a background goroutine every
+	// Interval, so an idle writer does not keep data unsynced longer than that.
+	Interval time.Duration
+}
+
+// Options configure a Writer.
+type Options struct {
+	// MaxSegmentSize is the size a segment may reach before the next record
+	// goes into a new one (0 means DefaultMaxSegmentSize). A record larger
+	// than it gets a segment of its own.
+	MaxSegmentSize int64
+	// Sync is the fsync policy.
+	Sync SyncPolicy
+	// Codec compresses frame payloads (CodecNone, CodecS2 or CodecZstd). A
+	// frame that does not shrink is stored uncompressed.
+	Codec Codec
+	// Logger receives recovery and error reports; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats are a Writer's counters since Open.
+type Stats struct {
+	Records    uint64 // records appended (frames and gaps)
+	Frames     uint64 // frame records appended
+	GapRecords uint64 // gap records appended: losses recorded
+	FramesLost uint64 // sum of Count over the gap records appended
+	Bytes      uint64 // bytes appended to segments (headers, payload, padding)
+	RawBytes   uint64 // frame bytes before compression
+	Fsyncs     uint64 // completed fsyncs of segments
+	SyncErrors uint64 // failed fsyncs
+	Segments   uint64 // segments created (the first one included, if Open created it)
+	DiskFull   uint64 // Append and AppendGap calls refused with ErrDiskFull
+	NextSeq    uint64 // the sequence number of the next record
+	DurableSeq uint64 // every record with a smaller seq is covered by a completed fsync
+}
+
+// Writer appends records to an archive directory. Its methods are safe for
+// concurrent use. Only one Writer may have a directory open at a time; the
+// package does not lock the directory (see FORMAT.md).
+type Writer struct {
+	mu   sync.Mutex
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	closed bool
+
+	seg       *os.File
+	segIndex  uint64
+	off       uint64
+	recStart  uint64 // where records start in the open segment
+	dirtyTail bool
+
+	idx       *os.File
+	idxOff    uint64
+	idxBuf    []byte
+	idxBroken bool
+
+	nextSeq       uint64
+	durableSeq    uint64
+	unsyncedRecs  int
+	unsyncedBytes int64
+
+	stats    Stats
+	recovery Recovery
+
+	cp     *compressor
+	hdr    [recHeaderSize]byte
+	pad    [recAlign]byte
+	gapBuf [gapPayloadSize]byte
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Open opens the archive in dir for appending, creating dir and the first
+// segment if needed. If the archive exists, Open recovers its last segment
+// first: it cuts a torn tail (a partial or damaged record after which no
+// valid record follows), rebuilds the segment's index if it does not match,
+// fsyncs, and logs what it did; Recovery reports it. Damage followed by valid
+// records is not a torn tail: it is kept (and logged) for Verify to report.
+func Open(dir string, opts Options) (*Writer, error) {
+	if opts.MaxSegmentSize == 0 {
+		opts.MaxSegmentSize = DefaultMaxSegmentSize
+	}
+	switch {
+	case opts.MaxSegmentSize < minSegmentSize:
+		return nil, fmt.Errorf("open archive %s: %w: segment size %d below %d", dir, ErrInvalid, opts.MaxSegmentSize, minSegmentSize)
+	case opts.Sync.Records < 0 || opts.Sync.Bytes < 0 || opts.Sync.Interval < 0:
+		return nil, fmt.Errorf("open archive %s: %w: negative sync policy %+v", dir, ErrInvalid, opts.Sync)
+	case !opts.Codec.known():
+		return nil, fmt.Errorf("open archive %s: %w: codec %v", dir, ErrInvalid, opts.Codec)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	cp, err := newCompressor(opts.Codec)
+	if err != nil {
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
+	w := &Writer{
+		dir:    dir,
+		opts:   opts,
+		log:    log.With("archive", dir),
+		cp:     cp,
+		idxBuf: make([]byte, 0, idxBufEntries*idxEntrySize),
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		cp.close()
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
+	if len(segs) == 0 {
+		err = w.createSegment(0, 0)
+		w.recovery = Recovery{Created: true, CutOffset: -1}
+	} else {
+		err = w.recoverLast(segs)
+	}
+	if err != nil {
+		w.closeFiles()
+		cp.close()
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
+	w.recovery.Segment = w.segIndex
+	w.recovery.NextSeq = w.nextSeq
+	w.durableSeq = w.nextSeq // the recovered (or new) segment was fsynced
+	if iv := opts.Sync.Interval; iv > 0 {
+		w.stop = make(chan struct{})
+		w.done = make(chan struct{})
+		go w.syncLoop(iv, w.stop)
+	}
+	return w, nil
+}
+
+// Dir returns the archive directory.
+func (w *Writer) Dir() string { return w.dir }
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.NextSeq = w.nextSeq
+	s.DurableSeq = w.durableSeq
+	return s
+}
+
+// Recovery reports what Open found and repaired.
+func (w *Writer) Recovery() Recovery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.recovery
+	r.Corrupt = append([]Region(nil), r.Corrupt...)
+	return r
+}
+
+// Append stores a frame and returns its sequence number. payload is the
+// frame's bytes, exactly m.Stride*m.Height of them; Append does not keep it.
+// The uncompressed path allocates nothing.
+//
+// Errors: ErrInvalid or ErrTooLarge for metadata that does not describe the
+// payload (nothing written); ErrDiskFull when the filesystem is full (nothing
+// kept, see ErrDiskFull); ErrSync when the record was written but the fsync
+// the policy asked for failed (the seq is valid); ErrClosed.
+func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
+	if err := checkMeta(&m, len(payload)); err != nil {
+		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, ErrClosed)
+	}
+	stored, codec := w.cp.compress(payload)
+	h := recHeader{
+		kind:      KindFrame,
+		frameID:   m.FrameID,
+		timestamp: m.Timestamp,
+		width:     uint32(m.Width),
+		height:    uint32(m.Height),
+		stride:    uint32(m.Stride),
+		format:    uint32(m.Format),
+		flags:     uint32(codec),
+		stored:    uint64(len(stored)),
+		raw:       uint64(len(payload)),
+	}
+	seq, err := w.appendRecord(&h, stored)
+	if err != nil {
+		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
+	}
+	w.stats.Frames++
+	w.stats.RawBytes += uint64(len(payload))
+	if err := w.maybeSync(); err != nil {
+		return seq, fmt.Errorf("append frame %d: %w", m.FrameID, err)
+	}
+	return seq, nil
+}
+
+// AppendGap records that frames were lost and returns the gap record's
+// sequence number. Errors are those of Append.
+func (w *Writer) AppendGap(g Gap) (uint64, error) {
+	if !g.validate() {
+		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, fmt.Errorf("append gap: %w", ErrClosed)
+	}
+	encodeGap(w.gapBuf[:], g)
+	h := recHeader{
+		kind:      KindGap,
+		frameID:   g.FirstID,
+		timestamp: time.Now().UnixNano(),
+		stored:    gapPayloadSize,
+		raw:       gapPayloadSize,
+	}
+	seq, err := w.appendRecord(&h, w.gapBuf[:])
+	if err != nil {
+		return 0, fmt.Errorf("append gap of %d frames (%v): %w", g.Count, g.Cause, err)
+	}
+	w.stats.GapRecords++
+	w.stats.FramesLost += g.Count
+	w.log.Warn("recorded frame loss", "seq", seq, "first_id", g.FirstID, "last_id", g.LastID, "count", g.Count, "cause", g.Cause.String())
+	if err := w.maybeSync(); err != nil {
+		return seq, fmt.Errorf("append gap: %w", err)
+	}
+	return seq, nil
+}
+
+// Sync writes the buffered index entries and fsyncs the open segment.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("sync archive: %w", ErrClosed)
+	}
+	return w.syncLocked()
+}
+
+// Close fsyncs and closes the archive. It is safe to call more than once.
+func (w *Writer) Close() error {
+	if w.stop != nil {
+		w.mu.Lock()
+		stop := w.stop
+		w.stop = nil
+		w.mu.Unlock()
+		if stop != nil {
+			close(stop)
+			<-w.done
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	var errs []error
+	if w.dirtyTail {
+		if err := w.cutBack(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := w.syncLocked(); err != nil {
+		errs = append(errs, err)
+	}
+	broken := w.idxBroken
+	errs = append(errs, w.closeFiles())
+	if broken {
+		w.repairIndex(w.segIndex)
+	}
+	w.cp.close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close archive %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// checkMeta checks that m describes a payload of n bytes.
+func checkMeta(m *Meta, n int) error {
+	if uint64(n) > MaxPayload {
+		return fmt.Errorf("%w: %d-byte payload, limit %d", ErrTooLarge, n, MaxPayload)
+	}
+	if m.Width < 0 || m.Height < 0 || m.Stride < 0 {
+		return fmt.Errorf("%w: geometry %dx%d stride %d", ErrInvalid, m.Width, m.Height, m.Stride)
+	}
+	return checkFrameFields(ErrInvalid, uint64(m.Width), uint64(m.Height), uint64(m.Stride), m.Format, uint64(n))
+}
+
+// appendRecord writes h and payload at w.off, rotating first if the record
+// does not fit. On success it consumes a seq and queues an index entry.
+func (w *Writer) appendRecord(h *recHeader, payload []byte) (uint64, error) {
+	if w.dirtyTail {
+		if err := w.cutBack(); err != nil {
+			return 0, err
+		}
+	}
+	size := align8(recHeaderSize + uint64(len(payload)))
+	if w.off > w.recStart && w.off+size > uint64(w.opts.MaxSegmentSize) {
+		if err := w.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	h.seq = w.nextSeq
+	sealRecHeader(w.hdr[:], h, payload)
+	off := w.off
+	err := w.writeAt(w.hdr[:], off)
+	if err == nil {
+		err = w.writeAt(payload, off+recHeaderSize)
+	}
+	if pad := size - recHeaderSize - uint64(len(payload)); err == nil && pad > 0 {
+		err = w.writeAt(w.pad[:pad], off+size-pad)
+	}
+	if err != nil {
+		return 0, w.failWrite(err)
+	}
+	w.off += size
+	w.nextSeq++
+	w.stats.Records++
+	w.stats.Bytes += size
+	w.unsyncedRecs++
+	w.unsyncedBytes += int64(size)
+	w.addIndexEntry(h.seq, off)
+	return h.seq, nil
+}
+
+func (w *Writer) writeAt(b []byte, off uint64) error {
+	if off > math.MaxInt64 {
+		return fmt.Errorf("write segment: %w: offset %d", ErrTooLarge, off)
+	}
+	_, err := w.seg.WriteAt(b, int64(off))
+	return err
+}
+
+// failWrite cuts a failed record back and classifies the error.
+func (w *Writer) failWrite(err error) error {
+	w.dirtyTail = true
+	if cerr := w.cutBack(); cerr != nil {
+		w.log.Error("cannot cut back a failed write; will retry before the next write", "segment", w.segIndex, "offset", w.off, "err", cerr)
+	}
+	name := segName(w.segIndex)
+	if isDiskFull(err) {
+		w.stats.DiskFull++
+		return fmt.Errorf("write segment %s: %w: %w", name, ErrDiskFull, err)
+	}
+	return fmt.Errorf("write segment %s: %w", name, err)
+}
+
+// cutBack truncates the open segment to w.off.
+func (w *Writer) cutBack() error {
+	if err := w.seg.Truncate(int64(w.off)); err != nil {
+		return fmt.Errorf("cut back segment %s to %d: %w", segName(w.segIndex), w.off, err)
+	}
+	w.dirtyTail = false
+	return nil
+}
+
+func (w *Writer) addIndexEntry(seq, off uint64) {
+	if w.idxBroken {
+		return
+	}
+	n := len(w.idxBuf)
+	w.idxBuf = w.idxBuf[:n+idxEntrySize]
+	encodeIndexEntry(w.idxBuf[n:], idxEntry{seq: seq, off: off})
+	if len(w.idxBuf) == cap(w.idxBuf) {
+		w.flushIndex()
+	}
+}
+
+// flushIndex writes the buffered index entries. A failure breaks the index of
+// this segment (it is repaired at rotation, Close or the next Open); it never
+// fails the append, because the records themselves are stored.
+func (w *Writer) flushIndex() {
+	if w.idxBroken || len(w.idxBuf) == 0 {
+		w.idxBuf = w.idxBuf[:0]
+		return
+	}
+	_, err := w.idx.WriteAt(w.idxBuf, int64(w.idxOff))
+	if err != nil {
+		w.idxBroken = true
+		_ = w.idx.Truncate(int64(w.idxOff))
+		w.log.Warn("index write failed; the index of this segment will be rebuilt", "segment", w.segIndex, "err", err)
+	} else {
+		w.idxOff += uint64(len(w.idxBuf))
+	}
+	w.idxBuf = w.idxBuf[:0]
+}
+
+func (w *Writer) maybeSync() error {
+	p := w.opts.Sync
+	if (p.Records > 0 && w.unsyncedRecs >= p.Records) || (p.Bytes > 0 && w.unsyncedBytes >= p.Bytes) {
+		return w.syncLocked()
+	}
+	return nil
+}
+
+func (w *Writer) syncLocked() error {
+	w.flushIndex()
+	if err := w.seg.Sync(); err != nil {
+		w.stats.SyncErrors++
+		return fmt.Errorf("sync segment %s: %w: %w", segName(w.segIndex), ErrSync, err)
+	}
+	w.stats.Fsyncs++
+	w.durableSeq = w.nextSeq
+	w.unsyncedRecs = 0
+	w.unsyncedBytes = 0
+	return nil
+}
+
+func (w *Writer) syncLoop(iv time.Duration, stop <-chan struct{}) {
+	defer close(w.done)
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		if !w.closed && w.unsyncedRecs > 0 {
+			if err := w.syncLocked(); err != nil {
+				w.log.Error("interval fsync failed", "err", err)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// rotate seals the open segment (index flushed, fsynced) and opens the next.
+// On failure the writer stays on the old segment.
+func (w *Writer) rotate() error {
+	w.flushIndex()
+	if err := w.seg.Sync(); err != nil {
+		w.stats.SyncErrors++
+		if isDiskFull(err) {
+			w.stats.DiskFull++
+			return fmt.Errorf("seal segment %s: %w: %w", segName(w.segIndex), ErrDiskFull, err)
+		}
+		return fmt.Errorf("seal segment %s: %w", segName(w.segIndex), err)
+	}
+	w.stats.Fsyncs++
+	w.durableSeq = w.nextSeq
+	w.unsyncedRecs, w.unsyncedBytes = 0, 0
+
+	old, oldSeg, oldIdx, broken := w.segIndex, w.seg, w.idx, w.idxBroken
+	if err := w.createSegment(old+1, w.nextSeq); err != nil {
+		w.seg, w.idx, w.segIndex, w.idxBroken = oldSeg, oldIdx, old, broken
+		if isDiskFull(err) {
+			w.stats.DiskFull++
+			return fmt.Errorf("rotate to segment %s: %w: %w", segName(old+1), ErrDiskFull, err)
+		}
+		return fmt.Errorf("rotate to segment %s: %w", segName(old+1), err)
+	}
+	oldSeg.Close()
+	if oldIdx != nil {
+		oldIdx.Close()
+	}
+	if broken {
+		w.repairIndex(old)
+	}
+	return nil
+}
+
+// createSegment creates segment index with its header and an empty index,
+// fsyncs both and the directory, and makes it the open segment. On failure
+// it removes what it created and leaves the writer's fields untouched.
+func (w *Writer) createSegment(index, firstSeq uint64) error {
+	path := filepath.Join(w.dir, segName(index))
+	ipath := filepath.Join(w.dir, idxName(index))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	var hdr [segHeaderSize]byte
+	encodeSegHeader(hdr[:], index, time.Now().UnixNano(), firstSeq)
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(path)
+		os.Remove(ipath)
+		return err
+	}
+	if _, err := f.WriteAt(hdr[:], 0); err != nil {
+		return fail(fmt.Errorf("write segment header: %w", err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync segment header: %w", err))
+	}
+	if err := writeIndexFile(ipath, index, nil); err != nil {
+		return fail(err)
+	}
+	idx, err := os.OpenFile(ipath, os.O_RDWR, 0)
+	if err != nil {
+		return fail(fmt.Errorf("open index: %w", err))
+	}
+	if err := syncDir(w.dir); err != nil {
+		idx.Close()
+		return fail(err)
+	}
+	w.seg, w.idx, w.segIndex = f, idx, index
+	w.off, w.recStart, w.dirtyTail = segHeaderSize, segHeaderSize, false
+	w.idxOff, w.idxBroken = idxHeaderSize, false
+	w.idxBuf = w.idxBuf[:0]
+	w.nextSeq = firstSeq
+	w.stats.Segments++
+	w.log.Info("created segment", "segment", index, "first_seq", firstSeq)
+	return nil
+}
+
+// repairIndex rebuilds the index of a closed segment from its records.
+func (w *Writer) repairIndex(index uint64) {
+	ents, err := scanIndexEntries(filepath.Join(w.dir, segName(index)))
+	if err == nil {
+		err = writeIndexFile(filepath.Join(w.dir, idxName(index)), index, ents)
+	}
+	if err != nil {
+		w.log.Warn("cannot rebuild index; readers will scan the segment", "segment", index, "err", err)
+		return
+	}
+	w.log.Info("rebuilt index", "segment", index, "entries", len(ents))
+}
+
+// scanIndexEntries maps a segment and returns the index entries of its valid records.
+func scanIndexEntries(path string) ([]idxEntry, error) {
+	m, err := shm.OpenFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("scan segment: %w", err)
+	}
+	defer m.Close()
+	data := m.Bytes()
+	h, err := decodeSegHeader(data)
+	if err != nil {
+		return nil, fmt.Errorf("scan segment %s: %w", filepath.Base(path), err)
+	}
+	var ents []idxEntry
+	scanRecords(data, recordStart(h), func(off uint64, rh *recHeader) {
+		ents = append(ents, idxEntry{seq: rh.seq, off: off})
+	}, nil)
+	return ents, nil
+}
+
+func (w *Writer) closeFiles() error {
+	var errs []error
+	if w.seg != nil {
+		errs = append(errs, w.seg.Close())
+		w.seg = nil
+	}
+	if w.idx != nil {
+		errs = append(errs, w.idx.Close())
+		w.idx = nil
+	}
+	return errors.Join(errs...)
+}

@@ -187,10 +187,11 @@ func clip(lo, n, limit int) (a, b int) {
 		return 0, 0
 	}
 	if lo < 0 {
-		if n <= -lo {
+		end := lo + n // cannot overflow: lo < 0 < n
+		if end <= 0 {
 			return 0, 0
 		}
-		return 0, min(n+lo, limit)
+		return 0, min(end, limit)
 	}
 	return lo, lo + min(n, limit-lo)
 }

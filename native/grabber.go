@@ -1,0 +1,175 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/framering/framering/frame"
+)
+
+// Grabber is a frame source that fills buffers it was lent, with the
+// buffer semantics of GenTL data streams and V4L2 streaming I/O (see the
+// package documentation for the ownership rules). Both backends in this
+// package implement it; a real SDK or a V4L2 device would too.
+//
+// All methods are safe for concurrent use.
+type Grabber interface {
+	// Config returns the current configuration.
+	Config() Config
+	// SetConfig replaces the configuration. Only while stopped (ErrBusy
+	// otherwise); fails with ErrBufferSize if an announced buffer cannot
+	// hold a frame of the new geometry.
+	SetConfig(cfg Config) error
+
+	// Announce lends buf to the device. buf must lie inside writable
+	// MAP_SHARED mappings (a ring slot), never the Go heap (ErrNotShared),
+	// hold a frame of the current geometry (ErrBufferSize) and not overlap
+	// another buffer (ErrOverlap). The caller keeps buf mapped until the
+	// buffer is revoked or the device closed.
+	Announce(buf []byte) (BufferID, error)
+	// Allocate makes a device-private buffer of size bytes (safe-copy
+	// mode). Its bytes are reachable only through the leases of the frames
+	// it carries; the device frees it at Revoke or Close.
+	Allocate(size int) (BufferID, error)
+	// Revoke takes back a buffer that is idle with the caller (announced
+	// or detached, not queued nor leased: ErrBufferState).
+	Revoke(id BufferID) error
+	// Queue puts an idle buffer into the input pool.
+	Queue(id BufferID) error
+
+	// Start starts acquisition (ErrBusy if running).
+	Start() error
+	// Stop stops acquisition and gives every queued and every filled but
+	// not dequeued buffer back to the caller, idle; frames already
+	// dequeued stay leased. Stopping a stopped device does nothing.
+	Stop() error
+
+	// Dequeue waits for the oldest filled frame and leases it to the
+	// caller. It returns ErrStopped when acquisition is not running and
+	// nothing awaits (or stops while it waits), ErrClosed when the device
+	// closes, and ctx.Err() wrapped when ctx ends first. It allocates
+	// nothing.
+	Dequeue(ctx context.Context) (Frame, error)
+
+	// Counters returns the device's counters.
+	Counters() Counters
+
+	// Close stops acquisition, ends every lease, revokes every buffer and
+	// releases the device. After Close returns the device touches no
+	// announced memory, which the caller may unmap. Close is safe to call
+	// more than once; every other method then returns ErrClosed.
+	Close() error
+}
+
+// Backend kinds for Open.
+const (
+	// KindSDK is the simulated C SDK driven through cgo.
+	KindSDK = "sdk"
+	// KindSynthetic is the pure-Go source with the same semantics.
+	KindSynthetic = "synthetic"
+)
+
+// Open opens a grabber of the given kind: KindSDK (ErrNoCgo in a build
+// without cgo) or KindSynthetic.
+func Open(kind string, cfg Config) (Grabber, error) {
+	switch kind {
+	case KindSDK:
+		return OpenSDK(cfg)
+	case KindSynthetic:
+		return OpenSynthetic(cfg)
+	}
+	return nil, fmt.Errorf("open grabber %q: %w", kind, ErrUnknownKind)
+}
+
+// MaxFrameRate is the highest frame rate a Config may ask for.
+const MaxFrameRate = 1e6
+
+// MaxBuffers is the most buffers one device holds announced at once.
+const MaxBuffers = 4096
+
+// Config is what a device produces: frame geometry and pixel format, the
+// frame rate, and whether the pattern carries defects.
+type Config struct {
+	Geometry frame.Geometry
+	// Rate is in frames per second. At a positive rate a frame is due every
+	// 1/Rate seconds whether or not a buffer is queued (a frame due with an
+	// empty input pool is lost: an underrun). At 0 the device is paced by
+	// its input pool: a frame is due as soon as a buffer is queued, so it
+	// runs as fast as buffers come back and never underruns.
+	Rate float64
+	// Defects injects the pattern's defects (frame.Defects).
+	Defects bool
+}
+
+// validate checks cfg as the C SDK's validate_config does, in the same
+// order, returning the same Status.
+func (cfg Config) validate() Status {
+	g := cfg.Geometry
+	if !g.Format.Valid() {
+		return StatusFormat
+	}
+	if g.Validate() != nil || g.Size() < frame.StampSize {
+		return StatusGeometry
+	}
+	if math.IsNaN(cfg.Rate) || cfg.Rate < 0 || cfg.Rate > MaxFrameRate {
+		return StatusInvalidArgument
+	}
+	return StatusOK
+}
+
+// BufferID names a buffer announced on (or allocated by) one device. It is
+// opaque: it carries the device's tag and a generation, so an id of another
+// device or of a revoked buffer is refused with ErrUnknownBuffer.
+type BufferID uint64
+
+// buffer id layout, shared by both backends (frsdk.c make_id):
+//
+//	63      48 47             24 23              0
+//	+---------+-----------------+----------------+
+//	| dev tag |   generation    |  buffer index  |
+//	+---------+-----------------+----------------+
+const (
+	idIndexBits = 24
+	idGenBits   = 24
+	idIndexMask = 1<<idIndexBits - 1
+	idGenMask   = 1<<idGenBits - 1
+)
+
+func (id BufferID) index() int { return int(id & idIndexMask) }
+
+// FrameStatus says how completely the device wrote a frame.
+type FrameStatus int32
+
+const (
+	// FrameComplete means every byte of the frame was written.
+	FrameComplete FrameStatus = 0
+	// FrameIncomplete means part of the frame is missing (a real device
+	// that lost packets); the simulated ones never report it.
+	FrameIncomplete FrameStatus = 1
+)
+
+// FrameInfo is the typed metadata of a filled frame.
+type FrameInfo struct {
+	Buffer    BufferID    // the buffer the frame is in
+	FrameID   uint64      // counts every due frame, delivered or lost: gaps are losses
+	Timestamp int64       // CLOCK_MONOTONIC nanoseconds when the frame was taken
+	Status    FrameStatus // FrameComplete unless the device says otherwise
+	Geometry  frame.Geometry
+	Length    int // bytes of the frame at the start of the buffer: Stride*Height
+}
+
+// Counters are a device's counters. The first four count since Open; the
+// others are gauges. With acquisition stopped,
+// NextFrameID == Delivered+Underruns, and every frame id below NextFrameID
+// was either dequeued, discarded by Stop or lost to an underrun.
+type Counters struct {
+	Delivered   uint64 // frames filled and moved to the output queue
+	Underruns   uint64 // frames lost because no buffer was queued when they were due
+	Discarded   uint64 // filled frames dropped from the output queue by Stop
+	NextFrameID uint64 // the id the next due frame will carry
+	Queued      int    // buffers in the input pool
+	Awaiting    int    // filled buffers waiting for Dequeue
+	Held        int    // buffers leased to the caller by Dequeue
+	Announced   int    // buffers announced or allocated, in any state
+}

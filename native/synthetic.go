@@ -1,0 +1,567 @@
+package native
+
+// The pure-Go grabber: the C SDK's semantics (csdk/frsdk.c) in Go, with
+// frame.Generator writing the pattern.
+//
+// Invariants kept by this file (the same as frsdk.c's):
+//
+//  1. Every field below mu is guarded by mu, except the memory of a buffer
+//     in state bufFilling, which the acquisition goroutine writes without
+//     the lock (no other path touches a filling buffer's memory, revokes or
+//     queues it). The configuration changes only while no acquisition
+//     goroutine runs; starting the goroutine and waiting for done order
+//     those writes against its reads.
+//  2. A buffer index is in at most one of inQ and outQ, and it is there iff
+//     its state is bufQueued or bufOutput.
+//  3. nextID == delivered + underruns + (1 if a buffer is filling).
+//  4. Every buffer holds a frame of the current geometry.
+//  5. avail and queued are wake-up hints with room for one token: a sender
+//     never blocks, a receiver re-checks the queue under mu after waking,
+//     and a Dequeue that takes a frame passes the token on if more remain.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/framering/framering/frame"
+)
+
+type bufState uint8
+
+const (
+	bufFree bufState = iota
+	bufAnnounced
+	bufQueued
+	bufFilling
+	bufOutput
+	bufDelivered
+)
+
+type acqState uint8
+
+const (
+	acqStopped acqState = iota
+	acqRunning
+	acqStopping
+)
+
+// synTags hands out device tags for buffer ids (16 bits, never 0).
+var synTags atomic.Uint32
+
+// Synthetic is a pure-Go Grabber that behaves like the simulated SDK: an
+// acquisition goroutine fills queued buffers with the frame pattern at the
+// configured rate, loses frames (underruns) when no buffer is queued, and
+// keeps the same counters and buffer states. It needs no cgo.
+//
+// Announced memory must be a shared mapping, as for the SDK (the Go heap
+// would be safe here, but code tested against Synthetic must also work
+// against the SDK). Allocated buffers are Go memory.
+type Synthetic struct {
+	l   leases
+	tag uint64 // immutable
+
+	avail     chan struct{} // a frame was put in outQ (invariant 5)
+	queued    chan struct{} // a buffer was put in inQ (invariant 5)
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	stateCond sync.Cond // acq left acqStopping; uses mu
+	cfg       Config
+	closed    bool
+	acq       acqState
+	stop      chan struct{} // closed to stop the running acquisition goroutine
+	done      chan struct{} // closed when that goroutine has returned
+	epoch     uint64        // counts completed stops
+	bufs      []synBuffer   // by index
+	inQ, outQ fifo
+	delivered uint64
+	underruns uint64
+	discarded uint64
+	nextID    uint64
+	held      int
+	announced int
+}
+
+type synBuffer struct {
+	mem       []byte
+	gen       uint64
+	state     bufState
+	allocated bool
+	info      FrameInfo
+}
+
+// fifo is a queue of buffer indices with room for MaxBuffers.
+type fifo struct {
+	slot    []int32
+	head, n int
+}
+
+func newFIFO() fifo { return fifo{slot: make([]int32, MaxBuffers)} }
+
+func (q *fifo) push(i int) {
+	q.slot[(q.head+q.n)%len(q.slot)] = int32(i)
+	q.n++
+}
+
+func (q *fifo) pop() int {
+	i := q.slot[q.head]
+	q.head = (q.head + 1) % len(q.slot)
+	q.n--
+	return int(i)
+}
+
+// OpenSynthetic opens a pure-Go grabber with cfg. It starts stopped.
+func OpenSynthetic(cfg Config) (*Synthetic, error) {
+	if st := cfg.validate(); st != StatusOK {
+		return nil, fmt.Errorf("open synthetic grabber: %w", st)
+	}
+	tag := uint64(synTags.Add(1) & 0xFFFF)
+	if tag == 0 {
+		tag = uint64(synTags.Add(1) & 0xFFFF)
+	}
+	s := &Synthetic{
+		tag:    tag,
+		cfg:    cfg,
+		avail:  make(chan struct{}, 1),
+		queued: make(chan struct{}, 1),
+		inQ:    newFIFO(),
+		outQ:   newFIFO(),
+	}
+	s.l.owner = s
+	s.stateCond.L = &s.mu
+	return s, nil
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Synthetic) makeID(i int) BufferID {
+	return BufferID(s.tag<<(idIndexBits+idGenBits) | (s.bufs[i].gen&idGenMask)<<idIndexBits | uint64(i))
+}
+
+// find returns the index of the live buffer id names, or -1. Needs mu.
+func (s *Synthetic) find(id BufferID) int {
+	i := id.index()
+	if uint64(id)>>(idIndexBits+idGenBits) != s.tag || i >= len(s.bufs) ||
+		s.bufs[i].state == bufFree || s.makeID(i) != id {
+		return -1
+	}
+	return i
+}
+
+// Config returns the current configuration.
+func (s *Synthetic) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// SetConfig replaces the configuration while stopped.
+func (s *Synthetic) SetConfig(cfg Config) error {
+	if st := cfg.validate(); st != StatusOK {
+		return fmt.Errorf("set config: %w", st)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("set config: %w", ErrClosed)
+	case s.acq != acqStopped:
+		return fmt.Errorf("set config: %w", ErrBusy)
+	}
+	for i := range s.bufs {
+		if s.bufs[i].state != bufFree && len(s.bufs[i].mem) < cfg.Geometry.Size() {
+			return fmt.Errorf("set config: %w", ErrBufferSize)
+		}
+	}
+	s.cfg = cfg
+	return nil
+}
+
+// Announce lends buf, which must lie in a writable shared mapping, to the
+// device.
+func (s *Synthetic) Announce(buf []byte) (BufferID, error) {
+	if err := checkAnnounce(buf); err != nil {
+		return 0, err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	id, st := s.add(buf, false)
+	if st != StatusOK {
+		return 0, fmt.Errorf("announce buffer: %w", st)
+	}
+	s.l.setBuffer(id, buf)
+	return id, nil
+}
+
+// Allocate makes a device-private buffer of size bytes (Go memory).
+func (s *Synthetic) Allocate(size int) (BufferID, error) {
+	if size <= 0 {
+		return 0, fmt.Errorf("allocate buffer: %w", ErrBufferSize)
+	}
+	s.mu.Lock()
+	small := size < s.cfg.Geometry.Size()
+	s.mu.Unlock()
+	if small {
+		return 0, fmt.Errorf("allocate buffer: %w", ErrBufferSize)
+	}
+	mem := make([]byte, size)
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	id, st := s.add(mem, true)
+	if st != StatusOK {
+		return 0, fmt.Errorf("allocate buffer: %w", st)
+	}
+	s.l.setBuffer(id, mem)
+	return id, nil
+}
+
+// add claims a buffer slot for mem (frsdk.c add_buffer). Needs l.mu.
+func (s *Synthetic) add(mem []byte, allocated bool) (BufferID, Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, StatusInvalidHandle
+	}
+	if len(mem) < s.cfg.Geometry.Size() {
+		return 0, StatusBufferSize
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	hi := lo + uintptr(len(mem))
+	free := -1
+	for i := range s.bufs {
+		b := &s.bufs[i]
+		if b.state == bufFree {
+			if free < 0 {
+				free = i
+			}
+			continue
+		}
+		blo := uintptr(unsafe.Pointer(unsafe.SliceData(b.mem)))
+		if lo < blo+uintptr(len(b.mem)) && blo < hi {
+			return 0, StatusOverlap
+		}
+	}
+	if free < 0 {
+		if len(s.bufs) == MaxBuffers {
+			return 0, StatusResource
+		}
+		s.bufs = append(s.bufs, synBuffer{})
+		free = len(s.bufs) - 1
+	}
+	b := &s.bufs[free]
+	b.gen = (b.gen + 1) & idGenMask
+	if b.gen == 0 {
+		b.gen = 1
+	}
+	b.mem, b.state, b.allocated, b.info = mem, bufAnnounced, allocated, FrameInfo{}
+	s.announced++
+	return s.makeID(free), StatusOK
+}
+
+// Revoke takes back an idle buffer.
+func (s *Synthetic) Revoke(id BufferID) error {
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	if st := s.transition(id, bufAnnounced, bufFree); st != StatusOK {
+		return fmt.Errorf("revoke buffer: %w", st)
+	}
+	s.l.clearBuffer(id)
+	return nil
+}
+
+// Queue puts an idle buffer into the input pool.
+func (s *Synthetic) Queue(id BufferID) error {
+	if st := s.transition(id, bufAnnounced, bufQueued); st != StatusOK {
+		return fmt.Errorf("queue buffer: %w", st)
+	}
+	return nil
+}
+
+func (s *Synthetic) requeueBuffer(id BufferID) Status {
+	return s.transition(id, bufDelivered, bufQueued)
+}
+
+func (s *Synthetic) detachBuffer(id BufferID) Status {
+	return s.transition(id, bufDelivered, bufAnnounced)
+}
+
+// transition moves buffer id from state from to state to (frsdk.c
+// buffer_op), keeping the queues and gauges.
+func (s *Synthetic) transition(id BufferID, from, to bufState) Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return StatusInvalidHandle
+	}
+	i := s.find(id)
+	if i < 0 {
+		return StatusUnknownBuffer
+	}
+	b := &s.bufs[i]
+	if b.state != from {
+		return StatusBufferState
+	}
+	if from == bufDelivered {
+		s.held--
+	}
+	b.state = to
+	switch to {
+	case bufQueued:
+		s.inQ.push(i)
+		wake(s.queued)
+	case bufFree:
+		b.mem = nil
+		s.announced--
+	}
+	return StatusOK
+}
+
+// Start starts the acquisition goroutine.
+func (s *Synthetic) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("start acquisition: %w", ErrClosed)
+	case s.acq != acqStopped:
+		return fmt.Errorf("start acquisition: %w", ErrBusy)
+	}
+	gen, err := frame.NewGenerator(s.cfg.Geometry, s.cfg.Defects)
+	if err != nil {
+		return fmt.Errorf("start acquisition: %w", err)
+	}
+	s.acq = acqRunning
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.run(s.cfg, gen, s.stop, s.done)
+	return nil
+}
+
+// Stop stops acquisition and discards the queues back to the caller.
+func (s *Synthetic) Stop() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("stop acquisition: %w", ErrClosed)
+	}
+	s.mu.Unlock()
+	s.halt()
+	return nil
+}
+
+// halt is frsdk.c dev_stop: stop and wait for the goroutine, then discard.
+func (s *Synthetic) halt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.acq == acqStopping {
+		s.stateCond.Wait()
+	}
+	if s.acq == acqStopped {
+		return
+	}
+	s.acq = acqStopping
+	close(s.stop)
+	done := s.done
+	s.mu.Unlock()
+	<-done
+	s.mu.Lock()
+	for s.inQ.n > 0 {
+		s.bufs[s.inQ.pop()].state = bufAnnounced
+	}
+	for s.outQ.n > 0 {
+		s.bufs[s.outQ.pop()].state = bufAnnounced
+		s.discarded++
+	}
+	s.acq = acqStopped
+	s.epoch++
+	s.stateCond.Broadcast()
+}
+
+// run is the acquisition goroutine (frsdk.c acquisition_main).
+func (s *Synthetic) run(cfg Config, gen *frame.Generator, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	var period time.Duration
+	if cfg.Rate > 0 {
+		period = max(time.Duration(1e9/cfg.Rate+0.5), 1)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	due := time.Now() // the first frame is due at start
+	for {
+		if period == 0 {
+			// Rate 0: a frame is due as soon as a buffer is queued.
+			s.mu.Lock()
+			empty := s.inQ.n == 0
+			s.mu.Unlock()
+			if empty {
+				select {
+				case <-stop:
+					return
+				case <-s.queued:
+				}
+				continue
+			}
+		} else if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-stop:
+				return
+			case <-timer.C:
+			}
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s.takeFrame(cfg, gen)
+		if period > 0 {
+			due = due.Add(period)
+			// Fallen a whole period behind: re-anchor, do not burst.
+			if now := time.Now(); now.Sub(due) > period {
+				due = now
+			}
+		}
+	}
+}
+
+// takeFrame delivers the frame that is due now, or counts it lost.
+func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
+	s.mu.Lock()
+	id := s.nextID
+	s.nextID++
+	if s.inQ.n == 0 {
+		s.underruns++
+		s.mu.Unlock()
+		return
+	}
+	i := s.inQ.pop()
+	s.bufs[i].state = bufFilling
+	mem := s.bufs[i].mem
+	ts := monotonicNanos()
+	s.mu.Unlock()
+
+	// Cannot fail: every buffer holds a frame (invariant 4).
+	_ = gen.Fill(mem, id)
+
+	s.mu.Lock()
+	g := cfg.Geometry
+	s.bufs[i].info = FrameInfo{
+		Buffer:    s.makeID(i),
+		FrameID:   id,
+		Timestamp: ts,
+		Status:    FrameComplete,
+		Geometry:  g,
+		Length:    g.Size(),
+	}
+	s.bufs[i].state = bufOutput
+	s.outQ.push(i)
+	s.delivered++
+	s.mu.Unlock()
+	wake(s.avail)
+}
+
+// Dequeue leases the oldest filled frame, waiting for one while
+// acquisition runs. It allocates nothing.
+func (s *Synthetic) Dequeue(ctx context.Context) (Frame, error) {
+	first := true
+	var epoch uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return Frame{}, fmt.Errorf("dequeue frame: %w", err)
+		}
+		s.mu.Lock()
+		if first {
+			epoch, first = s.epoch, false
+		}
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrClosed)
+		case s.outQ.n > 0:
+			i := s.outQ.pop()
+			s.bufs[i].state = bufDelivered
+			s.held++
+			info := s.bufs[i].info
+			more := s.outQ.n > 0
+			s.mu.Unlock()
+			if more {
+				wake(s.avail)
+			}
+			f, err := s.l.begin(info)
+			if err != nil {
+				return Frame{}, fmt.Errorf("dequeue frame: %w", err)
+			}
+			return f, nil
+		case s.acq != acqRunning || s.epoch != epoch:
+			s.mu.Unlock()
+			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrStopped)
+		}
+		stop := s.stop
+		s.mu.Unlock()
+		select {
+		case <-s.avail:
+		case <-stop:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Counters returns the device's counters; the zero value after Close.
+func (s *Synthetic) Counters() Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Counters{}
+	}
+	return Counters{
+		Delivered:   s.delivered,
+		Underruns:   s.underruns,
+		Discarded:   s.discarded,
+		NextFrameID: s.nextID,
+		Queued:      s.inQ.n,
+		Awaiting:    s.outQ.n,
+		Held:        s.held,
+		Announced:   s.announced,
+	}
+}
+
+// Close stops acquisition, ends every lease and forgets every buffer. A
+// second Close waits for the first and returns nil.
+func (s *Synthetic) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true // from here every call fails with ErrClosed; Start cannot run
+		s.mu.Unlock()
+		s.l.close()
+		s.halt()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i := range s.bufs {
+			s.bufs[i] = synBuffer{gen: s.bufs[i].gen}
+		}
+		s.announced, s.held = 0, 0
+	})
+	return nil
+}
+
+// checkAnnounce is the part of Announce both backends do in Go: a
+// non-empty buffer in a shared mapping.
+func checkAnnounce(buf []byte) error {
+	if len(buf) == 0 {
+		return fmt.Errorf("announce buffer: %w", ErrBufferSize)
+	}
+	if err := checkShared(buf); err != nil {
+		return fmt.Errorf("announce buffer: %w", err)
+	}
+	return nil
+}

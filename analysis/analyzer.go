@@ -11,9 +11,10 @@ package analysis
 //     non-empty column intervals inside [0, Width) per row, and both the
 //     statistics pass and the labeling pass visit exactly those.
 //  3. After warm-up nothing is allocated per frame: the histograms live in
-//     the Analyzer, and the run, component and defect slices only ever grow
-//     (the defect slice is sized once to MaxDefects; runs are capped by
-//     MaxRuns plus one row).
+//     the Analyzer, and the band, run, component and defect slices only
+//     ever grow (the band slice to the most bands of any geometry seen, the
+//     defect slice once to MaxDefects; runs are capped by MaxRuns plus one
+//     row).
 //  4. Only one goroutine is inside Analyze at a time: busy is taken with a
 //     CompareAndSwap on entry and released on return, so the analyzer's
 //     scratch and Result are never shared; the loser returns
@@ -51,6 +52,8 @@ type Analyzer struct {
 	ign       span // clipped Ignore columns
 	ignY0     int  // clipped Ignore rows [ignY0, ignY1)
 	ignY1     int
+	bandRows  int    // rows per band of the statistics pass
+	bands     []bool // per band: may hold foreground (stats.go)
 
 	// Statistics scratch (stats.go).
 	sub    [4][256]uint32 // per-lane sub-histograms, summed into hist
@@ -169,6 +172,12 @@ func (a *Analyzer) setup(g frame.Geometry) {
 	a.stampRows = 0
 	if a.opts.SkipStamp {
 		a.stampRows = min((frame.StampSize+g.Stride-1)/g.Stride, g.Height)
+	}
+	a.bandRows = max(1, bandBytes/g.RowBytes())
+	if nb := (g.Height + a.bandRows - 1) / a.bandRows; cap(a.bands) < nb {
+		a.bands = make([]bool, nb)
+	} else {
+		a.bands = a.bands[:nb]
 	}
 	a.ign, a.ignY0, a.ignY1 = span{}, 0, 0
 	if r := a.opts.Ignore; !r.Empty() {

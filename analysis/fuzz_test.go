@@ -8,10 +8,11 @@ import (
 	"github.com/framering/framering/frame"
 )
 
-// fuzzCase decodes a fuzz input into a small frame and options: a 13-byte
-// header, then pixel bytes (repeated to fill the buffer, padding included).
-func fuzzCase(data []byte) ([]byte, frame.Geometry, analysis.Options) {
-	var h [13]byte
+// fuzzCase decodes a fuzz input into a small frame, options and a band
+// size for the statistics pass: a 14-byte header, then pixel bytes
+// (repeated to fill the buffer, padding included).
+func fuzzCase(data []byte) ([]byte, frame.Geometry, analysis.Options, int) {
+	var h [14]byte
 	copy(h[:], data)
 	f := formats[int(h[0])%3]
 	g := frame.Packed(1+int(h[1])%24, 1+int(h[2])%24, f)
@@ -44,7 +45,7 @@ func fuzzCase(data []byte) ([]byte, frame.Geometry, analysis.Options) {
 			buf[i] = pix[i%len(pix)]
 		}
 	}
-	return buf, g, o
+	return buf, g, o, 1 + int(h[13])
 }
 
 // FuzzAnalyze compares Analyze with the flood-fill reference on random
@@ -57,7 +58,8 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte{2, 3, 40, 0, 0, 255, 1 | 4, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 23, 23, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0xFF, 0x00, 0x00, 0xFF, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		buf, g, o := fuzzCase(data)
+		buf, g, o, band := fuzzCase(data)
+		defer analysis.SetBandBytes(band)()
 		a, err := analysis.New(o)
 		if err != nil {
 			if !errors.Is(err, analysis.ErrOptions) || a != nil {
@@ -71,6 +73,7 @@ func FuzzAnalyze(f *testing.F) {
 		}
 		checkAgainstRef(t, r, buf, g, o)
 		// Again with the same analyzer: scratch reuse must not leak state.
+		analysis.SetBandBytes(1 << 14)
 		r, err = a.Analyze(buf, g)
 		if err != nil {
 			t.Fatal(err)

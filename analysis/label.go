@@ -132,7 +132,8 @@ func (l *labeler) clear() {
 	l.count, l.overflow = 0, false
 }
 
-// label finds the blobs of the frame in buf. fg is the number of
+// label finds the blobs of the frame in buf. It scans only the bands of
+// rows that the statistics pass marked in a.bands. fg is the number of
 // foreground pixels when known (> 0), or -1 when unknown; when known, the
 // scan stops after the row in which the last of them was found.
 func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
@@ -142,6 +143,12 @@ func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 	rb := g.RowBytes()
 	bpp := a.bpp
 	for y := 0; y < g.Height; y++ {
+		if y%a.bandRows == 0 && !a.bands[y/a.bandRows] {
+			// No foreground in this band: its rows have no runs.
+			y += a.bandRows - 1
+			l.prev0, l.prev1 = int32(len(l.runs)), int32(len(l.runs))
+			continue
+		}
 		row := buf[y*g.Stride : y*g.Stride+rb]
 		cur := int32(len(l.runs))
 		l.y, l.j = int32(y), l.prev0

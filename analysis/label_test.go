@@ -11,7 +11,18 @@ import (
 
 // TestDefectsPattern: on generator frames every injected defect is found
 // with exactly its bounding box, area and polarity, and nothing else.
+// Small bands put band edges through the defects (and bands without
+// foreground between them).
 func TestDefectsPattern(t *testing.T) {
+	for _, band := range []int{1 << 14, 1, 600} {
+		t.Run(fmt.Sprint("band", band), func(t *testing.T) {
+			defer analysis.SetBandBytes(band)()
+			testDefectsPattern(t)
+		})
+	}
+}
+
+func testDefectsPattern(t *testing.T) {
 	geoms := []frame.Geometry{
 		frame.Packed(160, 90, frame.Mono8),
 		{Width: 203, Height: 77, Stride: 203*1 + 13, Format: frame.Mono8},
@@ -219,6 +230,15 @@ ooo###`, want: []analysis.Defect{
 // diagonal-only connectivity, border contact, full and empty frames,
 // in all formats and with padding.
 func TestDefectShapes(t *testing.T) {
+	for _, band := range []int{1 << 14, 1, 20} {
+		t.Run(fmt.Sprint("band", band), func(t *testing.T) {
+			defer analysis.SetBandBytes(band)()
+			testDefectShapes(t)
+		})
+	}
+}
+
+func testDefectShapes(t *testing.T) {
 	o := analysis.Options{Bright: true, Hi: 200, Dark: true, Lo: 10}
 	for _, sc := range shapes {
 		for _, f := range formats {

@@ -122,7 +122,13 @@ func mustVerifyOK(tb testing.TB, dir string) *archive.Report {
 		tb.Fatal(err)
 	}
 	if !rep.OK() {
-		tb.Fatalf("verify: %+v", rep)
+		var bad []archive.SegmentReport
+		for _, s := range rep.Segments {
+			if s.Err != nil {
+				bad = append(bad, s)
+			}
+		}
+		tb.Fatalf("verify: corrupt %v, missing %v, bad segments %+v", rep.Corrupt, rep.Missing, bad)
 	}
 	return rep
 }

@@ -32,7 +32,7 @@ import (
 type Recovery struct {
 	Segment       uint64   // index of the open segment after recovery
 	Created       bool     // the directory held no segment; Open created the first
-	Reinitialized bool     // the last segment's header was torn; it was rewritten (it held no record)
+	Reinitialized bool     // the last segment's header was torn and it held no record; it was rewritten (CutOffset 0)
 	Records       uint64   // valid records found in the last segment
 	NextSeq       uint64   // sequence number of the next record
 	CutOffset     int64    // offset the torn tail was cut at, -1 if nothing was cut
@@ -62,6 +62,7 @@ func (w *Writer) recoverLast(segs []uint64) error {
 			m.Close()
 			return fmt.Errorf("recover segment %s: %w: header damaged (%v) but a valid record follows at %d; refusing to rewrite it", segName(last), ErrCorrupt, herr, p)
 		}
+		tornSize := len(data)
 		m.Close()
 		firstSeq := uint64(0)
 		if len(segs) > 1 {
@@ -75,6 +76,7 @@ func (w *Writer) recoverLast(segs []uint64) error {
 			return fmt.Errorf("recover segment %s: %w", segName(last), err)
 		}
 		w.recovery.Reinitialized = true
+		w.recovery.CutOffset, w.recovery.CutBytes, w.recovery.CutReason = 0, int64(tornSize), herr
 		if m, err = shm.OpenFile(path); err != nil {
 			return fmt.Errorf("recover segment: %w", err)
 		}

@@ -7,6 +7,7 @@ package archive
 // the Reader, so a record Verify counts as valid is one a Reader returns.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,8 +61,10 @@ type Report struct {
 	// payloads, records out of sequence order, and the tail of any segment
 	// but the last.
 	Corrupt []Region
-	// TornTail is a damaged region at the end of the last segment: what a
-	// crash leaves and the next Open cuts. It is not counted as corruption.
+	// TornTail is a damaged region at the end of the last segment, or a
+	// last segment whose header is damaged and which holds no record: what a
+	// crash leaves and the next Open cuts or rewrites. It is not counted as
+	// corruption.
 	TornTail *Region
 	// Missing lists sequence numbers for which no valid record exists
 	// between FirstSeq and LastSeq.
@@ -126,6 +129,12 @@ func verifySegment(dir string, idx uint64, last bool, rep *Report, dec *decompre
 		err = corruptf("header says segment %d", h.index)
 	}
 	if err != nil {
+		if last && !errors.Is(err, ErrVersion) && resync(data, recAlign) == uint64(len(data)) {
+			// A crash while the segment was being created: no record was
+			// ever written to it. Open rewrites its header.
+			rep.TornTail = &Region{Segment: idx, Offset: 0, Length: int64(len(data)), Err: err}
+			return sr, nil
+		}
 		sr.Err = fmt.Errorf("segment %s: %w", segName(idx), err)
 		return sr, nil
 	}

@@ -1,0 +1,286 @@
+package archive
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"testing"
+
+	"github.com/framering/framering/frame"
+)
+
+// TestLayoutSizes pins the sizes FORMAT.md documents (the compile-time checks
+// in layout.go pin the offsets against them).
+func TestLayoutSizes(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
+		{"segment header", segHeaderSize, 64},
+		{"record header", recHeaderSize, 80},
+		{"gap payload", gapPayloadSize, 32},
+		{"index header", idxHeaderSize, 32},
+		{"index entry", idxEntrySize, 16},
+		{"record alignment", recAlign, 8},
+		{"segment CRC offset", offSegCRC, 60},
+		{"record CRC offset", offRecCRC, 76},
+		{"index CRC offset", offIdxCRC, 28},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	if crc32.Checksum([]byte("123456789"), castagnoli) != 0xE3069283 {
+		t.Error("CRC32C check value differs from FORMAT.md")
+	}
+	if string([]byte{0x46, 0x52, 0x52, 0x43}) != "FRRC" || binary.LittleEndian.Uint32([]byte("FRRC")) != recMagic {
+		t.Error("record magic is not \"FRRC\" little-endian")
+	}
+}
+
+// TestSegmentHeaderBytes reads an encoded header at the offsets FORMAT.md
+// gives, with an independent CRC.
+func TestSegmentHeaderBytes(t *testing.T) {
+	var b [segHeaderSize]byte
+	encodeSegHeader(b[:], 0x0102030405060708, -5, 0x1112131415161718)
+	le := binary.LittleEndian
+	if string(b[0:8]) != "FRARCSEG" || le.Uint16(b[8:]) != 1 || le.Uint16(b[10:]) != 64 || le.Uint32(b[12:]) != 0 ||
+		le.Uint64(b[16:]) != 0x0102030405060708 || int64(le.Uint64(b[24:])) != -5 || le.Uint64(b[32:]) != 0x1112131415161718 {
+		t.Fatalf("header bytes % x", b)
+	}
+	for i := 40; i < 60; i++ {
+		if b[i] != 0 {
+			t.Fatalf("reserved byte %d = %#x", i, b[i])
+		}
+	}
+	if le.Uint32(b[60:]) != crc32.Checksum(b[:60], crc32.MakeTable(crc32.Castagnoli)) {
+		t.Fatal("header CRC is not CRC32C of bytes 0..59")
+	}
+	h, err := decodeSegHeader(b[:])
+	if err != nil || h.index != 0x0102030405060708 || h.created != -5 || h.firstSeq != 0x1112131415161718 || h.hdrSize != 64 {
+		t.Fatalf("decode: %+v %v", h, err)
+	}
+}
+
+func TestRecordBytes(t *testing.T) {
+	payload := []byte("0123456789abc") // 13 bytes: 3 bytes of padding after an 80-byte header
+	h := recHeader{kind: KindFrame, seq: 7, frameID: 9, timestamp: -1, width: 13, height: 1, stride: 13,
+		format: uint32(frame.Mono8), flags: uint32(CodecNone), stored: 13, raw: 13}
+	rec := make([]byte, align8(recHeaderSize+13))
+	sealRecHeader(rec, &h, payload)
+	copy(rec[recHeaderSize:], payload)
+	le := binary.LittleEndian
+	if le.Uint32(rec[0:]) != 0x43525246 || le.Uint16(rec[4:]) != 80 || le.Uint16(rec[6:]) != 1 ||
+		le.Uint64(rec[8:]) != 7 || le.Uint64(rec[16:]) != 9 || int64(le.Uint64(rec[24:])) != -1 ||
+		le.Uint32(rec[32:]) != 13 || le.Uint32(rec[36:]) != 1 || le.Uint32(rec[40:]) != 13 ||
+		le.Uint32(rec[44:]) != 0x01080001 || le.Uint32(rec[48:]) != 0 || le.Uint32(rec[52:]) != 0 ||
+		le.Uint64(rec[56:]) != 13 || le.Uint64(rec[64:]) != 13 || le.Uint32(rec[72:]) != 0 {
+		t.Fatalf("record bytes % x", rec[:80])
+	}
+	want := crc32.Update(crc32.Checksum(rec[:76], crc32.MakeTable(crc32.Castagnoli)), crc32.MakeTable(crc32.Castagnoli), payload)
+	if le.Uint32(rec[76:]) != want {
+		t.Fatal("record CRC is not CRC32C of header[0:76] then payload")
+	}
+	if len(rec) != 96 {
+		t.Fatalf("record of %d bytes, want 96", len(rec))
+	}
+	seg := make([]byte, segHeaderSize, segHeaderSize+len(rec))
+	encodeSegHeader(seg, 0, 0, 7)
+	seg = append(seg, rec...)
+	got, err := parseRecord(seg, segHeaderSize)
+	if err != nil || got != h {
+		t.Fatalf("parse: %+v %v", got, err)
+	}
+
+	var g [gapPayloadSize]byte
+	encodeGap(g[:], Gap{FirstID: 1, LastID: 2, Count: 2, Cause: CauseEvicted})
+	if le.Uint64(g[0:]) != 1 || le.Uint64(g[8:]) != 2 || le.Uint64(g[16:]) != 2 || le.Uint32(g[24:]) != 2 || le.Uint32(g[28:]) != 0 {
+		t.Fatalf("gap bytes % x", g)
+	}
+
+	var ib [idxHeaderSize + idxEntrySize]byte
+	encodeIndexHeader(ib[:], 3)
+	encodeIndexEntry(ib[idxHeaderSize:], idxEntry{seq: 5, off: 64})
+	if string(ib[:8]) != "FRARCIDX" || le.Uint16(ib[8:]) != 1 || le.Uint16(ib[10:]) != 32 || le.Uint16(ib[12:]) != 16 ||
+		le.Uint64(ib[16:]) != 3 || le.Uint32(ib[28:]) != crc32.Checksum(ib[:28], crc32.MakeTable(crc32.Castagnoli)) ||
+		le.Uint64(ib[32:]) != 5 || le.Uint64(ib[40:]) != 64 {
+		t.Fatalf("index bytes % x", ib)
+	}
+}
+
+// segWith builds a segment holding records made by mk (which may damage them).
+func segWith(t *testing.T, mk func(rec []byte, h *recHeader)) []byte {
+	t.Helper()
+	payload := make([]byte, 16)
+	h := recHeader{kind: KindFrame, seq: 0, frameID: 1, width: 16, height: 1, stride: 16, format: uint32(frame.Mono8), stored: 16, raw: 16}
+	rec := make([]byte, align8(recHeaderSize+16))
+	sealRecHeader(rec, &h, payload)
+	if mk != nil {
+		mk(rec, &h)
+	}
+	seg := make([]byte, segHeaderSize)
+	encodeSegHeader(seg, 0, 0, 0)
+	return append(seg, rec...)
+}
+
+// reseal recomputes a record's CRC after a field was changed on purpose.
+func reseal(rec []byte) {
+	hl := uint64(binary.LittleEndian.Uint16(rec[offRecHdrLen:]))
+	stored := binary.LittleEndian.Uint64(rec[offRecStored:])
+	binary.LittleEndian.PutUint32(rec[offRecCRC:], recordCRC(rec, hl, stored))
+}
+
+func TestDecoderSentinels(t *testing.T) {
+	le := binary.LittleEndian
+	cases := []struct {
+		name string
+		seg  []byte
+		want error
+	}{
+		{"valid", segWith(t, nil), nil},
+		{"bad magic", segWith(t, func(r []byte, _ *recHeader) { r[0] = 'X' }), ErrCorrupt},
+		{"bad CRC", segWith(t, func(r []byte, _ *recHeader) { r[recHeaderSize+3] ^= 1 }), ErrCorrupt},
+		{"header length odd", segWith(t, func(r []byte, _ *recHeader) { le.PutUint16(r[offRecHdrLen:], 81) }), ErrCorrupt},
+		{"stored past end", segWith(t, func(r []byte, _ *recHeader) { le.PutUint64(r[offRecStored:], 1000) }), ErrTruncated},
+		{"stored over limit", segWith(t, func(r []byte, _ *recHeader) { le.PutUint64(r[offRecStored:], MaxPayload+1) }), ErrCorrupt},
+		{"unknown codec", segWith(t, func(r []byte, _ *recHeader) { le.PutUint32(r[offRecFlags:], 7); reseal(r) }), ErrVersion},
+		{"unknown flag", segWith(t, func(r []byte, _ *recHeader) { le.PutUint32(r[offRecFlags:], 1<<20); reseal(r) }), ErrVersion},
+		{"unknown kind", segWith(t, func(r []byte, _ *recHeader) { le.PutUint16(r[offRecKind:], 9); reseal(r) }), ErrVersion},
+		{"reserved set", segWith(t, func(r []byte, _ *recHeader) { r[offRecReserved2] = 1; reseal(r) }), ErrCorrupt},
+		{"geometry lies", segWith(t, func(r []byte, _ *recHeader) { le.PutUint32(r[offRecHeight:], 2); reseal(r) }), ErrCorrupt},
+		{"short header", segWith(t, nil)[:segHeaderSize+40], ErrTruncated},
+		{"short payload", segWith(t, nil)[:segHeaderSize+recHeaderSize+8], ErrTruncated},
+	}
+	for _, c := range cases {
+		_, err := parseRecord(c.seg, segHeaderSize)
+		if c.want == nil && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: ErrTruncated without ErrCorrupt", c.name)
+		}
+	}
+
+	// Padding: a 13-byte payload leaves 3 padding bytes that must be zero.
+	payload := make([]byte, 13)
+	h := recHeader{kind: KindFrame, width: 13, height: 1, stride: 13, format: uint32(frame.Mono8), stored: 13, raw: 13}
+	rec := make([]byte, align8(recHeaderSize+13))
+	sealRecHeader(rec, &h, payload)
+	seg := append(make([]byte, segHeaderSize), rec...)
+	encodeSegHeader(seg, 0, 0, 0)
+	if _, err := parseRecord(seg, segHeaderSize); err != nil {
+		t.Fatal(err)
+	}
+	seg[len(seg)-1] = 1
+	if _, err := parseRecord(seg, segHeaderSize); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("padding: %v", err)
+	}
+	if _, err := parseRecord(seg, segHeaderSize+4); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("misaligned: %v", err)
+	}
+	if _, err := parseRecord(seg, 1<<62); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("offset past end: %v", err)
+	}
+
+	// Segment header.
+	hb := make([]byte, segHeaderSize)
+	encodeSegHeader(hb, 1, 2, 3)
+	v2 := append([]byte(nil), hb...)
+	le.PutUint16(v2[offSegVersion:], 2)
+	le.PutUint32(v2[offSegCRC:], crc32.Checksum(v2[:offSegCRC], castagnoli))
+	flags := append([]byte(nil), hb...)
+	le.PutUint32(flags[offSegFlags:], 1)
+	le.PutUint32(flags[offSegCRC:], crc32.Checksum(flags[:offSegCRC], castagnoli))
+	big := append([]byte(nil), hb...)
+	le.PutUint16(big[offSegHdrSize:], 72)
+	bigOK := append(append([]byte(nil), big...), make([]byte, 8)...)
+	le.PutUint32(bigOK[offSegCRC:], crc32.Update(crc32.Checksum(bigOK[:offSegCRC], castagnoli), castagnoli, bigOK[64:72]))
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"short", hb[:63], ErrTruncated},
+		{"magic", append([]byte("X"), hb[1:]...), ErrCorrupt},
+		{"version", v2, ErrVersion},
+		{"flags", flags, ErrVersion},
+		{"crc", append(append([]byte(nil), hb[:40]...), append([]byte{1}, hb[41:]...)...), ErrCorrupt},
+		{"header size past end", big, ErrTruncated},
+		{"larger header", bigOK, nil},
+	} {
+		h, err := decodeSegHeader(c.b)
+		if (c.want == nil && err != nil) || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Errorf("segment header %s: %v, want %v", c.name, err, c.want)
+		}
+		if err != nil && h != (segHeader{}) {
+			t.Errorf("segment header %s: error with a result", c.name)
+		}
+	}
+
+	// Index.
+	ib := make([]byte, idxHeaderSize+2*idxEntrySize)
+	encodeIndexHeader(ib, 4)
+	encodeIndexEntry(ib[32:], idxEntry{seq: 1, off: 64})
+	encodeIndexEntry(ib[48:], idxEntry{seq: 2, off: 160})
+	if ents, err := decodeIndex(append(ib, 1, 2, 3), 4); err != nil || len(ents) != 2 {
+		t.Fatalf("index with a torn trailing entry: %v %v", ents, err)
+	}
+	if _, err := decodeIndex(ib, 5); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("index of another segment: %v", err)
+	}
+	back := append([]byte(nil), ib...)
+	encodeIndexEntry(back[48:], idxEntry{seq: 1, off: 160})
+	if _, err := decodeIndex(back, 4); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("index seq not increasing: %v", err)
+	}
+	if _, err := decodeIndex(ib[:20], 4); !errors.Is(err, ErrTruncated) {
+		t.Errorf("short index: %v", err)
+	}
+
+	// Writer metadata.
+	if err := checkMeta(&Meta{Width: 1, Height: 1, Stride: 1, Format: frame.Mono8}, MaxPayload+1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized payload: %v", err)
+	}
+
+	// Codecs.
+	var d decompressor
+	defer d.close()
+	if _, err := d.decodePayload(CodecS2, []byte{0xff, 0xff, 0xff}, 10); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("bad s2: %v", err)
+	}
+	if _, err := d.decodePayload(CodecZstd, []byte("not zstd"), 10); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("bad zstd: %v", err)
+	}
+	if _, err := d.decodePayload(Codec(5), nil, 0); !errors.Is(err, ErrVersion) {
+		t.Errorf("unknown codec: %v", err)
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	gen, _ := frame.NewGenerator(frame.Packed(512, 256, frame.Mono16), true)
+	raw := make([]byte, 512*256*2)
+	gen.Fill(raw, 3)
+	for _, c := range []Codec{CodecS2, CodecZstd} {
+		cp, err := newCompressor(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, got := cp.compress(raw)
+		if got != c || len(stored) >= len(raw) {
+			t.Fatalf("%v: codec %v, %d bytes", c, got, len(stored))
+		}
+		var d decompressor
+		out, err := d.decodePayload(c, stored, uint64(len(raw)))
+		if err != nil || string(out) != string(raw) {
+			t.Fatalf("%v: round trip failed: %v", c, err)
+		}
+		if _, err := d.decodePayload(c, stored, uint64(len(raw))-1); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v: wrong raw length accepted: %v", c, err)
+		}
+		d.close()
+		cp.close()
+	}
+}

@@ -77,7 +77,11 @@ func Open(kind string, cfg Config) (Grabber, error) {
 	case KindSDK:
 		return OpenSDK(cfg)
 	case KindSynthetic:
-		return OpenSynthetic(cfg)
+		s, err := OpenSynthetic(cfg)
+		if err != nil {
+			return nil, err // not a nil *Synthetic in a non-nil interface
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("open grabber %q: %w", kind, ErrUnknownKind)
 }

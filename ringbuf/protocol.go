@@ -1,0 +1,168 @@
+package ringbuf
+
+// The attach handshake (docs/LAYOUT.md, "Attaching"): a consumer connects to
+// the producer's Unix socket and sends a 64-byte hello; the producer answers
+// with a 64-byte welcome carrying, on success, the data and control memfds
+// as SCM_RIGHTS (data first). The connection then stays open: the producer
+// may send 64-byte notes (eviction, closing), and either side closing it
+// tells the other that its peer is gone.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+const msgSize = 64
+
+// Role is what an attaching process wants to be.
+type Role uint32
+
+const (
+	// RoleConsumer registers in the consumer table, may borrow (hold) slots
+	// and is supervised by the producer.
+	RoleConsumer Role = 1
+	// RoleObserver only looks: it takes no table entry and no holds, and
+	// may peek frames and read counters (ringctl).
+	RoleObserver Role = 2
+)
+
+// Mode is a consumer's delivery policy.
+type Mode uint32
+
+const (
+	// Lossy consumers want the newest frame; frames published while they
+	// were busy are skipped and counted.
+	Lossy Mode = 1
+	// Lossless consumers want every frame: the producer never reuses a slot
+	// whose frame they have not passed, and drops new frames instead.
+	Lossless Mode = 2
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Lossy:
+		return "lossy"
+	case Lossless:
+		return "lossless"
+	}
+	return fmt.Sprintf("Mode(%d)", uint32(m))
+}
+
+// Welcome status codes.
+const (
+	statusOK           = 0
+	statusIncompatible = 1
+	statusDenied       = 2
+	statusFull         = 3
+	statusBadRequest   = 4
+	statusClosing      = 5
+)
+
+// Note kinds.
+const (
+	noteEvicted = 1
+	noteClosing = 2
+)
+
+type hello struct {
+	version uint32
+	role    Role
+	mode    Mode
+	name    string
+}
+
+func (h hello) encode(b []byte) {
+	le := binary.LittleEndian
+	clear(b[:msgSize])
+	le.PutUint64(b[0:], magicHello)
+	le.PutUint32(b[8:], h.version)
+	le.PutUint32(b[12:], uint32(h.role))
+	le.PutUint32(b[16:], uint32(h.mode))
+	copy(b[24:24+maxNameLen], h.name)
+}
+
+func decodeHello(b []byte) (hello, error) {
+	le := binary.LittleEndian
+	if len(b) != msgSize {
+		return hello{}, fmt.Errorf("decode hello: %w: %d bytes", ErrCorrupt, len(b))
+	}
+	if le.Uint64(b[0:]) != magicHello {
+		return hello{}, fmt.Errorf("decode hello: %w: bad magic", ErrIncompatible)
+	}
+	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:]))}
+	if h.version != Version {
+		return h, fmt.Errorf("decode hello: %w: version %d", ErrIncompatible, h.version)
+	}
+	if h.role != RoleConsumer && h.role != RoleObserver {
+		return h, fmt.Errorf("decode hello: %w: role %d", ErrCorrupt, h.role)
+	}
+	if h.role == RoleConsumer && h.mode != Lossy && h.mode != Lossless {
+		return h, fmt.Errorf("decode hello: %w: mode %d", ErrCorrupt, h.mode)
+	}
+	name := b[24 : 24+maxNameLen]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	for _, c := range name {
+		if c < 0x20 || c > 0x7e {
+			return h, fmt.Errorf("decode hello: %w: name is not printable ASCII", ErrCorrupt)
+		}
+	}
+	h.name = string(name)
+	return h, nil
+}
+
+type welcome struct {
+	status      uint32
+	entry       uint32
+	epoch       uint64
+	dataSize    uint64
+	controlSize uint64
+}
+
+const noEntry = ^uint32(0)
+
+func (w welcome) encode(b []byte) {
+	le := binary.LittleEndian
+	clear(b[:msgSize])
+	le.PutUint64(b[0:], magicWelcome)
+	le.PutUint32(b[8:], Version)
+	le.PutUint32(b[12:], w.status)
+	le.PutUint32(b[16:], w.entry)
+	le.PutUint64(b[24:], w.epoch)
+	le.PutUint64(b[32:], w.dataSize)
+	le.PutUint64(b[40:], w.controlSize)
+}
+
+func decodeWelcome(b []byte) (welcome, error) {
+	le := binary.LittleEndian
+	if len(b) != msgSize {
+		return welcome{}, fmt.Errorf("decode welcome: %w: %d bytes", ErrCorrupt, len(b))
+	}
+	if le.Uint64(b[0:]) != magicWelcome {
+		return welcome{}, fmt.Errorf("decode welcome: %w: bad magic", ErrIncompatible)
+	}
+	if v := le.Uint32(b[8:]); v != Version {
+		return welcome{}, fmt.Errorf("decode welcome: %w: version %d", ErrIncompatible, v)
+	}
+	w := welcome{status: le.Uint32(b[12:]), entry: le.Uint32(b[16:]), epoch: le.Uint64(b[24:]),
+		dataSize: le.Uint64(b[32:]), controlSize: le.Uint64(b[40:])}
+	if w.status == statusOK && w.entry != noEntry && w.entry >= MaxConsumers {
+		return w, fmt.Errorf("decode welcome: %w: entry %d", ErrCorrupt, w.entry)
+	}
+	return w, nil
+}
+
+func encodeNote(b []byte, kind uint32) {
+	clear(b[:msgSize])
+	binary.LittleEndian.PutUint64(b[0:], magicNote)
+	binary.LittleEndian.PutUint32(b[8:], kind)
+}
+
+func decodeNote(b []byte) (uint32, error) {
+	if len(b) != msgSize || binary.LittleEndian.Uint64(b[0:]) != magicNote {
+		return 0, fmt.Errorf("decode note: %w", ErrCorrupt)
+	}
+	return binary.LittleEndian.Uint32(b[8:]), nil
+}

@@ -1,0 +1,257 @@
+package ringbuf
+
+// Attach handling and consumer supervision.
+//
+// Invariants kept by this file:
+//   - An entry of the consumer table is handed to at most one live peer:
+//     mu guards entries[], and an entry is marked free only at the end of
+//     reclaim, after every holder bit of its previous owner was cleared.
+//   - A peer is reclaimed exactly once, whichever of its socket closing or
+//     its pidfd becoming readable is noticed first (reclaim checks that the
+//     entry still belongs to that peer).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/framering/framering/shm"
+)
+
+const handshakeTimeout = 2 * time.Second
+
+func (p *Producer) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			if errors.Is(err, shm.ErrClosed) || p.closed.Load() {
+				return
+			}
+			p.log.Warn("accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.handle(c)
+		}()
+	}
+}
+
+func (p *Producer) allowed(cred shm.PeerCred) bool {
+	if len(p.cfg.AllowUIDs) == 0 && len(p.cfg.AllowGIDs) == 0 {
+		return true
+	}
+	return slices.Contains(p.cfg.AllowUIDs, cred.UID) || slices.Contains(p.cfg.AllowGIDs, cred.GID)
+}
+
+func (p *Producer) refuse(c *shm.Conn, status uint32, why string, args ...any) {
+	var b [msgSize]byte
+	welcome{status: status, entry: noEntry}.encode(b[:])
+	c.Send(b[:])
+	c.Close()
+	p.log.Warn("attach refused", append([]any{"reason", why}, args...)...)
+}
+
+func (p *Producer) handle(c *shm.Conn) {
+	cred, err := c.Peer()
+	if err != nil {
+		c.Close()
+		p.log.Warn("attach: no peer credentials", "err", err)
+		return
+	}
+	if !p.allowed(cred) {
+		p.refuse(c, statusDenied, "uid/gid not allowed", "pid", cred.Pid, "uid", cred.UID, "gid", cred.GID)
+		return
+	}
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	var b [msgSize]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		c.Close()
+		p.log.Warn("attach: no hello", "pid", cred.Pid, "err", err)
+		return
+	}
+	h, err := decodeHello(b[:])
+	if err != nil {
+		status := uint32(statusBadRequest)
+		if errors.Is(err, ErrIncompatible) {
+			status = statusIncompatible
+		}
+		p.refuse(c, status, "bad hello", "pid", cred.Pid, "err", err)
+		return
+	}
+	if p.closed.Load() {
+		p.refuse(c, statusClosing, "ring closing", "pid", cred.Pid)
+		return
+	}
+	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, entry: -1}
+	if h.role == RoleConsumer {
+		if err := p.register(pr); err != nil {
+			p.refuse(c, statusFull, err.Error(), "pid", cred.Pid, "name", h.name)
+			return
+		}
+	} else {
+		p.mu.Lock()
+		p.observers[pr] = struct{}{}
+		p.mu.Unlock()
+	}
+	entry := noEntry
+	if pr.entry >= 0 {
+		entry = uint32(pr.entry)
+	}
+	welcome{status: statusOK, entry: entry, epoch: p.geo.epoch, dataSize: p.dataSeg.Size(), controlSize: p.ctlSeg.Size()}.encode(b[:])
+	if err := c.Send(b[:], p.dataSeg.File(), p.ctlSeg.File()); err != nil {
+		p.log.Warn("attach: send segments failed", "pid", cred.Pid, "err", err)
+		p.drop(pr)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	if pr.entry >= 0 {
+		p.log.Info("consumer attached", "name", pr.name, "pid", cred.Pid, "uid", cred.UID, "mode", pr.mode, "entry", pr.entry)
+	} else {
+		p.log.Debug("observer attached", "pid", cred.Pid)
+	}
+	// The connection carries nothing more from the peer; its end is the
+	// peer's departure (Close, exit, or kill -9: the kernel closes it).
+	var sink [msgSize]byte
+	for {
+		if _, err := c.Read(sink[:]); err != nil {
+			break
+		}
+	}
+	p.drop(pr)
+}
+
+// register gives pr a table entry.
+func (p *Producer) register(pr *peer) error {
+	pidfd, err := pr.conn.PeerPidfd()
+	if err != nil {
+		p.log.Warn("attach: no pidfd for peer, supervising by socket only", "pid", pr.cred.Pid, "err", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.entries[:], nil)
+	if i < 0 {
+		if pidfd != nil {
+			pidfd.Close()
+		}
+		return fmt.Errorf("consumer table full (%d)", MaxConsumers)
+	}
+	pr.entry, pr.pidfd = i, pidfd
+	p.incarn++
+	pr.key = uint64(i) | p.incarn<<8
+	base := p.geo.entry(i)
+	w32 := func(off uint64, v uint32) { p.cw32[(base+off)/4].Store(v) }
+	w64 := func(off uint64, v uint64) { p.cw[(base+off)/8].Store(v) }
+	w32(eMode, uint32(pr.mode))
+	w32(ePid, uint32(pr.cred.Pid))
+	w32(eUID, uint32(pr.cred.UID))
+	if pidfd != nil {
+		w64(ePidfdIno, pidfd.Inode())
+	}
+	w64(eAttachNs, uint64(time.Now().UnixNano()))
+	name := p.ctl.Bytes()[base+eName : base+eName+maxNameLen]
+	clear(name)
+	copy(name, pr.name)
+	for off := uint64(eCursor); off < entrySize; off += 8 {
+		w64(off, 0)
+	}
+	// A new consumer starts with the next frame published.
+	w64(eCursor, p.Published()+1)
+	// Active last: the entry is complete before anyone reads it as such.
+	w32(eState, entryActive)
+	p.cw[cAttached/8].Or(1 << i)
+	if pr.mode == Lossless {
+		p.lossless.Or(1 << i)
+	}
+	p.entries[i] = pr
+	if pidfd != nil {
+		if err := p.watcher.Add(pidfd, pr.key); err != nil {
+			p.log.Warn("attach: cannot watch pidfd", "pid", pr.cred.Pid, "err", err)
+		}
+	}
+	return nil
+}
+
+// watch reclaims consumers whose process exited, even if their socket is
+// still open (inherited by a child, or not yet closed by the kernel).
+func (p *Producer) watch(ctx context.Context) {
+	defer p.wg.Done()
+	p.watcher.Run(ctx, func(key uint64) {
+		p.mu.Lock()
+		var pr *peer
+		if i := int(key & 0xff); i < MaxConsumers && p.entries[i] != nil && p.entries[i].key == key {
+			pr = p.entries[i]
+		}
+		p.mu.Unlock()
+		if pr != nil {
+			p.log.Info("consumer process exited", "name", pr.name, "pid", pr.cred.Pid)
+			p.drop(pr)
+		}
+	})
+}
+
+// drop forgets a peer: a consumer's holds are reclaimed and its entry freed.
+func (p *Producer) drop(pr *peer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr.conn.Close()
+	if pr.entry < 0 {
+		delete(p.observers, pr)
+		return
+	}
+	i := pr.entry
+	if p.entries[i] != pr {
+		return // already reclaimed
+	}
+	bit := uint64(1) << i
+	p.lossless.And(^bit)
+	p.cw[cAttached/8].And(^bit)
+	base := p.geo.entry(i)
+	// Mark the entry free first for observers; the bit stays unusable
+	// until entries[i] is cleared below.
+	p.cw32[(base+eState)/4].Store(entryFree)
+	var reclaimed uint64
+	for k := uint32(0); k < p.geo.slots; k++ {
+		// Clear the dead consumer's holds. And returns the old mask.
+		if p.hold(k).And(^bit)&bit != 0 {
+			reclaimed++
+		}
+	}
+	p.cw[cWaiters/8].And(^bit)
+	p.dw[offReclaims/8].Add(1)
+	p.dw[offReclaimedHold/8].Add(reclaimed)
+	if pr.pidfd != nil {
+		p.watcher.Remove(pr.pidfd)
+		pr.pidfd.Close()
+	}
+	p.entries[i] = nil
+	p.log.Info("consumer detached", "name", pr.name, "pid", pr.cred.Pid, "entry", i, "holds_reclaimed", reclaimed)
+}
+
+// evict removes a lossless consumer from the set the producer waits for.
+// Its holds stay valid until it releases them or exits.
+func (p *Producer) evict(i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := p.entries[i]
+	if pr == nil {
+		return
+	}
+	bit := uint64(1) << i
+	p.lossless.And(^bit)
+	p.cw32[(p.geo.entry(i)+eState)/4].Store(entryEvicted)
+	p.dw[offEvictions/8].Add(1)
+	var b [msgSize]byte
+	encodeNote(b[:], noteEvicted)
+	pr.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	pr.conn.Send(b[:])
+	pr.conn.SetDeadline(time.Time{})
+	p.log.Warn("lossless consumer evicted: it kept the producer without a free slot",
+		"name", pr.name, "pid", pr.cred.Pid, "entry", i, "after", p.cfg.EvictAfter)
+}

@@ -1,0 +1,213 @@
+package shm
+
+// Pidfds name a process, not a pid number: a pidfd keeps naming the same
+// process after it exits (it becomes readable) and can never name a pid's
+// later reuse. Invariant: a Watcher reports each registered pidfd at most
+// once, after its process has exited.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pidfd is an owned process file descriptor.
+type Pidfd struct {
+	fd  int
+	pid int
+	ino uint64
+}
+
+// OpenPidfd opens a pidfd for pid (pidfd_open).
+func OpenPidfd(pid int) (*Pidfd, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	return newPidfd(fd, pid)
+}
+
+func newPidfd(fd, pid int) (*Pidfd, error) {
+	unix.CloseOnExec(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pidfd stat: %w", err)
+	}
+	return &Pidfd{fd: fd, pid: pid, ino: st.Ino}, nil
+}
+
+// Pid is the process's pid (as it was when the pidfd was opened).
+func (p *Pidfd) Pid() int { return p.pid }
+
+// Inode identifies the process uniquely for the host's uptime (pidfs,
+// Linux 6.9 and later); on older kernels it is the shared anonymous inode.
+func (p *Pidfd) Inode() uint64 { return p.ino }
+
+// Exited reports whether the process has exited, without blocking.
+func (p *Pidfd) Exited() bool {
+	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
+}
+
+// Signal sends sig to the process (pidfd_send_signal), which cannot hit a
+// reused pid.
+func (p *Pidfd) Signal(sig unix.Signal) error {
+	if err := unix.PidfdSendSignal(p.fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %d: %w", p.pid, err)
+	}
+	return nil
+}
+
+// Close releases the pidfd.
+func (p *Pidfd) Close() error {
+	if p.fd < 0 {
+		return nil
+	}
+	err := unix.Close(p.fd)
+	p.fd = -1
+	return err
+}
+
+// Watcher reports processes' exits through one epoll set.
+type Watcher struct {
+	ep     int
+	wakeFd int // eventfd that interrupts epoll_wait on Close
+	mu      sync.Mutex
+	keys    map[int32]uint64
+	closed  bool
+	running chan struct{} // non-nil while Run is in progress; closed when it returns
+}
+
+// NewWatcher creates an empty watcher.
+func NewWatcher() (*Watcher, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("new watcher: %w", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(ep)
+		return nil, fmt.Errorf("new watcher: %w", err)
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+		unix.Close(ep)
+		unix.Close(efd)
+		return nil, fmt.Errorf("new watcher: %w", err)
+	}
+	return &Watcher{ep: ep, wakeFd: efd, keys: map[int32]uint64{}}, nil
+}
+
+// Add watches p; key is reported when p's process exits. The Watcher does
+// not take ownership of p, which must stay open until Remove.
+func (w *Watcher) Add(p *Pidfd, key uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, p.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(p.fd)}); err != nil {
+		return fmt.Errorf("watch pid %d: %w", p.pid, err)
+	}
+	w.keys[int32(p.fd)] = key
+	return nil
+}
+
+// Remove stops watching p (call it before closing p).
+func (w *Watcher) Remove(p *Pidfd) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || p.fd < 0 {
+		return
+	}
+	unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, p.fd, nil)
+	delete(w.keys, int32(p.fd))
+}
+
+// Run reports exits by calling fn(key) from its own goroutine until ctx
+// ends or the Watcher is closed.
+//
+// Only one Run may be in progress at a time.
+func (w *Watcher) Run(ctx context.Context, fn func(key uint64)) error {
+	w.mu.Lock()
+	if w.closed || w.running != nil {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	done := make(chan struct{})
+	w.running = done
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running = nil
+		if w.closed {
+			w.closeFds()
+		}
+		w.mu.Unlock()
+		close(done)
+	}()
+	stop := context.AfterFunc(ctx, func() { unix.Write(w.wakeFd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
+	defer stop()
+	events := make([]unix.EpollEvent, 16)
+	for {
+		n, err := unix.EpollWait(w.ep, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("watch: %w", err)
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(w.wakeFd) {
+				w.mu.Lock()
+				closed := w.closed
+				w.mu.Unlock()
+				if closed || ctx.Err() != nil {
+					return ctx.Err()
+				}
+				var b [8]byte
+				unix.Read(w.wakeFd, b[:])
+				continue
+			}
+			w.mu.Lock()
+			key, ok := w.keys[ev.Fd]
+			delete(w.keys, ev.Fd)
+			w.mu.Unlock()
+			if ok {
+				fn(key)
+			}
+		}
+	}
+}
+
+// Close releases the epoll set; a running Run returns first. The
+// descriptors are closed only once no Run is blocked on them: closing the
+// eventfd under a blocked epoll_wait would remove it from the set and lose
+// the wake.
+func (w *Watcher) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	done := w.running
+	if done == nil {
+		w.closeFds()
+		w.mu.Unlock()
+		return nil
+	}
+	unix.Write(w.wakeFd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	w.mu.Unlock()
+	<-done
+	return nil
+}
+
+func (w *Watcher) closeFds() {
+	unix.Close(w.ep)
+	unix.Close(w.wakeFd)
+}

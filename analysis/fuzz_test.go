@@ -15,8 +15,12 @@ func fuzzCase(data []byte) ([]byte, frame.Geometry, analysis.Options, int) {
 	var h [14]byte
 	copy(h[:], data)
 	f := formats[int(h[0])%3]
-	g := frame.Packed(1+int(h[1])%24, 1+int(h[2])%24, f)
-	g.Stride += int(h[3]) % 8
+	w := 1 + int(h[1])%24
+	if h[3]&0x80 != 0 {
+		w = 1 + int(h[1]) // wide: several 64-pixel chunks per row
+	}
+	g := frame.Packed(w, 1+int(h[2])%24, f)
+	g.Stride += int(h[3]&0x7F) % 8
 	flags := h[6]
 	o := analysis.Options{
 		Hi: h[4], Lo: h[5],
@@ -57,6 +61,7 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte{2, 17, 17, 7, 120, 119, 3 | 64, 0, 0, 0, 0, 1, 3, 1, 2, 3, 4, 5, 6, 7, 250, 251, 252, 9})
 	f.Add([]byte{2, 3, 40, 0, 0, 255, 1 | 4, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 23, 23, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0xFF, 0x00, 0x00, 0xFF, 0x00})
+	f.Add([]byte{1, 200, 5, 0x81, 128, 10, 3, 0, 0, 0, 0, 0, 0, 40, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x80})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buf, g, o, band := fuzzCase(data)
 		defer analysis.SetBandBytes(band)()

@@ -7,24 +7,63 @@ import (
 	"github.com/framering/framering/frame"
 )
 
-// TestCand checks the word prefilter against byte comparisons for every
-// byte value, threshold and lane, with neighbours that would expose a
-// carry or borrow between lanes.
-func TestCand(t *testing.T) {
+// TestLaneGE checks the lane comparisons against plain comparisons for
+// every byte value and threshold in every byte lane, and for many uint16
+// values and thresholds in every uint16 lane, with neighbours that would
+// expose a carry or borrow between lanes; and checks pack8 and pack16.
+func TestLaneGE(t *testing.T) {
+	fills := []uint64{0, ^uint64(0), laneHigh, laneHigh >> 1, 0x0123456789ABCDEF}
 	for c := 0; c < 256; c++ {
-		cw := uint64(c) * laneOnes
 		for v := 0; v < 256; v++ {
 			for lane := 0; lane < 8; lane++ {
-				for _, fill := range []uint64{0, laneOnes * 0xFF, laneOnes * 0x80, laneOnes * 0x7F} {
-					w := fill&^(0xFF<<(8*lane)) | uint64(v)<<(8*lane)
-					m := uint64(0x80) << (8 * lane)
-					ge := cand(w, cw, 0, m, 0) != 0
-					le := cand(w, 0, cw, 0, m) != 0
+				for _, fill := range fills {
+					sh := uint(8 * lane)
+					w := fill&^(0xFF<<sh) | uint64(v)<<sh
+					cw := fill&^(0xFF<<sh) | uint64(c)<<sh
+					ge := laneGE(w, cw, laneHigh)>>(sh+7)&1 != 0
+					le := laneGE(cw, w, laneHigh)>>(sh+7)&1 != 0
 					if ge != (v >= c) || le != (v <= c) {
 						t.Fatalf("v %d c %d lane %d fill %#x: ge %v le %v", v, c, lane, fill, ge, le)
 					}
+					if got := cand(w, uint64(c)*laneOnes, uint64(c)*laneOnes, laneHigh, 0)>>(sh+7)&1 != 0; got != (v >= c) {
+						t.Fatalf("cand v %d c %d", v, c)
+					}
 				}
 			}
+		}
+	}
+	vals := []int{0, 1, 2, 127, 128, 255, 256, 257, 0x7FFF, 0x8000, 0x8001, 0xFEFF, 0xFF00, 0xFFFE, 0xFFFF}
+	for i := 0; i < 300; i++ {
+		vals = append(vals, (i*7919+13)%65536)
+	}
+	for _, c := range vals {
+		for _, v := range vals {
+			for lane := 0; lane < 4; lane++ {
+				for _, fill := range fills {
+					sh := uint(16 * lane)
+					w := fill&^(0xFFFF<<sh) | uint64(v)<<sh
+					cw := fill&^(0xFFFF<<sh) | uint64(c)<<sh
+					ge := laneGE(w, cw, lane16High)>>(sh+15)&1 != 0
+					le := laneGE(cw, w, lane16High)>>(sh+15)&1 != 0
+					if ge != (v >= c) || le != (v <= c) {
+						t.Fatalf("16-bit v %d c %d lane %d fill %#x: ge %v le %v", v, c, lane, fill, ge, le)
+					}
+				}
+			}
+		}
+	}
+	for m := 0; m < 256; m++ {
+		var w8, w16 uint64
+		for k := 0; k < 8; k++ {
+			if m>>k&1 != 0 {
+				w8 |= 0x80 << (8 * k)
+				if k < 4 {
+					w16 |= 0x8000 << (16 * k)
+				}
+			}
+		}
+		if pack8(w8) != uint64(m) || pack16(w16) != uint64(m&15) {
+			t.Fatalf("pack %#x: %#x %#x", m, pack8(w8), pack16(w16))
 		}
 	}
 }

@@ -3,10 +3,15 @@ package analysis
 // Run-based connected-component labeling.
 //
 // A run is a maximal horizontal stretch of foreground pixels of one
-// polarity in one row. Runs are found by scanning each measured span with a
-// word-at-a-time prefilter (a word with no byte that could be foreground is
-// skipped without looking at its pixels), so the cost is a cheap scan plus
-// work proportional to the foreground. Each new run is joined, by
+// polarity in one row. Each measured span is cut into chunks of up to 64
+// pixels, and for each chunk a bright mask and a dark mask (bit k for pixel
+// k) are built a word at a time: for Mono8 and Mono16 by comparing all the
+// lanes of a word at once (laneGE), for RGB8 by a lane prefilter that
+// skips eight pixels whose bytes cannot make a foreground luma, then a
+// table lookup per pixel. Runs are then read off the masks with
+// trailing-zero counts (chunk), so the cost is a cheap scan plus work
+// proportional to the number of runs, not to their length: a fully bright
+// row costs about as much as a background row. Each new run is joined, by
 // union-find, to the runs of the previous row that it touches with
 // 8-connectivity and that have the same polarity: runs [a, b) in row y-1
 // and [s, e) in row y (exclusive ends) touch when a <= e and b >= s.
@@ -22,10 +27,13 @@ package analysis
 //     ascending pass (a run's parent has always been labeled before it).
 //  3. Run indices fit in int32: labeling stops, with Overflow set, as soon
 //     as a row ends with more than MaxRuns (<= 1<<30) runs, and one row
-//     adds at most MaxDimension/2 runs.
+//     adds at most MaxDimension/2 runs. A run's first and last columns and
+//     its row fit uint16, since width and height are at most
+//     frame.MaxDimension = 1<<16 (checked by checkGeometry).
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/framering/framering/frame"
 )
@@ -37,13 +45,14 @@ const (
 	clsDark   = 2
 )
 
-// run is a horizontal run of foreground pixels [x0, x1) in row y. parent
-// is its union-find parent, or after resolve -1-label.
+// run is a horizontal run of foreground pixels x0..xl (inclusive: xl is
+// the last pixel, so that both fit uint16 when the width is MaxDimension)
+// in row y. parent is its union-find parent, or after resolve -1-label.
+// Twelve bytes: the run slice is the labeling pass's main memory traffic.
 type run struct {
-	x0, x1 int32
-	y      int32
-	parent int32
-	bright bool
+	x0, xl, y uint16
+	bright    bool
+	parent    int32
 }
 
 // comp accumulates one component: bounding box [x0, x1) × [y0, y1), area,
@@ -54,20 +63,25 @@ type comp struct {
 	area, sx, sy   uint64
 }
 
-// Byte-lane masks for the word prefilter.
+// Lane masks: the top bit of every byte, of every uint16, and the low bit
+// of every byte or uint16.
 const (
-	laneHigh  = 0x8080808080808080 // bit 7 of every byte
-	laneOnes  = 0x0101010101010101
-	lanes16Hi = 0x8000800080008000 // bit 7 of the high byte of every little-endian uint16
+	laneHigh   = 0x8080808080808080
+	laneOnes   = 0x0101010101010101
+	lane16High = 0x8000800080008000
+	lane16Ones = 0x0001000100010001
 )
 
 // labeler holds the thresholds and the scratch of the labeling pass.
 type labeler struct {
 	// Thresholds.
 	lut        [256]uint8 // class of an 8-bit value or luma
-	hi16, lo16 int        // Mono16: bright when v >= hi16, dark when v <= lo16
 	hiW, loW   uint64     // Hi and Lo in every byte lane
-	geM, leM   uint64     // lanes where ">= Hi" and "<= Lo" matter (0 when disabled)
+	geM, leM   uint64     // laneHigh, or 0 when bright (dark) detection is off
+	hiW16      uint64     // Hi*257 in every uint16 lane
+	loW16      uint64     // Lo*257 in every uint16 lane
+	geM16      uint64     // lane16High, or 0 when bright (dark) detection is off
+	leM16      uint64
 	minArea    uint64
 	maxDefects int
 	maxRuns    int
@@ -82,7 +96,9 @@ type labeler struct {
 	overflow bool
 
 	// Per-row state of the scan.
-	y            int32
+	oc           uint8 // class of the open run (clsBack: none)
+	os           int   // first column of the open run
+	y            uint16
 	prev0, prev1 int32 // previous row's runs are runs[prev0:prev1]
 	j            int32 // first previous-row run that may touch the next run
 	found        int64 // foreground pixels found so far
@@ -99,32 +115,48 @@ func (l *labeler) setThresholds(o *Options) {
 		}
 		l.lut[v] = c
 	}
-	l.hi16, l.lo16, l.geM, l.leM = 1<<17, -1, 0, 0
+	l.geM, l.leM, l.geM16, l.leM16 = 0, 0, 0, 0
 	if o.Bright {
-		l.hi16, l.geM = int(o.Hi)*257, laneHigh
+		l.geM, l.geM16 = laneHigh, lane16High
 	}
 	if o.Dark {
-		l.lo16, l.leM = int(o.Lo)*257, laneHigh
+		l.leM, l.leM16 = laneHigh, lane16High
 	}
 	l.hiW, l.loW = uint64(o.Hi)*laneOnes, uint64(o.Lo)*laneOnes
+	l.hiW16, l.loW16 = uint64(o.Hi)*257*lane16Ones, uint64(o.Lo)*257*lane16Ones
 	l.minArea = uint64(o.MinArea)
 	l.maxDefects = o.MaxDefects
 	l.maxRuns = o.MaxRuns
 }
 
-// cand returns, in bit 7 of each byte lane selected by geM and leM, whether
-// that byte of w is >= Hi (geM) or <= Lo (leM); it is zero when no selected
-// byte can be foreground. The comparisons are done on all eight lanes at
-// once without carries between lanes: for the low seven bits,
-// (w|0x80) - (c&0x7f) has bit 7 set exactly when w's low bits are >= c's,
-// and bit 7 of the full byte decides when the top bits differ.
-func cand(w, hiW, loW, geM, leM uint64) uint64 {
-	d := (w | laneHigh) - (hiW &^ laneHigh)
-	ge := (w &^ hiW) | (^(w ^ hiW) & d)
-	e := (loW | laneHigh) - (w &^ laneHigh)
-	le := (loW &^ w) | (^(w ^ loW) & e)
-	return ge&geM | le&leM
+// laneGE returns, in the top bit of each lane of w (h marks the top bit of
+// every lane: laneHigh for bytes, lane16High for uint16s; no other value),
+// whether that lane of w is >= the same lane of c, comparing all lanes at
+// once without carries between them. For the bits below the top one,
+// (w|h) - (c&^h) keeps the lane's top bit set exactly when w's low bits
+// are >= c's, and cannot borrow from the next lane; the top bits decide
+// when they differ.
+func laneGE(w, c, h uint64) uint64 {
+	d := (w | h) - (c &^ h)
+	return ((w &^ c) | (^(w ^ c) & d)) & h
 }
+
+// cand reports, in the top bit of each byte, whether that byte of w is
+// >= Hi (lanes in geM) or <= Lo (lanes in leM): the RGB8 prefilter.
+func cand(w, hiW, loW, geM, leM uint64) uint64 {
+	return laneGE(w, hiW, laneHigh)&geM | laneGE(loW, w, laneHigh)&leM
+}
+
+// pack8 gathers the top bits of the eight bytes of m (a laneHigh-shaped
+// mask) into the low eight bits, byte k to bit k. The multiplier puts
+// byte k's bit at 56+k; no two partial products share a bit, so nothing
+// carries into the result.
+func pack8(m uint64) uint64 { return (m >> 7) * 0x0102040810204080 >> 56 }
+
+// pack16 gathers the top bits of the four uint16 lanes of m (a
+// lane16High-shaped mask) into the low four bits, lane k to bit k, the
+// same way as pack8.
+func pack16(m uint64) uint64 { return (m >> 15) * (1<<60 | 1<<45 | 1<<30 | 1<<15) >> 60 }
 
 // clear resets the per-frame output for a frame without labeling.
 func (l *labeler) clear() {
@@ -138,7 +170,7 @@ func (l *labeler) clear() {
 // scan stops after the row in which the last of them was found.
 func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 	l.clear()
-	l.prev0, l.prev1, l.found = 0, 0, 0
+	l.prev0, l.prev1, l.found, l.oc = 0, 0, 0, clsBack
 	g := a.g
 	rb := g.RowBytes()
 	bpp := a.bpp
@@ -151,7 +183,7 @@ func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 		}
 		row := buf[y*g.Stride : y*g.Stride+rb]
 		cur := int32(len(l.runs))
-		l.y, l.j = int32(y), l.prev0
+		l.y, l.j = uint16(y), l.prev0
 		s, n := a.rowSpans(y)
 		for _, sp := range s[:n] {
 			p := row[sp.x0*bpp : sp.x1*bpp]
@@ -177,141 +209,150 @@ func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 	l.resolve()
 }
 
-// scan8 finds the runs of the Mono8 span p, whose first pixel is column x0.
-func (l *labeler) scan8(p []byte, x0 int) {
-	lut := &l.lut
-	hiW, loW, geM, leM := l.hiW, l.loW, l.geM, l.leM
-	start, cls := 0, uint8(clsBack) // the open run, if cls != clsBack
-	i := 0
-	for ; len(p)-i >= 8; i += 8 {
-		q := p[i : i+8]
-		if cand(binary.LittleEndian.Uint64(q), hiW, loW, geM, leM) == 0 {
-			if cls != clsBack {
-				l.emit(x0+start, x0+i, cls)
-				cls = clsBack
-			}
-			continue
+// chunk reads the runs off the bright and dark masks b and d of the n
+// (1..64) pixels from column x (bit k is pixel x+k; bits from n up are
+// zero). It continues or closes the open run, emits every run that ends
+// inside the chunk, and leaves open the run, if any, that reaches its end.
+func (l *labeler) chunk(x, n int, b, d uint64) {
+	k := 0
+	if l.oc != clsBack {
+		m := d
+		if l.oc == clsBright {
+			m = b
 		}
-		for k, v := range q {
-			if c := lut[v]; c != cls {
-				if cls != clsBack {
-					l.emit(x0+start, x0+i+k, cls)
-				}
-				start, cls = i+k, c
-			}
+		t := bits.TrailingZeros64(^m) // the open run goes on for t pixels
+		if t >= n {
+			return
 		}
+		l.emit(l.os, x+t, l.oc)
+		l.oc, k = clsBack, t
 	}
-	for ; i < len(p); i++ {
-		if c := lut[p[i]]; c != cls {
-			if cls != clsBack {
-				l.emit(x0+start, x0+i, cls)
-			}
-			start, cls = i, c
+	f := b | d
+	for k < n {
+		rest := f >> uint(k)
+		if rest == 0 {
+			return
 		}
-	}
-	if cls != clsBack {
-		l.emit(x0+start, x0+len(p), cls)
+		k += bits.TrailingZeros64(rest)
+		cls, m := uint8(clsDark), d
+		if b>>uint(k)&1 != 0 {
+			cls, m = clsBright, b
+		}
+		t := bits.TrailingZeros64(^(m >> uint(k))) // >= 1: bit k is set
+		if k+t >= n {
+			l.oc, l.os = cls, x+k
+			return
+		}
+		l.emit(x+k, x+k+t, cls)
+		k += t
 	}
 }
 
-// scan16 finds the runs of the Mono16 span p, whose first pixel is column x0.
+// closeRun emits the open run, if any, ending at column x (a span's end).
+func (l *labeler) closeRun(x int) {
+	if l.oc != clsBack {
+		l.emit(l.os, x, l.oc)
+		l.oc = clsBack
+	}
+}
+
+// scan8 finds the runs of the Mono8 span p, whose first pixel is column x0.
+func (l *labeler) scan8(p []byte, x0 int) {
+	hiW, loW, geM, leM := l.hiW, l.loW, l.geM, l.leM
+	for i := 0; i < len(p); i += 64 {
+		q := p[i:min(i+64, len(p))]
+		var b, d uint64
+		j := 0
+		for ; len(q)-j >= 8; j += 8 {
+			w := binary.LittleEndian.Uint64(q[j:])
+			if ge, le := laneGE(w, hiW, laneHigh)&geM, laneGE(loW, w, laneHigh)&leM; ge|le != 0 {
+				b |= pack8(ge) << uint(j)
+				d |= pack8(le) << uint(j)
+			}
+		}
+		if j < len(q) {
+			var tail [8]byte
+			copy(tail[:], q[j:])
+			w := binary.LittleEndian.Uint64(tail[:])
+			valid := uint64(1)<<uint(len(q)-j) - 1 // the zero fill may look dark
+			b |= pack8(laneGE(w, hiW, laneHigh)&geM) & valid << uint(j)
+			d |= pack8(laneGE(loW, w, laneHigh)&leM) & valid << uint(j)
+		}
+		if b|d != 0 || l.oc != clsBack {
+			l.chunk(x0+i, len(q), b, d)
+		}
+	}
+	l.closeRun(x0 + len(p))
+}
+
+// scan16 finds the runs of the Mono16 span p, whose first pixel is column
+// x0, comparing the four little-endian uint16 lanes of each word exactly.
 func (l *labeler) scan16(p []byte, x0 int) {
-	hi, lo := l.hi16, l.lo16
-	hiW, loW, geM, leM := l.hiW, l.loW, l.geM&lanes16Hi, l.leM&lanes16Hi
-	start, cls := 0, uint8(clsBack)
+	hiW, loW, geM, leM := l.hiW16, l.loW16, l.geM16, l.leM16
 	n := len(p) / 2
-	x := 0
-	for ; n-x >= 4; x += 4 {
-		q := p[2*x : 2*x+8]
-		w := binary.LittleEndian.Uint64(q)
-		if cand(w, hiW, loW, geM, leM) == 0 {
-			if cls != clsBack {
-				l.emit(x0+start, x0+x, cls)
-				cls = clsBack
+	for x := 0; x < n; x += 64 {
+		q := p[2*x : 2*min(x+64, n)]
+		var b, d uint64
+		j := 0 // pixels of q done
+		for ; len(q)-2*j >= 8; j += 4 {
+			w := binary.LittleEndian.Uint64(q[2*j:])
+			if ge, le := laneGE(w, hiW, lane16High)&geM, laneGE(loW, w, lane16High)&leM; ge|le != 0 {
+				b |= pack16(ge) << uint(j)
+				d |= pack16(le) << uint(j)
 			}
-			continue
 		}
-		for k := 0; k < 4; k++ {
-			v := int(w >> (16 * k) & 0xFFFF)
-			c := uint8(clsBack)
-			if v >= hi {
-				c = clsBright
-			} else if v <= lo {
-				c = clsDark
-			}
-			if c != cls {
-				if cls != clsBack {
-					l.emit(x0+start, x0+x+k, cls)
-				}
-				start, cls = x+k, c
-			}
+		if 2*j < len(q) {
+			var tail [8]byte
+			copy(tail[:], q[2*j:])
+			w := binary.LittleEndian.Uint64(tail[:])
+			valid := uint64(1)<<uint(len(q)/2-j) - 1
+			b |= pack16(laneGE(w, hiW, lane16High)&geM) & valid << uint(j)
+			d |= pack16(laneGE(loW, w, lane16High)&leM) & valid << uint(j)
+		}
+		if b|d != 0 || l.oc != clsBack {
+			l.chunk(x0+x, len(q)/2, b, d)
 		}
 	}
-	for ; x < n; x++ {
-		v := int(binary.LittleEndian.Uint16(p[2*x:]))
-		c := uint8(clsBack)
-		if v >= hi {
-			c = clsBright
-		} else if v <= lo {
-			c = clsDark
-		}
-		if c != cls {
-			if cls != clsBack {
-				l.emit(x0+start, x0+x, cls)
-			}
-			start, cls = x, c
-		}
-	}
-	if cls != clsBack {
-		l.emit(x0+start, x0+n, cls)
-	}
+	l.closeRun(x0 + n)
 }
 
 // scanRGB finds the runs of the RGB8 span p, whose first pixel is column
 // x0. A pixel can only have luma >= Hi if one of its bytes is >= Hi, and
 // luma <= Lo only if one of its bytes is <= Lo, so eight pixels (three
-// words) with no such byte are skipped.
+// words) with no such byte are skipped; the others are classified by luma.
 func (l *labeler) scanRGB(p []byte, x0 int) {
 	lut := &l.lut
 	hiW, loW, geM, leM := l.hiW, l.loW, l.geM, l.leM
-	start, cls := 0, uint8(clsBack)
 	n := len(p) / 3
-	x := 0
-	for ; n-x >= 8; x += 8 {
-		q := p[3*x : 3*x+24]
-		if cand(binary.LittleEndian.Uint64(q), hiW, loW, geM, leM)|
-			cand(binary.LittleEndian.Uint64(q[8:]), hiW, loW, geM, leM)|
-			cand(binary.LittleEndian.Uint64(q[16:]), hiW, loW, geM, leM) == 0 {
-			if cls != clsBack {
-				l.emit(x0+start, x0+x, cls)
-				cls = clsBack
+	for x := 0; x < n; x += 64 {
+		q := p[3*x : 3*min(x+64, n)]
+		var b, d uint64
+		j := 0 // pixels of q done
+		for ; len(q)-3*j >= 24; j += 8 {
+			g := q[3*j : 3*j+24]
+			if cand(binary.LittleEndian.Uint64(g), hiW, loW, geM, leM)|
+				cand(binary.LittleEndian.Uint64(g[8:]), hiW, loW, geM, leM)|
+				cand(binary.LittleEndian.Uint64(g[16:]), hiW, loW, geM, leM) == 0 {
+				continue
 			}
-			continue
-		}
-		for k := 0; k < 8; k++ {
-			px := q[3*k : 3*k+3]
-			c := lut[byte((uint(px[0])+2*uint(px[1])+uint(px[2]))>>2)]
-			if c != cls {
-				if cls != clsBack {
-					l.emit(x0+start, x0+x+k, cls)
-				}
-				start, cls = x+k, c
+			for k := 0; k < 8; k++ {
+				px := g[3*k : 3*k+3]
+				c := uint64(lut[byte((uint(px[0])+2*uint(px[1])+uint(px[2]))>>2)])
+				b |= (c & 1) << uint(j+k)
+				d |= (c >> 1) << uint(j+k)
 			}
 		}
-	}
-	for ; x < n; x++ {
-		px := p[3*x : 3*x+3]
-		c := lut[byte((uint(px[0])+2*uint(px[1])+uint(px[2]))>>2)]
-		if c != cls {
-			if cls != clsBack {
-				l.emit(x0+start, x0+x, cls)
-			}
-			start, cls = x, c
+		for ; 3*j+3 <= len(q); j++ {
+			px := q[3*j : 3*j+3]
+			c := uint64(lut[byte((uint(px[0])+2*uint(px[1])+uint(px[2]))>>2)])
+			b |= (c & 1) << uint(j)
+			d |= (c >> 1) << uint(j)
+		}
+		if b|d != 0 || l.oc != clsBack {
+			l.chunk(x0+x, len(q)/3, b, d)
 		}
 	}
-	if cls != clsBack {
-		l.emit(x0+start, x0+n, cls)
-	}
+	l.closeRun(x0 + n)
 }
 
 // emit appends the run [x0, x1) of class cls in the current row and joins
@@ -319,15 +360,15 @@ func (l *labeler) scanRGB(p []byte, x0 int) {
 func (l *labeler) emit(x0, x1 int, cls uint8) {
 	idx := int32(len(l.runs))
 	bright := cls == clsBright
-	l.runs = append(l.runs, run{x0: int32(x0), x1: int32(x1), y: l.y, parent: idx, bright: bright})
+	l.runs = append(l.runs, run{x0: uint16(x0), xl: uint16(x1 - 1), y: l.y, parent: idx, bright: bright})
 	l.found += int64(x1 - x0)
 	runs := l.runs
 	j, end := l.j, l.prev1
-	for j < end && runs[j].x1 < int32(x0) {
+	for j < end && int(runs[j].xl) < x0-1 { // ends left of x0-1
 		j++
 	}
 	l.j = j
-	for k := j; k < end && runs[k].x0 <= int32(x1); k++ {
+	for k := j; k < end && int(runs[k].x0) <= x1; k++ { // starts at most at x1
 		if runs[k].bright == bright {
 			l.union(k, idx)
 		}
@@ -360,24 +401,25 @@ func (l *labeler) resolve() {
 	comps := l.comps[:0]
 	for i := range runs {
 		r := &runs[i]
-		n := uint64(r.x1 - r.x0)
+		x0, x1, y := int32(r.x0), int32(r.xl)+1, int32(r.y)
+		n := uint64(x1 - x0)
 		// Sum of x over [x0, x1) is n(x0+x1-1)/2, an integer: n and
 		// x0+x1-1 = 2·x0+n-1 are never both odd.
-		sx := n * uint64(r.x0+r.x1-1) / 2
-		sy := n * uint64(r.y)
+		sx := n * uint64(x0+x1-1) / 2
+		sy := n * uint64(y)
 		var lab int32
 		if p := r.parent; p == int32(i) {
 			lab = int32(len(comps))
 			comps = append(comps, comp{
-				x0: r.x0, x1: r.x1, y0: r.y, y1: r.y + 1, bright: r.bright,
+				x0: x0, x1: x1, y0: y, y1: y + 1, bright: r.bright,
 				area: n, sx: sx, sy: sy,
 			})
 		} else {
 			lab = -1 - runs[p].parent
 			c := &comps[lab]
-			c.x0 = min(c.x0, r.x0)
-			c.x1 = max(c.x1, r.x1)
-			c.y1 = r.y + 1 // runs come in raster order
+			c.x0 = min(c.x0, x0)
+			c.x1 = max(c.x1, x1)
+			c.y1 = y + 1 // runs come in raster order
 			c.area += n
 			c.sx += sx
 			c.sy += sy

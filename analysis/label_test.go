@@ -400,3 +400,74 @@ func spiral(n int) string {
 	}
 	return b.String()
 }
+
+// TestWideRuns: runs that start, end or stay open at 64-pixel chunk
+// boundaries, and that cross several chunks, in rows of several chunks.
+func TestWideRuns(t *testing.T) {
+	const w = 260
+	edges := [][2]int{{0, 64}, {64, 128}, {127, 129}, {63, 65}, {0, w}, {1, 63}, {65, 191}, {192, 256}, {255, w}, {130, 131}}
+	var rows [][]byte
+	for i, e := range edges {
+		row := make([]byte, w)
+		for x := range row {
+			row[x] = 100
+			if x >= e[0] && x < e[1] {
+				row[x] = 255
+				if i%3 == 2 {
+					row[x] = 0
+				}
+			}
+		}
+		rows = append(rows, row)
+		if i%4 == 3 {
+			rows = append(rows, make([]byte, w)) // a full dark row
+			for x := range rows[len(rows)-1] {
+				rows[len(rows)-1][x] = 100
+			}
+		}
+	}
+	// Alternating single pixels across a chunk edge.
+	alt := make([]byte, w)
+	for x := range alt {
+		alt[x] = []byte{255, 100, 0, 100}[x%4]
+	}
+	rows = append(rows, alt)
+	o := analysis.Options{Bright: true, Hi: 200, Dark: true, Lo: 10, Histogram: true}
+	for _, f := range formats {
+		for _, pad := range []int{0, 5} {
+			for _, ign := range []analysis.Rect{{}, {X: 60, Y: 0, W: 7, H: 100}, {X: 100, Y: 3, W: 200, H: 2}} {
+				o.Ignore = ign
+				buf, g := image8(t, f, rows, pad, 0xFF)
+				checkAgainstRef(t, analyze(t, o, buf, g), buf, g, o)
+			}
+		}
+	}
+}
+
+// TestMaxWidth: runs reaching the last column of a frame of the largest
+// width, whose coordinates are stored in 16 bits.
+func TestMaxWidth(t *testing.T) {
+	const w = frame.MaxDimension
+	rows := make([][]byte, 4)
+	for y := range rows {
+		rows[y] = make([]byte, w)
+		for x := range rows[y] {
+			rows[y][x] = 100
+		}
+	}
+	for x := w - 70; x < w; x++ {
+		rows[1][x] = 255
+	}
+	rows[2][w-1] = 255
+	rows[3][0], rows[3][w-1] = 0, 0
+	for x := 0; x < w; x++ {
+		rows[0][x] = byte(255 * (x % 2)) // alternating bright and dark
+	}
+	o := analysis.Options{Bright: true, Hi: 200, Dark: true, Lo: 10}
+	buf, g := image8(t, frame.Mono8, rows, 0, 0)
+	r := analyze(t, o, buf, g)
+	checkAgainstRef(t, r, buf, g, o)
+	if r.DefectCount < 3 {
+		t.Fatalf("%d defects", r.DefectCount)
+	}
+}

@@ -14,6 +14,11 @@ import (
 // package implement it; a real SDK or a V4L2 device would too.
 //
 // All methods are safe for concurrent use.
+//
+// A new backend (a real SDK, V4L2 streaming I/O) lives in this package,
+// keeps its buffers' states itself, and hands out Frames through the
+// shared lease table (lease.go): it implements leaseOwner and calls
+// leases.begin on each dequeued buffer.
 type Grabber interface {
 	// Config returns the current configuration.
 	Config() Config

@@ -19,16 +19,23 @@
  *
  * Buffer states, and the only transitions the SDK performs:
  *
- *   announce/allocate          queue / requeue          acquisition thread
- *   ----------------> ANNOUNCED --------------> QUEUED -------------------> FILLING
- *                      ^   |  ^                   |                          |
- *           detach     |   |  |  stop (discard)   |                          v
- *                      |   |  +-------------------+--------------------- OUTPUT
- *                      |   | revoke                                          |
- *                      |   v                                                 | dequeue
- *                      |  (free)                  requeue                    v
- *                      +---------------------------------------------- DELIVERED
- *                                                 (-> QUEUED)
+ *          announce / allocate                  queue
+ *      ---------------------------> ANNOUNCED ----------> QUEUED <-----+
+ *                                   |  ^   ^                |          |
+ *           revoke (buffer gone) <--+  |   |  stop          | frame    |
+ *                                      |   +----------------+ due      |
+ *                                      |   |  stop          v          |
+ *                               detach |   +------------- FILLING      |
+ *                                      |   |  (discarded)   |          |
+ *                                      |   |                v          |
+ *                                      |   +------------- OUTPUT       |
+ *                                      |                    | dequeue  |
+ *                                      |                    v          |
+ *                                      +---------------- DELIVERED ----+
+ *                                                              requeue
+ *
+ * stop joins the acquisition thread first, so a FILLING buffer becomes
+ * OUTPUT and is then discarded with the rest of the output queue.
  *
  * Every function returns an fr_status; misuse (unknown or stale handles and
  * buffer ids, a buffer in the wrong state, overlapping or too small memory,

@@ -149,7 +149,9 @@ static void test_config_and_buffers(void)
 	EXPECT(fr_queue_buffer(h, a ^ (1ull << 50)), FR_ERR_UNKNOWN_BUFFER); /* another device's tag */
 	EXPECT(fr_queue_buffer(h, (a & ~0xFFFFFFull) | 4095), FR_ERR_UNKNOWN_BUFFER);
 	EXPECT(fr_requeue_buffer(h, a), FR_ERR_BUFFER_STATE);
+	EXPECT(fr_requeue_buffer(h, a ^ (1ull << 50)), FR_ERR_UNKNOWN_BUFFER);
 	EXPECT(fr_detach_buffer(h, a), FR_ERR_BUFFER_STATE);
+	EXPECT(fr_detach_buffer(h, 0), FR_ERR_UNKNOWN_BUFFER);
 	EXPECT(fr_queue_buffer(h, a), FR_OK);
 	EXPECT(fr_queue_buffer(h, a), FR_ERR_BUFFER_STATE);
 	EXPECT(fr_revoke_buffer(h, a), FR_ERR_BUFFER_STATE);
@@ -160,12 +162,14 @@ static void test_config_and_buffers(void)
 	EXPECT(fr_get_counters(h, &k), FR_OK);
 	CHECK(k.queued == 1 && k.announced == 3 && k.held == 0 && k.awaiting == 0);
 
-	/* Stopped: stop is a no-op and discards the queue? No: only a real stop
-	 * discards; dequeue reports NOT_STARTED. */
+	/* Never started: dequeue reports NOT_STARTED, stop does nothing (and
+	 * leaves the queue alone: only stopping a running device discards). */
 	fr_frame_info info;
 	EXPECT(fr_dequeue(h, 0, &info), FR_ERR_NOT_STARTED);
 	EXPECT(fr_dequeue(h, 0, NULL), FR_ERR_INVALID_ARGUMENT);
 	EXPECT(fr_stop(h), FR_OK);
+	EXPECT(fr_get_counters(h, &k), FR_OK);
+	CHECK(k.queued == 1);
 
 	/* Revoke then reuse: the stale id is refused. */
 	EXPECT(fr_revoke_buffer(h, b), FR_OK);

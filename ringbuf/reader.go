@@ -158,10 +158,13 @@ func (r *Reader) handshake(ctx context.Context) error {
 	defer stop()
 	var b [msgSize]byte
 	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, name: r.opts.Consumer}.encode(b[:])
-	if err := r.conn.Send(b[:]); err != nil {
-		return fmt.Errorf("%w: %w", ErrProducerGone, err)
-	}
+	// A failed send is not the end: a producer that refused us may have
+	// answered and closed; its welcome says why.
+	sendErr := r.conn.Send(b[:])
 	n, files, err := r.conn.Recv(b[:], 2)
+	if err == nil && n == 0 && sendErr != nil {
+		err = sendErr
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

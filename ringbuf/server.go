@@ -65,15 +65,17 @@ func (p *Producer) handle(c *shm.Conn) {
 		p.log.Warn("attach: no peer credentials", "err", err)
 		return
 	}
-	if !p.allowed(cred) {
-		p.refuse(c, statusDenied, "uid/gid not allowed", "pid", cred.Pid, "uid", cred.UID, "gid", cred.GID)
-		return
-	}
+	// Read the hello before judging the peer, so that a refused peer reads
+	// our answer instead of failing its own send.
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	var b [msgSize]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		c.Close()
 		p.log.Warn("attach: no hello", "pid", cred.Pid, "err", err)
+		return
+	}
+	if !p.allowed(cred) {
+		p.refuse(c, statusDenied, "uid/gid not allowed", "pid", cred.Pid, "uid", cred.UID, "gid", cred.GID)
 		return
 	}
 	h, err := decodeHello(b[:])

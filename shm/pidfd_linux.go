@@ -75,8 +75,8 @@ func (p *Pidfd) Close() error {
 
 // Watcher reports processes' exits through one epoll set.
 type Watcher struct {
-	ep     int
-	wakeFd int // eventfd that interrupts epoll_wait on Close
+	ep      int
+	wakeFd  int // eventfd that interrupts epoll_wait on Close
 	mu      sync.Mutex
 	keys    map[int32]uint64
 	closed  bool

@@ -182,3 +182,15 @@ type Counters struct {
 	Held        int    // buffers leased to the caller by Dequeue
 	Announced   int    // buffers announced or allocated, in any state
 }
+
+// checkAnnounce is the part of Announce both backends do in Go: a
+// non-empty buffer in a shared mapping.
+func checkAnnounce(buf []byte) error {
+	if len(buf) == 0 {
+		return fmt.Errorf("announce buffer: %w", ErrBufferSize)
+	}
+	if err := checkShared(buf); err != nil {
+		return fmt.Errorf("announce buffer: %w", err)
+	}
+	return nil
+}

@@ -553,15 +553,3 @@ func (s *Synthetic) Close() error {
 	})
 	return nil
 }
-
-// checkAnnounce is the part of Announce both backends do in Go: a
-// non-empty buffer in a shared mapping.
-func checkAnnounce(buf []byte) error {
-	if len(buf) == 0 {
-		return fmt.Errorf("announce buffer: %w", ErrBufferSize)
-	}
-	if err := checkShared(buf); err != nil {
-		return fmt.Errorf("announce buffer: %w", err)
-	}
-	return nil
-}

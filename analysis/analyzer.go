@@ -105,7 +105,8 @@ func (a *Analyzer) apply(o Options) {
 	a.ready = true
 }
 
-// Options returns the analyzer's options, with defaults filled in.
+// Options returns the analyzer's options, with defaults filled in. Like
+// Analyze, it must not be called concurrently with SetOptions.
 func (a *Analyzer) Options() Options { return a.opts }
 
 // Analyze inspects the frame of geometry g in buf, reading it in place and

@@ -239,3 +239,32 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestSetOptions: new options apply from the next frame on, on the same
+// scratch.
+func TestSetOptions(t *testing.T) {
+	buf, g := image8(t, frame.Mono16, art(`
+##..oo
+##..oo`), 3, 0xFF)
+	a, err := analysis.New(analysis.Options{Bright: true, Hi: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Analyze(buf, g)
+	if err != nil || r.DefectCount != 1 || !r.Defects[0].Bright {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if err := a.SetOptions(analysis.Options{Dark: true, Lo: 10, MinArea: 4}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = a.Analyze(buf, g)
+	if err != nil || r.DefectCount != 1 || r.Defects[0].Bright || r.Defects[0].X != 4 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if err := a.SetOptions(analysis.Options{Dark: true, Lo: 10, MinArea: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = a.Analyze(buf, g); err != nil || r.DefectCount != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+}

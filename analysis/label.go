@@ -360,9 +360,18 @@ func (l *labeler) scanRGB(p []byte, x0 int) {
 func (l *labeler) emit(x0, x1 int, cls uint8) {
 	idx := int32(len(l.runs))
 	bright := cls == clsBright
-	l.runs = append(l.runs, run{x0: uint16(x0), xl: uint16(x1 - 1), y: l.y, parent: idx, bright: bright})
-	l.found += int64(x1 - x0)
+	if len(l.runs) < cap(l.runs) {
+		l.runs = l.runs[:idx+1]
+	} else {
+		l.runs = append(l.runs, run{})
+	}
 	runs := l.runs
+	// Field by field: a struct literal is assembled on the stack with
+	// narrow stores and copied with wide loads, which stalls store
+	// forwarding on every run.
+	r := &runs[idx]
+	r.x0, r.xl, r.y, r.bright, r.parent = uint16(x0), uint16(x1-1), l.y, bright, idx
+	l.found += int64(x1 - x0)
 	j, end := l.j, l.prev1
 	for j < end && int(runs[j].xl) < x0-1 { // ends left of x0-1
 		j++
@@ -410,10 +419,14 @@ func (l *labeler) resolve() {
 		var lab int32
 		if p := r.parent; p == int32(i) {
 			lab = int32(len(comps))
-			comps = append(comps, comp{
-				x0: x0, x1: x1, y0: y, y1: y + 1, bright: r.bright,
-				area: n, sx: sx, sy: sy,
-			})
+			if len(comps) < cap(comps) {
+				comps = comps[:lab+1]
+			} else {
+				comps = append(comps, comp{})
+			}
+			c := &comps[lab] // field by field, as in emit
+			c.x0, c.x1, c.y0, c.y1, c.bright = x0, x1, y, y+1, r.bright
+			c.area, c.sx, c.sy = n, sx, sy
 		} else {
 			lab = -1 - runs[p].parent
 			c := &comps[lab]

@@ -84,18 +84,28 @@ func createSegment(name string, size uint64, extra int, prefault bool) (*Segment
 		return nil, fmt.Errorf("create segment %s: memfd_create: %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), "memfd:"+name)
-	if err := unix.Fallocate(fd, 0, 0, int64(size)); err != nil {
+	if err := reserve(fd, size); err != nil {
 		f.Close()
-		if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.ENOMEM) {
-			return nil, fmt.Errorf("create segment %s: reserve %d bytes: %w (%v)", name, size, ErrNoSpace, err)
-		}
-		return nil, fmt.Errorf("create segment %s: reserve %d bytes: %w", name, size, err)
+		return nil, fmt.Errorf("create segment %s: %w", name, err)
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, int(SealShrink|SealGrow)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create segment %s: seal: %w", name, err)
 	}
 	return &Segment{f: f, size: size, prefault: prefault}, nil
+}
+
+// reserve allocates size bytes of backing store for fd now, so that a full
+// tmpfs (or an exhausted huge page pool) is an error here and never a
+// SIGBUS on first touch.
+func reserve(fd int, size uint64) error {
+	if err := unix.Fallocate(fd, 0, 0, int64(size)); err != nil {
+		if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.ENOMEM) {
+			return fmt.Errorf("reserve %d bytes: %w (%v)", size, ErrNoSpace, err)
+		}
+		return fmt.Errorf("reserve %d bytes: %w", size, err)
+	}
+	return nil
 }
 
 // OpenSegment adopts a memfd received from a peer. It checks that the

@@ -30,6 +30,17 @@
 // Analyzer; Result.CopyTo and Result.Clone copy it out. The Result is
 // JSON-friendly, for the analyzer's JSON-lines output.
 //
+// Each frame is read in two passes over its rows. The statistics pass
+// loads eight bytes at a time into four sub-histograms (Mono16 also sums
+// values and squares and tracks min/max). Every 16 KiB or so of rows it
+// looks at the histogram's foreground bins; the labeling pass then scans
+// only the bands of rows that gained foreground pixels (none, on a good
+// frame) and stops after the last foreground pixel the histogram counted.
+// Within a band, 64 pixels at a time are compared word-wise into bright
+// and dark bit masks, runs are read off the masks, and runs are joined by
+// union-find, so labeling costs a cheap scan plus work proportional to
+// the number of runs.
+//
 // The package is pure Go (no unsafe, no cgo) and imports only the standard
 // library and frame.
 package analysis

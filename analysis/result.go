@@ -3,9 +3,10 @@ package analysis
 // Result is what Analyze reports for one frame. Its JSON form is
 //
 //	{
-//	  "format": "Mono8", "width": 1024, "height": 1024,
-//	  "stats": {"count": 1048544, "min": 16, "max": 255, "mean": 79.6,
-//	            "stddev": 37.1, "channels": {"r": 0, "g": 0, "b": 0}},
+//	  "format": "RGB8", "width": 1024, "height": 1024,
+//	  "stats": {"count": 1048565, "min": 48, "max": 255, "sum": 117440280,
+//	            "mean": 112.0, "stddev": 37.0,
+//	            "channels": {"r": 80.0, "g": 112.0, "b": 144.0}},
 //	  "histogram": [0, 0, ...],          (256 counts; only with Options.Histogram)
 //	  "defect_count": 1,
 //	  "truncated": true,                 (only when defect_count > len(defects))
@@ -14,7 +15,8 @@ package analysis
 //	               "cx": 12, "cy": 22, "bright": true}]
 //	}
 //
-// where "channels" appears for RGB8 only. "defects" is always an array,
+// (illustrative numbers), where "channels" appears for RGB8 only (the
+// other statistics are of the luma there). "defects" is always an array,
 // never null.
 //
 // A *Result returned by Analyzer.Analyze is owned by the analyzer: it, and

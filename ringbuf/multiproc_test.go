@@ -23,6 +23,7 @@ import (
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/shm"
 )
 
 const roleEnv = "FRAMERING_TEST_ROLE"
@@ -140,6 +141,8 @@ func runChild(role string) error {
 		emit(report{"seqs": seqs, "bad": bad, "delivered": st.Delivered, "skipped": st.Skipped,
 			"missed": st.Missed, "cursor": st.Cursor, "end": end.Error()})
 		return r.Close()
+	case "pinger":
+		return childPinger(path)
 	case "holder":
 		r, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: path, Consumer: "holder", Mode: ringbuf.Lossless})
 		if err != nil {
@@ -556,4 +559,31 @@ func TestConsumerWriteFaults(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// childPinger publishes FR_FRAMES small frames every 200µs once a consumer
+// is attached, each stamped with CLOCK_MONOTONIC just before Publish.
+func childPinger(path string) error {
+	p, err := ringbuf.Create(ringbuf.Config{SocketPath: path, Slots: 8, SlotSize: 4096})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for len(p.Snapshot().Consumers) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	next := time.Now()
+	for target := uint64(env("FR_FRAMES", 1000)); p.Published() < target; {
+		next = next.Add(200 * time.Microsecond)
+		for time.Now().Before(next) {
+		}
+		s, err := p.Acquire()
+		if err != nil {
+			continue
+		}
+		if _, err := p.Publish(s, ringbuf.Meta{Length: 64, Timestamp: shm.MonotonicNanos()}); err != nil {
+			return err
+		}
+	}
+	select {} // until the benchmark kills us
 }

@@ -104,9 +104,11 @@ func TestByteFlips(t *testing.T) {
 	if len(segs) < 2 {
 		t.Fatalf("want at least 2 segments, have %d", len(segs))
 	}
-	step := 1
+	step := 1 // every byte of every file
 	if testing.Short() {
 		step = 7
+	} else if raceEnabled {
+		step = 3
 	}
 	for fi, path := range append(append([]string{}, segs...), idxs...) {
 		isIndex := filepath.Ext(path) == ".fridx"

@@ -48,7 +48,7 @@ type ExportResult struct {
 	Files       []string // written, in seq order
 	Frames      int      // frames exported
 	Gaps        int      // gap records in the range (nothing to export)
-	Corrupt     int      // damaged records or headers met in the range, skipped
+	Corrupt     int      // damaged records or headers met while reading the range, skipped (a damaged record's seq is unknown, so one just past the range may count)
 	Unsupported int      // frames of a pixel format that cannot be exported, skipped
 }
 

@@ -61,6 +61,12 @@ type rsegment struct {
 }
 
 // Reader reads an archive. It is not safe for concurrent use.
+//
+// Reading an archive while a Writer appends to it is fine: the Reader sees
+// each segment as it was when mapped, and a record being written shows as a
+// torn tail (ErrTruncated). A Reader (or Verify, or Export) must not run
+// while Open recovers the same archive: recovery may truncate the last
+// segment, and a mapped file that shrinks faults on access (shm.OpenFile).
 type Reader struct {
 	dir    string
 	segs   []*rsegment

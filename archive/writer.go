@@ -170,6 +170,9 @@ func Open(dir string, opts Options) (*Writer, error) {
 	}
 	if len(segs) == 0 {
 		err = w.createSegment(0, 0)
+		if isDiskFull(err) {
+			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
 		w.recovery = Recovery{Created: true, CutOffset: -1}
 	} else {
 		err = w.recoverLast(segs)
@@ -298,15 +301,13 @@ func (w *Writer) Sync() error {
 
 // Close fsyncs and closes the archive. It is safe to call more than once.
 func (w *Writer) Close() error {
-	if w.stop != nil {
-		w.mu.Lock()
-		stop := w.stop
-		w.stop = nil
-		w.mu.Unlock()
-		if stop != nil {
-			close(stop)
-			<-w.done
-		}
+	w.mu.Lock()
+	stop := w.stop
+	w.stop = nil
+	w.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-w.done // the interval goroutine has returned and will not sync again
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

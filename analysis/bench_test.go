@@ -67,7 +67,6 @@ func benchFrame(b *testing.B, o analysis.Options, buf []byte, g frame.Geometry) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(r.DefectCount), "defects")
 	b.SetBytes(int64(g.Size()))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -76,4 +75,5 @@ func benchFrame(b *testing.B, o analysis.Options, buf []byte, g frame.Geometry) 
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(r.DefectCount), "defects")
 }

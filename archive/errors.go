@@ -80,3 +80,7 @@ func versionf(format string, args ...any) error {
 func wrapAt(off uint64, err error) error {
 	return fmt.Errorf("record at %d: %w", off, err)
 }
+
+// ErrLocked is returned by Open when another writer (in this or another
+// process) has the archive directory open: one directory, one writer.
+var ErrLocked = errors.New("archive in use by another writer")

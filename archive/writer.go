@@ -125,6 +125,8 @@ type Writer struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	lock *shm.FileLock // dir/.lock, held from Open to Close
 }
 
 // Open opens the archive in dir for appending, creating dir and the first
@@ -152,8 +154,18 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
+	// One writer per directory: recovery truncates files that a second
+	// writer would be appending to.
+	lock, err := shm.LockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		if errors.Is(err, shm.ErrInUse) {
+			return nil, fmt.Errorf("open archive %s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
 	cp, err := newCompressor(opts.Codec)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	w := &Writer{
@@ -162,10 +174,12 @@ func Open(dir string, opts Options) (*Writer, error) {
 		log:    log.With("archive", dir),
 		cp:     cp,
 		idxBuf: make([]byte, 0, idxBufEntries*idxEntrySize),
+		lock:   lock,
 	}
 	segs, err := listSegments(dir)
 	if err != nil {
 		cp.close()
+		lock.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	if len(segs) == 0 {
@@ -180,6 +194,7 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err != nil {
 		w.closeFiles()
 		cp.close()
+		lock.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	w.recovery.Segment = w.segIndex
@@ -330,6 +345,7 @@ func (w *Writer) Close() error {
 		w.repairIndex(w.segIndex)
 	}
 	w.cp.close()
+	errs = append(errs, w.lock.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close archive %s: %w", w.dir, err)
 	}

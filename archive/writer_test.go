@@ -414,3 +414,22 @@ func TestOpenReaderEmptyDir(t *testing.T) {
 		t.Fatalf("seek after close: %v", err)
 	}
 }
+
+func TestOneWriterPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	w, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.Open(dir, archive.Options{}); !errors.Is(err, archive.ErrLocked) {
+		t.Fatalf("second writer on one directory: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	w2.Close()
+}

@@ -390,3 +390,21 @@ func TestMonotonicNanos(t *testing.T) {
 		t.Fatal("allocates")
 	}
 }
+
+func TestLockFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	l, err := shm.LockFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shm.LockFile(p); !errors.Is(err, shm.ErrInUse) {
+		t.Fatalf("second lock: %v", err)
+	}
+	l.Close()
+	l2, err := shm.LockFile(p)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l2.Close()
+	l2.Close()
+}

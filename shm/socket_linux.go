@@ -16,7 +16,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,7 +27,7 @@ var ErrInUse = errors.New("socket path in use by a live process")
 // Listener accepts attach connections on a Unix stream socket.
 type Listener struct {
 	ln   *net.UnixListener
-	lock *os.File
+	lock *FileLock
 	path string
 }
 
@@ -38,16 +37,9 @@ func Listen(path string, mode os.FileMode) (*Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o770); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o660)
+	lock, err := LockFile(path + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: lock: %w", path, err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("listen %s: %w", path, ErrInUse)
-		}
-		return nil, fmt.Errorf("listen %s: lock: %w", path, err)
+		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		// We hold the lock, so whoever made this socket is gone (or never

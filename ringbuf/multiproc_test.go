@@ -130,6 +130,7 @@ func runChild(role string) error {
 			st, verr := frame.Verify(l.Bytes())
 			if verr != nil || st.FrameID != l.Meta().Seq {
 				bad++
+				emit(report{"badframe": l.Meta().Seq}) // at once: we may be killed before the summary
 			}
 			seqs = append(seqs, l.Meta().Seq)
 			if delay > 0 {

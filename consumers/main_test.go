@@ -1,0 +1,210 @@
+package consumers_test
+
+// The test binary doubles as a producer process: with FRAMERING_TEST_ROLE
+// set it runs that role instead of the tests (multi-process tests
+// re-execute it).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/frame"
+	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/shm"
+)
+
+const roleEnv = "FRAMERING_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv("FRAMERING_TEST_LOG") == "" {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	if role := os.Getenv(roleEnv); role != "" {
+		if err := runChild(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child", role, "failed:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "framering-consumers-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
+	// Start the runtime's netpoller before counting descriptors.
+	if pr, pw, err := os.Pipe(); err == nil {
+		pr.Close()
+		pw.Close()
+	}
+	before := openFds()
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		// A leaked Reader pins a ring's shared memory: memfds and sockets
+		// must all be closed once every test closed its consumers.
+		deadline := time.Now().Add(5 * time.Second)
+		for openFds() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if after := openFds(); after > before {
+			fmt.Fprintf(os.Stderr, "file descriptors leaked: %d before the tests, %d after\n", before, after)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func openFds() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if strings.HasPrefix(l, "/memfd:") || strings.HasPrefix(l, "socket:") || strings.HasPrefix(l, "anon_inode:") {
+			n++
+		}
+	}
+	return n
+}
+
+var testGeometry = frame.Packed(96, 32, frame.Mono8)
+
+// runChild runs a role in a child process.
+//
+//	producer: creates a ring at FR_PATH and publishes pattern frames (frame
+//	id = sequence number) every FR_INTERVAL_US, forever, after printing
+//	{"epoch": "<hex>", "pid": N}. It ends by kill -9, or when stdin closes.
+func runChild(role string) error {
+	if role != "producer" {
+		return fmt.Errorf("unknown role %q", role)
+	}
+	p, err := ringbuf.Create(ringbuf.Config{SocketPath: os.Getenv("FR_PATH"), Slots: 8, SlotSize: testGeometry.Size()})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	gen, err := frame.NewGenerator(testGeometry, true)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(map[string]any{"epoch": strconv.FormatUint(p.Epoch(), 16), "pid": os.Getpid()})
+	os.Stdout.Write(append(b, '\n'))
+	stdinClosed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(stdinClosed)
+	}()
+	interval, _ := strconv.Atoi(os.Getenv("FR_INTERVAL_US"))
+	tick := time.NewTicker(time.Duration(max(interval, 100)) * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stdinClosed:
+			return nil
+		case <-tick.C:
+		}
+		if err := publishPattern(p, gen); err != nil && !errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			return err
+		}
+	}
+}
+
+// publishPattern publishes the pattern frame whose id is the sequence
+// number it will get.
+func publishPattern(p *ringbuf.Producer, gen *frame.Generator) error {
+	s, err := p.Acquire()
+	if err != nil {
+		return err
+	}
+	id := p.Published() + 1
+	if err := gen.Fill(s.Bytes(), id); err != nil {
+		p.Abort(s)
+		return err
+	}
+	g := gen.Geometry()
+	_, err = p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: shm.MonotonicNanos(), Width: uint32(g.Width),
+		Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())})
+	return err
+}
+
+type child struct {
+	cmd   *exec.Cmd
+	lines chan map[string]any
+	stdin io.WriteCloser
+}
+
+func startChild(t *testing.T, role string, envs ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, envs...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, lines: make(chan map[string]any, 16), stdin: in}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var r map[string]any
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				c.lines <- r
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return c
+}
+
+// next returns the child's next report (hang guard: 30 s).
+func (c *child) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case r, ok := <-c.lines:
+		if !ok {
+			t.Fatalf("child %v exited without reporting", c.cmd.Args)
+		}
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child %v reported nothing for 30s", c.cmd.Args)
+	}
+	return nil
+}
+
+// kill9 kills the child with SIGKILL and reaps it.
+func (c *child) kill9(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+}
+
+// testCtx is a hang guard, not a timing assertion.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

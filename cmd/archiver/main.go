@@ -1,0 +1,21 @@
+// Command archiver stores every frame of a ring on disk, losslessly: each
+// published frame is stored, or its loss is recorded in the archive with its
+// cause. It also verifies and exports archives and measures their write
+// throughput. See "archiver help" and package internal/archiver.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/framering/framering/internal/archiver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := archiver.Command(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,240 @@
+package archiver
+
+// The accountant: from the sequence of frames the ring delivers, the losses
+// between them. Pure logic over plain values; the package comment says what
+// each cause means.
+//
+// Invariants:
+//   - pos is the last frame id accounted for: stored, or counted lost
+//     (disk full, rejected). Every frame id the producer offered between two
+//     accounted frames is in exactly one gap that frame(...) returns.
+//   - base holds the ring's drop counters (of epoch pos.epoch) already
+//     attributed to gaps; baseOK says base belongs to that epoch's ring.
+//   - trailing holds the previous run's drops not yet bracketed by a frame;
+//     it is non-zero only between a ring's end and the next run's first frame.
+
+import (
+	"math"
+
+	"github.com/framering/framering/archive"
+	"github.com/framering/framering/ringbuf"
+)
+
+// drops are a ring's upstream loss counters, by cause.
+type drops struct{ noSlot, underrun, source uint64 }
+
+func dropsOf(s ringbuf.Snapshot) drops {
+	return drops{noSlot: s.DropNoSlot, underrun: s.DropUnderrun, source: s.DropSource}
+}
+
+// sub returns d - o per cause, 0 where o is larger (a counter never shrinks
+// within one ring; a smaller one means another ring).
+func (d drops) sub(o drops) drops {
+	s := func(a, b uint64) uint64 {
+		if a < b {
+			return 0
+		}
+		return a - b
+	}
+	return drops{s(d.noSlot, o.noSlot), s(d.underrun, o.underrun), s(d.source, o.source)}
+}
+
+func (d drops) add(o drops) drops {
+	return drops{d.noSlot + o.noSlot, d.underrun + o.underrun, d.source + o.source}
+}
+
+func (d drops) total() uint64 { return d.noSlot + d.underrun + d.source }
+
+// position is the last frame accounted for.
+type position struct {
+	known   bool   // false: nothing is known (a fresh archive)
+	epoch   uint64 // the producer run of lastID, 0 if unknown
+	lastID  uint64 // frame id
+	lastSeq uint64 // ring sequence number in the current attachment, 0 if unknown (another process)
+}
+
+// snapFunc returns the ring's drop counters now and the epoch they belong
+// to; ok is false if the ring could not be read.
+type snapFunc func() (d drops, epoch uint64, ok bool)
+
+type accountant struct {
+	pos      position
+	base     drops
+	baseOK   bool
+	trailing drops
+	// context is the cause of published frames this consumer did not get
+	// (a sequence gap) before the next frame: missed, or evicted after a
+	// re-attach that followed an eviction.
+	context archive.Cause
+}
+
+func newAccountant(pos position) *accountant {
+	return &accountant{pos: pos, context: CauseMissed}
+}
+
+// gapList collects the gaps for one frame; it is a small helper that keeps
+// zero counts out and clamps counts to a budget.
+type gapList struct {
+	first, last uint64 // id range every gap of the list covers
+	gaps        []archive.Gap
+}
+
+func (l *gapList) add(c archive.Cause, n uint64) {
+	if n == 0 {
+		return
+	}
+	l.gaps = append(l.gaps, archive.Gap{FirstID: l.first, LastID: l.last, Count: n, Cause: c})
+}
+
+// addDrops adds d by cause, taking at most *budget frames (nil: no budget),
+// and returns what it took.
+func (l *gapList) addDrops(d drops, budget *uint64) drops {
+	var took drops
+	take := func(n uint64) uint64 {
+		if budget != nil {
+			n = min(n, *budget)
+			*budget -= n
+		}
+		return n
+	}
+	took.noSlot = take(d.noSlot)
+	took.underrun = take(d.underrun)
+	took.source = take(d.source)
+	l.add(CauseNoSlot, took.noSlot)
+	l.add(CauseUnderrun, took.underrun)
+	l.add(CauseSourceError, took.source)
+	return took
+}
+
+// idRange is the id range that holds n lost frames with ids below next and
+// above last: [last+1, next-1] if it is large enough, else every id (the
+// producer's ids do not count its frames).
+func idRange(last, next, n uint64) (uint64, uint64) {
+	if next > last+1 && next-last-1 >= n {
+		return last + 1, next - 1
+	}
+	return 0, math.MaxUint64
+}
+
+// frame accounts for frame m of producer epoch e and returns the losses
+// between the last accounted frame and m, to be recorded before m. snap is
+// called only when the ring's counters are needed.
+func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Gap {
+	prev := a.pos
+	ctxCause := a.context
+	a.pos = position{known: true, epoch: e, lastID: m.FrameID, lastSeq: m.Seq}
+	a.context = CauseMissed
+	id := m.FrameID
+	var idGap uint64
+	if id > prev.lastID {
+		idGap = id - prev.lastID - 1
+	}
+	switch {
+	case !prev.known:
+		// The first frame of a fresh archive: what came before was not ours.
+		a.rebase(e, snap)
+		return nil
+
+	case prev.epoch == e && prev.lastSeq != 0:
+		// The same producer run and attachment.
+		var seqGap uint64
+		if m.Seq > prev.lastSeq {
+			seqGap = m.Seq - prev.lastSeq - 1
+		}
+		if seqGap == 0 && idGap == 0 {
+			return nil
+		}
+		upstream := idGap - min(seqGap, idGap)
+		first, last := idRange(prev.lastID, id, max(idGap, seqGap))
+		l := gapList{first: first, last: last}
+		l.add(ctxCause, seqGap)
+		if upstream > 0 {
+			if now, ne, ok := snap(); ok && ne == e {
+				if !a.baseOK {
+					// No baseline for this ring: every count it shows
+					// may be older than our position.
+					a.base, a.baseOK = now, true
+				}
+				budget := upstream
+				a.base = a.base.add(l.addDrops(now.sub(a.base), &budget))
+				upstream = budget
+			}
+			l.add(CauseUnknown, upstream)
+		}
+		return l.gaps
+
+	case prev.epoch == e:
+		// The same producer run, after this archiver was not running: its
+		// ring position is lost with the process, so is the baseline.
+		a.rebase(e, snap)
+		if idGap == 0 {
+			return nil
+		}
+		l := gapList{first: prev.lastID + 1, last: id - 1}
+		l.add(CauseShutdown, idGap)
+		return l.gaps
+
+	default:
+		// Another producer run (prev.epoch 0: unknown run).
+		now, ne, ok := snap()
+		if !ok || ne != e {
+			now = drops{}
+		}
+		a.base, a.baseOK = now, ok && ne == e
+		trailing := a.trailing
+		a.trailing = drops{}
+		var pre uint64 // published by the new run before we attached
+		if m.Seq > 1 {
+			pre = m.Seq - 1
+		}
+		if idGap > 0 {
+			// Ids continue across the restart (a camera's counter): the
+			// ids between are lost, explained by drop counters where they can be.
+			l := gapList{first: prev.lastID + 1, last: id - 1}
+			budget := idGap
+			l.addDrops(trailing, &budget)
+			l.addDrops(now, &budget)
+			l.add(CauseProducerRestart, budget)
+			return l.gaps
+		}
+		// Ids restarted: record what is known. The old run's trailing
+		// drops followed its last frame.
+		l := gapList{first: prev.lastID + 1, last: prev.lastID + max(trailing.total(), 1)}
+		if l.last < l.first { // overflow at the top of the id space
+			l.first, l.last = 0, math.MaxUint64
+		}
+		l.addDrops(trailing, nil)
+		known := pre + now.total()
+		if known > 0 {
+			// Below the first id we got, if the ids count frames.
+			n := gapList{first: 0, last: math.MaxUint64}
+			if id >= known {
+				n.first, n.last = id-known, id-1
+			}
+			n.add(CauseProducerRestart, pre)
+			n.addDrops(now, nil)
+			l.gaps = append(l.gaps, n.gaps...)
+		}
+		return l.gaps
+	}
+}
+
+// rebase takes the ring's counters as the baseline for epoch e.
+func (a *accountant) rebase(e uint64, snap snapFunc) {
+	now, ne, ok := snap()
+	a.base, a.baseOK = now, ok && ne == e
+	a.trailing = drops{}
+}
+
+// evicted notes that this consumer was evicted: the frames published until
+// it is attached again are lost for that cause.
+func (a *accountant) evicted() { a.context = CauseEvicted }
+
+// ringEnded notes that the producer closed the ring or died, with its final
+// counters: the drops after the last frame are carried to the next run.
+func (a *accountant) ringEnded(now drops, e uint64, ok bool) {
+	if ok && a.baseOK && a.pos.epoch == e {
+		a.trailing = a.trailing.add(now.sub(a.base))
+		a.base = now
+	}
+}

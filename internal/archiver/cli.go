@@ -1,0 +1,209 @@
+package archiver
+
+// The command line of cmd/archiver: subcommands, flags, logging, exit codes.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/framering/framering/archive"
+)
+
+// Exit codes of Command.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the run failed, or verify found damage
+	ExitUsage   = 2
+)
+
+const usageText = `usage:
+  archiver [run] [flags]      archive a ring's frames (lossless consumer)
+  archiver verify -dir D      check every record of an archive
+  archiver export -dir D -from SEQ -to SEQ -format png|tiff -out DIR
+  archiver bench -dir D       archive write throughput vs a plain sequential write
+
+Run "archiver <subcommand> -h" for a subcommand's flags.
+`
+
+// Command runs the archiver command line (args without the program name)
+// and returns the process exit code. ctx ends the run (cmd/archiver cancels
+// it on SIGINT and SIGTERM).
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	sub := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	var err error
+	switch sub {
+	case "run":
+		err = runCommand(ctx, args, stdout, stderr)
+	case "verify":
+		err = verifyCommand(ctx, args, stdout, stderr)
+	case "export":
+		err = exportCommand(ctx, args, stdout, stderr)
+	case "bench":
+		err = benchCommand(ctx, args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return ExitOK
+	default:
+		fmt.Fprintf(stderr, "archiver: unknown subcommand %q\n%s", sub, usageText)
+		return ExitUsage
+	}
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "archiver %s: %v\n", sub, err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(stderr, "archiver %s: %v\n", sub, err)
+		return ExitFailure
+	}
+}
+
+// newFlagSet returns a flag set that reports errors as ErrUsage.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("archiver "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	}
+	return nil
+}
+
+// NewLogger returns the logger for -log-format (text or json) writing to w.
+func NewLogger(format string, w io.Writer, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: -log-format %q: want text or json", ErrUsage, format)
+}
+
+func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	cfg := Config{}
+	sync, _ := ParseSyncPolicy(DefaultSync)
+	cfg.Sync = sync
+	fs.StringVar(&cfg.Ring, "ring", "default", "ring `name`")
+	fs.StringVar(&cfg.SocketPath, "socket", "", "ring socket `path` (overrides -ring)")
+	fs.StringVar(&cfg.Name, "name", "archiver", "consumer `name` in the ring's consumer table")
+	fs.StringVar(&cfg.Dir, "dir", "", "archive `directory` (required)")
+	fs.Var(sizeFlag{&cfg.SegmentSize}, "segment-size", "rotate segments at this `size` (e.g. 256MiB; 0: 1GiB)")
+	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`: always | never | every=N | interval=D | bytes=SIZE, comma-combined (default "+DefaultSync+")")
+	fs.BoolVar(&cfg.Compress, "compress", false, "compress frames with S2 (fast) when that makes them smaller")
+	fs.BoolVar(&cfg.Copy, "copy", false, "safe-copy consumer mode: copy each frame out of shared memory before writing it")
+	fs.BoolVar(&cfg.Reattach, "reattach", true, "attach again after an eviction or when the producer restarts")
+	fs.BoolVar(&cfg.Wait, "wait", true, "wait for the producer if it is not there yet")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this `long` (0: until signalled)")
+	fs.Uint64Var(&cfg.Frames, "frames", 0, "stop after this many frames received from the ring (0: no limit)")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if cfg.Dir == "" {
+		return fmt.Errorf("%w: -dir is required", ErrUsage)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log, err := NewLogger(*logFormat, stderr, level)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	sum, err := Run(ctx, cfg)
+	if sum != nil {
+		logSummary(log, sum)
+	}
+	return err
+}
+
+// logSummary logs the final summary line.
+func logSummary(log *slog.Logger, s *Summary) {
+	var lost []any
+	for _, c := range causeOrder {
+		if n := s.Lost[causeKey(c)]; n > 0 {
+			lost = append(lost, slog.Uint64(causeKey(c), n))
+		}
+	}
+	for k, n := range s.Lost { // archiver-unknown causes, if any
+		if !knownKey(k) {
+			lost = append(lost, slog.Uint64(k, n))
+		}
+	}
+	mbps := 0.0
+	if sec := s.Elapsed.Seconds(); sec > 0 {
+		mbps = round1(float64(s.Bytes) / sec / 1e6)
+	}
+	log.Info("summary", "dir", s.Dir, "received", s.Received, "stored", s.Stored, "bytes", s.Bytes,
+		"lost_total", s.LostTotal, slog.Group("lost", lost...), "recorded", s.Recorded, "unrecorded", s.Pending,
+		"gap_records", s.GapRecords, "archive_bytes", s.ArchiveSize, "fsyncs", s.Fsyncs, "sync_errors", s.SyncErrors,
+		"segments_created", s.Segments, "disk_full_refusals", s.DiskFull, "evictions", s.Evictions,
+		"attaches", s.Attaches, "producer_restarts", s.Restarts, "next_seq", s.NextSeq, "durable_seq", s.DurableSeq,
+		"elapsed", s.Elapsed.Round(time.Millisecond).String(), "mb_per_s", mbps)
+}
+
+func knownKey(k string) bool {
+	for _, c := range causeOrder {
+		if causeKey(c) == k {
+			return true
+		}
+	}
+	return false
+}
+
+func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", stderr)
+	dir := fs.String("dir", "", "archive `directory` (required)")
+	from := fs.Uint64("from", 0, "first sequence number")
+	to := fs.Uint64("to", math.MaxUint64, "last sequence number (inclusive)")
+	format := fs.String("format", "png", "image `format`: png or tiff")
+	out := fs.String("out", "", "output `directory` (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" || *out == "" {
+		return fmt.Errorf("%w: -dir and -out are required", ErrUsage)
+	}
+	var f archive.ExportFormat
+	switch *format {
+	case "png":
+		f = archive.ExportPNG
+	case "tiff", "tif":
+		f = archive.ExportTIFF
+	default:
+		return fmt.Errorf("%w: -format %q: want png or tiff", ErrUsage, *format)
+	}
+	res, err := archive.Export(*dir, *from, *to, *out, f)
+	fmt.Fprintf(stdout, "exported %d frames as %s to %s (gap records in range: %d, damaged: %d, unsupported formats: %d)\n",
+		res.Frames, f, *out, res.Gaps, res.Corrupt, res.Unsupported)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+package archiver
+
+import "errors"
+
+// The errors of the package, tested with errors.Is.
+var (
+	// ErrUsage is returned when the command line is wrong: an unknown
+	// subcommand, flag or value.
+	ErrUsage = errors.New("usage")
+	// ErrState is returned when the archiver's sidecar state file cannot be
+	// understood.
+	ErrState = errors.New("archiver state file invalid")
+	// ErrCorrupt is returned by the verify subcommand when the archive has
+	// damaged or missing records (or frames whose test pattern is wrong).
+	ErrCorrupt = errors.New("archive has damage")
+	// ErrEvicted is returned by Run when the producer evicted the archiver
+	// and re-attaching is off.
+	ErrEvicted = errors.New("archiver evicted from the ring")
+)

@@ -1,0 +1,167 @@
+package producer
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/framering/framering/frame"
+	"github.com/framering/framering/native"
+)
+
+// Defaults applied by New to the zero fields of a Config.
+const (
+	DefaultWidth         = 1280
+	DefaultHeight        = 1024
+	DefaultFormat        = frame.Mono8
+	DefaultFrameRate     = 100.0
+	DefaultSlots         = 16
+	DefaultQueueDepth    = 4
+	DefaultStatsInterval = 10 * time.Second
+)
+
+// FreeRun is the FrameRate that asks the grabber for no pacing at all:
+// a frame is taken as soon as a buffer is queued (native.Config.Rate 0),
+// so the producer runs as fast as slots come back and the grabber never
+// underruns. Benchmarks and tests use it.
+const FreeRun = -1.0
+
+// MaxQueueDepth bounds Config.QueueDepth.
+const MaxQueueDepth = 1024
+
+// Config describes a producer: its ring, its frame source and how frames
+// move from one to the other. The zero Config is usable: a ring called
+// "default" of 16 slots fed at 100 frames per second with 1280x1024 Mono8
+// frames from the C SDK (the synthetic source in a build without cgo),
+// zero-copy.
+type Config struct {
+	// Name is the ring's name (ringbuf.SocketPath); SocketPath, if set,
+	// places the socket explicitly instead.
+	Name       string
+	SocketPath string
+	// Slots is the number of ring slots (default 16). Each slot holds one
+	// frame of Geometry.
+	Slots int
+	// SocketMode is the attach socket's permission bits (default 0660).
+	SocketMode os.FileMode
+	// AllowUIDs and AllowGIDs restrict attaching consumers by uid or gid
+	// (both empty: anyone who can open the socket).
+	AllowUIDs, AllowGIDs []int
+	// EvictAfter bounds how long a lossless consumer may keep the producer
+	// without a free slot before the ring evicts it (default 2s, the
+	// ring's). While it does, frames are lost and counted: underruns in
+	// zero-copy mode, no-slot drops in safe-copy mode.
+	EvictAfter time.Duration
+	// HugePages and Prefault tune the ring's data segment.
+	HugePages, Prefault bool
+
+	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
+	// through cgo) or native.KindSynthetic ("synthetic", pure Go). Empty:
+	// the SDK when this build has cgo (native.SDKAvailable), else synthetic.
+	Source string
+	// Geometry is the frames' shape. Zero width and height mean
+	// 1280x1024, a zero format Mono8, a zero stride the packed stride.
+	Geometry frame.Geometry
+	// FrameRate is in frames per second (default 100). FreeRun (any
+	// negative value) lets the grabber run as fast as slots come back.
+	FrameRate float64
+	// Defects injects the frame pattern's defects (frame.Defects).
+	Defects bool
+
+	// Copy selects safe-copy mode: the grabber fills private buffers and
+	// the producer copies each frame into a ring slot. The default is
+	// zero-copy: the grabber writes ring slots directly.
+	Copy bool
+	// QueueDepth is how many buffers the producer keeps queued in the
+	// grabber (default 4, at most Slots in zero-copy mode): ring slots
+	// lent to the grabber in zero-copy mode, private buffers in safe-copy
+	// mode. More absorbs longer scheduling hiccups; in zero-copy mode each
+	// queued slot is one frame fewer that consumers can still read.
+	QueueDepth int
+
+	// StatsInterval is the period of the stats log line (default 10s;
+	// negative: never).
+	StatsInterval time.Duration
+	// Logger receives the producer's and the ring's events (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with its zero fields defaulted, checked.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Slots == 0 {
+		cfg.Slots = DefaultSlots
+	}
+	if cfg.Source == "" {
+		cfg.Source = native.KindSynthetic
+		if native.SDKAvailable {
+			cfg.Source = native.KindSDK
+		}
+	}
+	g := &cfg.Geometry
+	if g.Width == 0 && g.Height == 0 {
+		g.Width, g.Height = DefaultWidth, DefaultHeight
+	}
+	if g.Format == 0 {
+		g.Format = DefaultFormat
+	}
+	if g.Stride == 0 && g.Format.Valid() {
+		g.Stride = g.Width * g.Format.BytesPerPixel()
+	}
+	if cfg.FrameRate == 0 {
+		cfg.FrameRate = DefaultFrameRate
+	}
+	if cfg.QueueDepth == 0 {
+		cfg.QueueDepth = DefaultQueueDepth
+		if !cfg.Copy {
+			cfg.QueueDepth = max(1, min(DefaultQueueDepth, cfg.Slots/2))
+		}
+	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+
+	switch {
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic)
+	case cfg.Slots < 0:
+		return cfg, fmt.Errorf("check config: %w: %d slots", ErrConfig, cfg.Slots)
+	case math.IsNaN(cfg.FrameRate) || cfg.FrameRate > native.MaxFrameRate:
+		return cfg, fmt.Errorf("check config: %w: frame rate %v (at most %v)", ErrConfig, cfg.FrameRate, native.MaxFrameRate)
+	case cfg.QueueDepth < 1 || cfg.QueueDepth > MaxQueueDepth:
+		return cfg, fmt.Errorf("check config: %w: queue depth %d (1..%d)", ErrConfig, cfg.QueueDepth, MaxQueueDepth)
+	case !cfg.Copy && cfg.QueueDepth > cfg.Slots:
+		return cfg, fmt.Errorf("check config: %w: queue depth %d exceeds %d slots", ErrConfig, cfg.QueueDepth, cfg.Slots)
+	case cfg.EvictAfter < 0:
+		return cfg, fmt.Errorf("check config: %w: evict-after %v", ErrConfig, cfg.EvictAfter)
+	}
+	if err := cfg.Geometry.Validate(); err != nil {
+		return cfg, fmt.Errorf("check config: %w: %w", ErrConfig, err)
+	}
+	if cfg.Geometry.Size() < frame.StampSize {
+		return cfg, fmt.Errorf("check config: %w: a %d-byte frame cannot hold the %d-byte stamp", ErrConfig, cfg.Geometry.Size(), frame.StampSize)
+	}
+	return cfg, nil
+}
+
+// grabberConfig is what the grabber is asked to produce.
+func (cfg Config) grabberConfig() native.Config {
+	rate := cfg.FrameRate
+	if rate < 0 {
+		rate = 0 // FreeRun
+	}
+	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+}
+
+// mode names the copy mode for logs and stats.
+func (cfg Config) mode() string {
+	if cfg.Copy {
+		return "safe-copy"
+	}
+	return "zero-copy"
+}

@@ -1,0 +1,315 @@
+package producer
+
+// The acquisition loop: one goroutine moving buffers between the ring and
+// the grabber. Everything in loopState belongs to it.
+//
+// Invariants kept by this file (doc.go has the ownership table):
+//
+//  1. Zero-copy: the grabber may write ring slot k only while the ring has
+//     lent k to the producer. Every Queue(ids[k]) follows an Acquire that
+//     returned k (lent[k] is that Slot, queued[k] is true) and every
+//     Publish or Abort of lent[k] follows the grabber's giving the buffer
+//     back (Dequeue, or Stop). No other path queues a ring slot.
+//  2. Zero-copy: a published slot's buffer is detached (idle with the
+//     producer, not writable by the grabber) before this goroutine calls
+//     Acquire again, so when the ring hands the slot out for reuse its
+//     buffer can be queued. Detach follows Publish directly; a Detach that
+//     fails ends the loop.
+//  3. inGrabber == the number of true entries of queued <= QueueDepth.
+//  4. Accounting: every frame id the grabber consumes ends in exactly one
+//     of published, dropNoSlot, dropSource, dropUnderrun (the grabber's
+//     Underruns, added by delta), or the grabber's Discarded (filled
+//     frames Stop threw away). Once the grabber is stopped,
+//     frames == published + drops + discarded.
+//  5. The per-frame path (step and what it calls) allocates nothing:
+//     errors are built only on failure.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/framering/framering/native"
+	"github.com/framering/framering/ringbuf"
+)
+
+// Starved-wait bounds: how long the loop sleeps when it has no buffer in
+// the grabber (every slot held or pinned by consumers), before it tries to
+// acquire again.
+const (
+	minStarvedWait = 100 * time.Microsecond
+	maxStarvedWait = 2 * time.Millisecond
+)
+
+type loopState struct {
+	p    *Producer
+	ring *ringbuf.Producer
+	grab native.Grabber
+	cp   bool // safe-copy mode
+	want int  // buffers to keep queued (QueueDepth)
+
+	// Zero-copy: ring slot k is grabber buffer ids[k].
+	ids       []native.BufferID
+	slotOf    map[native.BufferID]int
+	lent      []ringbuf.Slot // lent[k] is valid while queued[k]
+	queued    []bool
+	inGrabber int
+
+	// Safe-copy: the grabber's private buffers.
+	private []native.BufferID
+
+	lastUnderruns uint64
+	starvedWait   time.Duration
+	timer         *time.Timer
+}
+
+// init lends the grabber its buffers: every ring slot announced once
+// (zero-copy), or want private buffers allocated (safe-copy).
+func (l *loopState) init(p *Producer) error {
+	*l = loopState{p: p, ring: p.ring, grab: p.grab, cp: p.cfg.Copy, want: p.cfg.QueueDepth}
+	l.starvedWait = maxStarvedWait
+	if r := p.cfg.FrameRate; r > 0 {
+		l.starvedWait = min(maxStarvedWait, max(minStarvedWait, time.Duration(float64(time.Second)/r/4)))
+	}
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
+	if l.cp {
+		size := p.cfg.Geometry.Size()
+		for range l.want {
+			id, err := l.grab.Allocate(size)
+			if err != nil {
+				return fmt.Errorf("allocate buffer: %w: %w", ErrGrabber, err)
+			}
+			l.private = append(l.private, id)
+		}
+		return nil
+	}
+	n := l.ring.Slots()
+	l.ids = make([]native.BufferID, n)
+	l.slotOf = make(map[native.BufferID]int, n)
+	l.lent = make([]ringbuf.Slot, n)
+	l.queued = make([]bool, n)
+	for k := range n {
+		id, err := l.grab.Announce(l.ring.SlotBytes(k))
+		if err != nil {
+			return fmt.Errorf("announce slot %d: %w: %w", k, ErrGrabber, err)
+		}
+		l.ids[k] = id
+		l.slotOf[id] = k
+	}
+	return nil
+}
+
+// prime queues the first buffers, before the grabber starts.
+func (l *loopState) prime() error {
+	if l.cp {
+		for _, id := range l.private {
+			if err := l.grab.Queue(id); err != nil {
+				return fmt.Errorf("queue buffer: %w: %w", ErrGrabber, err)
+			}
+		}
+		return nil
+	}
+	return l.refill()
+}
+
+// step handles one frame (or, with nothing queued, one short wait).
+func (p *Producer) step(ctx context.Context) error {
+	if p.loop.cp {
+		return p.loop.stepCopy(ctx)
+	}
+	return p.loop.stepZeroCopy(ctx)
+}
+
+// refill tops the grabber's input pool up to want ring slots (zero-copy).
+// A slot the ring cannot give (every one held by a consumer, or not yet
+// passed by a lossless one) is simply not queued: the grabber underruns
+// and the loss is counted; the producer never waits for a consumer.
+func (l *loopState) refill() error {
+	for l.inGrabber < l.want {
+		s, err := l.ring.Acquire()
+		if errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("acquire slot: %w: %w", ErrRing, err)
+		}
+		k := s.Index()
+		if err := l.grab.Queue(l.ids[k]); err != nil {
+			l.ring.Abort(s)
+			return fmt.Errorf("queue slot %d: %w: %w", k, ErrGrabber, err)
+		}
+		l.lent[k], l.queued[k] = s, true
+		l.inGrabber++
+	}
+	return nil
+}
+
+// stepZeroCopy: dequeue a filled ring slot, publish it in place, detach
+// its buffer, queue a free slot instead.
+func (l *loopState) stepZeroCopy(ctx context.Context) error {
+	if err := l.refill(); err != nil {
+		return err
+	}
+	if l.inGrabber == 0 {
+		// Starved: consumers hold or pin every slot. No frame can come;
+		// the grabber counts the ones it loses. Look again shortly.
+		l.account(l.grab.Counters())
+		return l.wait(ctx)
+	}
+	f, err := l.grab.Dequeue(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	}
+	info, err := f.Info()
+	if err != nil {
+		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	}
+	k, ok := l.slotOf[info.Buffer]
+	if !ok || !l.queued[k] {
+		// The grabber filled a buffer it was not lent (invariant 1 of the
+		// grabber, broken). Do not publish it.
+		f.Detach()
+		return fmt.Errorf("dequeue frame %d: %w: buffer %#x is not a slot lent to the grabber", info.FrameID, ErrGrabber, uint64(info.Buffer))
+	}
+	if !l.complete(info) {
+		// The slot stays lent; the grabber fills it again.
+		l.p.dropSource.Add(1)
+		l.ring.RecordDrops(ringbuf.DropSource, 1)
+		if err := f.Requeue(); err != nil {
+			return fmt.Errorf("requeue slot %d: %w: %w", k, ErrGrabber, err)
+		}
+		l.account(l.grab.Counters())
+		return nil
+	}
+	if _, err := l.ring.Publish(l.lent[k], meta(info)); err != nil {
+		return fmt.Errorf("publish slot %d: %w: %w", k, ErrRing, err)
+	}
+	l.lent[k], l.queued[k] = ringbuf.Slot{}, false
+	l.inGrabber--
+	// Invariant 2: back to us, idle, before the next Acquire.
+	if _, err := f.Detach(); err != nil {
+		return fmt.Errorf("detach slot %d: %w: %w", k, ErrGrabber, err)
+	}
+	l.p.published.Add(1)
+	l.account(l.grab.Counters())
+	return nil // the next step queues a free slot in its place
+}
+
+// stepCopy: dequeue a frame from a private buffer, copy it into a free
+// ring slot, requeue the buffer, publish the slot. No free slot: the frame
+// is dropped and counted.
+func (l *loopState) stepCopy(ctx context.Context) error {
+	f, err := l.grab.Dequeue(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	}
+	info, err := f.Info()
+	if err != nil {
+		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	}
+	if !l.complete(info) {
+		l.p.dropSource.Add(1)
+		l.ring.RecordDrops(ringbuf.DropSource, 1)
+		return l.requeue(f)
+	}
+	s, err := l.ring.Acquire()
+	if errors.Is(err, ringbuf.ErrNoFreeSlot) {
+		l.p.dropNoSlot.Add(1)
+		l.ring.RecordDrops(ringbuf.DropNoSlot, 1)
+		return l.requeue(f)
+	}
+	if err != nil {
+		f.Requeue()
+		return fmt.Errorf("acquire slot: %w: %w", ErrRing, err)
+	}
+	n, err := f.CopyTo(s.Bytes())
+	if err != nil {
+		l.ring.Abort(s)
+		f.Requeue()
+		return fmt.Errorf("copy frame %d: %w: %w", info.FrameID, ErrGrabber, err)
+	}
+	// The copy is done: give the buffer back before publishing, so the
+	// grabber has it for the next frame as early as possible.
+	if err := f.Requeue(); err != nil {
+		l.ring.Abort(s)
+		return fmt.Errorf("requeue frame %d: %w: %w", info.FrameID, ErrGrabber, err)
+	}
+	if _, err := l.ring.Publish(s, meta(info)); err != nil {
+		return fmt.Errorf("publish slot %d: %w: %w", s.Index(), ErrRing, err)
+	}
+	l.p.published.Add(1)
+	l.p.copied.Add(uint64(n))
+	l.account(l.grab.Counters())
+	return nil
+}
+
+func (l *loopState) requeue(f native.Frame) error {
+	if err := f.Requeue(); err != nil {
+		return fmt.Errorf("requeue frame: %w: %w", ErrGrabber, err)
+	}
+	l.account(l.grab.Counters())
+	return nil
+}
+
+// complete reports whether a dequeued frame can be published: fully
+// written, and of the configured geometry (a slot holds exactly one).
+func (l *loopState) complete(info native.FrameInfo) bool {
+	return info.Status == native.FrameComplete && info.Geometry == l.p.cfg.Geometry &&
+		info.Length == info.Geometry.Size()
+}
+
+// meta is the ring descriptor of a frame.
+func meta(info native.FrameInfo) ringbuf.Meta {
+	g := info.Geometry
+	return ringbuf.Meta{
+		FrameID: info.FrameID, Timestamp: info.Timestamp,
+		Width: uint32(g.Width), Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format,
+		Length: uint64(info.Length),
+	}
+}
+
+// account moves the grabber's new underruns into the ring's drop counter
+// (invariant 4) and notes how many frame ids it has consumed.
+func (l *loopState) account(c native.Counters) {
+	if c.Underruns > l.lastUnderruns {
+		d := c.Underruns - l.lastUnderruns
+		l.lastUnderruns = c.Underruns
+		l.p.dropUnderrun.Add(d)
+		l.ring.RecordDrops(ringbuf.DropUnderrun, d)
+	}
+	if c.NextFrameID > l.p.frames.Load() {
+		l.p.frames.Store(c.NextFrameID)
+	}
+}
+
+// wait sleeps for the starved-wait period, or until ctx ends.
+func (l *loopState) wait(ctx context.Context) error {
+	l.timer.Reset(l.starvedWait)
+	select {
+	case <-ctx.Done():
+		l.timer.Stop()
+		return fmt.Errorf("wait for a free slot: %w", ctx.Err())
+	case <-l.timer.C:
+		return nil
+	}
+}
+
+// reclaim returns to the ring the slots still lent to the stopped grabber
+// (Stop gave their buffers back idle), so the ring's books are even before
+// it closes.
+func (l *loopState) reclaim() error {
+	var errs []error
+	for k, q := range l.queued {
+		if !q {
+			continue
+		}
+		if err := l.ring.Abort(l.lent[k]); err != nil {
+			errs = append(errs, fmt.Errorf("return slot %d: %w: %w", k, ErrRing, err))
+		}
+		l.lent[k], l.queued[k] = ringbuf.Slot{}, false
+		l.inGrabber--
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,150 @@
+// Command analyzer attaches to a framering ring as a consumer and inspects
+// every frame it takes in place, without copying it (unless -copy): pixel
+// statistics and defect detection (thresholds and connected components),
+// written as one JSON line per frame, then a {"summary":{...}} line.
+//
+// Lossy by default: it analyzes the newest frame, counts the frames it
+// skipped, and reports its latency from capture to result. -lossless makes
+// it take every frame (the producer drops new frames rather than overwrite
+// one it has not analyzed).
+//
+// Usage:
+//
+//	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
+//	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
+//	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
+//
+// It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
+// the ring ends (without -reattach). Exit status: 0 for those, 1 when the
+// consumer failed (producer gone without -reattach, evicted, write error),
+// 2 for bad flags. Logs go to stderr (-log-format text or json).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/framering/framering/analysis"
+	"github.com/framering/framering/cmd/analyzer/internal/inspect"
+	"github.com/framering/framering/consumers"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("analyzer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		ring      = fs.String("ring", "default", "ring `name`")
+		socket    = fs.String("socket", "", "ring socket `path` (overrides -ring)")
+		name      = fs.String("name", "analyzer", "consumer `name` in the ring's consumer table")
+		lossless  = fs.Bool("lossless", false, "take every frame (default: lossy, the newest frame)")
+		copyMode  = fs.Bool("copy", false, "safe-copy mode: copy each frame out of shared memory first")
+		reattach  = fs.Bool("reattach", true, "follow the ring across producer restarts")
+		wait      = fs.Bool("wait", true, "wait for a producer if there is none yet")
+		bright    = fs.Int("threshold-bright", 200, "bright defect threshold, 0-255 in 8-bit terms (-1: off)")
+		dark      = fs.Int("threshold-dark", 10, "dark defect threshold, 0-255 in 8-bit terms (-1: off)")
+		minArea   = fs.Int("min-area", 0, "drop defects of fewer `pixels`")
+		maxDef    = fs.Int("max-defects", 0, "list at most `n` defects per frame (0: analysis default)")
+		skipStamp = fs.Bool("skip-stamp", true, "ignore the 32-byte pattern stamp at the start of row 0")
+		histogram = fs.Bool("histogram", false, "include the 256-bin histogram in each line")
+		out       = fs.String("out", "", "write JSON lines to `file` (default stdout)")
+		frames    = fs.Uint64("frames", 0, "stop after `n` frames (0: no limit)")
+		duration  = fs.Duration("duration", 0, "stop after this long (0: no limit)")
+		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
+		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "analyzer: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "analyzer:", err)
+		return 2
+	}
+	opts := analysis.Options{SkipStamp: *skipStamp, MinArea: *minArea, MaxDefects: *maxDef, Histogram: *histogram}
+	for _, th := range []struct {
+		name string
+		v    int
+		on   *bool
+		to   *uint8
+	}{{"-threshold-bright", *bright, &opts.Bright, &opts.Hi}, {"-threshold-dark", *dark, &opts.Dark, &opts.Lo}} {
+		switch {
+		case th.v == -1:
+		case th.v >= 0 && th.v <= 255:
+			*th.on, *th.to = true, uint8(th.v)
+		default:
+			fmt.Fprintf(stderr, "analyzer: %s %d: want 0-255, or -1 for off\n", th.name, th.v)
+			return 2
+		}
+	}
+	mode := consumers.Lossy
+	if *lossless {
+		mode = consumers.Lossless
+	}
+	cfg := inspect.Config{
+		Consumer: consumers.Options{Ring: *ring, SocketPath: *socket, Name: *name, Mode: mode, Copy: *copyMode,
+			Wait: *wait, Reattach: *reattach, Logger: log},
+		Analysis: opts,
+		Frames:   *frames,
+		Duration: *duration,
+	}
+	if _, err := inspect.NewInspector(opts); err != nil {
+		fmt.Fprintln(stderr, "analyzer:", err)
+		return 2
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			log.Error("open output", "err", err)
+			return 1
+		}
+		defer f.Close()
+		w = f
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
+		log.Error("analyzer stopped", "err", err)
+		return 1
+	}
+	if f, ok := w.(*os.File); ok && *out != "" {
+		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+			log.Error("sync output", "err", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: %w", level, err)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}

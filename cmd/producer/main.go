@@ -1,0 +1,231 @@
+// Command producer runs framering's producer: it creates a ring, acquires
+// frames from a frame grabber (the C SDK, or the pure-Go synthetic source)
+// and lands them in ring slots, zero-copy by default, until it is signalled
+// (SIGINT, SIGTERM) or -duration has passed. Consumers attach by the ring's
+// name at any time.
+//
+//	producer -ring cam0 -width 1920 -height 1080 -format Mono8 -fps 60
+//
+// Logs (structured, text or JSON) go to stderr; the final summary line goes
+// to stdout, as JSON with -json.
+//
+// Exit status: 0 after a clean stop (signal or -duration), 1 if the
+// producer failed (the ring exists and is live, the grabber failed...),
+// 2 for a usage error (a bad flag or an impossible configuration).
+//
+// All the logic lives in package producer; this is flags, wiring and
+// signals.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/framering/framering/frame"
+	"github.com/framering/framering/native"
+	"github.com/framering/framering/producer"
+	"github.com/framering/framering/ringbuf"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options is what the flags say beyond producer.Config.
+type options struct {
+	cfg       producer.Config
+	duration  time.Duration
+	logFormat string
+	logLevel  slog.Level
+	json      bool
+}
+
+// run is the whole command; main only exits with its result.
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "producer:", err)
+		return exitUsage
+	}
+	hopts := &slog.HandlerOptions{Level: opts.logLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if opts.logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, hopts)
+	}
+	opts.cfg.Logger = slog.New(h)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.duration)
+		defer cancel()
+	}
+	st, err := producer.Run(ctx, opts.cfg)
+	if err != nil {
+		opts.cfg.Logger.Error("producer failed", "err", err)
+		if errors.Is(err, producer.ErrConfig) || errors.Is(err, ringbuf.ErrConfig) {
+			return exitUsage
+		}
+		if st.Ring == "" {
+			return exitFail // never started: no summary to give
+		}
+	}
+	printSummary(stdout, st, opts.json)
+	if err != nil {
+		return exitFail
+	}
+	return exitOK
+}
+
+func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
+	if asJSON {
+		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Drops: st.Drops()})
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f\n",
+		st.Ring, st.Source, st.Mode, st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource,
+		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS())
+}
+
+// summary is the -json summary line: the Stats plus derived figures.
+type summary struct {
+	producer.Stats
+	FPS   float64 `json:"fps"`
+	Drops uint64  `json:"drops"`
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	c := &o.cfg
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: producer [flags]\n\nRuns a framering producer until SIGINT/SIGTERM or -duration.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+
+	fs.StringVar(&c.Name, "ring", "default", "ring `name` (socket in the runtime directory)")
+	fs.StringVar(&c.SocketPath, "socket", "", "explicit socket `path` (instead of -ring's)")
+	fs.IntVar(&c.Slots, "slots", producer.DefaultSlots, "ring slots")
+	mode := fs.String("socket-mode", "0660", "socket permission bits (octal)")
+	uids := intList{}
+	gids := intList{}
+	fs.Var(&uids, "allow-uid", "allow consumers with this uid (comma-separated or repeated; none: any)")
+	fs.Var(&gids, "allow-gid", "allow consumers with this gid (comma-separated or repeated; none: any)")
+	fs.DurationVar(&c.EvictAfter, "evict-after", 2*time.Second, "evict a lossless consumer that keeps the producer without a free slot this long")
+	fs.BoolVar(&c.HugePages, "huge-pages", false, "back the data segment with huge pages (falls back if unavailable)")
+	fs.BoolVar(&c.Prefault, "prefault", false, "fault the data segment in at creation")
+
+	def := native.KindSynthetic
+	if native.SDKAvailable {
+		def = native.KindSDK
+	}
+	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo) or synthetic")
+	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
+	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
+	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
+	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: Mono8, Mono16 or RGB8")
+	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
+	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
+	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
+	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
+
+	fs.DurationVar(&c.StatsInterval, "stats-interval", producer.DefaultStatsInterval, "period of the stats log line (0: never)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until signalled)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.json, "json", false, "print the final summary as JSON")
+
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	f, err := frame.ParseFormat(*format)
+	if err != nil {
+		return o, fmt.Errorf("-format %q: %w", *format, err)
+	}
+	c.Geometry.Format = f
+	m, err := strconv.ParseUint(*mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return o, fmt.Errorf("-socket-mode %q: want octal permission bits", *mode)
+	}
+	c.SocketMode = os.FileMode(m)
+	c.AllowUIDs, c.AllowGIDs = uids, gids
+	switch {
+	case *fps == 0:
+		c.FrameRate = producer.FreeRun
+	case *fps < 0:
+		return o, fmt.Errorf("-fps %v: want 0 (free run) or a positive rate", *fps)
+	default:
+		c.FrameRate = *fps
+	}
+	switch {
+	case c.StatsInterval == 0:
+		c.StatsInterval = -1 // never
+	case c.StatsInterval < 0:
+		return o, fmt.Errorf("-stats-interval %v: want 0 (never) or a positive period", c.StatsInterval)
+	}
+	if o.duration < 0 {
+		return o, fmt.Errorf("-duration %v: want 0 or a positive duration", o.duration)
+	}
+	if c.Slots <= 0 || c.QueueDepth < 0 || c.Geometry.Width <= 0 || c.Geometry.Height <= 0 || c.Geometry.Stride < 0 {
+		return o, errors.New("-slots, -width and -height must be positive; -queue and -stride 0 or positive")
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("-log-level %q: %w", *level, err)
+	}
+	return o, nil
+}
+
+// intList is a repeatable, comma-separated list of integers.
+type intList []int
+
+func (l *intList) String() string {
+	if l == nil {
+		return ""
+	}
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not an id", f)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}

@@ -435,8 +435,10 @@ func (c *Consumer) Info() (ringbuf.Info, error) {
 }
 
 // Close detaches the consumer and ends a range over Frames in progress
-// (its Err is then ErrClosed). Kept frames stay valid until released.
-// Close is idempotent.
+// (its Err is then ErrClosed). Kept frames stay valid until released, and
+// until the last of them is, the consumer keeps its entry in the ring's
+// consumer table (a lossless one still keeps the producer from reusing the
+// slots it has not passed). Close is idempotent.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
 	if c.closed {

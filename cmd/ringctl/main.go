@@ -1,0 +1,120 @@
+// Command ringctl shows the state of framering rings. It attaches to a
+// ring as an observer: it takes no consumer table entry and no holds, and
+// writes nothing to the ring.
+//
+// Usage:
+//
+//	ringctl list  [-json]
+//	ringctl show  [-ring NAME | -socket PATH] [-json] [-window 200ms]
+//	ringctl watch [-ring NAME | -socket PATH] [-json] [-interval 1s]
+//
+// list prints every ring in the runtime directory ($FRAMERING_RUNTIME_DIR,
+// see ringbuf.RuntimeDir), live or stale (a socket left by a producer that
+// died). show prints one ring: its producer (pid, epoch, state, publish
+// rate over -window, uptime, heartbeat age), its slots (free, writing,
+// published, held, and by which consumers), its consumers (mode, state,
+// lag, counters, holds, latency), drops by cause, evictions and reclaims.
+// watch repeats show every -interval until SIGINT; with -json it prints
+// one JSON object per line.
+//
+// Exit status: 0, 1 when the ring cannot be observed, 2 for bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/framering/framering/cmd/ringctl/internal/status"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  ringctl list  [-json]
+  ringctl show  [-ring NAME | -socket PATH] [-json] [-window 200ms]
+  ringctl watch [-ring NAME | -socket PATH] [-json] [-interval 1s]
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("ringctl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	var t status.Target
+	var window, interval *time.Duration
+	switch cmd {
+	case "list":
+	case "show", "watch":
+		fs.StringVar(&t.Ring, "ring", "default", "ring `name`")
+		fs.StringVar(&t.Socket, "socket", "", "ring socket `path` (overrides -ring)")
+		if cmd == "show" {
+			window = fs.Duration("window", 200*time.Millisecond, "time between the two snapshots rates come from")
+		} else {
+			interval = fs.Duration("interval", time.Second, "refresh interval")
+		}
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ringctl: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "ringctl %s: unexpected arguments %q\n", cmd, fs.Args())
+		return 2
+	}
+	var err error
+	switch cmd {
+	case "list":
+		var entries []status.Entry
+		if entries, err = status.List(ctx); err == nil {
+			if *asJSON {
+				err = status.WriteJSON(stdout, entries)
+			} else {
+				err = status.WriteList(stdout, entries)
+			}
+		}
+	case "show":
+		var rep *status.Report
+		if rep, err = status.Show(ctx, t, *window); err == nil {
+			if *asJSON {
+				err = status.WriteJSON(stdout, rep)
+			} else {
+				err = rep.WriteText(stdout)
+			}
+		}
+	case "watch":
+		if *interval <= 0 {
+			fmt.Fprintln(stderr, "ringctl watch: -interval must be positive")
+			return 2
+		}
+		err = status.Watch(ctx, t, *interval, stdout, *asJSON)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringctl %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

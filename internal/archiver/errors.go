@@ -13,6 +13,10 @@ var (
 	// ErrCorrupt is returned by the verify subcommand when the archive has
 	// damaged or missing records (or frames whose test pattern is wrong).
 	ErrCorrupt = errors.New("archive has damage")
+	// ErrUnrecorded is returned by Run when losses were counted (and are in
+	// the summary) but their gap records could not be written before exit:
+	// the disk was still full.
+	ErrUnrecorded = errors.New("losses not recorded in the archive")
 	// ErrEvicted is returned by Run when the producer evicted the archiver
 	// and re-attaching is off.
 	ErrEvicted = errors.New("archiver evicted from the ring")

@@ -192,8 +192,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	close(statsStop)
 	<-statsDone
+	var pendErr error
 	if err := a.flush(); err != nil || len(a.pending) > 0 {
 		log.Error("losses left unrecorded at exit: the archive could not take their gap records", "frames", a.pendingCount(), "err", err)
+		pendErr = fmt.Errorf("run archiver: %w: %d frames", ErrUnrecorded, a.pendingCount())
 	}
 	closeErr := w.Close()
 	if closeErr != nil {
@@ -201,7 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	sum := a.summary()
 	sum.Elapsed = time.Since(start)
-	return sum, errors.Join(runErr, closeErr)
+	return sum, errors.Join(runErr, pendErr, closeErr)
 }
 
 func (a *archiver) limitReached() bool {

@@ -1,0 +1,215 @@
+package archiver
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/framering/framering/archive"
+	"github.com/framering/framering/ringbuf"
+)
+
+// ring is a simulated ring's counters for the accountant: plain values.
+type ring struct {
+	epoch uint64
+	d     drops
+}
+
+func (r *ring) snap() (drops, uint64, bool) { return r.d, r.epoch, true }
+
+func meta(seq, id uint64) ringbuf.Meta { return ringbuf.Meta{Seq: seq, FrameID: id} }
+
+func TestAccountantCases(t *testing.T) {
+	const e1, e2 = 0xE1, 0xE2
+	type step struct {
+		epoch    uint64
+		seq, id  uint64
+		d        drops // ring counters at the frame
+		evicted  bool  // evicted before this frame
+		ended    bool  // the ring ended before this frame, with d of the previous step's ring
+		endDrops drops
+		want     []archive.Gap
+	}
+	wide := func(n uint64, c archive.Cause) archive.Gap {
+		return archive.Gap{FirstID: 0, LastID: math.MaxUint64, Count: n, Cause: c}
+	}
+	g := func(first, last, n uint64, c archive.Cause) archive.Gap {
+		return archive.Gap{FirstID: first, LastID: last, Count: n, Cause: c}
+	}
+	for _, c := range []struct {
+		name  string
+		start position
+		steps []step
+	}{
+		{"fresh archive, dense", position{}, []step{
+			{epoch: e1, seq: 5, id: 40, d: drops{noSlot: 9}}, // the first frame: nothing before is ours
+			{epoch: e1, seq: 6, id: 41, d: drops{noSlot: 9}},
+		}},
+		{"upstream drops by cause", position{}, []step{
+			{epoch: e1, seq: 1, id: 0},
+			{epoch: e1, seq: 2, id: 4, d: drops{noSlot: 1, underrun: 1, source: 1}, want: []archive.Gap{
+				g(1, 3, 1, CauseNoSlot), g(1, 3, 1, CauseUnderrun), g(1, 3, 1, CauseSourceError)}},
+			{epoch: e1, seq: 3, id: 7, d: drops{noSlot: 2, underrun: 1, source: 1}, want: []archive.Gap{
+				g(5, 6, 1, CauseNoSlot), g(5, 6, 1, CauseUnknown)}},
+			// Counters ahead of the frames (a drop after this frame): the
+			// surplus waits for the next gap.
+			{epoch: e1, seq: 4, id: 9, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(8, 8, 1, CauseNoSlot)}},
+			{epoch: e1, seq: 5, id: 11, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(10, 10, 1, CauseNoSlot)}},
+		}},
+		{"missed and evicted", position{}, []step{
+			{epoch: e1, seq: 1, id: 100},
+			{epoch: e1, seq: 4, id: 103, want: []archive.Gap{g(101, 102, 2, CauseMissed)}},
+			{epoch: e1, seq: 10, id: 112, evicted: true, d: drops{noSlot: 3}, want: []archive.Gap{
+				g(104, 111, 5, CauseEvicted), g(104, 111, 3, CauseNoSlot)}},
+			{epoch: e1, seq: 12, id: 114, want: []archive.Gap{g(113, 113, 1, CauseMissed)}},
+		}},
+		{"ids that do not count frames", position{}, []step{
+			{epoch: e1, seq: 1, id: 7},
+			{epoch: e1, seq: 5, id: 7, want: []archive.Gap{wide(3, CauseMissed)}},
+		}},
+		{"archiver restarted, same producer run", position{known: true, epoch: e1, lastID: 50}, []step{
+			{epoch: e1, seq: 300, id: 80, d: drops{noSlot: 9}, want: []archive.Gap{g(51, 79, 29, CauseShutdown)}},
+			// The baseline is the ring's counters at the restart.
+			{epoch: e1, seq: 301, id: 82, d: drops{noSlot: 10}, want: []archive.Gap{g(81, 81, 1, CauseNoSlot)}},
+		}},
+		{"producer restart, ids go on", position{}, []step{
+			{epoch: e1, seq: 1, id: 10},
+			{epoch: e1, seq: 2, id: 11},
+			// The old run dropped 2 after id 11 and ended; the new one
+			// published 3 before we attached and dropped 1.
+			{epoch: e2, seq: 4, id: 30, ended: true, endDrops: drops{underrun: 2}, d: drops{noSlot: 1}, want: []archive.Gap{
+				g(12, 29, 2, CauseUnderrun), g(12, 29, 1, CauseNoSlot), g(12, 29, 15, CauseProducerRestart)}},
+			{epoch: e2, seq: 5, id: 31, d: drops{noSlot: 1}},
+		}},
+		{"producer restart, ids start over", position{}, []step{
+			{epoch: e1, seq: 1, id: 500},
+			{epoch: e2, seq: 4, id: 5, ended: true, endDrops: drops{source: 2}, d: drops{noSlot: 1}, want: []archive.Gap{
+				g(501, 502, 2, CauseSourceError), g(1, 4, 3, CauseProducerRestart), g(1, 4, 1, CauseNoSlot)}},
+		}},
+		{"producer restart, nothing known lost", position{}, []step{
+			{epoch: e1, seq: 1, id: 500},
+			{epoch: e2, seq: 1, id: 0, ended: true},
+		}},
+		{"unknown previous run", position{known: true, lastID: 20}, []step{
+			{epoch: e1, seq: 1, id: 25, want: []archive.Gap{g(21, 24, 4, CauseProducerRestart)}},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := newAccountant(c.start)
+			for i, s := range c.steps {
+				if s.evicted {
+					a.evicted()
+				}
+				if s.ended {
+					prev := c.steps[i-1]
+					a.ringEnded(prev.d.add(s.endDrops), prev.epoch, true)
+				}
+				r := &ring{epoch: s.epoch, d: s.d}
+				got := a.frame(s.epoch, meta(s.seq, s.id), r.snap)
+				if !slices.Equal(got, s.want) {
+					t.Fatalf("step %d (seq %d id %d): gaps %+v, want %+v", i, s.seq, s.id, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+// TestAccountantSimulation runs a simulated camera, ring and lossless
+// consumer with random losses of every kind and checks that the gaps
+// account for every frame id exactly, and for every drop by its cause.
+func TestAccountantSimulation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rounds := 200
+	if testing.Short() {
+		rounds = 20
+	}
+	for round := 0; round < rounds; round++ {
+		a := newAccountant(position{})
+		var r ring
+		r.epoch = 1
+		var seq, id, seen uint64
+		lost := map[archive.Cause]uint64{}
+		want := map[archive.Cause]uint64{}
+		first := true
+		for step := 0; step < 500; step++ {
+			// Upstream drops before the next published frame.
+			for rng.IntN(4) == 0 {
+				switch rng.IntN(3) {
+				case 0:
+					r.d.noSlot++
+					want[CauseNoSlot]++
+				case 1:
+					r.d.underrun++
+					want[CauseUnderrun]++
+				default:
+					r.d.source++
+					want[CauseSourceError]++
+				}
+				id++
+			}
+			// Published frames the consumer misses.
+			missed := uint64(0)
+			if rng.IntN(20) == 0 {
+				missed = uint64(rng.IntN(3) + 1)
+				seq += missed
+				id += missed
+				want[CauseMissed] += missed
+			}
+			seq++
+			id++
+			if first {
+				// Nothing before the first frame is the archiver's.
+				clear(want)
+				first = false
+			}
+			for _, g := range a.frame(r.epoch, meta(seq, id), r.snap) {
+				lost[g.Cause] += g.Count
+				if g.Count == 0 || g.FirstID > g.LastID || g.Count-1 > g.LastID-g.FirstID || g.LastID >= id {
+					t.Fatalf("round %d: bad gap %+v before id %d", round, g, id)
+				}
+			}
+			seen++
+		}
+		// Every cause total is exact once every drop is followed by a frame.
+		for c, n := range want {
+			if lost[c] != n {
+				t.Fatalf("round %d: cause %s: %d recorded, %d happened (all %v, want %v)", round, CauseName(c), lost[c], n, lost, want)
+			}
+		}
+		if lost[CauseUnknown] != 0 {
+			t.Fatalf("round %d: %d unknown losses", round, lost[CauseUnknown])
+		}
+	}
+}
+
+func TestLoseMerges(t *testing.T) {
+	a := &archiver{lost: map[archive.Cause]uint64{}}
+	for id := uint64(10); id < 20; id++ {
+		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseDiskFull})
+	}
+	if len(a.pending) != 1 || a.pending[0] != (archive.Gap{FirstID: 10, LastID: 19, Count: 10, Cause: CauseDiskFull}) {
+		t.Fatalf("pending %+v", a.pending)
+	}
+	// Alternating causes fill the list; beyond maxPending they merge per cause.
+	for i := uint64(0); i < 3*maxPending; i++ {
+		c := CauseDiskFull
+		if i%2 == 0 {
+			c = CauseMissed
+		}
+		a.lose(archive.Gap{FirstID: 100 + 2*i, LastID: 100 + 2*i, Count: 1, Cause: c})
+	}
+	if len(a.pending) > maxPending {
+		t.Fatalf("%d pending gaps", len(a.pending))
+	}
+	var total uint64
+	for _, g := range a.pending {
+		total += g.Count
+		if g.Count-1 > g.LastID-g.FirstID {
+			t.Fatalf("merged gap %+v cannot hold its count", g)
+		}
+	}
+	if total != 10+3*maxPending || a.pendingCount() != total || a.sum.LostTotal != total {
+		t.Fatalf("pending %d frames, counted %d, want %d", total, a.sum.LostTotal, 10+3*maxPending)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -78,12 +79,13 @@ func buildFrcat(t *testing.T) []build {
 // their sequence number. Publishing starts only when start is called, so
 // that the test can look at an attached consumer before it can finish.
 type ring struct {
-	p    *ringbuf.Producer
-	geo  frame.Geometry
-	gen  *frame.Generator
-	stop chan struct{}
-	done chan error
-	once sync.Once
+	p       *ringbuf.Producer
+	geo     frame.Geometry
+	gen     *frame.Generator
+	stop    chan struct{}
+	done    chan error
+	started bool
+	once    sync.Once
 }
 
 func newRing(t *testing.T, geo frame.Geometry) *ring {
@@ -114,6 +116,7 @@ func newRing(t *testing.T, geo frame.Geometry) *ring {
 // start publishes a frame about every 2 ms until halt. A frame that finds no
 // free slot is dropped and counted, as a real acquisition loop does.
 func (r *ring) start() {
+	r.started = true
 	go func() {
 		for {
 			select {
@@ -156,6 +159,9 @@ func (r *ring) halt(t *testing.T) {
 	t.Helper()
 	r.once.Do(func() {
 		close(r.stop)
+		if !r.started {
+			return
+		}
 		select {
 		case err := <-r.done:
 			if err != nil {
@@ -377,6 +383,31 @@ func TestFrcat(t *testing.T) {
 			})
 		}
 		t.Run(b.name+"/killed-holding", func(t *testing.T) { testKilledHolding(t, b) })
+		t.Run(b.name+"/refused", func(t *testing.T) { testRefused(t, b) })
+	}
+}
+
+// testRefused checks that frcat reads a refusal's status (LAYOUT.md 6.2):
+// a producer that admits only another uid answers "denied" and closes.
+func testRefused(t *testing.T, b build) {
+	p, err := ringbuf.Create(ringbuf.Config{
+		SocketPath: filepath.Join(t.TempDir(), "ring.sock"),
+		SlotSize:   4096,
+		AllowUIDs:  []int{os.Geteuid() + 1},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	pr := startFrcat(t, ctx, b, "-n", "1", p.Path())
+	if code := pr.finish(t); code != 3 || !strings.Contains(pr.stderr.String(), "status 2 (denied)") {
+		t.Fatalf("refused attach: exit %d, stderr:\n%s", code, pr.stderr.String())
+	}
+	if s := p.Snapshot(); len(s.Consumers) != 0 {
+		t.Fatalf("a refused consumer is in the table: %+v", s.Consumers)
 	}
 }
 

@@ -23,7 +23,7 @@
  *             lossy: always the newest frame, counting the skipped ones
  *   -p PROTO  hold (default): borrow each frame with a hold;
  *             peek: read it optimistically and re-check its generation
- *   -O        attach as an observer (no table entry, no holds; implies peek)
+ *   -O        attach as an observer (no table entry, no holds): peek only
  *   -N NAME   name shown in the consumer table (default "frcat")
  *   -w MS     futex sleep timeout in milliseconds (default 100; 0: none)
  *   -i        also require each frame's id to equal its sequence number
@@ -899,6 +899,8 @@ static int borrow(struct ring *r, uint64_t seq, uint32_t *kout, struct desc *d)
 {
 	uint32_t k;
 	uint64_t g1, g2;
+	if (r->observer)
+		return RES_CORRUPT; /* no bit to hold with (main refuses this) */
 	int rc = locate(r, seq, &k, &g1);
 	if (rc != RES_OK)
 		return rc;
@@ -1038,7 +1040,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind != argc - 1 || (hold_at_end && role == ROLE_OBSERVER))
+	/* An observer has no entry and no bit: it can only peek. */
+	if (optind != argc - 1 || (role == ROLE_OBSERVER && (!use_peek || hold_at_end)))
 		usage();
 
 	struct ring r;

@@ -33,6 +33,11 @@
 // as soon as the iteration ends. Keep the handle Keep returns, never the
 // loop's *Frame or its Bytes.
 //
+// (Taking a frame that is already published allocates nothing. Going to
+// sleep on the ring's futex when none is, inside ringbuf.Reader.Wait,
+// currently allocates a context.AfterFunc registration of three small
+// objects per sleep.)
+//
 // In safe-copy mode (Options.Copy) every frame is copied into a fresh,
 // private, writable buffer and its slot is released at once, before the
 // frame is yielded. The frames and metadata are the same as in zero-copy

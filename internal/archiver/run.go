@@ -268,15 +268,10 @@ func (a *archiver) loop(ctx context.Context) error {
 	}
 }
 
-// handle archives one frame. It returns an error only when the archive
-// cannot go on at all (closed).
+// handle archives one frame straight from its lease and releases it. It
+// returns an error only when the archive cannot go on at all (closed).
 func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
-	m, e := f.Meta(), f.Epoch()
-	a.mu.Lock()
-	a.sum.Received++
-	a.mu.Unlock()
-	prevEpoch := a.acct.pos.epoch
-	gaps := a.acct.frame(e, m, func() (drops, uint64, bool) {
+	err := a.archiveFrame(f.Epoch(), f.Meta(), f.Bytes(), func() (drops, uint64, bool) {
 		s, err := c.Snapshot()
 		if err != nil {
 			a.log.Debug("snapshot for loss attribution", "err", err)
@@ -284,6 +279,19 @@ func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
 		}
 		return dropsOf(s), s.Epoch, true
 	})
+	f.Release() // the one copy is done: give the slot back now
+	return err
+}
+
+// archiveFrame accounts for frame m of epoch e, records the losses before
+// it, and stores it. snap reads the ring's drop counters, when needed. The
+// path of a frame without losses allocates nothing.
+func (a *archiver) archiveFrame(e uint64, m ringbuf.Meta, b []byte, snap snapFunc) error {
+	a.mu.Lock()
+	a.sum.Received++
+	a.mu.Unlock()
+	prevEpoch := a.acct.pos.epoch
+	gaps := a.acct.frame(e, m, snap)
 	if prevEpoch != 0 && prevEpoch != e {
 		a.mu.Lock()
 		a.sum.Restarts++
@@ -297,9 +305,7 @@ func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
 	for _, g := range gaps {
 		a.lose(g)
 	}
-	err := a.store(m, f.Bytes())
-	f.Release() // the one copy is done: give the slot back now
-	return err
+	return a.store(m, b)
 }
 
 func (a *archiver) saveState(e uint64) {

@@ -60,9 +60,11 @@ func (f *Frame) Bytes() []byte {
 // *Frame goes on to be reused. Calling Keep again returns the same handle.
 // In safe-copy mode Keep returns f itself.
 //
-// A kept frame counts against the Reader's lease limit (the ring's slot
-// count, by default) and, in lossless mode, keeps the producer from reusing
-// its slot: keep frames for as short a time as the work allows.
+// A kept frame holds its slot, so the producer has one slot fewer to
+// publish into. Keep as many frames as the ring has slots and the producer
+// has nowhere to publish: it drops every new frame (ringctl shows them as
+// "no slot" drops) and the loop waits until a kept frame is released.
+// Keep frames for as short a time as the work allows.
 func (f *Frame) Keep() *Frame {
 	if f.copied {
 		if !f.kept && !f.released.Load() {

@@ -75,11 +75,19 @@ type Config struct {
 	// zero-copy: the grabber writes ring slots directly.
 	Copy bool
 	// QueueDepth is how many buffers the producer keeps queued in the
-	// grabber (default 4, at most Slots in zero-copy mode): ring slots
+	// grabber (default 4; in zero-copy mode at most Slots, and by default
+	// Slots/2 if that is fewer): ring slots
 	// lent to the grabber in zero-copy mode, private buffers in safe-copy
 	// mode. More absorbs longer scheduling hiccups; in zero-copy mode each
 	// queued slot is one frame fewer that consumers can still read.
 	QueueDepth int
+
+	// ExitWatch adds a kernel-side observer of consumer exits (an eBPF
+	// program on the sched_process_exit tracepoint, package exitwatch),
+	// beside the ring's socket and pidfd supervision. It needs CAP_BPF and
+	// CAP_PERFMON (root); without them the producer logs why and runs
+	// without it.
+	ExitWatch bool
 
 	// StatsInterval is the period of the stats log line (default 10s;
 	// negative: never).

@@ -102,8 +102,14 @@
 // # Supervision
 //
 // The ring notices a consumer's death by its socket closing and by its
-// pidfd (epoll) and reclaims its holds. Package exitwatch can add a kernel-side
-// observer of process exits (an eBPF program); see its documentation.
+// pidfd (epoll), and reclaims its holds. With Config.ExitWatch the producer
+// also loads an eBPF program (package exitwatch, written with
+// cilium/ebpf/asm, no C compiler) on the sched_process_exit tracepoint,
+// keeps it watching the pids of the consumer table, and logs and counts
+// (Stats.KernelExits) each consumer exit the kernel reports. It only
+// observes: ringbuf has no way to be told that a pid exited, so reclaiming
+// stays with the pidfd path. When the program cannot load (no privilege,
+// an old kernel), the reason is logged and the producer runs without it.
 //
 // # Errors
 //

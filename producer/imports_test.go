@@ -13,7 +13,7 @@ import (
 
 // TestImports keeps the package out of the hazard zone and inside its
 // layer: no unsafe, cgo, syscall or x/sys/unix (those live in shm/ and
-// native/), only ringbuf, native, frame of the project; and no panic,
+// native/), only ringbuf, native, frame and its own exitwatch of the project; and no panic,
 // log.Fatal or os.Exit in library code.
 func TestImports(t *testing.T) {
 	files, err := filepath.Glob("*.go")
@@ -23,7 +23,7 @@ func TestImports(t *testing.T) {
 	forbidden := map[string]bool{"unsafe": true, "C": true, "syscall": true, "golang.org/x/sys/unix": true, "log": true}
 	project := map[string]bool{
 		"github.com/framering/framering/ringbuf": true, "github.com/framering/framering/native": true,
-		"github.com/framering/framering/frame": true,
+		"github.com/framering/framering/frame": true, "github.com/framering/framering/producer/exitwatch": true,
 	}
 	fset := token.NewFileSet()
 	checked := 0

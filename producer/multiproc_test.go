@@ -33,6 +33,8 @@ func runChild(role string) error {
 	switch role {
 	case "producer":
 		return childProducer()
+	case "consumer":
+		return childConsumer()
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
@@ -61,6 +63,21 @@ func childProducer() error {
 	return p.Close()
 }
 
+// childConsumer attaches to FR_RING, borrows one frame and keeps it until
+// it is killed.
+func childConsumer() error {
+	ctx := context.Background()
+	r, err := ringbuf.Attach(ctx, ringbuf.Options{Name: os.Getenv("FR_RING"), Consumer: "doomed"})
+	if err != nil {
+		return err
+	}
+	if _, err := r.Next(ctx); err != nil {
+		return err
+	}
+	emit(map[string]any{"ready": true, "pid": os.Getpid()})
+	select {}
+}
+
 func emit(v any) {
 	b, _ := json.Marshal(v)
 	os.Stdout.Write(append(b, '\n'))
@@ -74,8 +91,13 @@ type child struct {
 
 func startChild(t *testing.T, envs ...string) *child {
 	t.Helper()
+	return startRole(t, "producer", envs...)
+}
+
+func startRole(t *testing.T, role string, envs ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=producer"}, envs...)...)
+	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, envs...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -73,8 +74,11 @@ type Producer struct {
 	dropSource   atomic.Uint64
 	discarded    atomic.Uint64
 	copied       atomic.Uint64 // bytes copied (safe-copy)
-	startNs      atomic.Int64  // wall clock of Start (Unix ns), 0 before
-	endNs        atomic.Int64  // wall clock of the end of the loop, 0 before
+	kernelExits  atomic.Uint64 // consumer exits the eBPF observer reported
+	exitWatch    atomic.Value  // string: the observer's mode, "unavailable" or unset
+	observer     atomic.Pointer[exitObserver]
+	startNs      atomic.Int64 // wall clock of Start (Unix ns), 0 before
+	endNs        atomic.Int64 // wall clock of the end of the loop, 0 before
 
 	ringMu     sync.RWMutex
 	ringClosed bool
@@ -163,6 +167,12 @@ func (p *Producer) Run(ctx context.Context) (Stats, error) {
 
 	var wg sync.WaitGroup
 	statsCtx, stopStats := context.WithCancel(ctx)
+	var observer io.Closer = nopCloser{}
+	if p.cfg.ExitWatch {
+		if w := p.startExitWatch(statsCtx, &wg); w != nil {
+			observer = w
+		}
+	}
 	if p.cfg.StatsInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -174,6 +184,9 @@ func (p *Producer) Run(ctx context.Context) (Stats, error) {
 	p.endNs.Store(time.Now().UnixNano())
 	stopStats()
 	wg.Wait()
+	if err := observer.Close(); err != nil {
+		p.log.Warn("close kernel exit watch", "err", err)
+	}
 
 	shutErr := p.shutdown()
 	p.mu.Lock()
@@ -212,6 +225,10 @@ func (p *Producer) run(ctx context.Context) error {
 	}
 	return nil
 }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
 
 // ended reports whether err is ctx's end rather than a failure. A grabber
 // may notice a deadline a moment before ctx.Err does.

@@ -35,6 +35,11 @@ type Stats struct {
 	// CopiedBytes is what safe-copy mode copied (0 in zero-copy mode).
 	CopiedBytes uint64        `json:"copied_bytes"`
 	Elapsed     time.Duration `json:"elapsed_ns"`
+	// ExitWatch is the kernel exit observer's mode ("tracepoint/group_dead",
+	// "raw_tracepoint/leader", ...), "unavailable", or "" when not asked
+	// for; KernelExits counts the consumer exits it reported.
+	ExitWatch   string `json:"exit_watch,omitempty"`
+	KernelExits uint64 `json:"kernel_exits"`
 }
 
 // Drops is the sum of the three drop causes the ring records.
@@ -58,7 +63,10 @@ func (p *Producer) Stats() Stats {
 		Ring: p.ring.Path(), Source: p.cfg.Source, Mode: p.cfg.mode(),
 		Frames: p.frames.Load(), Published: p.published.Load(),
 		DropNoSlot: p.dropNoSlot.Load(), DropUnderrun: p.dropUnderrun.Load(), DropSource: p.dropSource.Load(),
-		Discarded: p.discarded.Load(), CopiedBytes: p.copied.Load(),
+		Discarded: p.discarded.Load(), CopiedBytes: p.copied.Load(), KernelExits: p.kernelExits.Load(),
+	}
+	if m, ok := p.exitWatch.Load().(string); ok {
+		s.ExitWatch = m
 	}
 	if start := p.startNs.Load(); start != 0 {
 		end := p.endNs.Load()

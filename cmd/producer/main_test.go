@@ -60,7 +60,7 @@ func TestFlagsToConfig(t *testing.T) {
 		"-allow-gid", "44", "-evict-after", "3s", "-huge-pages", "-prefault", "-source", "synthetic",
 		"-width", "640", "-height", "480", "-stride", "2048", "-format", "Mono16", "-fps", "0", "-defects",
 		"-copy", "-queue", "3", "-stats-interval", "0", "-duration", "1m", "-log-format", "json", "-json",
-		"-log-level", "debug",
+		"-log-level", "debug", "-exit-watch",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestFlagsToConfig(t *testing.T) {
 		fmt.Sprint(c.AllowGIDs) != "[44]" || c.EvictAfter != 3*time.Second || !c.HugePages || !c.Prefault ||
 		c.Source != "synthetic" || c.Geometry != want || c.FrameRate != producer.FreeRun || !c.Defects ||
 		!c.Copy || c.QueueDepth != 3 || c.StatsInterval >= 0 || o.duration != time.Minute ||
-		o.logFormat != "json" || !o.json || o.logLevel != slog.LevelDebug {
+		o.logFormat != "json" || !o.json || o.logLevel != slog.LevelDebug || !c.ExitWatch {
 		t.Fatalf("parsed %+v", o)
 	}
 	o, err = parseFlags(nil, io.Discard)

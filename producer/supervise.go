@@ -1,0 +1,124 @@
+package producer
+
+// Kernel-side observation of consumer exits (optional, Config.ExitWatch):
+// an eBPF program reports the exit of every consumer process, beside the
+// ring's own supervision by socket and pidfd, which stays authoritative.
+// The ring has no way to be told "pid X exited" (see exitwatch's package
+// documentation and this package's report), so an exit seen here is
+// logged and counted, and the ring reclaims the consumer's holds when its
+// pidfd or socket says so.
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/framering/framering/producer/exitwatch"
+)
+
+// syncInterval is how often the watched set follows the consumer table.
+const syncInterval = 100 * time.Millisecond
+
+// exitObserver keeps an exitwatch.Watcher watching the ring's consumers.
+type exitObserver struct {
+	p *Producer
+	w *exitwatch.Watcher
+
+	mu      sync.Mutex
+	watched map[int]bool // pids handed to w.Watch
+}
+
+// startExitWatch loads the eBPF program and starts the goroutines that
+// feed it consumer pids and read its reports, until ctx ends. It returns
+// nil (and logs why) when the kernel side is unavailable.
+func (p *Producer) startExitWatch(ctx context.Context, wg *sync.WaitGroup) *exitwatch.Watcher {
+	w, err := exitwatch.New(exitwatch.Options{Logger: p.cfg.Logger})
+	if err != nil {
+		p.exitWatch.Store("unavailable")
+		p.log.Warn("kernel exit watch unavailable: consumers are supervised by socket and pidfd only", "reason", err)
+		return nil
+	}
+	p.exitWatch.Store(w.Mode())
+	p.log.Info("kernel exit watch attached", "mode", w.Mode())
+	o := &exitObserver{p: p, w: w, watched: map[int]bool{}}
+	p.observer.Store(o)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		o.follow(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx, o.exited); err != nil {
+			p.log.Warn("kernel exit watch stopped", "err", err)
+		}
+	}()
+	return w
+}
+
+// follow watches every consumer in the table and forgets the ones gone.
+func (o *exitObserver) follow(ctx context.Context) {
+	t := time.NewTicker(syncInterval)
+	defer t.Stop()
+	for {
+		o.sync()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (o *exitObserver) sync() {
+	snap, err := o.p.Snapshot()
+	if err != nil {
+		return
+	}
+	live := make(map[int]bool, len(snap.Consumers))
+	for _, c := range snap.Consumers {
+		live[c.Pid] = true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for pid := range live {
+		if !o.watched[pid] {
+			if err := o.w.Watch(pid); err != nil {
+				o.p.log.Warn("cannot watch consumer exit", "pid", pid, "err", err)
+				continue
+			}
+			o.watched[pid] = true
+		}
+	}
+	for pid := range o.watched {
+		if !live[pid] {
+			o.w.Unwatch(pid)
+			delete(o.watched, pid)
+		}
+	}
+}
+
+// watching reports whether pid is in the watched set.
+func (o *exitObserver) watching(pid int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.watched[pid]
+}
+
+// exited is called for every exit the kernel reports.
+func (o *exitObserver) exited(e exitwatch.Exit) {
+	o.p.kernelExits.Add(1)
+	attached := false
+	if snap, err := o.p.Snapshot(); err == nil {
+		for _, c := range snap.Consumers {
+			attached = attached || c.Pid == e.Pid
+		}
+	}
+	// Its pid may be reused from now on: stop watching it.
+	o.mu.Lock()
+	o.w.Unwatch(e.Pid)
+	delete(o.watched, e.Pid)
+	o.mu.Unlock()
+	o.p.log.Info("consumer process exited (kernel)", "pid", e.Pid, "group_dead", e.GroupDead,
+		"still_in_table", attached)
+}

@@ -12,7 +12,8 @@ import (
 //	Frames == Published + DropNoSlot + DropUnderrun + DropSource + Discarded
 //
 // While Run runs, frames being filled or waiting to be dequeued are in
-// Frames and not yet elsewhere.
+// Frames and not yet elsewhere; a Run that failed may leave the frame it
+// held unaccounted.
 type Stats struct {
 	Ring   string `json:"ring"`
 	Source string `json:"source"`

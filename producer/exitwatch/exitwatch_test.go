@@ -30,7 +30,7 @@ func newWatcherOpts(t *testing.T, opts Options) *Watcher {
 		if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("New = %v, want ErrUnavailable on failure", err)
 		}
-		t.Skipf("kernel exit watch unavailable here (needs CAP_BPF+CAP_PERFMON and a 5.8+ kernel): %v", err)
+		t.Skipf("kernel exit watch unavailable here (it needs CAP_BPF and CAP_PERFMON, BPF ring buffers, and tracefs for the classic tracepoint): %v", err)
 	}
 	t.Cleanup(func() { w.Close() })
 	return w

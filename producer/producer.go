@@ -124,7 +124,7 @@ func New(cfg Config) (*Producer, error) {
 	ok = true
 	p.log.Info("producer ready", "ring", p.ring.Path(), "source", cfg.Source, "mode", cfg.mode(),
 		"width", cfg.Geometry.Width, "height", cfg.Geometry.Height, "stride", cfg.Geometry.Stride,
-		"format", cfg.Geometry.Format.String(), "fps", cfg.FrameRate, "slots", p.ring.Slots(),
+		"format", cfg.Geometry.Format.String(), "fps", fpsAttr(cfg.FrameRate), "slots", p.ring.Slots(),
 		"slot_capacity", p.ring.SlotCapacity(), "queue_depth", cfg.QueueDepth)
 	return p, nil
 }
@@ -224,6 +224,14 @@ func (p *Producer) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fpsAttr is a frame rate for a log line: the rate, or "free-run".
+func fpsAttr(r float64) any {
+	if r < 0 {
+		return "free-run"
+	}
+	return r
 }
 
 type nopCloser struct{}

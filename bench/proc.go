@@ -1,0 +1,139 @@
+package bench
+
+// Running a scenario's processes. Invariants kept by this file:
+//   - every child gets a stdin pipe that the harness holds open until the
+//     child is reaped, so a child sees EOF exactly when the harness is gone;
+//   - every child is started under a context whose deadline is the
+//     scenario's cap plus grace: exec kills (SIGKILL) whatever is still
+//     running then, or as soon as a sibling fails or the harness is
+//     cancelled; runGroup returns only after every child was reaped.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// proc is one child to start.
+type proc struct {
+	p     params
+	files []*os.File // ExtraFiles: descriptor 3 onwards
+}
+
+// group is the processes of one scenario.
+type group struct {
+	label string
+	procs []proc
+	// closeAfterStart are the harness's copies of descriptors handed to
+	// children (a pipe's write end must close here, or its reader never
+	// sees EOF).
+	closeAfterStart []io.Closer
+}
+
+// childLimit is how long a child may live: its cap plus grace.
+func (h *harness) childLimit(p params) time.Duration {
+	return time.Duration(p.CapNs) + h.cfg.Grace
+}
+
+// runGroup starts every process of g, waits for all of them and returns
+// their results in order. On the first failure it kills the others.
+func (h *harness) runGroup(ctx context.Context, g group) ([]result, error) {
+	var limit time.Duration
+	for _, pr := range g.procs {
+		limit = max(limit, h.childLimit(pr.p))
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	type outcome struct {
+		i   int
+		res result
+		err error
+	}
+	done := make(chan outcome, len(g.procs))
+	started := 0
+	var startErr error
+	for i, pr := range g.procs {
+		b, err := json.Marshal(pr.p)
+		if err != nil {
+			startErr = fmt.Errorf("encode params: %w", err)
+			break
+		}
+		cmd := exec.CommandContext(ctx, h.cfg.Exe, h.cfg.ExeArgs...)
+		cmd.Env = append(os.Environ(), EnvRole+"="+pr.p.Role, envParams+"="+string(b))
+		if h.cfg.ChildLogLevel != "" {
+			cmd.Env = append(cmd.Env, envLogLevel+"="+h.cfg.ChildLogLevel)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.ExtraFiles = pr.files
+		cmd.WaitDelay = 2 * time.Second
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			startErr = fmt.Errorf("start %s: %w", pr.p.Role, err)
+			break
+		}
+		if err := cmd.Start(); err != nil {
+			stdin.Close()
+			startErr = fmt.Errorf("start %s: %w", pr.p.Role, err)
+			break
+		}
+		started++
+		h.log.Debug("child started", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "pid", cmd.Process.Pid)
+		go func() {
+			err := cmd.Wait()
+			stdin.Close()
+			if err != nil {
+				msg := strings.TrimSpace(stderr.String())
+				if len(msg) > 2000 {
+					msg = msg[len(msg)-2000:]
+				}
+				done <- outcome{i: i, err: fmt.Errorf("%s[%d] (pid %d): %w: %s", pr.p.Role, pr.p.Index, cmd.Process.Pid, err, msg)}
+				return
+			}
+			res, err := parseResult(stdout.Bytes())
+			if err != nil {
+				err = fmt.Errorf("%s[%d]: %w", pr.p.Role, pr.p.Index, err)
+			}
+			if s := strings.TrimSpace(stderr.String()); s != "" {
+				h.log.Debug("child stderr", "role", pr.p.Role, "index", pr.p.Index, "stderr", s)
+			}
+			done <- outcome{i: i, res: res, err: err}
+		}()
+	}
+	for _, c := range g.closeAfterStart {
+		c.Close()
+	}
+	if startErr != nil {
+		cancel()
+	}
+	results := make([]result, len(g.procs))
+	var errs []error
+	for n := 0; n < started; n++ {
+		o := <-done
+		if o.err != nil {
+			if len(errs) == 0 {
+				cancel() // kill the siblings: the scenario is lost
+			}
+			errs = append(errs, o.err)
+			continue
+		}
+		results[o.i] = o.res
+	}
+	if startErr != nil {
+		errs = append([]error{startErr}, errs...)
+	}
+	if len(errs) > 0 {
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+			errs = append(errs, fmt.Errorf("%w (%v)", errTimeout, limit))
+		}
+		return nil, fmt.Errorf("run scenario %s: %w", g.label, errors.Join(errs...))
+	}
+	return results, nil
+}

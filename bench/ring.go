@@ -1,0 +1,292 @@
+package bench
+
+// The ring roles. The producer writes every byte of every frame (filler),
+// stamps CLOCK_MONOTONIC immediately before Publish, and times Publish;
+// consumers take each frame with Next, read their clock at once, and
+// optionally checksum every byte before Release. Nothing in the measured
+// loops allocates on purpose: what MemStats counts there is the ring's.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/framering/framering/frame"
+	"github.com/framering/framering/ringbuf"
+)
+
+func spinFor(wait string) (time.Duration, error) {
+	switch wait {
+	case WaitPoll:
+		return -1, nil
+	case WaitFutex:
+		return time.Nanosecond, nil
+	case WaitSpin, "":
+		return 0, nil
+	}
+	return 0, fmt.Errorf("wait strategy %q: %w", wait, errBadParams)
+}
+
+func modeFor(mode string) (ringbuf.Mode, error) {
+	switch mode {
+	case "lossy", "":
+		return ringbuf.Lossy, nil
+	case "lossless":
+		return ringbuf.Lossless, nil
+	}
+	return 0, fmt.Errorf("mode %q: %w", mode, errBadParams)
+}
+
+// waitConsumers polls the producer's snapshot until n consumers are
+// attached, or the deadline passes.
+func waitConsumers(p *ringbuf.Producer, n int, deadline int64) error {
+	for {
+		if c := len(p.Snapshot().Consumers); c >= n {
+			return nil
+		} else if now() > deadline {
+			return fmt.Errorf("wait for consumers: %w: %d of %d attached", errTimeout, c, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitDrained waits until every consumer has detached or passed seq.
+func waitDrained(p *ringbuf.Producer, seq uint64, deadline int64) bool {
+	for now() < deadline {
+		done := true
+		for _, c := range p.Snapshot().Consumers {
+			if c.State == "active" && c.Cursor <= seq {
+				done = false
+			}
+		}
+		if done {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
+}
+
+func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, error) {
+	start := now()
+	capAt := start + p.CapNs
+	prod, err := ringbuf.Create(ringbuf.Config{
+		SocketPath: p.Path, Slots: p.Slots, SlotSize: p.Payload, EvictAfter: time.Hour,
+		Prefault: true, HugePages: p.HugePages, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run ring producer: %w", err)
+	}
+	defer prod.Close()
+	if err := waitConsumers(prod, p.Consumers, min(capAt, now()+int64(20*time.Second))); err != nil {
+		return nil, fmt.Errorf("run ring producer: %w", err)
+	}
+	w, h := dims(p.Payload)
+	meta := ringbuf.Meta{Width: uint32(w), Height: uint32(h), Stride: uint32(w), Format: frame.Mono8, Length: uint64(p.Payload)}
+	f := newFiller()
+	pub, acq := newHist(), newHist()
+	res := &result{Role: p.Role}
+	total := p.Warmup + p.Frames
+	var u0 usage
+	var deadline int64
+	var lastSeq uint64
+	for i := 0; i < total; i++ {
+		measuring := i >= p.Warmup
+		if i == p.Warmup {
+			u0 = startUsage()
+			deadline = u0.mono + p.DurationNs
+		}
+		if ctx.Err() != nil || now() > capAt {
+			return nil, fmt.Errorf("run ring producer: %w after %d frames", errTimeout, i)
+		}
+		t0 := now()
+		var s ringbuf.Slot
+		for tries := 0; ; tries++ {
+			s, err = prod.Acquire()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ringbuf.ErrNoFreeSlot) {
+				return nil, fmt.Errorf("run ring producer: %w", err)
+			}
+			if measuring {
+				res.NoSlot++
+			}
+			if now() > capAt {
+				return nil, fmt.Errorf("run ring producer: %w: no free slot", errTimeout)
+			}
+			backoff(tries)
+		}
+		if measuring {
+			record(acq, now()-t0)
+		}
+		f.fill(s.Bytes()[:p.Payload], uint64(i))
+		meta.FrameID = uint64(i)
+		meta.Flags = 0
+		last := false
+		if !measuring {
+			meta.Flags = flagWarm
+		} else if i == total-1 || now() >= deadline {
+			meta.Flags, last = flagLast, true
+		}
+		// The timestamp is the last thing before Publish.
+		meta.Timestamp = now()
+		seq, err := prod.Publish(s, meta)
+		t1 := now()
+		if err != nil {
+			return nil, fmt.Errorf("run ring producer: %w", err)
+		}
+		if measuring {
+			record(pub, t1-meta.Timestamp)
+			res.Frames++
+			if res.FirstNs == 0 {
+				res.FirstNs = meta.Timestamp
+			}
+			res.LastNs = t1
+		} else {
+			res.Warmup++
+		}
+		lastSeq = seq
+		if last {
+			break
+		}
+		if p.IntervalNs > 0 {
+			time.Sleep(time.Duration(p.IntervalNs))
+		}
+	}
+	u1 := endUsage()
+	res.Cost = u0.until(u1)
+	res.Bytes = res.Frames * uint64(p.Payload)
+	if !waitDrained(prod, lastSeq, min(capAt, now()+int64(10*time.Second))) {
+		log.Warn("consumers did not drain before the cap", "last_seq", lastSeq)
+	}
+	if res.Pub, err = encodeHist(pub); err != nil {
+		return nil, err
+	}
+	if res.Acq, err = encodeHist(acq); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// backoff waits for a consumer to free a slot: it yields for a while, then
+// sleeps (the ring has no way to wait for a free slot: by design the
+// producer never blocks on a consumer).
+func backoff(tries int) {
+	if tries < 200 {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(20 * time.Microsecond)
+}
+
+func attachRetry(ctx context.Context, opts ringbuf.Options, deadline int64) (*ringbuf.Reader, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		r, err := ringbuf.Attach(actx, opts)
+		cancel()
+		if err == nil {
+			return r, nil
+		}
+		if ctx.Err() != nil || now() > deadline {
+			return nil, fmt.Errorf("attach %s: %w", opts.SocketPath, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, error) {
+	start := now()
+	spin, err := spinFor(p.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("run ring consumer: %w", err)
+	}
+	mode, err := modeFor(p.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("run ring consumer: %w", err)
+	}
+	r, err := attachRetry(ctx, ringbuf.Options{
+		SocketPath: p.Path, Consumer: fmt.Sprintf("frbench-%d", p.Index), Mode: mode,
+		Spin: spin, Prefault: true, MaxLeases: 2, Logger: log,
+	}, start+int64(20*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("run ring consumer: %w", err)
+	}
+	defer r.Close()
+	// The wall-clock cap: Close wakes Next, which returns ErrClosed.
+	var capped atomic.Bool
+	stop := time.AfterFunc(time.Duration(p.CapNs)-time.Duration(now()-start), func() { capped.Store(true); r.Close() })
+	defer stop.Stop()
+	stopCtx := context.AfterFunc(ctx, func() { r.Close() })
+	defer stopCtx()
+
+	lat := newHist()
+	res := &result{Role: p.Role, Index: p.Index}
+	sum := p.Read == ReadSum
+	var u0 usage
+	measuring := false
+	// Next gets a context without a Done channel: with one, Wait arms a
+	// context.AfterFunc (which allocates) every time it goes to sleep. The
+	// cap and cancellation close the Reader instead.
+	bg := context.Background()
+	for {
+		l, err := r.Next(bg)
+		t := now()
+		if err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrProducerGone) {
+				break
+			}
+			return nil, fmt.Errorf("run ring consumer: %w", err)
+		}
+		m := l.Meta()
+		if m.Flags&flagWarm != 0 {
+			res.Warmup++
+			if err := l.Release(); err != nil {
+				return nil, fmt.Errorf("run ring consumer: release: %w", err)
+			}
+			continue
+		}
+		if !measuring {
+			// Sample after reading the clock: the first frame's latency is
+			// already taken, its processing falls inside the window.
+			u0 = startUsage()
+			measuring = true
+			res.FirstNs = t
+		}
+		record(lat, t-m.Timestamp)
+		if sum {
+			b := l.Bytes()
+			res.Sum ^= frame.Sum64(m.Seq, b)
+			if !stampOK(b, m.FrameID) {
+				res.Corrupt++
+			}
+		}
+		if err := l.Release(); err != nil {
+			return nil, fmt.Errorf("run ring consumer: release: %w", err)
+		}
+		res.Frames++
+		res.LastNs = t
+		if m.Flags&flagLast != 0 {
+			break
+		}
+	}
+	if !measuring {
+		if capped.Load() {
+			return nil, fmt.Errorf("run ring consumer: %w before the first frame", errTimeout)
+		}
+		return res, nil
+	}
+	u1 := endUsage()
+	res.Cost = u0.until(u1)
+	res.Bytes = res.Frames * uint64(p.Payload)
+	st := r.Stats()
+	res.Skipped, res.Missed = st.Skipped, st.Missed
+	if res.Lat, err = encodeHist(lat); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

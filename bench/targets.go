@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The targets framering holds itself to. They are printed as met or not
+// met; a bench never fails because of one.
+const (
+	targetPollP50      = 300   // ns, busy-poll handoff p50, every payload
+	targetPollP99      = 1000  // ns, busy-poll handoff p99, every payload
+	targetFlat         = 1.5   // largest payload's p50 within this of the smallest's
+	targetFutexP50     = 5000  // ns, futex wake-up p50
+	targetVsSocket     = 20.0  // ring frame rate / Unix socket frame rate
+	targetVsSocketSize = 8 * MiB
+	targetPublishScale = 2.0 // publish p50 with the most consumers / with one
+)
+
+func verdict(ok bool) *bool { return &ok }
+
+func evaluateTargets(rep *Report) []Target {
+	var ts []Target
+	floor := ""
+	if rep.Ping != nil {
+		floor = fmt.Sprintf("; cache-line ping floor p50 %s p99 %s", ns(rep.Ping.OneWay.P50), ns(rep.Ping.OneWay.P99))
+	}
+	// Busy-poll handoff at every payload, and flatness.
+	var poll []LatencyRow
+	for _, r := range rep.Latency {
+		if r.Wait == WaitPoll {
+			poll = append(poll, r)
+		}
+	}
+	for _, r := range poll {
+		ok := r.Latency.P50 < targetPollP50 && r.Latency.P99 < targetPollP99
+		ts = append(ts, Target{Name: fmt.Sprintf("busy-poll handoff %s: p50 < 300 ns and p99 < 1 µs", sizeName(r.Payload)), Met: verdict(ok),
+			Detail: fmt.Sprintf("p50 %s p99 %s%s", ns(r.Latency.P50), ns(r.Latency.P99), floor)})
+	}
+	if len(poll) >= 2 {
+		lo, hi := poll[0], poll[0]
+		for _, r := range poll {
+			if r.Payload < lo.Payload {
+				lo = r
+			}
+			if r.Payload > hi.Payload {
+				hi = r
+			}
+		}
+		if lo.Latency.P50 > 0 {
+			f := float64(hi.Latency.P50) / float64(lo.Latency.P50)
+			f99 := float64(hi.Latency.P99) / float64(max(lo.Latency.P99, 1))
+			ts = append(ts, Target{Name: fmt.Sprintf("flat: busy-poll p50 at %s within %.1f× of %s", sizeName(hi.Payload), targetFlat, sizeName(lo.Payload)),
+				Met: verdict(f <= targetFlat), Detail: fmt.Sprintf("p50 %s vs %s (%.2f×); p99 %.2f×", ns(hi.Latency.P50), ns(lo.Latency.P50), f, f99)})
+		}
+	}
+	// Futex wake-up.
+	var worst *LatencyRow
+	var all []string
+	for i, r := range rep.Latency {
+		if r.Wait != WaitFutex {
+			continue
+		}
+		all = append(all, fmt.Sprintf("%s %s", sizeName(r.Payload), ns(r.Latency.P50)))
+		if worst == nil || r.Latency.P50 > worst.Latency.P50 {
+			worst = &rep.Latency[i]
+		}
+	}
+	if worst != nil {
+		ts = append(ts, Target{Name: "futex wake-up handoff p50 < 5 µs (every payload)", Met: verdict(worst.Latency.P50 < targetFutexP50),
+			Detail: "p50 " + strings.Join(all, ", ")})
+	}
+	// Ring vs Unix socket at 8 MiB.
+	ts = append(ts, vsSocketTarget(rep))
+	// Zero allocations.
+	ts = append(ts, allocTarget(rep))
+	// Publish cost with many consumers.
+	for _, wait := range []string{WaitFutex, WaitPoll, WaitSpin} {
+		var one, most *ScaleRow
+		for i, r := range rep.Scale {
+			if r.Wait != wait {
+				continue
+			}
+			if r.Consumers == 1 {
+				one = &rep.Scale[i]
+			}
+			if most == nil || r.Consumers > most.Consumers {
+				most = &rep.Scale[i]
+			}
+		}
+		if one == nil || most == nil || most.Consumers == 1 || one.Publish.P50 == 0 {
+			continue
+		}
+		f := float64(most.Publish.P50) / float64(one.Publish.P50)
+		ts = append(ts, Target{Name: fmt.Sprintf("publish cost with %d %s consumers within 2× of one", most.Consumers, wait),
+			Met: verdict(f <= targetPublishScale), Detail: fmt.Sprintf("p50 %s vs %s (%.2f×); p99 %s vs %s",
+				ns(most.Publish.P50), ns(one.Publish.P50), f, ns(most.Publish.P99), ns(one.Publish.P99))})
+	}
+	return ts
+}
+
+func vsSocketTarget(rep *Report) Target {
+	t := Target{Name: fmt.Sprintf("≥ %.0f× the Unix-socket frame rate at %s, producer writing every byte", targetVsSocket, sizeName(targetVsSocketSize))}
+	var lease, sum *ThroughputRow
+	for i, r := range rep.Throughput {
+		if r.Payload != targetVsSocketSize || r.Consumers != 1 || r.Mode != "lossless" || r.VsSocket == 0 {
+			continue
+		}
+		switch r.Read {
+		case ReadLease:
+			lease = &rep.Throughput[i]
+		case ReadSum:
+			sum = &rep.Throughput[i]
+		}
+	}
+	if lease == nil {
+		t.Detail = "not measured (needs the 1-consumer lossless lease row and its socket baseline)"
+		return t
+	}
+	t.Met = verdict(lease.VsSocket >= targetVsSocket)
+	t.Detail = fmt.Sprintf("lease-only consumer %s fps vs socket read() %s fps = %.2f×", fps(lease.FPS), fps(lease.SocketFPS), lease.VsSocket)
+	if sum != nil {
+		t.Detail += fmt.Sprintf("; checksumming both sides %s vs %s = %.2f×", fps(sum.FPS), fps(sum.SocketFPS), sum.VsSocket)
+	}
+	for _, m := range rep.Memcpy {
+		if m.Payload == targetVsSocketSize {
+			t.Detail += fmt.Sprintf("; the producer's own fill allows at most %s fps (%.1f GB/s)", fps(m.FillFPS), m.FillGBps)
+		}
+	}
+	return t
+}
+
+func allocTarget(rep *Report) Target {
+	t := Target{Name: "zero allocations per frame on the ring's paths (producer and consumers)"}
+	var bad []string
+	n := 0
+	check := func(scenario string, s ProcStat) {
+		n++
+		if s.Mallocs > 0 {
+			bad = append(bad, fmt.Sprintf("%s %s[%d] %.3g/frame (%d)", scenario, s.Role, s.Index, s.AllocsPerFrame, s.Mallocs))
+		}
+	}
+	for _, r := range rep.Latency {
+		sc := fmt.Sprintf("latency %s %s", sizeName(r.Payload), r.Wait)
+		check(sc, r.Producer)
+		for _, c := range r.Consumers {
+			check(sc, c)
+		}
+	}
+	for _, r := range rep.Throughput {
+		sc := fmt.Sprintf("throughput %s x%d %s %s", sizeName(r.Payload), r.Consumers, r.Mode, r.Read)
+		check(sc, r.Producer)
+		for _, c := range r.ConsumerStat {
+			check(sc, c)
+		}
+	}
+	for _, r := range rep.Scale {
+		sc := fmt.Sprintf("scale x%d %s", r.Consumers, r.Wait)
+		check(sc, r.Producer)
+		for _, c := range r.ConsumerStats {
+			check(sc, c)
+		}
+	}
+	if n == 0 {
+		t.Detail = "no ring scenario ran"
+		return t
+	}
+	t.Met = verdict(len(bad) == 0)
+	if len(bad) == 0 {
+		t.Detail = fmt.Sprintf("0 mallocs in %d ring processes' measured windows", n)
+	} else {
+		if len(bad) > 8 {
+			bad = append(bad[:8], fmt.Sprintf("and %d more", len(bad)-8))
+		}
+		t.Detail = strings.Join(bad, "; ")
+	}
+	return t
+}

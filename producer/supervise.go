@@ -3,10 +3,13 @@ package producer
 // Kernel-side observation of consumer exits (optional, Config.ExitWatch):
 // an eBPF program reports the exit of every consumer process, beside the
 // ring's own supervision by socket and pidfd, which stays authoritative.
-// The ring has no way to be told "pid X exited" (see exitwatch's package
-// documentation and this package's report), so an exit seen here is
-// logged and counted, and the ring reclaims the consumer's holds when its
-// pidfd or socket says so.
+// An exit seen here is counted, logged, and passed to the ring
+// (ringbuf.Producer.ConsumerExited), which reclaims the consumer's holds at
+// once if the process's own pidfd confirms it is exiting — before a large
+// process's memory is torn down and its socket closes, which is when the
+// ring's own supervision would notice. Only whole-process exits (the
+// group_dead rule) are passed on: under the leader rule, a leader thread
+// that exits early would look like a process exit.
 
 import (
 	"context"
@@ -119,6 +122,14 @@ func (o *exitObserver) exited(e exitwatch.Exit) {
 	o.w.Unwatch(e.Pid)
 	delete(o.watched, e.Pid)
 	o.mu.Unlock()
+	reclaimed := 0
+	if e.GroupDead && attached {
+		o.p.ringMu.RLock() // the ring is not closed under us (as Snapshot)
+		if !o.p.ringClosed {
+			reclaimed = o.p.ring.ConsumerExited(e.Pid)
+		}
+		o.p.ringMu.RUnlock()
+	}
 	o.p.log.Info("consumer process exited (kernel)", "pid", e.Pid, "group_dead", e.GroupDead,
-		"still_in_table", attached)
+		"still_in_table", attached, "reclaimed", reclaimed)
 }

@@ -434,6 +434,14 @@ func TestKillConsumerHoldingLeases(t *testing.T) {
 	if held != 3 {
 		t.Fatalf("%d slots held, want 3", held)
 	}
+	// A kernel observer's report about a live process changes nothing: the
+	// process's own pidfd must confirm it is exiting.
+	if n := p.ConsumerExited(h.cmd.Process.Pid); n != 0 {
+		t.Fatalf("ConsumerExited reclaimed %d consumers of a live process", n)
+	}
+	if len(p.Snapshot().Consumers) != 1 {
+		t.Fatal("live consumer reclaimed")
+	}
 	if err := h.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,9 @@ package ringbuf
 //     therefore finds the index entry and descriptor of s complete.
 //  5. The producer never blocks on a consumer: Acquire fails with
 //     ErrNoFreeSlot instead, and the caller counts the dropped frame.
+//     Eviction, which Acquire may trigger, only flips atomics under mu (held
+//     briefly by attach and reclaim, never across I/O) and sends its note
+//     from another goroutine.
 //  6. A consumer's table entry and holder bit are reused only after every
 //     hold of the previous owner has been cleared (reclaim runs under mu and
 //     frees the entry last).
@@ -144,10 +147,12 @@ type Producer struct {
 
 	lossless atomic.Uint64 // bit per active lossless entry (Go memory; the table is authoritative for consumers)
 	closed   atomic.Bool
+	final    Snapshot // taken by Close, returned by Snapshot afterwards
 
 	mu        sync.Mutex
 	entries   [MaxConsumers]*peer
 	observers map[*peer]struct{}
+	conns     map[*shm.Conn]struct{} // every accepted connection still open; Close closes them all
 	incarn    uint64
 
 	ln      *shm.Listener
@@ -165,6 +170,7 @@ type peer struct {
 	cred  shm.PeerCred
 	name  string
 	mode  Mode
+	start uint64 // from the hello: first sequence wanted, 0 = next
 }
 
 // Slot is a slot lent to the caller by Acquire, to fill and Publish (or
@@ -216,7 +222,7 @@ func Create(cfg Config) (*Producer, error) {
 	geo.epoch = binary.LittleEndian.Uint64(eb[:]) | 1 // never 0
 	geo.producerPid = uint32(os.Getpid())
 
-	p := &Producer{cfg: cfg, log: cfg.Logger.With("ring", path), observers: map[*peer]struct{}{}}
+	p := &Producer{cfg: cfg, log: cfg.Logger.With("ring", path), observers: map[*peer]struct{}{}, conns: map[*shm.Conn]struct{}{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -319,6 +325,9 @@ func (p *Producer) SlotCapacity() int { return int(p.geo.capacity) }
 // to a frame grabber once. The view is valid until Close; the grabber may
 // write it only while the slot is lent to it (between Acquire and Publish).
 func (p *Producer) SlotBytes(k int) []byte {
+	if p.closed.Load() || k < 0 || k >= int(p.geo.slots) {
+		return nil
+	}
 	off := p.geo.payload(uint32(k))
 	return p.dataBytes[off : off+p.geo.capacity : off+p.geo.capacity]
 }
@@ -336,11 +345,14 @@ func (p *Producer) Acquire() (Slot, error) {
 	if n := len(p.free); n > 0 {
 		k := p.free[n-1]
 		p.free = p.free[:n-1]
+		p.blocked.entry = -1
 		return p.lend(k), nil
 	}
 	minCursor, blocker := p.losslessMin()
+	pinned := false
 	for i, k := range p.fifo {
 		if p.seqOf[k] >= minCursor {
+			pinned = true
 			break // this and every later frame is still wanted by a lossless consumer
 		}
 		h := p.hold(k)
@@ -365,8 +377,13 @@ func (p *Producer) Acquire() (Slot, error) {
 		p.blocked.entry = -1
 		return p.lend(k), nil
 	}
-	if blocker >= 0 {
+	// Blame a lossless consumer only if its cursor stopped the scan: a
+	// caught-up one is not at fault for other consumers' holds, nor for
+	// slots that are all lent out.
+	if pinned && blocker >= 0 {
 		p.noteBlocked(blocker)
+	} else {
+		p.blocked.entry = -1
 	}
 	return Slot{}, ErrNoFreeSlot
 }
@@ -398,7 +415,6 @@ func (p *Producer) losslessMin() (uint64, int) {
 // finding a slot, and evicts it once that has lasted EvictAfter.
 func (p *Producer) noteBlocked(entry int) {
 	now := shm.MonotonicNanos()
-	p.cw[(p.geo.entry(entry)+eBlockDrops)/8].Add(1)
 	if p.blocked.entry != entry {
 		p.blocked.entry, p.blocked.since = entry, now
 		return
@@ -419,6 +435,9 @@ func (p *Producer) checkSlot(s Slot) error {
 // Publish makes the frame in slot s visible as the next sequence number and
 // returns it. m.Seq is ignored. The slot must not be written after this.
 func (p *Producer) Publish(s Slot, m Meta) (uint64, error) {
+	if p.closed.Load() {
+		return 0, fmt.Errorf("publish slot %d: %w", s.k, ErrClosed)
+	}
 	if err := p.checkSlot(s); err != nil {
 		return 0, fmt.Errorf("publish slot %d: %w", s.k, err)
 	}
@@ -476,8 +495,16 @@ func (p *Producer) Abort(s Slot) error {
 }
 
 // RecordDrops counts n frames lost for cause in the ring's header, where
-// every consumer and ringctl can see them.
+// every consumer and ringctl can see them. While a lossless consumer is
+// pinning the ring (the last Acquire failed because of its cursor), the
+// drops are also charged to it (ConsumerInfo.BlockedDrops).
 func (p *Producer) RecordDrops(cause DropCause, n uint64) {
+	if p.closed.Load() {
+		return
+	}
+	if e := p.blocked.entry; e >= 0 && cause != DropSource {
+		p.cw[(p.geo.entry(e)+eBlockDrops)/8].Add(n)
+	}
 	off := offDropNoSlot
 	switch cause {
 	case DropUnderrun:
@@ -489,14 +516,25 @@ func (p *Producer) RecordDrops(cause DropCause, n uint64) {
 }
 
 // Published is the last published sequence number (0 before the first).
-func (p *Producer) Published() uint64 { return p.dw[offPublished/8].Load() }
+func (p *Producer) Published() uint64 {
+	if p.closed.Load() {
+		return p.final.Published
+	}
+	return p.dw[offPublished/8].Load()
+}
 
 // Close marks the ring closed, wakes every waiter, disconnects every
 // consumer and releases the producer's segments. Consumers keep their own
 // mappings until they close; nothing of the ring survives the last one.
 // The caller must have stopped lending slots (a frame grabber must no
-// longer write them) before calling Close.
+// longer write them) before calling Close, and Close must not run
+// concurrently with Acquire or Publish (they belong to one goroutine; stop
+// it first). After Close, Published and Snapshot report the final state.
 func (p *Producer) Close() error {
+	if p.closed.Load() {
+		return nil
+	}
+	p.final = p.Snapshot()
 	if p.closed.Swap(true) {
 		return nil
 	}
@@ -511,13 +549,14 @@ func (p *Producer) Close() error {
 	p.mu.Lock()
 	for _, c := range p.entries {
 		if c != nil {
-			c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			c.conn.Send(note[:])
-			c.conn.Close()
 		}
 	}
-	for c := range p.observers {
-		c.conn.Close()
+	// Every connection, including ones still in their handshake: their
+	// handlers return, and wg.Wait below cannot hang on them.
+	for c := range p.conns {
+		c.Close()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()

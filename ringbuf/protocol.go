@@ -70,6 +70,7 @@ type hello struct {
 	role    Role
 	mode    Mode
 	name    string
+	start   uint64 // first sequence wanted; 0: the next frame published
 }
 
 func (h hello) encode(b []byte) {
@@ -80,6 +81,7 @@ func (h hello) encode(b []byte) {
 	le.PutUint32(b[12:], uint32(h.role))
 	le.PutUint32(b[16:], uint32(h.mode))
 	copy(b[24:24+maxNameLen], h.name)
+	le.PutUint64(b[56:], h.start)
 }
 
 func decodeHello(b []byte) (hello, error) {
@@ -90,7 +92,7 @@ func decodeHello(b []byte) (hello, error) {
 	if le.Uint64(b[0:]) != magicHello {
 		return hello{}, fmt.Errorf("decode hello: %w: bad magic", ErrIncompatible)
 	}
-	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:]))}
+	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:])), start: le.Uint64(b[56:])}
 	if h.version != Version {
 		return h, fmt.Errorf("decode hello: %w: version %d", ErrIncompatible, h.version)
 	}

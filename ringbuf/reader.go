@@ -52,6 +52,11 @@ type Options struct {
 	// Spin is how long Wait polls before it sleeps on the futex (default
 	// 20µs). A negative Spin busy-polls and never sleeps.
 	Spin time.Duration
+	// From is the first sequence number wanted. 0 (default) starts with
+	// the next frame published; 1 starts with the oldest frame the ring
+	// still has (a lossless consumer re-attaching to a restarted producer
+	// wants that). Frames already overwritten are counted as missed.
+	From uint64
 	// Prefault maps the segments with MAP_POPULATE.
 	Prefault bool
 	// Logger receives notes from the producer (default slog.Default()).
@@ -101,16 +106,23 @@ type Reader struct {
 	closed      bool
 	tokens      uint64
 
+	// Wait's context registration, reused while callers pass contexts with
+	// the same Done channel (so steady-state waiting allocates nothing).
+	waitDone <-chan struct{}
+	waitStop func() bool
+
 	// Next's state (one goroutine).
 	cursor                     uint64
 	delivered, skipped, missed uint64
 }
 
+// leaseRec is the shared part of a lease: its token and slot. Everything a
+// Lease value shows (metadata, the slice header) lives in the value itself,
+// so a stale copy of a released lease never reads a record that a later
+// Borrow is rewriting; it only loads the token, atomically, and sees it moved.
 type leaseRec struct {
 	tok  atomic.Uint64 // odd while the lease is live
 	slot uint32
-	meta Meta
-	data []byte
 }
 
 // Attach connects to a ring's producer, receives and validates its
@@ -154,10 +166,28 @@ func (r *Reader) handshake(ctx context.Context) error {
 		deadline = d
 	}
 	r.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { r.conn.SetDeadline(time.Unix(1, 0)) })
+	// Cancelling ctx interrupts the handshake's I/O, and only that: once
+	// handshakeDone is set, a late callback does nothing, and the deadline
+	// is cleared after it is set (a past deadline left on the connection
+	// would end watchConn's read and report a live producer gone).
+	var hmu sync.Mutex
+	handshakeDone := false
+	stop := context.AfterFunc(ctx, func() {
+		hmu.Lock()
+		defer hmu.Unlock()
+		if !handshakeDone {
+			r.conn.SetDeadline(time.Unix(1, 0))
+		}
+	})
 	defer stop()
+	finish := func() {
+		hmu.Lock()
+		handshakeDone = true
+		hmu.Unlock()
+		r.conn.SetDeadline(time.Time{})
+	}
 	var b [msgSize]byte
-	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, name: r.opts.Consumer}.encode(b[:])
+	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, name: r.opts.Consumer, start: r.opts.From}.encode(b[:])
 	// A failed send is not the end: a producer that refused us may have
 	// answered and closed; its welcome says why.
 	sendErr := r.conn.Send(b[:])
@@ -201,7 +231,7 @@ func (r *Reader) handshake(ctx context.Context) error {
 		closeFiles()
 		return fmt.Errorf("%w: entry %d for role %d", ErrCorrupt, w.entry, r.opts.Role)
 	}
-	r.conn.SetDeadline(time.Time{})
+	finish()
 	return r.mapSegments(files[0], files[1], w)
 }
 
@@ -209,12 +239,16 @@ func (r *Reader) handshake(ctx context.Context) error {
 // reading anything but their headers.
 func (r *Reader) mapSegments(df, cf *os.File, w welcome) error {
 	var err error
-	if r.dataSeg, err = shm.OpenSegment(df, shm.SealShrink|shm.SealGrow|shm.SealFutureWrite, headerSize, r.opts.Prefault); err != nil {
+	if r.dataSeg, err = shm.OpenSegment(df, shm.SealShrink|shm.SealGrow|shm.SealFutureWrite|shm.SealSeal, headerSize, r.opts.Prefault); err != nil {
 		cf.Close()
 		return fmt.Errorf("data segment: %w: %w", ErrCorrupt, err)
 	}
-	if r.ctlSeg, err = shm.OpenSegment(cf, shm.SealShrink|shm.SealGrow, headerSize, true); err != nil {
+	if r.ctlSeg, err = shm.OpenSegment(cf, shm.SealShrink|shm.SealGrow|shm.SealSeal, headerSize, true); err != nil {
 		return fmt.Errorf("control segment: %w: %w", ErrCorrupt, err)
+	}
+	if r.dataSeg.Size() != w.dataSize || r.ctlSeg.Size() != w.controlSize {
+		return fmt.Errorf("%w: segments of %d and %d bytes, welcome says %d and %d", ErrCorrupt,
+			r.dataSeg.Size(), r.ctlSeg.Size(), w.dataSize, w.controlSize)
 	}
 	if r.data, err = r.dataSeg.Map(false); err != nil {
 		return err
@@ -397,6 +431,7 @@ func (r *Reader) locate(seq uint64) (uint32, uint64, error) {
 // instructions, invariant 3 of producer.go): wait that out, bounded in case
 // the producer died right there.
 func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
+	var giveUp int64
 	for i := 0; ; i++ {
 		g := r.genAt(k)
 		if r.seqAt(k) != seq {
@@ -408,10 +443,18 @@ func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 			}
 			continue
 		}
-		if i > 1<<14 || r.gone.Load() {
-			return 0, false
-		}
-		if i > 64 {
+		// The decision takes a few instructions; waiting longer means the
+		// producer was descheduled or died inside it. Give up after 10ms:
+		// the frame is reported overwritten (a lossy reader counts a miss;
+		// a lossless one cannot get here, its cursor keeps the producer off
+		// the slot).
+		if i&63 == 63 {
+			now := shm.MonotonicNanos()
+			if giveUp == 0 {
+				giveUp = now + int64(10*time.Millisecond)
+			} else if now > giveUp || r.gone.Load() {
+				return 0, false
+			}
 			runtime.Gosched()
 		}
 	}
@@ -496,29 +539,23 @@ func (r *Reader) ReadCopy(seq uint64, dst []byte) (Meta, []byte, error) {
 // Release. A Lease is a small value; copies refer to the same lease, and
 // only the first Release of any copy succeeds.
 type Lease struct {
-	r   *Reader
-	i   int32
-	tok uint64
-}
-
-func (l Lease) rec() *leaseRec {
-	if l.r == nil {
-		return nil
-	}
-	rec := &l.r.leases[l.i]
-	if rec.tok.Load() != l.tok {
-		return nil
-	}
-	return rec
+	r    *Reader
+	i    int32
+	tok  uint64
+	meta Meta
+	data []byte
 }
 
 // Valid reports whether the lease has not been released.
-func (l Lease) Valid() bool { return l.rec() != nil }
+func (l Lease) Valid() bool {
+	// Pairs with release1's store of the next (even) token.
+	return l.r != nil && l.r.leases[l.i].tok.Load() == l.tok
+}
 
 // Meta returns the frame's metadata (zero after Release).
 func (l Lease) Meta() Meta {
-	if rec := l.rec(); rec != nil {
-		return rec.meta
+	if l.Valid() {
+		return l.meta
 	}
 	return Meta{}
 }
@@ -526,8 +563,8 @@ func (l Lease) Meta() Meta {
 // Bytes returns the frame's payload, read-only shared memory, valid until
 // Release (nil after it). Do not keep the slice past Release.
 func (l Lease) Bytes() []byte {
-	if rec := l.rec(); rec != nil {
-		return rec.data
+	if l.Valid() {
+		return l.data
 	}
 	return nil
 }
@@ -576,9 +613,10 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 			return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrOverwritten)
 		}
 	} else if r.seqAt(k) != seq {
-		// We already hold k, so it cannot have changed since locate: the
-		// descriptor is not what the index said. Only a broken producer does that.
-		return Lease{}, fmt.Errorf("borrow %d: %w: slot %d changed under a hold", seq, ErrCorrupt, k)
+		// We hold k now, so it is stable now; but between locate and our
+		// lock another goroutine of ours may have released k (letting the
+		// producer reuse it) and borrowed it again for a newer frame.
+		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrOverwritten)
 	}
 	m := r.readMeta(k)
 	if m.Seq != seq || m.Length > r.geo.capacity {
@@ -591,14 +629,14 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 	i := r.freeLeases[n-1]
 	r.freeLeases = r.freeLeases[:n-1]
 	rec := &r.leases[i]
-	rec.slot, rec.meta, rec.data = k, m, r.payload(k, m.Length)
+	rec.slot = k
 	r.tokens += 2
 	tok := r.tokens | 1
 	rec.tok.Store(tok)
 	r.outstanding++
 	// Informational, read by ringctl; we are its only writer.
 	r.cw[(r.geo.entry(r.entry)+eHeld)/8].Store(uint64(r.outstanding))
-	return Lease{r: r, i: i, tok: tok}, nil
+	return Lease{r: r, i: i, tok: tok, meta: m, data: r.payload(k, m.Length)}, nil
 }
 
 func (r *Reader) release1(l Lease) error {
@@ -610,10 +648,11 @@ func (r *Reader) release1(l Lease) error {
 	}
 	rec.tok.Store(l.tok + 1) // even: dead; any copy of the Lease now fails
 	k := rec.slot
-	rec.data = nil
 	r.local[k]--
-	if r.local[k] == 0 {
+	if r.local[k] == 0 && !r.gone.Load() {
 		// Our last lease on k: the producer may reuse it once it sees this.
+		// Not once our connection has ended: the producer reclaimed our
+		// holds then, and the bit may already be another consumer's.
 		r.cw[r.geo.hold(k)/8].And(^r.bit)
 	}
 	r.freeLeases = append(r.freeLeases, l.i)
@@ -659,11 +698,7 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			}
 		}
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { r.wake.Wake(0) })
-		defer stop()
-	}
+	r.watchCtx(ctx)
 	r.setWaiting(true)
 	defer r.setWaiting(false)
 	for {
@@ -687,6 +722,33 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			return 0, err
 		}
 	}
+}
+
+// watchCtx makes sure a cancellation of ctx wakes our futex sleepers. The
+// registration is kept on the Reader and reused for every Wait whose
+// context has the same Done channel; a different one replaces it (a waiter
+// with an older context then notices its cancellation at its next 100 ms
+// re-check). Close stops it.
+func (r *Reader) watchCtx(ctx context.Context) {
+	done := ctx.Done()
+	if done == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.waitDone == done {
+		return
+	}
+	if r.waitStop != nil {
+		r.waitStop()
+	}
+	r.waitDone = done
+	r.waitStop = context.AfterFunc(ctx, func() {
+		if r.enter() {
+			r.wake.Wake(0)
+			r.exit()
+		}
+	})
 }
 
 func (r *Reader) setWaiting(on bool) {
@@ -721,15 +783,18 @@ func (r *Reader) Next(ctx context.Context) (Lease, error) {
 		if err != nil {
 			return Lease{}, err
 		}
-		seq := r.cursor
+		seq, skip := r.cursor, uint64(0)
 		if r.opts.Mode == Lossy && p > seq {
-			r.skipped += p - seq
-			seq = p
+			skip, seq = p-seq, p
 		}
 		l, err := r.Borrow(seq)
+		// Counters move only with the cursor: a Borrow that failed for any
+		// other reason (too many leases, closed) leaves both as they were,
+		// and the next call counts the same frames once.
 		switch {
 		case err == nil:
 			r.cursor = seq + 1
+			r.skipped += skip
 			r.delivered++
 			r.publishCounters(l.Meta())
 			return l, nil
@@ -737,6 +802,7 @@ func (r *Reader) Next(ctx context.Context) (Lease, error) {
 			if err := r.status(); err != nil {
 				return Lease{}, err
 			}
+			r.skipped += skip
 			r.missed++
 			r.cursor = seq + 1
 			r.publishCounters(Meta{})
@@ -786,6 +852,10 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	r.closing.Store(true)
+	if r.waitStop != nil {
+		r.waitStop()
+		r.waitStop, r.waitDone = nil, nil
+	}
 	if r.entry >= 0 && r.waiting > 0 {
 		r.cw[cWaiters/8].And(^r.bit)
 	}

@@ -35,9 +35,22 @@ func (p *Producer) serve() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		p.mu.Lock()
+		if p.closed.Load() {
+			p.mu.Unlock()
+			c.Close()
+			return
+		}
+		p.conns[c] = struct{}{}
 		p.wg.Add(1)
+		p.mu.Unlock()
 		go func() {
 			defer p.wg.Done()
+			defer func() {
+				p.mu.Lock()
+				delete(p.conns, c)
+				p.mu.Unlock()
+			}()
 			p.handle(c)
 		}()
 	}
@@ -91,7 +104,7 @@ func (p *Producer) handle(c *shm.Conn) {
 		p.refuse(c, statusClosing, "ring closing", "pid", cred.Pid)
 		return
 	}
-	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, entry: -1}
+	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1}
 	if h.role == RoleConsumer {
 		if err := p.register(pr); err != nil {
 			p.refuse(c, statusFull, err.Error(), "pid", cred.Pid, "name", h.name)
@@ -138,6 +151,9 @@ func (p *Producer) register(pr *peer) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	i := slices.Index(p.entries[:], nil)
+	if p.closed.Load() {
+		i = -1
+	}
 	if i < 0 {
 		if pidfd != nil {
 			pidfd.Close()
@@ -153,6 +169,7 @@ func (p *Producer) register(pr *peer) error {
 	w32(eMode, uint32(pr.mode))
 	w32(ePid, uint32(pr.cred.Pid))
 	w32(eUID, uint32(pr.cred.UID))
+	w64(ePidfdIno, 0)
 	if pidfd != nil {
 		w64(ePidfdIno, pidfd.Inode())
 	}
@@ -163,14 +180,28 @@ func (p *Producer) register(pr *peer) error {
 	for off := uint64(eCursor); off < entrySize; off += 8 {
 		w64(off, 0)
 	}
-	// A new consumer starts with the next frame published.
-	w64(eCursor, p.Published()+1)
-	// Active last: the entry is complete before anyone reads it as such.
-	w32(eState, entryActive)
-	p.cw[cAttached/8].Or(1 << i)
+	// A new consumer starts with the next frame published. A lossless one
+	// must be pinning that frame before Acquire can consider its slot: join
+	// the lossless set with a cursor that pins everything, and only then
+	// load published. Any Acquire that runs after the frame published+1
+	// exists loads the lossless set after our Or (sequentially consistent:
+	// Or < our load of published < the producer's store of published+1 <
+	// its next Acquire), so it sees a cursor of 1 or of published+1.
+	w64(eCursor, 1)
 	if pr.mode == Lossless {
 		p.lossless.Or(1 << i)
 	}
+	cursor := p.Published() + 1
+	if pr.start != 0 && pr.start < cursor {
+		// Frames already published are wanted too (a lossless consumer
+		// re-attaching to a restarted producer). Those still in the ring
+		// are delivered; older ones are counted as missed.
+		cursor = pr.start
+	}
+	w64(eCursor, cursor)
+	// Active last: the entry is complete before anyone reads it as such.
+	w32(eState, entryActive)
+	p.cw[cAttached/8].Or(1 << i)
 	p.entries[i] = pr
 	if pidfd != nil {
 		if err := p.watcher.Add(pidfd, pr.key); err != nil {
@@ -196,6 +227,29 @@ func (p *Producer) watch(ctx context.Context) {
 			p.drop(pr)
 		}
 	})
+}
+
+// ConsumerExited is told, by a kernel-side observer (an eBPF program on the
+// process-exit tracepoint), that process pid is exiting. Every consumer of
+// that pid whose exit its own pidfd confirms (shm.Pidfd.Exiting: the
+// kernel's PF_EXITING flag, so a reused pid is never mistaken) is reclaimed
+// now, before its memory is torn down and its socket closed. It returns how
+// many consumers it reclaimed. Socket EOF and pidfd readiness remain the
+// authoritative paths; this one is only earlier.
+func (p *Producer) ConsumerExited(pid int) int {
+	var dead []*peer
+	p.mu.Lock()
+	for _, pr := range p.entries {
+		if pr != nil && pr.cred.Pid == pid && pr.pidfd != nil && pr.pidfd.Exiting() {
+			dead = append(dead, pr)
+		}
+	}
+	p.mu.Unlock()
+	for _, pr := range dead {
+		p.log.Info("consumer exiting (kernel report)", "name", pr.name, "pid", pid)
+		p.drop(pr)
+	}
+	return len(dead)
 }
 
 // drop forgets a peer: a consumer's holds are reclaimed and its entry freed.
@@ -237,7 +291,11 @@ func (p *Producer) drop(pr *peer) {
 }
 
 // evict removes a lossless consumer from the set the producer waits for.
-// Its holds stay valid until it releases them or exits.
+// Its holds stay valid until it releases them or exits. It runs on the
+// acquisition goroutine, so it does nothing that can block: the note to the
+// consumer is sent from a goroutine of its own, with a write-only deadline
+// (a read deadline would also end the handler's read of that connection and
+// detach a live consumer).
 func (p *Producer) evict(i int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -249,11 +307,12 @@ func (p *Producer) evict(i int) {
 	p.lossless.And(^bit)
 	p.cw32[(p.geo.entry(i)+eState)/4].Store(entryEvicted)
 	p.dw[offEvictions/8].Add(1)
-	var b [msgSize]byte
-	encodeNote(b[:], noteEvicted)
-	pr.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
-	pr.conn.Send(b[:])
-	pr.conn.SetDeadline(time.Time{})
+	go func(c *shm.Conn) {
+		var b [msgSize]byte
+		encodeNote(b[:], noteEvicted)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Send(b[:]) // a closed connection (the consumer left) is fine
+	}(pr.conn)
 	p.log.Warn("lossless consumer evicted: it kept the producer without a free slot",
 		"name", pr.name, "pid", pr.cred.Pid, "entry", i, "after", p.cfg.EvictAfter)
 }

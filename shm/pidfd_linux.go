@@ -6,9 +6,13 @@ package shm
 // once, after its process has exited.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +58,34 @@ func (p *Pidfd) Exited() bool {
 	return err == nil && n > 0
 }
 
+// Exiting reports whether the process has exited or is exiting: its pidfd
+// is readable, or the kernel has set PF_EXITING on it (/proc/PID/stat
+// flags), which happens at the start of exit, before its memory is torn
+// down and long before the pidfd becomes readable. A pid reused by another
+// process does not carry PF_EXITING, so it is never mistaken for ours.
+func (p *Pidfd) Exiting() bool {
+	if p.Exited() {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return p.Exited() // gone from /proc: reaped, so exited
+	}
+	// Fields after the command name, which ends at the last ')': state is
+	// the first, flags the seventh.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	const pfExiting = 0x4
+	return err == nil && flags&pfExiting != 0
+}
+
 // Signal sends sig to the process (pidfd_send_signal), which cannot hit a
 // reused pid.
 func (p *Pidfd) Signal(sig unix.Signal) error {
@@ -74,12 +106,22 @@ func (p *Pidfd) Close() error {
 }
 
 // Watcher reports processes' exits through one epoll set.
+//
+// Invariants: an epoll event carries a registration id, never a descriptor
+// number, so an event fetched for a registration that was removed (and
+// whose descriptor number was reused by a new one) is dropped instead of
+// being attributed to the newcomer; and the wake eventfd is written only
+// under mu while it is open, so a late cancellation can never write into a
+// file that reused its number.
 type Watcher struct {
 	ep      int
-	wakeFd  int // eventfd that interrupts epoll_wait on Close
+	wakeFd  int // eventfd that interrupts epoll_wait on Close or cancellation
 	mu      sync.Mutex
-	keys    map[int32]uint64
+	nextID  uint32
+	regs    map[uint32]uint64 // registration id -> caller's key
+	byFd    map[int]uint32    // pidfd -> registration id, for Remove
 	closed  bool
+	fdsOff  bool          // ep and wakeFd are closed
 	running chan struct{} // non-nil while Run is in progress; closed when it returns
 }
 
@@ -94,12 +136,12 @@ func NewWatcher() (*Watcher, error) {
 		unix.Close(ep)
 		return nil, fmt.Errorf("new watcher: %w", err)
 	}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: 0}); err != nil {
 		unix.Close(ep)
 		unix.Close(efd)
 		return nil, fmt.Errorf("new watcher: %w", err)
 	}
-	return &Watcher{ep: ep, wakeFd: efd, keys: map[int32]uint64{}}, nil
+	return &Watcher{ep: ep, wakeFd: efd, nextID: 1, regs: map[uint32]uint64{}, byFd: map[int]uint32{}}, nil
 }
 
 // Add watches p; key is reported when p's process exits. The Watcher does
@@ -110,10 +152,16 @@ func (w *Watcher) Add(p *Pidfd, key uint64) error {
 	if w.closed {
 		return ErrClosed
 	}
-	if err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, p.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(p.fd)}); err != nil {
+	id := w.nextID
+	w.nextID++
+	if w.nextID == 0 {
+		w.nextID = 1 // 0 is the wake eventfd
+	}
+	if err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, p.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(id)}); err != nil {
 		return fmt.Errorf("watch pid %d: %w", p.pid, err)
 	}
-	w.keys[int32(p.fd)] = key
+	w.regs[id] = key
+	w.byFd[p.fd] = id
 	return nil
 }
 
@@ -124,8 +172,18 @@ func (w *Watcher) Remove(p *Pidfd) {
 	if w.closed || p.fd < 0 {
 		return
 	}
-	unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, p.fd, nil)
-	delete(w.keys, int32(p.fd))
+	if id, ok := w.byFd[p.fd]; ok {
+		unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, p.fd, nil)
+		delete(w.regs, id)
+		delete(w.byFd, p.fd)
+	}
+}
+
+// signal wakes Run. Callers hold mu.
+func (w *Watcher) signal() {
+	if !w.fdsOff {
+		unix.Write(w.wakeFd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
 }
 
 // Run reports exits by calling fn(key) from its own goroutine until ctx
@@ -141,7 +199,13 @@ func (w *Watcher) Run(ctx context.Context, fn func(key uint64)) error {
 	done := make(chan struct{})
 	w.running = done
 	w.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.signal()
+		w.mu.Unlock()
+	})
 	defer func() {
+		stop()
 		w.mu.Lock()
 		w.running = nil
 		if w.closed {
@@ -150,8 +214,6 @@ func (w *Watcher) Run(ctx context.Context, fn func(key uint64)) error {
 		w.mu.Unlock()
 		close(done)
 	}()
-	stop := context.AfterFunc(ctx, func() { unix.Write(w.wakeFd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
-	defer stop()
 	events := make([]unix.EpollEvent, 16)
 	for {
 		n, err := unix.EpollWait(w.ep, events, -1)
@@ -162,20 +224,26 @@ func (w *Watcher) Run(ctx context.Context, fn func(key uint64)) error {
 			return fmt.Errorf("watch: %w", err)
 		}
 		for _, ev := range events[:n] {
-			if ev.Fd == int32(w.wakeFd) {
+			id := uint32(ev.Fd)
+			if id == 0 {
 				w.mu.Lock()
 				closed := w.closed
+				var b [8]byte
+				unix.Read(w.wakeFd, b[:])
 				w.mu.Unlock()
 				if closed || ctx.Err() != nil {
 					return ctx.Err()
 				}
-				var b [8]byte
-				unix.Read(w.wakeFd, b[:])
 				continue
 			}
 			w.mu.Lock()
-			key, ok := w.keys[ev.Fd]
-			delete(w.keys, ev.Fd)
+			key, ok := w.regs[id]
+			delete(w.regs, id)
+			for fd, rid := range w.byFd {
+				if rid == id {
+					delete(w.byFd, fd)
+				}
+			}
 			w.mu.Unlock()
 			if ok {
 				fn(key)
@@ -201,13 +269,18 @@ func (w *Watcher) Close() error {
 		w.mu.Unlock()
 		return nil
 	}
-	unix.Write(w.wakeFd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	w.signal()
 	w.mu.Unlock()
 	<-done
 	return nil
 }
 
+// closeFds closes the epoll set and the eventfd. Callers hold mu.
 func (w *Watcher) closeFds() {
+	if w.fdsOff {
+		return
+	}
+	w.fdsOff = true
 	unix.Close(w.ep)
 	unix.Close(w.wakeFd)
 }

@@ -335,10 +335,18 @@ func TestWatcherReportsExit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- w.Run(ctx, func(k uint64) { got <- k }) }()
+	self, err := shm.OpenPidfd(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self.Exiting() || self.Exited() {
+		t.Fatal("this live process reported exiting")
+	}
+	self.Close()
 	select {
 	case k := <-got:
-		if k != 77 || !p.Exited() {
-			t.Fatalf("key %d, exited %v", k, p.Exited())
+		if k != 77 || !p.Exited() || !p.Exiting() {
+			t.Fatalf("key %d, exited %v, exiting %v", k, p.Exited(), p.Exiting())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("exit never reported")

@@ -41,7 +41,11 @@ func Listen(path string, mode os.FileMode) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			lock.Close()
+			return nil, fmt.Errorf("listen %s: %w: exists and is not a socket", path, ErrInvalid)
+		}
 		// We hold the lock, so whoever made this socket is gone (or never
 		// used the lock). A successful connect means someone still serves it.
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -224,6 +228,10 @@ func (c *Conn) Recv(buf []byte, maxFiles int) (int, []*os.File, error) {
 // Read reads plain bytes (no descriptors); it returns io.EOF when the peer
 // closed the connection or died.
 func (c *Conn) Read(b []byte) (int, error) { return c.c.Read(b) }
+
+// SetWriteDeadline bounds the next writes only; a read blocked in another
+// goroutine is not affected.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
 
 // SetDeadline bounds the next reads and writes.
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }

@@ -308,6 +308,11 @@ func (c *Consumer) next(ctx context.Context) (*Frame, error) {
 }
 
 func (c *Consumer) reattach(ctx context.Context) error {
+	if c.opts.Mode == Lossless {
+		// The new producer may have published before we found it: a
+		// lossless consumer wants those frames too, from its first.
+		c.ropts.From = 1
+	}
 	r, err := c.dial(ctx, true)
 	if err != nil {
 		return err

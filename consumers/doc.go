@@ -52,7 +52,10 @@
 // sequence numbers start at 1. With Options.Reattach, when the producer
 // closes the ring or dies, Frames logs it, waits for a new producer on the
 // same ring and continues from it: Frame.Epoch tells the runs apart, and
-// Stats counts the re-attaches. Without it, Frames ends and Err reports
+// Stats counts the re-attaches. A lossless consumer re-attaches from the new
+// producer's first frame (ringbuf.Options.From = 1), so frames published
+// before it found the new producer are delivered too, as long as the ring
+// still has them (older ones count as missed). Without it, Frames ends and Err reports
 // ErrClosed or ErrProducerGone. Eviction (ErrEvicted) always ends Frames.
 //
 // The package knows the ring and nothing of who fills it: it imports

@@ -70,6 +70,11 @@ type Options struct {
 	// before sleeping on the ring's futex (0: ringbuf's default; negative:
 	// busy-poll and never sleep).
 	Spin time.Duration
+	// From is the first sequence number wanted on the first attach
+	// (ringbuf.Options.From): 0 starts with the next frame published, 1
+	// with the oldest frame the ring still has. An archiver starting a new
+	// archive wants 1; frames already overwritten count as missed.
+	From uint64
 	// Logger receives attach, re-attach and eviction events (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -131,7 +136,7 @@ func Attach(ctx context.Context, opts Options) (*Consumer, error) {
 	c := &Consumer{
 		opts: opts,
 		ropts: ringbuf.Options{Name: opts.Ring, SocketPath: opts.SocketPath, Consumer: opts.Name,
-			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, Logger: opts.Logger},
+			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, From: opts.From, Logger: opts.Logger},
 		log: opts.Logger.With("ring", ring, "consumer", opts.Name),
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"time"
 )
 
 var (
@@ -68,37 +69,57 @@ func RunChild(ctx context.Context) error {
 	prof := os.Getenv("FRBENCH_MEMPROF")
 	if prof != "" {
 		runtime.MemProfileRate = 1
+		memProfPrefix = filepath.Join(prof, fmt.Sprintf("%s-%d-%d", role, p.Index, os.Getpid()))
 	}
-	primeThreads(runtime.GOMAXPROCS(0) + 4)
+	primeRuntime(runtime.GOMAXPROCS(0) + 4)
 	res, err := run(ctx, p, log)
 	if err != nil {
 		return err
 	}
-	if prof != "" {
-		writeMemProfile(filepath.Join(prof, fmt.Sprintf("%s-%d-%d.pprof", role, p.Index, os.Getpid())), log)
-	}
 	return emitResult(res)
 }
 
-func writeMemProfile(path string, log *slog.Logger) {
-	f, err := os.Create(path)
+// memProfPrefix is set when FRBENCH_MEMPROF asks for allocation
+// profiles: one at the start and one at the end of the measured window,
+// so that "go tool pprof -sample_index=alloc_objects -base START END"
+// shows exactly what the window allocated.
+var memProfPrefix string
+
+func writeMemProfile(suffix string) {
+	if memProfPrefix == "" {
+		return
+	}
+	f, err := os.Create(memProfPrefix + "-" + suffix + ".pprof")
 	if err != nil {
-		log.Warn("no memory profile", "err", err)
 		return
 	}
 	defer f.Close()
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		log.Warn("no memory profile", "err", err)
-	}
+	// The profile is as of the last completed GC: finish one first.
+	runtime.GC()
+	pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
-// primeThreads makes the runtime create n OS threads now and park them
-// idle. Without it, the runtime creates threads as a measured loop first
-// needs them (when sysmon hands off the P of a thread sleeping in a futex,
-// or a preempted spinner wakes another P), and each creation allocates a
-// few objects that MemStats would charge to the frames being measured.
-// Idle threads are reused, never freed, so the pool only grows here.
-func primeThreads(n int) {
+// primeRuntime makes the runtime allocate, before any measured window,
+// what it would otherwise allocate lazily inside one and MemStats would
+// charge to the frames being measured:
+//   - OS threads: the runtime creates one as a loop first needs it (when
+//     sysmon hands off the P of a thread sleeping in a futex, or a
+//     preempted spinner wakes another P). Here n threads are created and
+//     parked idle; idle threads are reused, never freed.
+//   - timers: the calling goroutine's sleep timer (its first time.Sleep)
+//     and room in every P's timer heap (n goroutines sleeping at once).
+func primeRuntime(n int) {
+	time.Sleep(time.Microsecond)
+	var sleepers sync.WaitGroup
+	for i := 0; i < 2*n; i++ {
+		sleepers.Add(1)
+		go func() {
+			defer sleepers.Done()
+			time.Sleep(time.Millisecond)
+		}()
+	}
+	sleepers.Wait()
+
 	var started sync.WaitGroup
 	release := make(chan struct{})
 	var done sync.WaitGroup

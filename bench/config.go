@@ -82,6 +82,11 @@ type Config struct {
 
 	EBPFFrames int `json:"ebpf_frames"`
 
+	// QuietWait is how long the harness may wait before each scenario for
+	// the machine to go quiet (fewer than QuietBelow cores busy); 0: no wait.
+	QuietWait  time.Duration `json:"quiet_wait_ns"`
+	QuietBelow float64       `json:"quiet_below_cores"`
+
 	// HugePages backs ring data segments with huge pages when possible.
 	HugePages bool `json:"huge_pages"`
 	// Setup is what a child may spend outside its measured loop (start,
@@ -115,6 +120,7 @@ func FullConfig() Config {
 		MemcpyDuration:    300 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
 		EBPFFrames: 500,
+		QuietBelow: 0.25,
 		Setup:      20 * time.Second, Grace: 5 * time.Second,
 	}
 }

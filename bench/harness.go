@@ -177,7 +177,7 @@ func (h *harness) ping(ctx context.Context) {
 	common := params{Frames: h.cfg.PingFrames, Warmup: 50, DurationNs: int64(d), IntervalNs: int64(h.cfg.PingInterval), CapNs: h.capFor(d)}
 	rx, tx := common, common
 	rx.Role, tx.Role = rolePingReceiver, rolePingSender
-	res, err := h.runGroup(ctx, group{label: "ping", procs: []proc{{p: rx, files: []*os.File{seg.File()}}, {p: tx, files: []*os.File{seg.File()}}}})
+	res, st, err := h.runGroupStat(ctx, group{label: "ping", procs: []proc{{p: rx, files: []*os.File{seg.File()}}, {p: tx, files: []*os.File{seg.File()}}}})
 	if err != nil {
 		h.fail("ping", err)
 		return
@@ -191,11 +191,14 @@ func (h *harness) ping(ctx context.Context) {
 	half := percentiles(rtt)
 	half.Mean /= 2
 	half.P50, half.P99, half.P999, half.Max = half.P50/2, half.P99/2, half.P999/2, half.Max/2
-	h.rep.Ping = &PingRow{OneWay: percentiles(lat), HalfRTT: half, Receiver: procStat(res[0]), Sender: procStat(res[1])}
+	h.rep.Ping = &PingRow{OneWay: percentiles(lat), HalfRTT: half, Receiver: procStat(res[0]), Sender: procStat(res[1]), OtherLoad: st.otherCores}
+	if _, w := h.loadNote(st, ""); w != "" {
+		h.warn("ping: " + w)
+	}
 }
 
 // ringRun runs one ring scenario: a producer and n consumers.
-func (h *harness) ringRun(ctx context.Context, label string, prod params, cons params, n int) (result, []result, error) {
+func (h *harness) ringRun(ctx context.Context, label string, prod params, cons params, n int) (result, []result, groupStat, error) {
 	path := h.sockPath("ring")
 	prod.Role, prod.Path, prod.Consumers, prod.HugePages = roleRingProducer, path, n, h.cfg.HugePages
 	cons.Role, cons.Path, cons.Payload = roleRingConsumer, path, prod.Payload
@@ -207,11 +210,11 @@ func (h *harness) ringRun(ctx context.Context, label string, prod params, cons p
 		c.Index = i
 		procs = append(procs, proc{p: c})
 	}
-	res, err := h.runGroup(ctx, group{label: label, procs: procs})
+	res, st, err := h.runGroupStat(ctx, group{label: label, procs: procs})
 	if err != nil {
-		return result{}, nil, err
+		return result{}, nil, st, err
 	}
-	return res[0], res[1:], nil
+	return res[0], res[1:], st, nil
 }
 
 func (h *harness) latency(ctx context.Context) {
@@ -226,7 +229,7 @@ func (h *harness) latency(ctx context.Context) {
 				DurationNs: int64(d), IntervalNs: int64(h.cfg.LatencyInterval), CapNs: h.capFor(d)}
 			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease}
 			h.log.Info("scenario", "name", label)
-			pr, cs, err := h.ringRun(ctx, label, prod, cons, 1)
+			pr, cs, st, err := h.ringRun(ctx, label, prod, cons, 1)
 			if err != nil {
 				h.fail(label, err)
 				continue
@@ -242,9 +245,42 @@ func (h *harness) latency(ctx context.Context) {
 			if wait == WaitPoll {
 				row.Warning = h.oversubscribed(2)
 			}
+			row.OtherLoad, row.Warning = h.loadNote(st, row.Warning)
 			h.rep.Latency = append(h.rep.Latency, row)
 		}
 	}
+	if slices.Contains(h.cfg.LatencyWaits, WaitPoll) {
+		h.breakdown(ctx)
+	}
+}
+
+// breakdown runs the busy-poll handoff at the smallest payload once more
+// with Wait and Borrow timed apart.
+func (h *harness) breakdown(ctx context.Context) {
+	if len(h.cfg.Payloads) == 0 || ctx.Err() != nil {
+		return
+	}
+	payload := slices.Min(h.cfg.Payloads)
+	label := "latency breakdown " + sizeName(payload)
+	h.log.Info("scenario", "name", label)
+	d := h.cfg.LatencyDuration
+	prod := params{Payload: payload, Slots: 4, Frames: h.cfg.LatencyFrames, Warmup: h.cfg.LatencyWarmup,
+		DurationNs: int64(d), IntervalNs: int64(h.cfg.LatencyInterval), CapNs: h.capFor(d)}
+	cons := params{Mode: "lossy", Wait: WaitPoll, Read: ReadLease, Split: true}
+	_, cs, st, err := h.ringRun(ctx, label, prod, cons, 1)
+	if err != nil {
+		h.fail(label, err)
+		return
+	}
+	seen, err1 := decodeHist(cs[0].Seen)
+	borrow, err2 := decodeHist(cs[0].Borrow)
+	lat, err3 := decodeHist(cs[0].Lat)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		h.fail(label, err)
+		return
+	}
+	h.rep.Breakdown = &BreakdownRow{Payload: payload, Seen: percentiles(seen), Borrow: percentiles(borrow),
+		Leased: percentiles(lat), OtherLoad: st.otherCores}
 }
 
 func latencyRow(payload int, wait string, pr result, cs []result) (LatencyRow, error) {
@@ -316,7 +352,7 @@ func (h *harness) throughput(ctx context.Context) {
 		prod := params{Payload: it.payload, Slots: max(8, 2*it.consumers+2), Frames: h.cfg.ThroughputFrames,
 			Warmup: h.cfg.ThroughputWarmup, DurationNs: int64(d), CapNs: h.capFor(d)}
 		cons := params{Mode: it.mode, Wait: WaitSpin, Read: it.read}
-		pr, cs, err := h.ringRun(ctx, label, prod, cons, it.consumers)
+		pr, cs, st, err := h.ringRun(ctx, label, prod, cons, it.consumers)
 		if err != nil {
 			h.fail(label, err)
 			continue
@@ -326,7 +362,7 @@ func (h *harness) throughput(ctx context.Context) {
 			h.fail(label, err)
 			continue
 		}
-		row.Warning = h.oversubscribed(it.consumers + 1)
+		row.OtherLoad, row.Warning = h.loadNote(st, h.oversubscribed(it.consumers+1))
 		for _, mc := range h.rep.Memcpy {
 			if mc.Payload == it.payload {
 				row.FillLimitFPS = mc.FillFPS
@@ -421,7 +457,7 @@ func (h *harness) baseline(ctx context.Context, k baseKey) *BaselineRow {
 		g.procs = append(g.procs, pr)
 	}
 	g.procs = append(g.procs, proc{p: tx, files: writeEnds})
-	res, err := h.runGroup(ctx, g)
+	res, st, err := h.runGroupStat(ctx, g)
 	if err != nil {
 		h.fail(label, err)
 		return nil
@@ -437,6 +473,7 @@ func (h *harness) baseline(ctx context.Context, k baseKey) *BaselineRow {
 		row.Corrupt += r.Corrupt
 	}
 	row.FPS /= float64(k.receivers)
+	row.OtherLoad, row.Warning = h.loadNote(st, row.Warning)
 	row.GBps = row.FPS * float64(k.payload) / 1e9
 	h.base[k] = row
 	h.rep.Baselines = append(h.rep.Baselines, *row)
@@ -455,7 +492,7 @@ func (h *harness) scale(ctx context.Context) {
 			prod := params{Payload: h.cfg.ScalePayload, Slots: 2*n + 4, Frames: h.cfg.ScaleFrames, Warmup: 20,
 				DurationNs: int64(d), IntervalNs: int64(h.cfg.ScaleInterval), CapNs: h.capFor(d)}
 			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease}
-			pr, cs, err := h.ringRun(ctx, label, prod, cons, n)
+			pr, cs, st, err := h.ringRun(ctx, label, prod, cons, n)
 			if err != nil {
 				h.fail(label, err)
 				continue
@@ -490,9 +527,25 @@ func (h *harness) scale(ctx context.Context) {
 			case n+1 > h.rep.Machine.Cores:
 				row.Warning = fmt.Sprintf("%d consumers woken at once share %d cores with the producer: later ones queue", n, h.rep.Machine.Cores)
 			}
+			row.OtherLoad, row.Warning = h.loadNote(st, row.Warning)
 			h.rep.Scale = append(h.rep.Scale, row)
 		}
 	}
+}
+
+// loadNote adds to a scenario's note when other processes were busy.
+func (h *harness) loadNote(st groupStat, note string) (float64, string) {
+	if st.otherCores >= h.cfg.QuietBelow || st.stealCores >= 0.05 {
+		w := fmt.Sprintf("other load %.2f cores", st.otherCores)
+		if st.stealCores >= 0.05 {
+			w += fmt.Sprintf(", steal %.2f cores", st.stealCores)
+		}
+		if note != "" {
+			note += "; "
+		}
+		note += w
+	}
+	return st.otherCores, note
 }
 
 func sizeName(n int) string {

@@ -96,6 +96,10 @@ func Markdown(rep *Report) string {
 				ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max), fl, rel, ns(r.Publish.P50),
 				nsf(r.Producer.CPUPerFrameNs), nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca), r.Warning)
 		}
+		if bd := rep.Breakdown; bd != nil {
+			p("\nBusy-poll handoff at %s with Next taken apart (Wait, then Borrow; no counters published): visible to Wait p50 %s p99 %s; Borrow p50 %s p99 %s; leased p50 %s p99 %s (other load %.2f cores).\n",
+				sizeName(bd.Payload), ns(bd.Seen.P50), ns(bd.Seen.P99), ns(bd.Borrow.P50), ns(bd.Borrow.P99), ns(bd.Leased.P50), ns(bd.Leased.P99), bd.OtherLoad)
+		}
 		p("\nProducer CPU per frame includes writing every byte of the frame; a busy-polling consumer's CPU per frame is a whole core divided by the frame rate.\n\n")
 	}
 

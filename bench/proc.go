@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,9 +43,26 @@ func (h *harness) childLimit(p params) time.Duration {
 	return time.Duration(p.CapNs) + h.cfg.Grace
 }
 
+// groupStat is what a scenario's run looked like from outside.
+type groupStat struct {
+	wallNs int64
+	// otherCores is the CPU time of processes outside the scenario per
+	// wall second (cores); stealCores, time the hypervisor took.
+	otherCores, stealCores float64
+}
+
 // runGroup starts every process of g, waits for all of them and returns
 // their results in order. On the first failure it kills the others.
 func (h *harness) runGroup(ctx context.Context, g group) ([]result, error) {
+	res, _, err := h.runGroupStat(ctx, g)
+	return res, err
+}
+
+func (h *harness) runGroupStat(ctx context.Context, g group) ([]result, groupStat, error) {
+	h.waitQuiet(ctx, g.label)
+	var st groupStat
+	sys0, self0, t0 := readCPUTimes(), readSchedstat(), time.Now()
+	var childCPU atomic.Int64
 	var limit time.Duration
 	for _, pr := range g.procs {
 		limit = max(limit, h.childLimit(pr.p))
@@ -86,9 +104,14 @@ func (h *harness) runGroup(ctx context.Context, g group) ([]result, error) {
 		}
 		started++
 		h.log.Debug("child started", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "pid", cmd.Process.Pid)
+		startedAt := time.Now()
 		go func() {
 			err := cmd.Wait()
 			stdin.Close()
+			h.log.Debug("child exited", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "took", time.Since(startedAt).Round(time.Millisecond))
+			if ps := cmd.ProcessState; ps != nil {
+				childCPU.Add(int64(ps.UserTime() + ps.SystemTime()))
+			}
 			if err != nil {
 				msg := strings.TrimSpace(stderr.String())
 				if len(msg) > 2000 {
@@ -133,7 +156,14 @@ func (h *harness) runGroup(ctx context.Context, g group) ([]result, error) {
 		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
 			errs = append(errs, fmt.Errorf("%w (%v)", errTimeout, limit))
 		}
-		return nil, fmt.Errorf("run scenario %s: %w", g.label, errors.Join(errs...))
+		return nil, st, fmt.Errorf("run scenario %s: %w", g.label, errors.Join(errs...))
 	}
-	return results, nil
+	sys1, self1 := readCPUTimes(), readSchedstat()
+	st.wallNs = time.Since(t0).Nanoseconds()
+	if sys0.ok && sys1.ok && st.wallNs > 0 {
+		other := sys1.busy - sys0.busy - childCPU.Load() - (self1 - self0)
+		st.otherCores = max(float64(other)/float64(st.wallNs), 0)
+		st.stealCores = float64(sys1.steal-sys0.steal) / float64(st.wallNs)
+	}
+	return results, st, nil
 }

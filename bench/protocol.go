@@ -85,6 +85,7 @@ type params struct {
 	IntervalNs int64  `json:"interval_ns,omitempty"` // pacing; 0 = flat out
 	CapNs      int64  `json:"cap_ns,omitempty"`      // the child's whole life, at most
 	HugePages  bool   `json:"huge_pages,omitempty"`
+	Split      bool   `json:"split,omitempty"` // consumer: Wait and Borrow timed apart instead of Next
 	Sizes      []int  `json:"sizes,omitempty"` // memcpy
 	BufBytes   int    `json:"buf_bytes,omitempty"`
 }
@@ -113,6 +114,8 @@ type result struct {
 	Pub     string `json:"pub,omitempty"`
 	Acq     string `json:"acq,omitempty"`
 	RTT     string `json:"rtt,omitempty"`
+	Borrow  string `json:"borrow,omitempty"` // split consumer: Wait's return → Borrow's
+	Seen    string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
 	Skipped uint64 `json:"skipped,omitempty"`
 	Missed  uint64 `json:"missed,omitempty"`
 	NoSlot  uint64 `json:"no_slot,omitempty"`

@@ -15,6 +15,7 @@ type Report struct {
 	Memcpy     []MemcpyRow     `json:"memcpy"`
 	Ping       *PingRow        `json:"ping,omitempty"`
 	Latency    []LatencyRow    `json:"latency"`
+	Breakdown  *BreakdownRow   `json:"breakdown,omitempty"`
 	Throughput []ThroughputRow `json:"throughput"`
 	Baselines  []BaselineRow   `json:"baselines"`
 	Scale      []ScaleRow      `json:"scale"`
@@ -104,6 +105,8 @@ type PingRow struct {
 	HalfRTT  Percentiles `json:"half_rtt"`
 	Receiver ProcStat    `json:"receiver"`
 	Sender   ProcStat    `json:"sender"`
+	// OtherLoad is the CPU other processes used meanwhile (cores).
+	OtherLoad float64 `json:"other_load_cores"`
 }
 
 // LatencyRow is one handoff-latency scenario.
@@ -118,6 +121,18 @@ type LatencyRow struct {
 	Producer  ProcStat    `json:"producer"`
 	Consumers []ProcStat  `json:"consumers"`
 	Warning   string      `json:"warning,omitempty"`
+	// OtherLoad is the CPU other processes used meanwhile (cores).
+	OtherLoad float64 `json:"other_load_cores"`
+}
+
+// BreakdownRow is the busy-poll handoff with Next taken apart: when the
+// frame became visible to Wait, and what Borrow took after that.
+type BreakdownRow struct {
+	Payload   int         `json:"payload"`
+	Seen      Percentiles `json:"seen"`   // publish timestamp → Wait returns
+	Borrow    Percentiles `json:"borrow"` // Wait returns → Borrow returns
+	Leased    Percentiles `json:"leased"` // publish timestamp → Borrow returns
+	OtherLoad float64     `json:"other_load_cores"`
 }
 
 // ThroughputRow is one flat-out ring scenario, with its baselines.
@@ -145,6 +160,8 @@ type ThroughputRow struct {
 	Producer     ProcStat    `json:"producer"`
 	ConsumerStat []ProcStat  `json:"consumer_stats"`
 	Warning      string      `json:"warning,omitempty"`
+	// OtherLoad is the CPU other processes used meanwhile (cores).
+	OtherLoad float64 `json:"other_load_cores"`
 }
 
 // BaselineRow is one copying-transport scenario.
@@ -161,6 +178,8 @@ type BaselineRow struct {
 	Sender    ProcStat   `json:"sender"`
 	Receiver  []ProcStat `json:"receiver_stats"`
 	Warning   string     `json:"warning,omitempty"`
+	// OtherLoad is the CPU other processes used meanwhile (cores).
+	OtherLoad float64 `json:"other_load_cores"`
 }
 
 // ScaleRow is one consumer count.
@@ -178,6 +197,8 @@ type ScaleRow struct {
 	MaxAllocs     float64     `json:"max_allocs_per_frame"`
 	ConsumerStats []ProcStat  `json:"consumer_stats"`
 	Warning       string      `json:"warning,omitempty"`
+	// OtherLoad is the CPU other processes used meanwhile (cores).
+	OtherLoad float64 `json:"other_load_cores"`
 }
 
 // GStreamerRow is one shmsink/shmsrc run.

@@ -224,6 +224,9 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	stopCtx := context.AfterFunc(ctx, func() { r.Close() })
 	defer stopCtx()
 
+	if p.Split {
+		return splitConsumer(r, p, &capped)
+	}
 	lat := newHist()
 	res := &result{Role: p.Role, Index: p.Index}
 	sum := p.Read == ReadSum
@@ -286,6 +289,76 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	st := r.Stats()
 	res.Skipped, res.Missed = st.Skipped, st.Missed
 	if res.Lat, err = encodeHist(lat); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// splitConsumer is the latency consumer with Next taken apart: Wait (the
+// frame becomes visible) and Borrow (the lease) timed separately. It skips
+// to the newest frame like a lossy Next, and does not publish the
+// consumer's counters to the table as Next does.
+func splitConsumer(r *ringbuf.Reader, p params, capped *atomic.Bool) (*result, error) {
+	lat, seen, borrow := newHist(), newHist(), newHist()
+	res := &result{Role: p.Role, Index: p.Index}
+	bg := context.Background()
+	after := r.Published()
+	var u0 usage
+	for {
+		seq, err := r.Wait(bg, after)
+		t1 := now()
+		if err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrProducerGone) {
+				break
+			}
+			return nil, fmt.Errorf("run split consumer: %w", err)
+		}
+		after = seq
+		l, err := r.Borrow(seq)
+		t2 := now()
+		if errors.Is(err, ringbuf.ErrOverwritten) {
+			res.Missed++
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("run split consumer: %w", err)
+		}
+		m := l.Meta()
+		if err := l.Release(); err != nil {
+			return nil, fmt.Errorf("run split consumer: release: %w", err)
+		}
+		if m.Flags&flagWarm != 0 {
+			res.Warmup++
+			continue
+		}
+		if res.Frames == 0 {
+			u0 = startUsage()
+			res.FirstNs = t2
+		}
+		record(seen, t1-m.Timestamp)
+		record(borrow, t2-t1)
+		record(lat, t2-m.Timestamp)
+		res.Frames++
+		res.LastNs = t2
+		if m.Flags&flagLast != 0 {
+			break
+		}
+	}
+	if res.Frames == 0 {
+		if capped.Load() {
+			return nil, fmt.Errorf("run split consumer: %w before the first frame", errTimeout)
+		}
+		return res, nil
+	}
+	res.Cost = u0.until(endUsage())
+	var err error
+	if res.Lat, err = encodeHist(lat); err != nil {
+		return nil, err
+	}
+	if res.Seen, err = encodeHist(seen); err != nil {
+		return nil, err
+	}
+	if res.Borrow, err = encodeHist(borrow); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -8,11 +8,11 @@ import (
 // The targets framering holds itself to. They are printed as met or not
 // met; a bench never fails because of one.
 const (
-	targetPollP50      = 300   // ns, busy-poll handoff p50, every payload
-	targetPollP99      = 1000  // ns, busy-poll handoff p99, every payload
-	targetFlat         = 1.5   // largest payload's p50 within this of the smallest's
-	targetFutexP50     = 5000  // ns, futex wake-up p50
-	targetVsSocket     = 20.0  // ring frame rate / Unix socket frame rate
+	targetPollP50      = 300  // ns, busy-poll handoff p50, every payload
+	targetPollP99      = 1000 // ns, busy-poll handoff p99, every payload
+	targetFlat         = 1.5  // largest payload's p50 within this of the smallest's
+	targetFutexP50     = 5000 // ns, futex wake-up p50
+	targetVsSocket     = 20.0 // ring frame rate / Unix socket frame rate
 	targetVsSocketSize = 8 * MiB
 	targetPublishScale = 2.0 // publish p50 with the most consumers / with one
 )

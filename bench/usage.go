@@ -32,6 +32,7 @@ type usage struct {
 }
 
 func startUsage() usage {
+	writeMemProfile("start")
 	var u usage
 	u.cpuNs, u.userNs, u.sysNs = readCPU()
 	var ms runtime.MemStats
@@ -48,6 +49,7 @@ func endUsage() usage {
 	runtime.ReadMemStats(&ms)
 	u.mallocs = ms.Mallocs
 	u.cpuNs, u.userNs, u.sysNs = readCPU()
+	writeMemProfile("end")
 	return u
 }
 

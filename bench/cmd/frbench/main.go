@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-v]
+//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
 // It re-executes itself for every process of every scenario (the
 // FRBENCH_ROLE environment variable selects the child's role).
@@ -51,6 +51,7 @@ func run() int {
 	noEBPF := flag.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
 	huge := flag.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := flag.Bool("v", false, "debug logs (children too)")
+	quiet := flag.Duration("quiet", 0, "wait up to this long before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -70,6 +71,7 @@ func run() int {
 		return 1
 	}
 	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, os.Stdout
+	cfg.QuietWait = *quiet
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
 	}

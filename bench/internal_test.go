@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"bytes"
+	"image/png"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDims(t *testing.T) {
+	for _, n := range []int{64, 4 * KiB, 64 * KiB, MiB, 3 * MiB, 8 * MiB, 32 * MiB, 4096 * 3 * 5} {
+		w, h := dims(n)
+		if w*h != n || bits.OnesCount(uint(w)) != 1 || w > h*2 {
+			t.Errorf("dims(%d) = %d×%d", n, w, h)
+		}
+	}
+}
+
+func TestFillWritesEveryByte(t *testing.T) {
+	f := newFiller()
+	for _, n := range []int{64, 4 * KiB, 100 * KiB} {
+		a, b := make([]byte, n), bytes.Repeat([]byte{0xA5}, n)
+		f.fill(a, 7)
+		f.fill(b, 7)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("%d bytes: fill depends on what the buffer held", n)
+		}
+		if !stampOK(a, 7) || stampOK(a, 8) {
+			t.Fatalf("%d bytes: stamp", n)
+		}
+		f.fill(b, 8)
+		if bytes.Equal(a[16:n-8], b[16:n-8]) {
+			t.Fatalf("%d bytes: frames 7 and 8 have the same pattern", n)
+		}
+	}
+}
+
+// TestMeasuredPathsAllocateNothing: what the harness itself does per frame
+// must not allocate, or it would be charged to the ring.
+func TestMeasuredPathsAllocateNothing(t *testing.T) {
+	f := newFiller()
+	b := make([]byte, 64*KiB)
+	h := newHist()
+	var id uint64
+	if n := testing.AllocsPerRun(100, func() {
+		id++
+		f.fill(b, id)
+		if !stampOK(b, id) {
+			t.Fatal("stamp")
+		}
+		record(h, now()-int64(id))
+	}); n != 0 {
+		t.Fatalf("%v allocations per frame", n)
+	}
+}
+
+func TestResultRoundTrip(t *testing.T) {
+	h := newHist()
+	for i := int64(1); i <= 1000; i++ {
+		record(h, i*100)
+	}
+	enc, err := encodeHist(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &result{Role: roleRingConsumer, Frames: 1000, Lat: enc}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	err = emitResult(in)
+	os.Stdout = stdout
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.ReadFrom(r)
+	r.Close()
+	out, err := parseResult(append([]byte("noise\n"), buf.Bytes()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeHist(out.Lat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := percentiles(got); p.Count != 1000 || p.P50 < 49_900 || p.P50 > 50_100 || p.Max < 99_900 {
+		t.Fatalf("percentiles after the round trip: %+v", p)
+	}
+	if _, err := parseResult([]byte("no result here\n")); err == nil {
+		t.Fatal("parseResult accepted output without a result line")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	u0 := startUsage()
+	for end := now() + int64(20*time.Millisecond); now() < end; {
+	}
+	c := u0.until(endUsage())
+	if c.WindowNs < int64(20*time.Millisecond) || c.CPUNs < int64(10*time.Millisecond) {
+		t.Fatalf("20 ms of spinning measured as %+v", c)
+	}
+}
+
+func sampleReport() *Report {
+	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26"}, Config: QuickConfig()}
+	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 400}}
+	for _, p := range []int{4 * KiB, 32 * MiB} {
+		rep.Latency = append(rep.Latency,
+			LatencyRow{Payload: p, Wait: WaitPoll, Latency: Percentiles{Count: 10, P50: 250, P99: 900}, Publish: Percentiles{Count: 10, P50: 50}},
+			LatencyRow{Payload: p, Wait: WaitFutex, Latency: Percentiles{Count: 10, P50: 7000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}})
+	}
+	rep.Throughput = []ThroughputRow{{Payload: 8 * MiB, Consumers: 1, Mode: "lossless", Read: ReadLease, Sent: 10, Received: []uint64{10},
+		FPS: 3000, SocketFPS: 300, VsSocket: 10, ConsumerStat: []ProcStat{{Role: roleRingConsumer}}}}
+	rep.Scale = []ScaleRow{{Consumers: 1, Wait: WaitFutex, Publish: Percentiles{P50: 1000}}, {Consumers: 16, Wait: WaitFutex, Publish: Percentiles{P50: 1500}}}
+	return rep
+}
+
+func TestTargets(t *testing.T) {
+	rep := sampleReport()
+	want := map[string]bool{
+		"busy-poll handoff 4KiB":  true,
+		"busy-poll handoff 32MiB": true,
+		"flat":                    true,
+		"futex wake-up":           false,
+		"Unix-socket":             false,
+		"zero allocations":        true,
+		"publish cost with 16":    true,
+	}
+	got := evaluateTargets(rep)
+	for prefix, met := range want {
+		found := false
+		for _, tg := range got {
+			if strings.Contains(tg.Name, prefix) {
+				found = true
+				if tg.Met == nil || *tg.Met != met {
+					t.Errorf("%s: met %v, want %v (%s)", tg.Name, tg.Met, met, tg.Detail)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no target %q in %+v", prefix, got)
+		}
+	}
+	rep.Latency[2].Latency.P50 = 400 // 32 MiB busy-poll
+	rep.Throughput[0].ConsumerStat[0].Mallocs, rep.Throughput[0].ConsumerStat[0].AllocsPerFrame = 3, 0.3
+	for _, tg := range evaluateTargets(rep) {
+		if (strings.Contains(tg.Name, "32MiB") || strings.HasPrefix(tg.Name, "flat") || strings.Contains(tg.Name, "zero allocations")) && *tg.Met {
+			t.Errorf("%s: met after the numbers got worse (%s)", tg.Name, tg.Detail)
+		}
+	}
+}
+
+func TestMarkdownAndPlot(t *testing.T) {
+	rep := sampleReport()
+	rep.Targets = evaluateTargets(rep)
+	md := Markdown(rep)
+	for _, s := range []string{"# framering bench", "## Targets", "NOT MET", "## Handoff latency", "## Throughput", "test CPU", "10.00×"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q", s)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "latency.png")
+	if err := writePlot(rep, path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds().Dx() < 100 {
+		t.Fatalf("plot of %v", img.Bounds())
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for v, want := range map[int64]string{999: "999 ns", 1500: "1.50 µs", 25_000: "25.0 µs", 2_500_000: "2.50 ms", 30_000_000: "30 ms"} {
+		if got := ns(v); got != want {
+			t.Errorf("ns(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for n, want := range map[int]string{4 * KiB: "4KiB", 32 * MiB: "32MiB", 100: "100B"} {
+		if got := sizeName(n); got != want {
+			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ import (
 // timing assertion.
 const hang = 30 * time.Second
 
-var archiverBin string
+var archiverBin, producerBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
@@ -55,6 +55,15 @@ func buildAndRun(m *testing.M) int {
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build archiver:", err)
 		return 1
+	}
+	// The real producer, if the tree has one, for the end-to-end test.
+	producerBin = filepath.Join(dir, "producer")
+	args[2] = producerBin
+	args[len(args)-1] = "github.com/framering/framering/cmd/producer"
+	cmd = exec.Command("go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build producer (its test will skip): %v\n%s", err, out)
+		producerBin = ""
 	}
 	return m.Run()
 }
@@ -457,4 +466,27 @@ func readArchive(t *testing.T, dir string, geom func(uint64) frame.Geometry) *ar
 		a.records = append(a.records, rec)
 	}
 	return a
+}
+
+// countFrames counts the frame records of an archive, possibly while it is
+// written (a record being written shows as a torn tail and is skipped).
+func countFrames(dir string) (int, error) {
+	r, err := archive.OpenReader(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	n := 0
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			continue
+		}
+		if rec.Kind == archive.KindFrame {
+			n++
+		}
+	}
 }

@@ -47,6 +47,9 @@
 //   - Other write errors: "write error"; frames the archive refuses (bad
 //     metadata): "rejected".
 //
+// A fresh archive starts with the first frame the archiver gets: what the
+// producer published before that was never the archiver's to store.
+//
 // Drops that no later frame brackets (the producer dropped the last frames
 // of a run, or the archiver stops) are not recorded as gaps: their ids are
 // not known, and the next frame's gap covers them when there is one.

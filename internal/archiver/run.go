@@ -241,6 +241,9 @@ func (a *archiver) loop(ctx context.Context) error {
 			return fatal
 		}
 		switch {
+		case err == nil: // the range ended without a cause: treat as the end
+			c.Close()
+			return nil
 		case errors.Is(err, consumers.ErrEvicted):
 			a.mu.Lock()
 			a.sum.Evictions++

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -71,6 +72,11 @@ func RunChild(ctx context.Context) error {
 		runtime.MemProfileRate = 1
 		memProfPrefix = filepath.Join(prof, fmt.Sprintf("%s-%d-%d", role, p.Index, os.Getpid()))
 	}
+	// No GC in a child: its heap is small and its life short, and a GC
+	// cycle (its mark workers, the finalizers it queues) would allocate
+	// inside measured windows. The measured loops allocate nothing, so
+	// the heap does not grow while they run.
+	debug.SetGCPercent(-1)
 	primeRuntime(runtime.GOMAXPROCS(0) + 4)
 	res, err := run(ctx, p, log)
 	if err != nil {
@@ -86,7 +92,7 @@ func RunChild(ctx context.Context) error {
 var memProfPrefix string
 
 func writeMemProfile(suffix string) {
-	if memProfPrefix == "" {
+	if memProfPrefix == "" || (suffix == "start" && os.Getenv("FRBENCH_MEMPROF_NOSTART") != "") {
 		return
 	}
 	f, err := os.Create(memProfPrefix + "-" + suffix + ".pprof")
@@ -107,19 +113,25 @@ func writeMemProfile(suffix string) {
 //     preempted spinner wakes another P). Here n threads are created and
 //     parked idle; idle threads are reused, never freed.
 //   - timers: the calling goroutine's sleep timer (its first time.Sleep)
-//     and room in every P's timer heap (n goroutines sleeping at once).
+//     and room in every P's timer heap (many goroutines sleeping at once
+//     on every P).
 func primeRuntime(n int) {
 	time.Sleep(time.Microsecond)
+	// Each sleeper spins first, so that every P ends up running (and
+	// parking) some of them: every P's timer heap then grows to hold
+	// several timers at once, as it may need to later (the scavenger's,
+	// a sleep's, a deadline's). The heaps keep their capacity.
 	var sleepers sync.WaitGroup
-	for i := 0; i < 2*n; i++ {
+	for i := 0; i < 8*n; i++ {
 		sleepers.Add(1)
 		go func() {
 			defer sleepers.Done()
-			time.Sleep(time.Millisecond)
+			for end := now() + int64(200*time.Microsecond); now() < end; {
+			}
+			time.Sleep(3 * time.Millisecond)
 		}()
 	}
 	sleepers.Wait()
-
 	var started sync.WaitGroup
 	release := make(chan struct{})
 	var done sync.WaitGroup

@@ -45,6 +45,11 @@ func (h *harness) gstreamer(ctx context.Context) {
 			h.fail(label, err)
 			continue
 		}
+		for _, r := range h.rep.Throughput {
+			if r.Payload == payload && r.Consumers == 1 && r.Mode == "lossless" && r.Read == ReadLease && row.FPS > 0 {
+				row.RingFPS, row.VsRing = r.FPS, r.FPS/row.FPS
+			}
+		}
 		h.rep.GStreamer = append(h.rep.GStreamer, row)
 	}
 }

@@ -181,9 +181,9 @@ func Markdown(rep *Report) string {
 
 	if len(rep.GStreamer) > 0 {
 		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer)\n\n")
-		p("| payload | buffers | fps | GB/s | note |\n|---|---|---|---|---|\n")
+		p("| payload | buffers | fps | GB/s | ring fps (1 lossless lease consumer) | ring/GStreamer | note |\n|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
-			p("| %s | %d / %d | %s | %.2f | %s |\n", sizeName(r.Payload), r.Received, r.Sent, fps(r.FPS), r.GBps, r.Note)
+			p("| %s | %d / %d | %s | %.2f | %s | %s | %s |\n", sizeName(r.Payload), r.Received, r.Sent, fps(r.FPS), r.GBps, fps(r.RingFPS), ratio(r.VsRing), r.Note)
 		}
 		p("\n")
 	}

@@ -118,9 +118,11 @@ type result struct {
 	Seen    string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
 	Skipped uint64 `json:"skipped,omitempty"`
 	Missed  uint64 `json:"missed,omitempty"`
-	NoSlot  uint64 `json:"no_slot,omitempty"`
-	Corrupt uint64 `json:"corrupt,omitempty"`
-	Sum     uint64 `json:"sum,omitempty"`
+	NoSlot  uint64 `json:"no_slot,omitempty"` // producer: frames that found no free slot at first
+	// BlockedNs is the producer's time waiting for a free slot.
+	BlockedNs int64  `json:"blocked_ns,omitempty"`
+	Corrupt   uint64 `json:"corrupt,omitempty"`
+	Sum       uint64 `json:"sum,omitempty"`
 	// Memcpy probe.
 	Memcpy []memPoint `json:"memcpy,omitempty"`
 }

@@ -63,6 +63,9 @@ type ProcStat struct {
 	Missed         uint64  `json:"missed,omitempty"`
 	NoSlot         uint64  `json:"no_slot,omitempty"`
 	Corrupt        uint64  `json:"corrupt,omitempty"`
+	// Blocked is the share of the window a producer waited for a free
+	// slot (lossless backpressure, or every slot held).
+	Blocked float64 `json:"blocked,omitempty"`
 }
 
 func procStat(r result) ProcStat {
@@ -77,6 +80,7 @@ func procStat(r result) ProcStat {
 	}
 	if r.Cost.WindowNs > 0 {
 		s.CPUUtil = float64(r.Cost.CPUNs) / float64(r.Cost.WindowNs)
+		s.Blocked = float64(r.BlockedNs) / float64(r.Cost.WindowNs)
 	}
 	return s
 }
@@ -208,7 +212,11 @@ type GStreamerRow struct {
 	Received int     `json:"received"`
 	FPS      float64 `json:"fps"`
 	GBps     float64 `json:"gbps"`
-	Note     string  `json:"note,omitempty"`
+	// RingFPS is the ring's rate at the same payload with one lossless
+	// lease-only consumer; VsRing is RingFPS / FPS.
+	RingFPS float64 `json:"ring_fps,omitempty"`
+	VsRing  float64 `json:"ring_vs_gstreamer,omitempty"`
+	Note    string  `json:"note,omitempty"`
 }
 
 // EBPFRow splits the futex wake-up latency with scheduler tracepoints.

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
 )
@@ -86,14 +88,39 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		return nil, fmt.Errorf("run ring producer: %w", err)
 	}
 	w, h := dims(p.Payload)
-	meta := ringbuf.Meta{Width: uint32(w), Height: uint32(h), Stride: uint32(w), Format: frame.Mono8, Length: uint64(p.Payload)}
-	f := newFiller()
-	pub, acq := newHist(), newHist()
+	pp := &ringPublisher{prod: prod, f: newFiller(), capAt: capAt, payload: p.Payload, pub: newHist(), acq: newHist(),
+		meta: ringbuf.Meta{Width: uint32(w), Height: uint32(h), Stride: uint32(w), Format: frame.Mono8, Length: uint64(p.Payload)}}
 	res := &result{Role: p.Role}
-	total := p.Warmup + p.Frames
+	pp.res = res
+	// Settle: warm-up frames until every consumer has taken one and this
+	// process has stopped allocating. A consumer is in the table before
+	// its attach completes, and the producer's goroutine for each
+	// handshake allocates until a while after (it logs "consumer
+	// attached" after sending the segments, and boxing the log's
+	// arguments allocates even when the level is filtered out).
+	for quiet, last := 0, ^uint64(0); quiet < 3; {
+		if ctx.Err() != nil || now() > capAt {
+			return nil, fmt.Errorf("run ring producer: %w: consumers take no frames", errTimeout)
+		}
+		if _, err := pp.publish(flagWarm, false); err != nil {
+			return nil, err
+		}
+		time.Sleep(2 * time.Millisecond)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if allDelivered(prod) && ms.Mallocs == last {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		// allDelivered allocates (a snapshot): read the count after it.
+		runtime.ReadMemStats(&ms)
+		last = ms.Mallocs
+	}
 	var u0 usage
 	var deadline int64
 	var lastSeq uint64
+	total := p.Warmup + p.Frames
 	for i := 0; i < total; i++ {
 		measuring := i >= p.Warmup
 		if i == p.Warmup {
@@ -103,52 +130,15 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		if ctx.Err() != nil || now() > capAt {
 			return nil, fmt.Errorf("run ring producer: %w after %d frames", errTimeout, i)
 		}
-		t0 := now()
-		var s ringbuf.Slot
-		for tries := 0; ; tries++ {
-			s, err = prod.Acquire()
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, ringbuf.ErrNoFreeSlot) {
-				return nil, fmt.Errorf("run ring producer: %w", err)
-			}
-			if measuring {
-				res.NoSlot++
-			}
-			if now() > capAt {
-				return nil, fmt.Errorf("run ring producer: %w: no free slot", errTimeout)
-			}
-			backoff(tries)
-		}
-		if measuring {
-			record(acq, now()-t0)
-		}
-		f.fill(s.Bytes()[:p.Payload], uint64(i))
-		meta.FrameID = uint64(i)
-		meta.Flags = 0
-		last := false
+		flags, last := uint32(0), false
 		if !measuring {
-			meta.Flags = flagWarm
+			flags = flagWarm
 		} else if i == total-1 || now() >= deadline {
-			meta.Flags, last = flagLast, true
+			flags, last = flagLast, true
 		}
-		// The timestamp is the last thing before Publish.
-		meta.Timestamp = now()
-		seq, err := prod.Publish(s, meta)
-		t1 := now()
+		seq, err := pp.publish(flags, measuring)
 		if err != nil {
-			return nil, fmt.Errorf("run ring producer: %w", err)
-		}
-		if measuring {
-			record(pub, t1-meta.Timestamp)
-			res.Frames++
-			if res.FirstNs == 0 {
-				res.FirstNs = meta.Timestamp
-			}
-			res.LastNs = t1
-		} else {
-			res.Warmup++
+			return nil, err
 		}
 		lastSeq = seq
 		if last {
@@ -164,24 +154,102 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	if !waitDrained(prod, lastSeq, min(capAt, now()+int64(10*time.Second))) {
 		log.Warn("consumers did not drain before the cap", "last_seq", lastSeq)
 	}
-	if res.Pub, err = encodeHist(pub); err != nil {
+	if res.Pub, err = encodeHist(pp.pub); err != nil {
 		return nil, err
 	}
-	if res.Acq, err = encodeHist(acq); err != nil {
+	if res.Acq, err = encodeHist(pp.acq); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// backoff waits for a consumer to free a slot: it yields for a while, then
-// sleeps (the ring has no way to wait for a free slot: by design the
-// producer never blocks on a consumer).
-func backoff(tries int) {
-	if tries < 200 {
+// ringPublisher is the producer's per-frame work: acquire a slot (waiting
+// for one if need be), write every byte, stamp the clock, publish.
+type ringPublisher struct {
+	prod     *ringbuf.Producer
+	f        *filler
+	meta     ringbuf.Meta
+	payload  int
+	capAt    int64
+	next     uint64
+	pub, acq *hdr.Histogram
+	res      *result
+}
+
+func (pp *ringPublisher) publish(flags uint32, measuring bool) (uint64, error) {
+	t0 := now()
+	var s ringbuf.Slot
+	var err error
+	for tries := 0; ; tries++ {
+		s, err = pp.prod.Acquire()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			return 0, fmt.Errorf("run ring producer: %w", err)
+		}
+		if tries == 0 && measuring {
+			pp.res.NoSlot++
+		}
+		t := now()
+		if t > pp.capAt {
+			return 0, fmt.Errorf("run ring producer: %w: no free slot", errTimeout)
+		}
+		backoff(t - t0)
+	}
+	if measuring {
+		t1 := now()
+		record(pp.acq, t1-t0)
+		if t1-t0 > 2000 {
+			pp.res.BlockedNs += t1 - t0
+		}
+	}
+	id := pp.next
+	pp.next++
+	pp.f.fill(s.Bytes()[:pp.payload], id)
+	pp.meta.FrameID, pp.meta.Flags = id, flags
+	// The timestamp is the last thing before Publish.
+	pp.meta.Timestamp = now()
+	seq, err := pp.prod.Publish(s, pp.meta)
+	t1 := now()
+	if err != nil {
+		return 0, fmt.Errorf("run ring producer: %w", err)
+	}
+	if measuring {
+		record(pp.pub, t1-pp.meta.Timestamp)
+		pp.res.Frames++
+		if pp.res.FirstNs == 0 {
+			pp.res.FirstNs = pp.meta.Timestamp
+		}
+		pp.res.LastNs = t1
+	} else {
+		pp.res.Warmup++
+	}
+	return seq, nil
+}
+
+// allDelivered reports whether every attached consumer has taken a frame
+// (the table's delivered counter, which Next publishes).
+func allDelivered(p *ringbuf.Producer) bool {
+	for _, c := range p.Snapshot().Consumers {
+		if c.Delivered == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// backoff waits for a consumer to free a slot, waited ns so far: it
+// yields (spinning) for a millisecond, then sleeps. The ring has no way to
+// wait for a free slot (by design the producer never blocks on a
+// consumer), and a Go sleep is coarse (often 0.5-1 ms on a loaded VM),
+// long enough to drain a lossless pipeline.
+func backoff(waited int64) {
+	if waited < int64(time.Millisecond) {
 		runtime.Gosched()
 		return
 	}
-	time.Sleep(20 * time.Microsecond)
+	time.Sleep(50 * time.Microsecond)
 }
 
 func attachRetry(ctx context.Context, opts ringbuf.Options, deadline int64) (*ringbuf.Reader, error) {
@@ -284,6 +352,7 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		return res, nil
 	}
 	u1 := endUsage()
+	waitClosed(r)
 	res.Cost = u0.until(u1)
 	res.Bytes = res.Frames * uint64(p.Payload)
 	st := r.Stats()
@@ -294,6 +363,22 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	return res, nil
 }
 
+// waitClosed keeps a consumer attached until the producer closes the ring
+// (or the cap closes the Reader): detaching at once would make the
+// producer's connection goroutine run (and allocate) while the producer
+// may still be inside its measured window, preempted in its last Publish.
+func waitClosed(r *ringbuf.Reader) {
+	for {
+		l, err := r.Next(context.Background())
+		if err != nil {
+			return
+		}
+		if l.Release() != nil {
+			return
+		}
+	}
+}
+
 // splitConsumer is the latency consumer with Next taken apart: Wait (the
 // frame becomes visible) and Borrow (the lease) timed separately. It skips
 // to the newest frame like a lossy Next, and does not publish the
@@ -302,7 +387,17 @@ func splitConsumer(r *ringbuf.Reader, p params, capped *atomic.Bool) (*result, e
 	lat, seen, borrow := newHist(), newHist(), newHist()
 	res := &result{Role: p.Role, Index: p.Index}
 	bg := context.Background()
-	after := r.Published()
+	// One frame through Next first: it publishes the delivered counter the
+	// producer waits for before it starts measuring.
+	l, err := r.Next(bg)
+	if err != nil {
+		return nil, fmt.Errorf("run split consumer: %w", err)
+	}
+	after := l.Meta().Seq
+	if err := l.Release(); err != nil {
+		return nil, fmt.Errorf("run split consumer: release: %w", err)
+	}
+	res.Warmup++
 	var u0 usage
 	for {
 		seq, err := r.Wait(bg, after)
@@ -351,7 +446,7 @@ func splitConsumer(r *ringbuf.Reader, p params, capped *atomic.Bool) (*result, e
 		return res, nil
 	}
 	res.Cost = u0.until(endUsage())
-	var err error
+	waitClosed(r)
 	if res.Lat, err = encodeHist(lat); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,11 @@ package bench
 //
 // Allocations: runtime.MemStats.Mallocs. A window's start reads the /proc
 // files first and MemStats last, its end MemStats first and the files
-// last, so the files' own allocations fall outside the window.
+// last, so the files' own allocations fall outside the window. Children
+// run with the GC off and after primeRuntime (child.go), so that what a
+// window counts is the steady state of the code under test, not a GC
+// cycle's workers or finalizers, nor the runtime growing a thread pool or
+// a timer heap.
 
 import (
 	"bytes"

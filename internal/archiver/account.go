@@ -12,6 +12,12 @@ package archiver
 //     attributed to gaps; baseOK says base belongs to that epoch's ring.
 //   - trailing holds the previous run's drops not yet bracketed by a frame;
 //     it is non-zero only between a ring's end and the next run's first frame.
+//   - reserve is the part of base that may belong to frames after pos: when
+//     the baseline is taken at a frame F (the first after an attach), the
+//     counters include drops that happened after F was published. The
+//     counters at the attach (before F was published) bound them: reserve =
+//     counters at F - counters at attach. A later gap the fresh counters do
+//     not explain draws on the reserve before calling a loss unknown.
 
 import (
 	"math"
@@ -62,6 +68,12 @@ type accountant struct {
 	base     drops
 	baseOK   bool
 	trailing drops
+	reserve  drops
+	// The ring's counters when this consumer attached (before the first
+	// frame it gets was published).
+	attachD     drops
+	attachEpoch uint64
+	attachOK    bool
 	// context is the cause of published frames this consumer did not get
 	// (a sequence gap) before the next frame: missed, or evicted after a
 	// re-attach that followed an eviction.
@@ -157,6 +169,9 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 				}
 				budget := upstream
 				a.base = a.base.add(l.addDrops(now.sub(a.base), &budget))
+				if budget > 0 {
+					a.reserve = a.reserve.sub(l.addDrops(a.reserve, &budget))
+				}
 				upstream = budget
 			}
 			l.add(CauseUnknown, upstream)
@@ -181,6 +196,13 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 			now = drops{}
 		}
 		a.base, a.baseOK = now, ok && ne == e
+		a.reserve = drops{}
+		if a.attachOK && a.attachEpoch == e && a.baseOK {
+			// Only the drops counted at the attach certainly came before
+			// this frame; the rest may be the next gap's.
+			a.reserve = now.sub(a.attachD)
+			now = a.attachD
+		}
 		trailing := a.trailing
 		a.trailing = drops{}
 		var pre uint64 // published by the new run before we attached
@@ -219,11 +241,36 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 	}
 }
 
+// endGaps returns the gaps for the drops of an ended ring that no frame
+// followed, when no next run will: the archiver stops. With frame ids
+// counting frames, they are the ids right after the last frame; the
+// position moves past them, so that a later start does not count them again.
+func (a *accountant) endGaps() []archive.Gap {
+	n := a.trailing.total()
+	if n == 0 || !a.pos.known || a.pos.lastID > math.MaxUint64-n {
+		return nil
+	}
+	l := gapList{first: a.pos.lastID + 1, last: a.pos.lastID + n}
+	l.addDrops(a.trailing, nil)
+	a.trailing = drops{}
+	a.pos.lastID += n
+	return l.gaps
+}
+
 // rebase takes the ring's counters as the baseline for epoch e.
 func (a *accountant) rebase(e uint64, snap snapFunc) {
 	now, ne, ok := snap()
 	a.base, a.baseOK = now, ok && ne == e
-	a.trailing = drops{}
+	a.trailing, a.reserve = drops{}, drops{}
+	if a.baseOK && a.attachOK && a.attachEpoch == e {
+		a.reserve = now.sub(a.attachD)
+	}
+}
+
+// attached notes the ring's counters when this consumer attached, before
+// the first frame it will get was published.
+func (a *accountant) attached(d drops, e uint64, ok bool) {
+	a.attachD, a.attachEpoch, a.attachOK = d, e, ok
 }
 
 // evicted notes that this consumer was evicted: the frames published until

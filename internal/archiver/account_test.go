@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -29,6 +30,7 @@ func TestAccountantCases(t *testing.T) {
 		evicted  bool  // evicted before this frame
 		ended    bool  // the ring ended before this frame, with d of the previous step's ring
 		endDrops drops
+		attach   *drops // attached to the step's ring, with these counters, before this frame
 		want     []archive.Gap
 	}
 	wide := func(n uint64, c archive.Cause) archive.Gap {
@@ -91,6 +93,18 @@ func TestAccountantCases(t *testing.T) {
 			{epoch: e1, seq: 1, id: 500},
 			{epoch: e2, seq: 1, id: 0, ended: true},
 		}},
+		{"drops after the first frame, before its baseline", position{}, []step{
+			{epoch: e1, seq: 10, id: 100, attach: &drops{underrun: 5}, d: drops{underrun: 7}},
+			{epoch: e1, seq: 11, id: 103, d: drops{underrun: 7}, want: []archive.Gap{g(101, 102, 2, CauseUnderrun)}},
+			{epoch: e1, seq: 12, id: 105, d: drops{underrun: 7}, want: []archive.Gap{g(104, 104, 1, CauseUnknown)}},
+		}},
+		{"producer restart with an attach baseline", position{}, []step{
+			{epoch: e1, seq: 1, id: 10},
+			{epoch: e1, seq: 2, id: 11},
+			{epoch: e2, seq: 4, id: 30, ended: true, attach: &drops{noSlot: 1}, d: drops{noSlot: 2}, want: []archive.Gap{
+				g(12, 29, 1, CauseNoSlot), g(12, 29, 17, CauseProducerRestart)}},
+			{epoch: e2, seq: 5, id: 32, d: drops{noSlot: 2}, want: []archive.Gap{g(31, 31, 1, CauseNoSlot)}},
+		}},
 		{"unknown previous run", position{known: true, lastID: 20}, []step{
 			{epoch: e1, seq: 1, id: 25, want: []archive.Gap{g(21, 24, 4, CauseProducerRestart)}},
 		}},
@@ -105,6 +119,9 @@ func TestAccountantCases(t *testing.T) {
 					prev := c.steps[i-1]
 					a.ringEnded(prev.d.add(s.endDrops), prev.epoch, true)
 				}
+				if s.attach != nil {
+					a.attached(*s.attach, s.epoch, true)
+				}
 				r := &ring{epoch: s.epoch, d: s.d}
 				got := a.frame(s.epoch, meta(s.seq, s.id), r.snap)
 				if !slices.Equal(got, s.want) {
@@ -116,62 +133,102 @@ func TestAccountantCases(t *testing.T) {
 }
 
 // TestAccountantSimulation runs a simulated camera, ring and lossless
-// consumer with random losses of every kind and checks that the gaps
-// account for every frame id exactly, and for every drop by its cause.
+// consumer with random losses of every kind, where the producer runs ahead
+// of the consumer (so the counters a snapshot shows include drops of frames
+// after the one being accounted for), and checks that the gaps account for
+// every frame id exactly, and for every drop by its cause.
 func TestAccountantSimulation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	rounds := 200
+	rounds := 300
 	if testing.Short() {
-		rounds = 20
+		rounds = 30
+	}
+	type event struct {
+		drop      bool
+		cause     archive.Cause
+		seq, id   uint64
+		missed    bool // published, and overwritten before the consumer got it
+		countsLen int  // drops counted up to and including this event
 	}
 	for round := 0; round < rounds; round++ {
-		a := newAccountant(position{})
-		var r ring
-		r.epoch = 1
-		var seq, id, seen uint64
-		lost := map[archive.Cause]uint64{}
-		want := map[archive.Cause]uint64{}
-		first := true
-		for step := 0; step < 500; step++ {
-			// Upstream drops before the next published frame.
-			for rng.IntN(4) == 0 {
-				switch rng.IntN(3) {
-				case 0:
-					r.d.noSlot++
-					want[CauseNoSlot]++
-				case 1:
-					r.d.underrun++
-					want[CauseUnderrun]++
-				default:
-					r.d.source++
-					want[CauseSourceError]++
-				}
-				id++
-			}
-			// Published frames the consumer misses.
-			missed := uint64(0)
-			if rng.IntN(20) == 0 {
-				missed = uint64(rng.IntN(3) + 1)
-				seq += missed
-				id += missed
-				want[CauseMissed] += missed
+		// The producer's history: drops and publishes, in order.
+		var evs []event
+		var seq, id uint64
+		var counts []archive.Cause // the ring's drop counter increments, in order
+		for n := 0; n < 400; n++ {
+			id++
+			if rng.IntN(4) == 0 {
+				c := []archive.Cause{CauseNoSlot, CauseUnderrun, CauseSourceError}[rng.IntN(3)]
+				counts = append(counts, c)
+				evs = append(evs, event{drop: true, cause: c, id: id, countsLen: len(counts)})
+				continue
 			}
 			seq++
-			id++
-			if first {
-				// Nothing before the first frame is the archiver's.
-				clear(want)
-				first = false
-			}
-			for _, g := range a.frame(r.epoch, meta(seq, id), r.snap) {
-				lost[g.Cause] += g.Count
-				if g.Count == 0 || g.FirstID > g.LastID || g.Count-1 > g.LastID-g.FirstID || g.LastID >= id {
-					t.Fatalf("round %d: bad gap %+v before id %d", round, g, id)
+			evs = append(evs, event{seq: seq, id: id, missed: n > 5 && rng.IntN(25) == 0, countsLen: len(counts)})
+		}
+		evs = append(evs, event{seq: seq + 1, id: id + 1, countsLen: len(counts)}) // a last frame brackets every drop
+		countersAt := func(i int) drops {
+			var d drops
+			for _, c := range counts[:evs[i].countsLen] {
+				switch c {
+				case CauseNoSlot:
+					d.noSlot++
+				case CauseUnderrun:
+					d.underrun++
+				default:
+					d.source++
 				}
 			}
-			seen++
+			return d
 		}
-		// Every cause total is exact once every drop is followed by a frame.
+		// The consumer attaches just before the first publish, then gets
+		// every publish that is not missed; at each, the producer is some
+		// events ahead.
+		a := newAccountant(position{})
+		first := -1
+		for i, ev := range evs {
+			if !ev.drop {
+				first = i
+				break
+			}
+		}
+		a.attached(countersAt(max(first-1, 0)), 1, first > 0)
+		if first == 0 {
+			a.attached(drops{}, 1, true)
+		}
+		lost := map[archive.Cause]uint64{}
+		want := map[archive.Cause]uint64{}
+		for i := first + 1; i < len(evs); i++ {
+			switch {
+			case evs[i].drop:
+				want[evs[i].cause]++
+			case evs[i].missed:
+				want[CauseMissed]++
+			}
+		}
+		var frames uint64
+		for i := first; i < len(evs); i++ {
+			ev := evs[i]
+			if ev.drop || ev.missed {
+				continue
+			}
+			ahead := min(i+rng.IntN(6), len(evs)-1)
+			snap := func() (drops, uint64, bool) { return countersAt(ahead), 1, true }
+			for _, g := range a.frame(1, meta(ev.seq, ev.id), snap) {
+				lost[g.Cause] += g.Count
+				if g.Count == 0 || g.FirstID > g.LastID || g.Count-1 > g.LastID-g.FirstID || g.LastID >= ev.id {
+					t.Fatalf("round %d: bad gap %+v before id %d", round, g, ev.id)
+				}
+			}
+			frames++
+		}
+		var total uint64
+		for _, n := range lost {
+			total += n
+		}
+		if frames+total != evs[len(evs)-1].id-evs[first].id+1 {
+			t.Fatalf("round %d: %d frames + %d lost, ids %d..%d", round, frames, total, evs[first].id, evs[len(evs)-1].id)
+		}
 		for c, n := range want {
 			if lost[c] != n {
 				t.Fatalf("round %d: cause %s: %d recorded, %d happened (all %v, want %v)", round, CauseName(c), lost[c], n, lost, want)
@@ -183,8 +240,23 @@ func TestAccountantSimulation(t *testing.T) {
 	}
 }
 
+func TestAccountantEndGaps(t *testing.T) {
+	a := newAccountant(position{})
+	r := &ring{epoch: 1}
+	a.frame(1, meta(1, 10), r.snap)
+	a.ringEnded(drops{underrun: 2, source: 1}, 1, true)
+	got := a.endGaps()
+	want := []archive.Gap{{FirstID: 11, LastID: 13, Count: 2, Cause: CauseUnderrun}, {FirstID: 11, LastID: 13, Count: 1, Cause: CauseSourceError}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("end gaps %+v, want %+v", got, want)
+	}
+	if a.pos.lastID != 13 || a.endGaps() != nil {
+		t.Fatalf("position %+v after the end gaps", a.pos)
+	}
+}
+
 func TestLoseMerges(t *testing.T) {
-	a := &archiver{lost: map[archive.Cause]uint64{}}
+	a := &archiver{log: slog.New(slog.DiscardHandler), lost: map[archive.Cause]uint64{}}
 	for id := uint64(10); id < 20; id++ {
 		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseDiskFull})
 	}

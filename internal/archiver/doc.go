@@ -50,9 +50,12 @@
 // A fresh archive starts with the first frame the archiver gets: what the
 // producer published before that was never the archiver's to store.
 //
-// Drops that no later frame brackets (the producer dropped the last frames
-// of a run, or the archiver stops) are not recorded as gaps: their ids are
-// not known, and the next frame's gap covers them when there is one.
+// Drops that no later frame brackets are recorded when their ids are known
+// by the counter model: the drops of a run that ended (the producer closed
+// the ring or died) are the ids after its last frame, recorded at the next
+// run's first frame or, if the archiver stops first, at exit. Drops of a
+// producer that is still running when the archiver stops are not recorded:
+// the next start's "archiver down" gap covers them.
 //
 // # Crash consistency
 //

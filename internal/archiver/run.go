@@ -116,6 +116,7 @@ type archiver struct {
 	fullLog   rateLimit
 	errLog    rateLimit
 	stateLog  rateLimit
+	lossLog   rateLimit
 
 	cons atomic.Pointer[consumers.Consumer]
 
@@ -158,7 +159,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		codec = archive.CodecS2
 	}
 	start := time.Now()
-	w, err := archive.Open(cfg.Dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec, Logger: log})
+	w, err := archive.Open(cfg.Dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec,
+		Logger: slog.New(demoteHandler{log.Handler()})})
 	if err != nil {
 		return nil, fmt.Errorf("run archiver: %w", err)
 	}
@@ -189,6 +191,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	go a.statsLoop(statsStop, statsDone)
 
 	runErr := a.loop(ctx)
+	for _, g := range a.acct.endGaps() {
+		a.lose(g)
+	}
 
 	close(statsStop)
 	<-statsDone
@@ -226,6 +231,8 @@ func (a *archiver) loop(ctx context.Context) error {
 		}
 		first = false
 		a.cons.Store(c)
+		s, serr := c.Snapshot()
+		a.acct.attached(dropsOf(s), s.Epoch, serr == nil)
 		a.mu.Lock()
 		a.sum.Attaches++
 		a.mu.Unlock()
@@ -377,12 +384,20 @@ func (a *archiver) store(m ringbuf.Meta, b []byte) error {
 // maxPending bounds the pending gap list; beyond it, gaps merge per cause.
 const maxPending = 64
 
-// lose counts a loss and queues its gap record.
+// lose counts a loss and queues its gap record. Losses are logged at most
+// once per second (the gap records and the summary have them all).
 func (a *archiver) lose(g archive.Gap) {
 	a.lost[g.Cause] += g.Count
 	a.mu.Lock()
 	a.sum.LostTotal += g.Count
+	total := a.sum.LostTotal
 	a.mu.Unlock()
+	if g.Cause != CauseDiskFull { // logged by store, with its own limit
+		if ok, n := a.lossLog.allow(time.Now()); ok {
+			a.log.Warn("frames lost", "cause", CauseName(g.Cause), "count", g.Count, "first_id", g.FirstID, "last_id", g.LastID,
+				"lost_total", total, "events_suppressed", n)
+		}
+	}
 	wide := func(x archive.Gap) bool { return x.FirstID == 0 && x.LastID == math.MaxUint64 }
 	if n := len(a.pending); n > 0 {
 		last := &a.pending[n-1]

@@ -104,7 +104,9 @@ func TestUsage(t *testing.T) {
 	for end := now() + int64(20*time.Millisecond); now() < end; {
 	}
 	c := u0.until(endUsage())
-	if c.WindowNs < int64(20*time.Millisecond) || c.CPUNs < int64(10*time.Millisecond) {
+	// No timing beyond "some": on a shared machine the spin may get
+	// little of the 20 ms.
+	if c.WindowNs < int64(20*time.Millisecond) || c.CPUNs <= 0 {
 		t.Fatalf("20 ms of spinning measured as %+v", c)
 	}
 }

@@ -1,0 +1,78 @@
+package ringbuf_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/ringbuf"
+)
+
+// A lossless consumer that has read every frame (lag 0) must not be
+// evicted when Acquire fails because another (lossy) consumer holds every
+// published slot: it is not what keeps the producer without a slot.
+func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
+	p := newRing(t, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
+	ll := attach(t, p, ringbuf.Options{Consumer: "ll", Mode: ringbuf.Lossless})
+	ly := attach(t, p, ringbuf.Options{Consumer: "ly", Mode: ringbuf.Lossy})
+	ctx := testCtx(t)
+	publish(t, p, 1)
+	publish(t, p, 2)
+	for want := uint64(1); want <= 2; want++ {
+		l, err := ll.Next(ctx)
+		if err != nil || l.Meta().Seq != want {
+			t.Fatal(want, err)
+		}
+		l.Release()
+	}
+	// The lossy consumer holds both frames.
+	a, err := ly.Borrow(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ly.Borrow(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if _, err := p.Acquire(); !errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			t.Fatalf("acquire with every slot held: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	snap := p.Snapshot()
+	for _, c := range snap.Consumers {
+		if c.Name == "ll" {
+			t.Logf("lossless consumer: lag %d, blocked_drops %d, state %s", c.Lag, c.BlockedDrops, c.State)
+			if c.State != "active" || c.BlockedDrops != 0 {
+				t.Errorf("caught-up lossless consumer was blamed (blocked_drops %d) and is %s; evictions %d",
+					c.BlockedDrops, c.State, snap.Evictions)
+			}
+		}
+	}
+	a.Release()
+	b.Release()
+}
+
+// The same with every slot lent to the producer itself (a grabber queue as
+// deep as the ring): nothing is published, so no consumer can be the cause.
+func TestReviewLosslessNotBlamedWhenAllSlotsLent(t *testing.T) {
+	p := newRing(t, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
+	attach(t, p, ringbuf.Options{Consumer: "ll", Mode: ringbuf.Lossless})
+	s1, _ := p.Acquire()
+	s2, _ := p.Acquire()
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if _, err := p.Acquire(); !errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			t.Fatalf("acquire with every slot lent: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	snap := p.Snapshot()
+	if snap.Evictions != 0 || snap.Consumers[0].State != "active" {
+		t.Errorf("lossless consumer evicted although nothing was published: %+v", snap.Consumers[0])
+	}
+	p.Abort(s1)
+	p.Abort(s2)
+}

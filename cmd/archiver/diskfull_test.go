@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -90,5 +91,57 @@ func TestDiskFull(t *testing.T) {
 	if lastRec.Kind != archive.KindFrame || lastRec.Meta.FrameID != tp.nextID-1 {
 		t.Fatalf("last record %v frame %d, want frame %d", lastRec.Kind, lastRec.Meta.FrameID, tp.nextID-1)
 	}
+	// Logged at most once per second: far fewer lines than refusals.
+	if lines := strings.Count(p.log(), "archive disk full: frames are counted lost"); lines >= int(lost) {
+		t.Fatalf("%d disk-full log lines for %d lost frames", lines, lost)
+	}
 	t.Logf("offered %d, stored %d, lost to a full disk %d, disk-full refusals %d", tp.offered, a.frames, lost, num(t, sum, "disk_full_refusals"))
+}
+
+// TestDiskFullAtExit stops the archiver while its disk is still full: the
+// losses it could not record are in its summary and its exit status says
+// so, and the archive verifies.
+func TestDiskFullAtExit(t *testing.T) {
+	fs := smallFS(t, "1m")
+	dir := filepath.Join(fs, "archive")
+	sock := filepath.Join(t.TempDir(), "ring.sock")
+	geom := func(uint64) frame.Geometry { return frame.Packed(256, 256, frame.Mono8) }
+	tp := newProducer(t, sock, 8, 64<<10, geom, 0)
+	// Each frame in a segment of its own, so that a gap record needs a new
+	// segment file, which a full filesystem refuses.
+	p := startArchiver(t, "-socket", sock, "-dir", dir, "-fsync", "every=4", "-segment-size", "64KiB", "-stats-interval", "0")
+	tp.waitAttached(p.pid())
+	for range 8 {
+		tp.offer(true)
+	}
+	tp.waitDrained(p.pid())
+	// Take every free block, then offer two frames: they are lost, and so
+	// is the room for their gap record (the next record needs a segment).
+	fill, err := os.Create(filepath.Join(fs, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := fill.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	tp.offer(true)
+	tp.offer(true)
+	tp.waitDrained(p.pid())
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sum := p.wait(1)
+	if num(t, sum, "unrecorded") == 0 || num(t, sum, "lost.disk_full") == 0 {
+		t.Fatalf("summary: %v", sum)
+	}
+	if !strings.Contains(p.log(), "losses left unrecorded at exit") {
+		t.Fatal("no error logged for the unrecorded losses")
+	}
+	a := readArchive(t, dir, geom)
+	if a.frames+num(t, sum, "lost_total") != tp.offered {
+		t.Fatalf("%d stored + %d counted lost != %d offered", a.frames, num(t, sum, "lost_total"), tp.offered)
+	}
 }

@@ -199,6 +199,10 @@ func (h *harness) ping(ctx context.Context) {
 
 // ringRun runs one ring scenario: a producer and n consumers.
 func (h *harness) ringRun(ctx context.Context, label string, prod params, cons params, n int) (result, []result, groupStat, error) {
+	return h.ringRunHook(ctx, label, prod, cons, n, nil)
+}
+
+func (h *harness) ringRunHook(ctx context.Context, label string, prod params, cons params, n int, onStart func(params, int)) (result, []result, groupStat, error) {
 	path := h.sockPath("ring")
 	prod.Role, prod.Path, prod.Consumers, prod.HugePages = roleRingProducer, path, n, h.cfg.HugePages
 	cons.Role, cons.Path, cons.Payload = roleRingConsumer, path, prod.Payload
@@ -210,7 +214,7 @@ func (h *harness) ringRun(ctx context.Context, label string, prod params, cons p
 		c.Index = i
 		procs = append(procs, proc{p: c})
 	}
-	res, st, err := h.runGroupStat(ctx, group{label: label, procs: procs})
+	res, st, err := h.runGroupStat(ctx, group{label: label, procs: procs, onStart: onStart})
 	if err != nil {
 		return result{}, nil, st, err
 	}

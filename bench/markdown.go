@@ -189,11 +189,15 @@ func Markdown(rep *Report) string {
 	}
 
 	if e := rep.EBPF; e != nil && e.Skipped == "" {
-		p("## Futex wake-up, split with eBPF (%s, futex consumer)\n\n", sizeName(e.Payload))
+		p("## Futex wake-up, split with eBPF (%s, one futex consumer locked to its thread; %d wake-ups traced; other load %.2f cores)\n\n", sizeName(e.Payload), e.Wakeups, e.OtherLoad)
 		p("| part | count | p50 | p99 | max |\n|---|---|---|---|---|\n")
-		p("| run-queue delay (sched_wakeup → sched_switch in) | %d | %s | %s | %s |\n", e.RunQueue.Count, ns(e.RunQueue.P50), ns(e.RunQueue.P99), ns(e.RunQueue.Max))
-		p("| whole handoff (ring latency) | %d | %s | %s | %s |\n", e.Total.Count, ns(e.Total.P50), ns(e.Total.P99), ns(e.Total.Max))
-		p("| rest (p50 difference: futex wake path, return to user, Borrow) | | %s | | |\n\n", ns(e.RestP50))
+		p("| sched_waking → sched_wakeup (wake reaches the run queue) | %d | %s | %s | %s |\n", e.WakingToWakeup.Count, ns(e.WakingToWakeup.P50), ns(e.WakingToWakeup.P99), ns(e.WakingToWakeup.Max))
+		p("| sched_wakeup → sched_switch (run-queue delay) | %d | %s | %s | %s |\n", e.RunQueue.Count, ns(e.RunQueue.P50), ns(e.RunQueue.P99), ns(e.RunQueue.Max))
+		p("| whole handoff (publish timestamp → lease) | %d | %s | %s | %s |\n", e.Total.Count, ns(e.Total.P50), ns(e.Total.P99), ns(e.Total.Max))
+		p("| rest (p50 difference: Publish and FUTEX_WAKE up to the wake, syscall return, Wait, Borrow) | | %s | | |\n\n", ns(e.RestP50))
+		if e.Note != "" {
+			p("%s\n\n", e.Note)
+		}
 	}
 
 	if len(rep.Skipped) > 0 {

@@ -36,6 +36,8 @@ type group struct {
 	// children (a pipe's write end must close here, or its reader never
 	// sees EOF).
 	closeAfterStart []io.Closer
+	// onStart, if set, is called with each child's pid once it started.
+	onStart func(p params, pid int)
 }
 
 // childLimit is how long a child may live: its cap plus grace.
@@ -103,6 +105,9 @@ func (h *harness) runGroupStat(ctx context.Context, g group) ([]result, groupSta
 			break
 		}
 		started++
+		if g.onStart != nil {
+			g.onStart(pr.p, cmd.Process.Pid)
+		}
 		h.log.Debug("child started", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "pid", cmd.Process.Pid)
 		startedAt := time.Now()
 		go func() {

@@ -85,8 +85,9 @@ type params struct {
 	IntervalNs int64  `json:"interval_ns,omitempty"` // pacing; 0 = flat out
 	CapNs      int64  `json:"cap_ns,omitempty"`      // the child's whole life, at most
 	HugePages  bool   `json:"huge_pages,omitempty"`
-	Split      bool   `json:"split,omitempty"` // consumer: Wait and Borrow timed apart instead of Next
-	Sizes      []int  `json:"sizes,omitempty"` // memcpy
+	Split      bool   `json:"split,omitempty"`       // consumer: Wait and Borrow timed apart instead of Next
+	LockThread bool   `json:"lock_thread,omitempty"` // consumer: stay on one thread and report its tid
+	Sizes      []int  `json:"sizes,omitempty"`       // memcpy
 	BufBytes   int    `json:"buf_bytes,omitempty"`
 }
 
@@ -103,7 +104,8 @@ type cost struct {
 type result struct {
 	Role    string `json:"role"`
 	Index   int    `json:"index"`
-	Frames  uint64 `json:"frames"` // measured frames published, delivered, sent or received
+	Tid     int    `json:"tid,omitempty"` // the locked thread (LockThread)
+	Frames  uint64 `json:"frames"`        // measured frames published, delivered, sent or received
 	Warmup  uint64 `json:"warmup"`
 	Bytes   uint64 `json:"bytes"`
 	FirstNs int64  `json:"first_ns"` // monotonic time of the first and last measured frame

@@ -223,14 +223,22 @@ type GStreamerRow struct {
 type EBPFRow struct {
 	Skipped string `json:"skipped,omitempty"`
 	Payload int    `json:"payload,omitempty"`
-	// Wakeups counted for the consumer's thread.
+	// Wakeups of the consumer's thread traced in the measured window.
 	Wakeups int64 `json:"wakeups,omitempty"`
-	// RunQueue is sched_wakeup → sched_switch-in of the woken thread.
+	// WakingToWakeup is sched_waking → sched_wakeup: the wake reaching
+	// the consumer CPU's run queue (an IPI when the wake is remote).
+	WakingToWakeup Percentiles `json:"waking_to_wakeup"`
+	// RunQueue is sched_wakeup → sched_switch into the woken thread.
 	RunQueue Percentiles `json:"run_queue"`
-	// Total is the ring's futex latency in the same run; Rest is Total's
-	// p50 minus RunQueue's p50 (futex wake path and the return to user).
-	Total   Percentiles `json:"total"`
-	RestP50 int64       `json:"rest_p50"`
+	// Total is the ring's futex latency in the same run; RestP50 is its
+	// p50 minus the two p50s above: publish to the wake (Publish's
+	// stores, the FUTEX_WAKE syscall up to try_to_wake_up), and switch-in
+	// to the consumer's clock (return from the futex syscall, Wait's
+	// re-check, Borrow).
+	Total     Percentiles `json:"total"`
+	RestP50   int64       `json:"rest_p50"`
+	OtherLoad float64     `json:"other_load_cores"`
+	Note      string      `json:"note,omitempty"`
 }
 
 // Target is one goal, met or not. Met is nil when it could not be judged.

@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -269,6 +272,20 @@ func attachRetry(ctx context.Context, opts ringbuf.Options, deadline int64) (*ri
 
 func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, error) {
 	start := now()
+	tid := 0
+	if p.LockThread {
+		// One thread for the whole run, so that a tracer can follow its
+		// futex sleeps and wake-ups by thread id.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		self, err := os.Readlink("/proc/thread-self") // "PID/task/TID"
+		if err != nil {
+			return nil, fmt.Errorf("run ring consumer: %w", err)
+		}
+		if tid, err = strconv.Atoi(self[strings.LastIndexByte(self, '/')+1:]); err != nil {
+			return nil, fmt.Errorf("run ring consumer: thread id %q: %w", self, err)
+		}
+	}
 	spin, err := spinFor(p.Wait)
 	if err != nil {
 		return nil, fmt.Errorf("run ring consumer: %w", err)
@@ -296,7 +313,7 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		return splitConsumer(r, p, &capped)
 	}
 	lat := newHist()
-	res := &result{Role: p.Role, Index: p.Index}
+	res := &result{Role: p.Role, Index: p.Index, Tid: tid}
 	sum := p.Read == ReadSum
 	var u0 usage
 	measuring := false

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/framering/framering/archive"
@@ -22,6 +21,10 @@ func accountFor(t *testing.T, a *archived, offered uint64, sum map[string]any) {
 		}
 		if got := num(t, sum, "lost_total"); got > a.lostTotal() {
 			t.Fatalf("summary: lost_total %d, archive records %d", got, a.lostTotal())
+		}
+		// A clean exit fsyncs everything and leaves no torn tail.
+		if d, n := num(t, sum, "durable_seq"), num(t, sum, "next_seq"); d != n || a.report.TornTail != nil {
+			t.Fatalf("after a clean exit: durable seq %d, next seq %d, torn tail %+v", d, n, a.report.TornTail)
 		}
 	}
 }
@@ -92,5 +95,3 @@ func TestLossless(t *testing.T) {
 		})
 	}
 }
-
-var _ = syscall.SIGTERM

@@ -1,7 +1,22 @@
 // Command archiver stores every frame of a ring on disk, losslessly: each
-// published frame is stored, or its loss is recorded in the archive with its
-// cause. It also verifies and exports archives and measures their write
-// throughput. See "archiver help"; the logic is in internal/archiver.
+// published frame is stored, or its loss is recorded in the archive, as a gap
+// record, with its cause. It attaches as a Lossless consumer and writes each
+// frame with one pwrite(2) straight from the ring's shared memory.
+//
+//	archiver [run] -ring cam0 -dir /data/cam0 [-fsync interval=100ms] [-segment-size 1GiB]
+//	               [-compress] [-copy] [-reattach=true] [-wait=true] [-duration D] [-frames N]
+//	               [-log-format text|json] [-stats-interval 10s]
+//	archiver verify -dir /data/cam0 [-json] [-pattern]
+//	archiver export -dir /data/cam0 -from 100 -to 200 -format png|tiff -out /tmp/frames
+//	archiver bench -dir /data [-frames 256 -width 1920 -height 1080 -format Mono8 -rounds 5]
+//
+// SIGINT or SIGTERM ends a run cleanly: the current frame is finished, the
+// losses found are recorded, the archive is fsynced and closed, and a summary
+// is logged. After kill -9, the next run recovers the archive (the torn tail
+// is cut) and records the frames published meanwhile as lost. Exit status: 0,
+// 1 for a failed run (or losses the full disk kept out of the archive) or a
+// damaged archive (verify), 2 for a usage error. The logic, and what each
+// loss cause means, is in internal/archiver.
 package main
 
 import (

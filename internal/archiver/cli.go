@@ -61,10 +61,10 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.Is(err, ErrUsage):
-		fmt.Fprintf(stderr, "archiver %s: %v\n", sub, err)
+		fmt.Fprintf(stderr, "archiver: %v\n", err)
 		return ExitUsage
 	default:
-		fmt.Fprintf(stderr, "archiver %s: %v\n", sub, err)
+		fmt.Fprintf(stderr, "archiver: %v\n", err)
 		return ExitFailure
 	}
 }

@@ -294,10 +294,32 @@ func (r *Reader) mapSegments(df, cf *os.File, w welcome) error {
 	if w.entry != noEntry {
 		r.entry, r.bit = int(w.entry), 1<<w.entry
 		r.cursor = r.cw[(r.geo.entry(r.entry)+eCursor)/8].Load()
+		if r.opts.From != 0 && r.opts.Mode == Lossless {
+			r.skipGone()
+		}
 	} else {
 		r.cursor = r.published() + 1
 	}
 	return nil
+}
+
+// skipGone raises a lossless cursor that asked for old frames (Options.From)
+// to the oldest frame the ring still holds: frames gone before we attached
+// are not ours to count as missed. The scan is stable: our cursor, stored
+// by the producer before the welcome, pins every frame at or after it, so
+// no slot holding one can be reused until we raise it.
+func (r *Reader) skipGone() {
+	oldest := uint64(0)
+	for k := uint32(0); k < r.geo.slots; k++ {
+		g, s := r.genAt(k), r.seqAt(k)
+		if g&1 == 0 && s >= r.cursor && (oldest == 0 || s < oldest) && r.genAt(k) == g {
+			oldest = s
+		}
+	}
+	if oldest > r.cursor {
+		r.cursor = oldest
+		r.cw[(r.geo.entry(r.entry)+eCursor)/8].Store(oldest)
+	}
 }
 
 // watchConn learns of the producer's departure (EOF) and of notes.

@@ -506,3 +506,32 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 		t.Errorf("next: %v allocs", n)
 	}
 }
+
+// A lossless consumer that asks for old frames (From) gets those the ring
+// still holds, oldest first, and is not charged for older ones.
+func TestFromOldestAvailable(t *testing.T) {
+	p := newRing(t, ringbuf.Config{Slots: 4})
+	for i := 1; i <= 10; i++ {
+		publish(t, p, byte(i))
+	}
+	r := attach(t, p, ringbuf.Options{Consumer: "late", Mode: ringbuf.Lossless, From: 1})
+	ctx := testCtx(t)
+	for want := uint64(7); want <= 10; want++ {
+		l, err := r.Next(ctx)
+		if err != nil || l.Meta().Seq != want || l.Bytes()[0] != byte(want) {
+			t.Fatalf("want seq %d: %+v %v", want, l.Meta(), err)
+		}
+		l.Release()
+	}
+	if st := r.Stats(); st.Missed != 0 || st.Skipped != 0 || st.Delivered != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Without From, a consumer starts with the next frame.
+	r2 := attach(t, p, ringbuf.Options{Consumer: "new", Mode: ringbuf.Lossless})
+	publish(t, p, 11)
+	l, err := r2.Next(ctx)
+	if err != nil || l.Meta().Seq != 11 {
+		t.Fatal(l.Meta(), err)
+	}
+	l.Release()
+}

@@ -222,6 +222,10 @@ func (a *archiver) loop(ctx context.Context) error {
 			Ring: a.cfg.Ring, SocketPath: a.cfg.SocketPath, Name: a.cfg.Name,
 			Mode: consumers.Lossless, Copy: a.cfg.Copy, Wait: a.cfg.Wait || !first,
 			Spin: a.cfg.Spin, Logger: a.log,
+			// Every frame the ring still holds: a new archive starts with
+			// the oldest, a restarted archiver catches up on what was
+			// published while it was down (handle skips what it already has).
+			From: 1,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -281,6 +285,11 @@ func (a *archiver) loop(ctx context.Context) error {
 // handle archives one frame straight from its lease and releases it. It
 // returns an error only when the archive cannot go on at all (closed).
 func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
+	if p := a.acct.pos; p.known && p.epoch == f.Epoch() && f.Meta().FrameID <= p.lastID {
+		// Already archived (we asked the ring for every frame it holds).
+		f.Release()
+		return nil
+	}
 	err := a.archiveFrame(f.Epoch(), f.Meta(), f.Bytes(), func() (drops, uint64, bool) {
 		s, err := c.Snapshot()
 		if err != nil {

@@ -106,8 +106,9 @@ func Markdown(rep *Report) string {
 	if len(rep.Throughput) > 0 {
 		p("## Throughput (producer writes every byte, flat out)\n\n")
 		p("Rates are frames per second delivered to each consumer (mean; lossless: equal to the producer's). Ratios compare with the same frames over a Unix stream socket and a pipe to as many receivers, whose receivers do read() only (`lease` rows) or read() and checksum (`sum` rows). Fill limit: the producer's fill bandwidth on one core divided by the frame size.\n\n")
-		p("| payload | consumers | mode | read | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Producer waits: share of the window the producer spent waiting for a free slot (lossless backpressure; the ring has no blocking wait for it, so the producer spins 1 ms, then sleeps).\n\n")
+		p("| payload | consumers | mode | read | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Throughput {
 			cc, ca := 0.0, 0.0
 			for _, c := range r.ConsumerStat {
@@ -122,10 +123,10 @@ func Markdown(rep *Report) string {
 			if r.Corrupt > 0 {
 				note = strings.TrimPrefix(note+fmt.Sprintf("; %d CORRUPT frames", r.Corrupt), "; ")
 			}
-			p("| %s | %d | %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %d / %s | %d | %s |\n",
+			p("| %s | %d | %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s / %s | %d / %s | %d | %s |\n",
 				sizeName(r.Payload), r.Consumers, r.Mode, r.Read, fps(r.FPS), r.GBps, fps(r.ProducerFPS),
 				fps(r.SocketFPS), ratio(r.VsSocket), fps(r.PipeFPS), ratio(r.VsPipe), fps(r.FillLimitFPS),
-				nsf(r.Producer.CPUPerFrameNs), nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca),
+				nsf(r.Producer.CPUPerFrameNs), 100*r.Producer.Blocked, nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca),
 				r.Sent, strings.Join(rcv, ","), r.Lost, note)
 		}
 		p("\n")

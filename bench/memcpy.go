@@ -28,32 +28,36 @@ func runMemcpy(ctx context.Context, p params, _ *slog.Logger) (*result, error) {
 		}
 		slots := n / size
 		pt := memPoint{Payload: size}
+		// Each of copy and fill: the best of three rounds, so that a
+		// neighbour's burst lowers one round, not the limit.
 		for pass := 0; pass < 2; pass++ {
-			var bytes int64
-			start := now()
-			end := start + p.DurationNs
-			// Read the clock about every MiB copied, not every copy.
-			every := max(1, (1<<20)/size)
-			for k := 0; ; k++ {
-				if k%every == 0 && k >= 4 && now() >= end {
-					break
+			for round := 0; round < 3; round++ {
+				var bytes int64
+				start := now()
+				end := start + p.DurationNs/3
+				// Read the clock about every MiB copied, not every copy.
+				every := max(1, (1<<20)/size)
+				for k := 0; ; k++ {
+					if k%every == 0 && k >= 4 && now() >= end {
+						break
+					}
+					if k%every == 0 && ctx.Err() != nil {
+						return nil, fmt.Errorf("run memcpy: %w", ctx.Err())
+					}
+					off := (k % slots) * size
+					if pass == 0 {
+						copy(dst[off:off+size], src[off:off+size])
+					} else {
+						f.fill(dst[off:off+size], uint64(k))
+					}
+					bytes += int64(size)
 				}
-				if k%every == 0 && ctx.Err() != nil {
-					return nil, fmt.Errorf("run memcpy: %w", ctx.Err())
-				}
-				off := (k % slots) * size
+				gbps := float64(bytes) / float64(now()-start)
 				if pass == 0 {
-					copy(dst[off:off+size], src[off:off+size])
+					pt.CopyGBps = max(pt.CopyGBps, gbps)
 				} else {
-					f.fill(dst[off:off+size], uint64(k))
+					pt.FillGBps = max(pt.FillGBps, gbps)
 				}
-				bytes += int64(size)
-			}
-			gbps := float64(bytes) / float64(now()-start)
-			if pass == 0 {
-				pt.CopyGBps = gbps
-			} else {
-				pt.FillGBps = gbps
 			}
 		}
 		res.Memcpy = append(res.Memcpy, pt)

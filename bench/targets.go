@@ -137,7 +137,13 @@ func allocTarget(rep *Report) Target {
 	check := func(scenario string, s ProcStat) {
 		n++
 		if s.Mallocs > 0 {
-			bad = append(bad, fmt.Sprintf("%s %s[%d] %.3g/frame (%d)", scenario, s.Role, s.Index, s.AllocsPerFrame, s.Mallocs))
+			w := fmt.Sprintf("%s %s[%d] %.3g/frame (%d)", scenario, s.Role, s.Index, s.AllocsPerFrame, s.Mallocs)
+			if s.Missed > 0 {
+				// Borrow wraps ErrOverwritten with fmt.Errorf: 2 allocations
+				// per missed frame, on Next's retry path.
+				w += fmt.Sprintf(" with %d missed frames (Next's overwritten path allocates its error)", s.Missed)
+			}
+			bad = append(bad, w)
 		}
 	}
 	for _, r := range rep.Latency {

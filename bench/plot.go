@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -81,7 +82,7 @@ func writePlot(rep *Report, path string) error {
 	for e := y0; e <= y1; e++ {
 		y := py(math.Pow(10, e))
 		line(img, left, y, W-right, y, grid, false)
-		label(img, 5, y+4, ns(int64(math.Pow(10, e))), black)
+		label(img, 5, y+4, asciiNs(int64(math.Pow(10, e))), black)
 	}
 	for e := x0; e <= x1; e++ {
 		x := px(math.Pow(2, e))
@@ -92,7 +93,7 @@ func writePlot(rep *Report, path string) error {
 	}
 	line(img, left, H-bottom, W-right, H-bottom, black, false)
 	line(img, left, top, left, H-bottom, black, false)
-	label(img, left, 20, "framering handoff latency vs payload (log-log) — "+rep.Machine.CPUModel, black)
+	label(img, left, 20, "framering handoff latency vs payload (log-log), "+rep.Machine.CPUModel, black)
 	label(img, W/2-40, H-15, "payload size", black)
 	for i, s := range ss {
 		for j := 1; j < len(s.xs); j++ {
@@ -159,6 +160,9 @@ func label(img *image.RGBA, x, y int, s string, c color.RGBA) {
 	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
 	d.DrawString(s)
 }
+
+// asciiNs is ns for the bitmap font, which has no µ.
+func asciiNs(v int64) string { return strings.ReplaceAll(ns(v), "µ", "u") }
 
 func abs(v int) int { return max(v, -v) }
 

@@ -148,9 +148,15 @@ func (w ctlWords) load32(off uint64) uint32 { return w.r.cw32[off/4].Load() }
 
 // Snapshot returns the ring's state as the producer sees it.
 func (p *Producer) Snapshot() Snapshot {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
 	if p.closed.Load() {
 		return p.final
 	}
+	return p.snapshotLocked()
+}
+
+func (p *Producer) snapshotLocked() Snapshot {
 	return snapshot(&p.geo, prodData{p}, prodCtl{p}, p.ctl.Bytes())
 }
 

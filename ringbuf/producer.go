@@ -143,11 +143,15 @@ type Producer struct {
 	blocked struct {
 		entry int
 		since int64
+		who   uint64 // the entry's attach time: a new owner of the entry is not the one blamed
 	}
 
-	lossless atomic.Uint64 // bit per active lossless entry (Go memory; the table is authoritative for consumers)
-	closed   atomic.Bool
-	final    Snapshot // taken by Close, returned by Snapshot afterwards
+	lossless  atomic.Uint64 // bit per active lossless entry (Go memory; the table is authoritative for consumers)
+	closed    atomic.Bool
+	closeMu   sync.RWMutex // Close holds it to unmap; Snapshot and Published read under it
+	final     Snapshot     // taken by Close, returned by Snapshot afterwards
+	closeOnce sync.Once
+	closeErr  error
 
 	mu        sync.Mutex
 	entries   [MaxConsumers]*peer
@@ -171,6 +175,10 @@ type peer struct {
 	name  string
 	mode  Mode
 	start uint64 // from the hello: first sequence wanted, 0 = next
+	// welcomed is set under mu once the welcome was sent: notes (closing,
+	// evicted) go only to welcomed peers, or a note could arrive first and
+	// be read as the welcome.
+	welcomed bool
 }
 
 // Slot is a slot lent to the caller by Acquire, to fill and Publish (or
@@ -352,8 +360,16 @@ func (p *Producer) Acquire() (Slot, error) {
 	pinned := false
 	for i, k := range p.fifo {
 		if p.seqOf[k] >= minCursor {
-			pinned = true
-			break // this and every later frame is still wanted by a lossless consumer
+			// This and every later frame is still wanted by a lossless
+			// consumer. Its cursor is to blame only if, without it, a
+			// slot would have been free of holds.
+			for _, k2 := range p.fifo[i:] {
+				if p.hold(k2).Load() == 0 {
+					pinned = true
+					break
+				}
+			}
+			break
 		}
 		h := p.hold(k)
 		if h.Load() != 0 {
@@ -361,9 +377,12 @@ func (p *Producer) Acquire() (Slot, error) {
 		}
 		g := p.gen(k)
 		old := g.Load()
-		// Odd: readers stop trusting the slot. Sequentially consistent
-		// store, ordered before the holder load below (invariant 2).
-		g.Store(old + 1)
+		// Odd: readers stop trusting the slot. Ordered before the holder
+		// load below (invariant 2). Swap, not Store: an RMW is a full
+		// fence everywhere, while the race detector's runtime does not
+		// fence a plain atomic store to memory outside the Go heap (our
+		// mapping), which let the load overtake it in -race builds.
+		g.Swap(old + 1)
 		if h.Load() != 0 {
 			// A consumer took a hold between our two loads. Nothing was
 			// written: restore the generation (invariant 3).
@@ -415,13 +434,14 @@ func (p *Producer) losslessMin() (uint64, int) {
 // finding a slot, and evicts it once that has lasted EvictAfter.
 func (p *Producer) noteBlocked(entry int) {
 	now := shm.MonotonicNanos()
-	if p.blocked.entry != entry {
-		p.blocked.entry, p.blocked.since = entry, now
+	who := p.cw[(p.geo.entry(entry)+eAttachNs)/8].Load()
+	if p.blocked.entry != entry || p.blocked.who != who {
+		p.blocked.entry, p.blocked.since, p.blocked.who = entry, now, who
 		return
 	}
 	if time.Duration(now-p.blocked.since) >= p.cfg.EvictAfter {
 		p.blocked.entry = -1
-		p.evict(entry)
+		p.evict(entry, who)
 	}
 }
 
@@ -468,8 +488,9 @@ func (p *Producer) Publish(s Slot, m Meta) (uint64, error) {
 	// it; pairs with a reader's load of the generation before and after.
 	g.Store(g.Load() + 1)
 	// Pairs with Reader loads of published (Wait, Borrow): a reader that
-	// sees seq here sees the index entry and descriptor above.
-	p.dw[offPublished/8].Store(seq)
+	// sees seq here sees the index entry and descriptor above. Swap: this
+	// store and the waiters load below are a Dekker pair (see above).
+	p.dw[offPublished/8].Swap(seq)
 	p.next++
 	p.seqOf[k] = seq
 	p.state[k] = slotPublished
@@ -517,6 +538,8 @@ func (p *Producer) RecordDrops(cause DropCause, n uint64) {
 
 // Published is the last published sequence number (0 before the first).
 func (p *Producer) Published() uint64 {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
 	if p.closed.Load() {
 		return p.final.Published
 	}
@@ -531,13 +554,15 @@ func (p *Producer) Published() uint64 {
 // concurrently with Acquire or Publish (they belong to one goroutine; stop
 // it first). After Close, Published and Snapshot report the final state.
 func (p *Producer) Close() error {
-	if p.closed.Load() {
-		return nil
-	}
-	p.final = p.Snapshot()
-	if p.closed.Swap(true) {
-		return nil
-	}
+	p.closeOnce.Do(func() { p.closeErr = p.close() })
+	return p.closeErr
+}
+
+func (p *Producer) close() error {
+	p.closeMu.Lock()
+	p.final = p.snapshotLocked()
+	p.closed.Store(true)
+	p.closeMu.Unlock()
 	p.dw32[offState/4].Store(stateClosed)
 	p.dw32[offWake/4].Add(1)
 	shm.FutexWake(&p.dw32[offWake/4], 0)
@@ -548,7 +573,7 @@ func (p *Producer) Close() error {
 	encodeNote(note[:], noteClosing)
 	p.mu.Lock()
 	for _, c := range p.entries {
-		if c != nil {
+		if c != nil && c.welcomed {
 			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			c.conn.Send(note[:])
 		}
@@ -560,7 +585,11 @@ func (p *Producer) Close() error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-	p.log.Info("ring closed", "published", p.Published())
+	p.log.Info("ring closed", "published", p.final.Published)
+	// Readers of the mapping (Snapshot, Published) hold closeMu for
+	// reading and check closed first: none is inside the mapping now.
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
 	return p.release()
 }
 

@@ -309,12 +309,18 @@ func (r *Reader) mapSegments(df, cf *os.File, w welcome) error {
 // by the producer before the welcome, pins every frame at or after it, so
 // no slot holding one can be reused until we raise it.
 func (r *Reader) skipGone() {
+	// If no slot holds a frame at or after the cursor (all lent out, or
+	// none published yet), start with the next one published, not at 1.
+	next := r.published() + 1
 	oldest := uint64(0)
 	for k := uint32(0); k < r.geo.slots; k++ {
 		g, s := r.genAt(k), r.seqAt(k)
 		if g&1 == 0 && s >= r.cursor && (oldest == 0 || s < oldest) && r.genAt(k) == g {
 			oldest = s
 		}
+	}
+	if oldest == 0 {
+		oldest = next
 	}
 	if oldest > r.cursor {
 		r.cursor = oldest
@@ -506,6 +512,10 @@ func (r *Reader) payload(k uint32, n uint64) []byte {
 	return r.dataBytes[off : off+n : off+n]
 }
 
+// Peek and Borrow return ErrNotPublished and ErrOverwritten unwrapped: they
+// are the ordinary outcomes of reading a live ring, and wrapping them would
+// allocate on every miss. Other errors are wrapped with the call and sequence.
+//
 // Peek runs fn on frame seq without taking a hold and without writing to
 // shared memory. The frame's bytes may change while fn runs; Peek checks
 // the slot's generation afterwards and returns ErrOverwritten if they did,
@@ -518,7 +528,7 @@ func (r *Reader) Peek(seq uint64, fn func(Frame)) error {
 	defer r.exit()
 	k, g1, err := r.locate(seq)
 	if err != nil {
-		return fmt.Errorf("peek %d: %w", seq, err)
+		return err // bare sentinels on this hot path: a miss must not allocate
 	}
 	m := r.readMeta(k)
 	if m.Seq != seq || m.Length > r.geo.capacity {
@@ -532,7 +542,7 @@ func (r *Reader) Peek(seq uint64, fn func(Frame)) error {
 	// Every load fn made happens before the generation is loaded again.
 	shm.LoadFence()
 	if r.genAt(k) != g1 {
-		return fmt.Errorf("peek %d: %w", seq, ErrOverwritten)
+		return ErrOverwritten
 	}
 	return nil
 }
@@ -611,9 +621,16 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrClosed)
 	}
 	defer r.exit()
+	if r.gone.Load() && r.state.Load() != stateClosed {
+		// Our connection ended with the ring still running: the producer
+		// reclaimed our entry (or died), and our holder bit may be another
+		// consumer's now. After a clean close nothing is reused, and the
+		// frames still published may be drained. Peek still works.
+		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrProducerGone)
+	}
 	k, g1, err := r.locate(seq)
 	if err != nil {
-		return Lease{}, fmt.Errorf("borrow %d: %w", seq, err)
+		return Lease{}, err // ErrNotPublished, ErrOverwritten (bare: no allocation) or ErrCorrupt
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -632,13 +649,13 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		hold.Or(r.bit)
 		if g2, ok := r.settle(k, seq); !ok || g2 != g1 {
 			hold.And(^r.bit)
-			return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrOverwritten)
+			return Lease{}, ErrOverwritten
 		}
 	} else if r.seqAt(k) != seq {
 		// We hold k now, so it is stable now; but between locate and our
 		// lock another goroutine of ours may have released k (letting the
 		// producer reuse it) and borrowed it again for a newer frame.
-		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrOverwritten)
+		return Lease{}, ErrOverwritten
 	}
 	m := r.readMeta(k)
 	if m.Seq != seq || m.Length > r.geo.capacity {
@@ -766,7 +783,12 @@ func (r *Reader) watchCtx(ctx context.Context) {
 	}
 	r.waitDone = done
 	r.waitStop = context.AfterFunc(ctx, func() {
-		if r.enter() {
+		// Only if one of our goroutines sleeps: a context cancelled after
+		// its Wait returned (defer cancel()) must not wake the whole ring.
+		r.mu.Lock()
+		sleeping := r.waiting > 0
+		r.mu.Unlock()
+		if sleeping && r.enter() {
 			r.wake.Wake(0)
 			r.exit()
 		}
@@ -881,10 +903,11 @@ func (r *Reader) Close() error {
 	if r.entry >= 0 && r.waiting > 0 {
 		r.cw[cWaiters/8].And(^r.bit)
 	}
-	r.mu.Unlock()
-	// Our own sleepers return ErrClosed. Wake while we count as inflight,
-	// so the mapping cannot go away under the call.
+	// Our own sleepers return ErrClosed. Wake while we count as inflight
+	// (taken before unlocking, so a concurrent last Release cannot tear
+	// down first), so the mapping cannot go away under the call.
 	r.inflight.Add(1)
+	r.mu.Unlock()
 	r.wake.Wake(0)
 	r.exit()
 	return nil

@@ -495,6 +495,17 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("borrow+release: %v allocs", n)
 	}
+	// Misses are ordinary on a live ring and allocate nothing either.
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := r.Borrow(seq + 1000); !errors.Is(err, ringbuf.ErrNotPublished) {
+			t.Fatal(err)
+		}
+		if err := r.Peek(1, fn); !errors.Is(err, ringbuf.ErrOverwritten) {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("borrow/peek misses: %v allocs", n)
+	}
 	if n := testing.AllocsPerRun(100, func() {
 		pub()
 		l, err := r.Next(context.Background())

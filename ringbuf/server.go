@@ -107,13 +107,24 @@ func (p *Producer) handle(c *shm.Conn) {
 	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1}
 	if h.role == RoleConsumer {
 		if err := p.register(pr); err != nil {
-			p.refuse(c, statusFull, err.Error(), "pid", cred.Pid, "name", h.name)
+			status := uint32(statusFull)
+			if errors.Is(err, ErrClosed) {
+				status = statusClosing // a re-attaching consumer waits for the next producer
+			}
+			p.refuse(c, status, err.Error(), "pid", cred.Pid, "name", h.name)
 			return
 		}
 	} else {
 		p.mu.Lock()
-		p.observers[pr] = struct{}{}
+		closing := p.closed.Load()
+		if !closing {
+			p.observers[pr] = struct{}{}
+		}
 		p.mu.Unlock()
+		if closing {
+			p.refuse(c, statusClosing, "ring closing", "pid", cred.Pid)
+			return
+		}
 	}
 	entry := noEntry
 	if pr.entry >= 0 {
@@ -126,6 +137,9 @@ func (p *Producer) handle(c *shm.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
+	p.mu.Lock()
+	pr.welcomed = true
+	p.mu.Unlock()
 	if pr.entry >= 0 {
 		p.log.Info("consumer attached", "name", pr.name, "pid", cred.Pid, "uid", cred.UID, "mode", pr.mode, "entry", pr.entry)
 	} else {
@@ -150,10 +164,13 @@ func (p *Producer) register(pr *peer) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	i := slices.Index(p.entries[:], nil)
 	if p.closed.Load() {
-		i = -1
+		if pidfd != nil {
+			pidfd.Close()
+		}
+		return fmt.Errorf("register: %w", ErrClosed)
 	}
+	i := slices.Index(p.entries[:], nil)
 	if i < 0 {
 		if pidfd != nil {
 			pidfd.Close()
@@ -237,14 +254,21 @@ func (p *Producer) watch(ctx context.Context) {
 // many consumers it reclaimed. Socket EOF and pidfd readiness remain the
 // authoritative paths; this one is only earlier.
 func (p *Producer) ConsumerExited(pid int) int {
-	var dead []*peer
+	var cands, dead []*peer
 	p.mu.Lock()
 	for _, pr := range p.entries {
-		if pr != nil && pr.cred.Pid == pid && pr.pidfd != nil && pr.pidfd.Exiting() {
-			dead = append(dead, pr)
+		if pr != nil && pr.cred.Pid == pid && pr.pidfd != nil {
+			cands = append(cands, pr)
 		}
 	}
 	p.mu.Unlock()
+	// /proc is read without mu (never I/O under it). A candidate reclaimed
+	// meanwhile is skipped by drop; its pidfd stays open until then.
+	for _, pr := range cands {
+		if pr.pidfd.Exiting() {
+			dead = append(dead, pr)
+		}
+	}
 	for _, pr := range dead {
 		p.log.Info("consumer exiting (kernel report)", "name", pr.name, "pid", pid)
 		p.drop(pr)
@@ -296,12 +320,12 @@ func (p *Producer) drop(pr *peer) {
 // consumer is sent from a goroutine of its own, with a write-only deadline
 // (a read deadline would also end the handler's read of that connection and
 // detach a live consumer).
-func (p *Producer) evict(i int) {
+func (p *Producer) evict(i int, who uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr := p.entries[i]
-	if pr == nil {
-		return
+	if pr == nil || !pr.welcomed || p.cw[(p.geo.entry(i)+eAttachNs)/8].Load() != who {
+		return // gone, not yet welcomed, or the entry has a new owner
 	}
 	bit := uint64(1) << i
 	p.lossless.And(^bit)

@@ -18,9 +18,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Pidfd is an owned process file descriptor.
+// Pidfd is an owned process file descriptor. Its methods are safe for
+// concurrent use: Close waits for a poll in progress, so the descriptor is
+// never polled after it was closed (or reused for another file).
 type Pidfd struct {
-	fd  int
+	mu  sync.Mutex
+	fd  int // -1 after Close
 	pid int
 	ino uint64
 }
@@ -53,6 +56,11 @@ func (p *Pidfd) Inode() uint64 { return p.ino }
 
 // Exited reports whether the process has exited, without blocking.
 func (p *Pidfd) Exited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return false
+	}
 	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n > 0
@@ -89,14 +97,29 @@ func (p *Pidfd) Exiting() bool {
 // Signal sends sig to the process (pidfd_send_signal), which cannot hit a
 // reused pid.
 func (p *Pidfd) Signal(sig unix.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return ErrClosed
+	}
 	if err := unix.PidfdSendSignal(p.fd, sig, nil, 0); err != nil {
 		return fmt.Errorf("signal %d: %w", p.pid, err)
 	}
 	return nil
 }
 
+// descriptor returns the pidfd's descriptor, -1 after Close. Lock order:
+// a Watcher's mu, then a Pidfd's.
+func (p *Pidfd) descriptor() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fd
+}
+
 // Close releases the pidfd.
 func (p *Pidfd) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.fd < 0 {
 		return nil
 	}
@@ -157,11 +180,15 @@ func (w *Watcher) Add(p *Pidfd, key uint64) error {
 	if w.nextID == 0 {
 		w.nextID = 1 // 0 is the wake eventfd
 	}
-	if err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, p.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(id)}); err != nil {
+	fd := p.descriptor()
+	if fd < 0 {
+		return ErrClosed
+	}
+	if err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(id)}); err != nil {
 		return fmt.Errorf("watch pid %d: %w", p.pid, err)
 	}
 	w.regs[id] = key
-	w.byFd[p.fd] = id
+	w.byFd[fd] = id
 	return nil
 }
 
@@ -169,13 +196,14 @@ func (w *Watcher) Add(p *Pidfd, key uint64) error {
 func (w *Watcher) Remove(p *Pidfd) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed || p.fd < 0 {
+	fd := p.descriptor()
+	if w.closed || fd < 0 {
 		return
 	}
-	if id, ok := w.byFd[p.fd]; ok {
-		unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, p.fd, nil)
+	if id, ok := w.byFd[fd]; ok {
+		unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, fd, nil)
 		delete(w.regs, id)
-		delete(w.byFd, p.fd)
+		delete(w.byFd, fd)
 	}
 }
 

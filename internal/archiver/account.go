@@ -64,11 +64,18 @@ type position struct {
 type snapFunc func() (d drops, epoch uint64, ok bool)
 
 type accountant struct {
-	pos      position
-	base     drops
-	baseOK   bool
-	trailing drops
-	reserve  drops
+	// catchUpTo is the ring's last published sequence when a restarted
+	// archiver attached to the same producer run as its archive: frames up
+	// to it (and the first after it) are the catch-up on what was published
+	// while the archiver was down. Their id gaps are losses of that
+	// downtime (CauseShutdown), and the position keeps lastSeq 0 until the
+	// catch-up ends so that each is handled by the restart rule.
+	catchUpTo uint64
+	pos       position
+	base      drops
+	baseOK    bool
+	trailing  drops
+	reserve   drops
 	// The ring's counters when this consumer attached (before the first
 	// frame it gets was published).
 	attachD     drops
@@ -135,6 +142,13 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 	prev := a.pos
 	ctxCause := a.context
 	a.pos = position{known: true, epoch: e, lastID: m.FrameID, lastSeq: m.Seq}
+	if a.catchUpTo != 0 {
+		if e == prev.epoch && m.Seq <= a.catchUpTo {
+			a.pos.lastSeq = 0 // still catching up: the next frame too follows the restart rule
+		} else {
+			a.catchUpTo = 0
+		}
+	}
 	a.context = CauseMissed
 	id := m.FrameID
 	var idGap uint64
@@ -264,6 +278,16 @@ func (a *accountant) rebase(e uint64, snap snapFunc) {
 	a.trailing, a.reserve = drops{}, drops{}
 	if a.baseOK && a.attachOK && a.attachEpoch == e {
 		a.reserve = now.sub(a.attachD)
+	}
+}
+
+// catchUp notes, right after an attach, the ring's epoch and last published
+// sequence: if the archive's last frame belongs to that same producer run
+// and this process has not seen it run (a restarted archiver), the frames
+// it now receives up to that sequence are a catch-up (see catchUpTo).
+func (a *accountant) catchUp(e, published uint64) {
+	if a.pos.known && a.pos.lastSeq == 0 && a.pos.epoch == e && published != 0 {
+		a.catchUpTo = published
 	}
 }
 

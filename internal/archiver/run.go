@@ -237,6 +237,9 @@ func (a *archiver) loop(ctx context.Context) error {
 		a.cons.Store(c)
 		s, serr := c.Snapshot()
 		a.acct.attached(dropsOf(s), s.Epoch, serr == nil)
+		if serr == nil {
+			a.acct.catchUp(s.Epoch, s.Published)
+		}
 		a.mu.Lock()
 		a.sum.Attaches++
 		a.mu.Unlock()

@@ -182,6 +182,13 @@ func (p *Producer) Run(ctx context.Context) (Stats, error) {
 	}
 	runErr := p.run(ctx)
 	p.endNs.Store(time.Now().UnixNano())
+	// Stop acquisition first: the grabber must not go on producing frames
+	// (counted as underruns, nothing being queued any more) while the
+	// stats and exit-watch goroutines wind down. shutdown stops it again,
+	// which does nothing, and reads the final counters.
+	if err := p.grab.Stop(); err != nil && !errors.Is(err, native.ErrClosed) {
+		p.log.Warn("stop acquisition", "err", err)
+	}
 	stopStats()
 	wg.Wait()
 	if err := observer.Close(); err != nil {

@@ -153,7 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
 
-	fs.BoolVar(&c.ExitWatch, "exit-watch", false, "also observe consumer exits in the kernel with eBPF (root; logged and skipped if unavailable)")
+	fs.BoolVar(&c.ExitWatch, "exit-watch", true, "also observe consumer exits in the kernel with eBPF, reclaiming a dying consumer before its memory is torn down (needs CAP_BPF/root; when unavailable the reason is logged and supervision uses the socket and pidfd only)")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", producer.DefaultStatsInterval, "period of the stats log line (0: never)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until signalled)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")

@@ -1,23 +1,33 @@
 package archcheck
 
 import (
+	"encoding/json"
+	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-const module = "github.com/framering/framering/"
+const module = "github.com/framering/framering"
 
+// hazards may be imported only inside the hazard zone.
 var hazards = map[string]bool{
 	"unsafe": true, "C": true, "golang.org/x/sys/unix": true, "github.com/edsrzf/mmap-go": true,
 }
 
-// hazardOK reports whether package dir may import hazards.
+// alsoBanned are kept out of the listed layers though the standard library
+// has them: raw syscalls and cgo belong below the ring.
+var alsoBanned = map[string][]string{
+	"syscall":     {"producer", "consumers", "analysis", "bench"},
+	"runtime/cgo": {"producer", "consumers", "analysis", "bench", "ringbuf", "archive"},
+}
+
+// hazardOK reports whether the package at dir (module-relative) may import hazards.
 func hazardOK(dir string) bool {
 	top := strings.Split(dir, "/")[0]
 	if top == "shm" || top == "native" {
@@ -25,18 +35,96 @@ func hazardOK(dir string) bool {
 	}
 	// eBPF loaders live in a package of their own, named for it.
 	base := filepath.Base(dir)
-	return strings.Contains(base, "bpf") || strings.Contains(base, "exitwatch")
+	return strings.Contains(base, "bpf") || base == "exitwatch" || base == "schedlat"
 }
 
-// forbidden lists, per package prefix, project packages it must not import.
-var forbidden = map[string][]string{
-	"consumers": {"producer", "native"},
-	"native":    {"ringbuf", "producer", "consumers"},
-	"ringbuf":   {"producer", "native", "consumers", "archive", "analysis", "bench", "cmd"},
-	"shm":       {""}, // nothing of the project
-	"frame":     {""},
-	"analysis":  {"ringbuf", "producer", "native", "consumers", "shm"},
-	"archive":   {"ringbuf", "producer", "native", "consumers"},
+// layers: a package under the key must not depend, even indirectly, on a
+// project package under any of the values. "" means: nothing of the project
+// but itself and the allowed list in onlyDeps.
+var layers = map[string][]string{
+	"consumers":    {"producer", "native"},
+	"cmd/analyzer": {"producer", "native"},
+	"cmd/archiver": {"producer", "native"},
+	"cmd/ringctl":  {"producer", "native"},
+	"native":       {"ringbuf", "producer", "consumers"},
+	"archive":      {"ringbuf", "producer", "native", "consumers"},
+}
+
+// onlyDeps: a package under the key may depend on these project packages only.
+var onlyDeps = map[string][]string{
+	"shm":      {},
+	"frame":    {},
+	"ringbuf":  {"shm", "frame"},
+	"analysis": {"frame"},
+}
+
+func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
+
+type listed struct {
+	ImportPath string
+	Name       string
+	Deps       []string
+}
+
+func goList(t *testing.T) []listed {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	cmd := exec.Command(gobin, "list", "-json=ImportPath,Name,Deps", module+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listed
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p listed
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 15 {
+		t.Fatalf("go list found %d packages: is the test run inside the module?", len(pkgs))
+	}
+	return pkgs
+}
+
+// TestLayering checks every package's transitive dependencies.
+func TestLayering(t *testing.T) {
+	for _, p := range goList(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, dep := range p.Deps {
+			if !strings.HasPrefix(dep, module+"/") {
+				continue
+			}
+			d := strings.TrimPrefix(dep, module+"/")
+			for prefix, bans := range layers {
+				if !under(rel, prefix) {
+					continue
+				}
+				for _, ban := range bans {
+					if under(d, ban) {
+						t.Errorf("%s depends on %s: %s/ must never reach %s/", rel, d, prefix, ban)
+					}
+				}
+			}
+			for prefix, allowed := range onlyDeps {
+				if !under(rel, prefix) || under(d, prefix) {
+					continue
+				}
+				ok := false
+				for _, a := range allowed {
+					ok = ok || under(d, a)
+				}
+				if !ok {
+					t.Errorf("%s depends on %s: %s/ may depend only on %v of the project", rel, d, prefix, allowed)
+				}
+			}
+		}
+	}
 }
 
 func root(t *testing.T) string {
@@ -56,71 +144,88 @@ func root(t *testing.T) string {
 	}
 }
 
-func TestLayering(t *testing.T) {
+// TestHazardZoneAndLibraryExits parses every non-test Go file: hazardous
+// imports stay in the hazard zone, and library packages do not panic,
+// log.Fatal or os.Exit.
+func TestHazardZoneAndLibraryExits(t *testing.T) {
 	top := root(t)
 	fset := token.NewFileSet()
 	checked := 0
-	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); path != top && (strings.HasPrefix(n, ".") || n == "testdata" || n == "bench-results") {
+			if n := d.Name(); path != top && (strings.HasPrefix(n, ".") || n == "testdata" || n == "bench-results" || n == "bin") {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") {
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
 		rel, _ := filepath.Rel(top, path)
 		dir := filepath.ToSlash(filepath.Dir(rel))
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		f, err := parser.ParseFile(fset, path, nil, 0)
 		if err != nil {
 			t.Errorf("%s: %v", rel, err)
 			return nil
 		}
 		checked++
-		isTest := strings.HasSuffix(path, "_test.go")
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if hazards[p] && !isTest && !hazardOK(dir) {
+			if hazards[p] && !hazardOK(dir) {
 				t.Errorf("%s imports %q: unsafe, cgo, x/sys/unix and mmap belong in shm/ or native/ only", rel, p)
 			}
-			if !strings.HasPrefix(p, module) || isTest {
-				continue
-			}
-			target := strings.TrimPrefix(p, module)
-			for prefix, bans := range forbidden {
-				if dir != prefix && !strings.HasPrefix(dir, prefix+"/") {
-					continue
-				}
-				for _, ban := range bans {
-					if ban == "" && !strings.HasPrefix(target, prefix) {
-						t.Errorf("%s imports %s: %s/ imports nothing of the project", rel, p, prefix)
-					}
-					if ban != "" && (target == ban || strings.HasPrefix(target, ban+"/")) {
-						t.Errorf("%s imports %s: %s/ must never import %s/", rel, p, prefix, ban)
-					}
+			for _, layer := range alsoBanned[p] {
+				if under(dir, layer) && !hazardOK(dir) {
+					t.Errorf("%s imports %q, which stays below the ring", rel, p)
 				}
 			}
 		}
+		if f.Name.Name == "main" {
+			return nil
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			c, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			switch fn := c.Fun.(type) {
+			case *ast.Ident:
+				if fn.Name == "panic" && fn.Obj == nil {
+					t.Errorf("%s: panic in a library package at %v", rel, fset.Position(c.Pos()))
+				}
+			case *ast.SelectorExpr:
+				if x, ok := fn.X.(*ast.Ident); ok {
+					name := x.Name + "." + fn.Sel.Name
+					if name == "os.Exit" || strings.HasPrefix(name, "log.Fatal") || strings.HasPrefix(name, "log.Panic") {
+						t.Errorf("%s: %s in a library package at %v", rel, name, fset.Position(c.Pos()))
+					}
+				}
+			}
+			return true
+		})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if checked < 20 {
+	if checked < 30 {
 		t.Fatalf("checked only %d files: is the walk rooted at the module?", checked)
 	}
 }
 
-// The rule must catch what it claims to: a package outside the hazard zone
-// importing unsafe is an offence; shm/ importing it is not.
-func TestHazardRule(t *testing.T) {
-	for dir, ok := range map[string]bool{"shm": true, "native": true, "ringbuf": false, "producer/exitwatch": true, "cmd/producer": false} {
+// The rules must bite: a package outside the hazard zone importing unsafe
+// is an offence; shm/ importing it is not.
+func TestRulesBite(t *testing.T) {
+	for dir, ok := range map[string]bool{"shm": true, "native": true, "ringbuf": false, "producer/exitwatch": true,
+		"bench/internal/schedlat": true, "cmd/producer": false, "consumers": false} {
 		if hazardOK(dir) != ok {
 			t.Errorf("hazardOK(%q) = %v", dir, !ok)
 		}
+	}
+	if !under("consumers/x", "consumers") || under("consumersx", "consumers") {
+		t.Error("under() is wrong")
 	}
 }

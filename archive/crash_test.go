@@ -25,7 +25,8 @@ const (
 	envChild = "FRAMERING_ARCHIVE_CHILD"
 	envDir   = "FRAMERING_ARCHIVE_DIR"
 	envCodec = "FRAMERING_ARCHIVE_CODEC"
-	envSync  = "FRAMERING_ARCHIVE_SYNC"
+	envSync  = "FRAMERING_ARCHIVE_SYNC"     // SyncPolicy.Records
+	envIval  = "FRAMERING_ARCHIVE_INTERVAL" // SyncPolicy.Interval (time.ParseDuration), empty for none
 )
 
 // crashSegmentSize is small so that children rotate often and get killed
@@ -40,10 +41,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	codec, _ := strconv.Atoi(os.Getenv(envCodec))
 	every, _ := strconv.Atoi(os.Getenv(envSync))
+	var iv time.Duration
+	if s := os.Getenv(envIval); s != "" {
+		iv, _ = time.ParseDuration(s)
+	}
 	w, err := archive.Open(os.Getenv(envDir), archive.Options{
 		MaxSegmentSize: crashSegmentSize,
 		Codec:          archive.Codec(codec),
-		Sync:           archive.SyncPolicy{Records: every},
+		Sync:           archive.SyncPolicy{Records: every, Interval: iv},
 	})
 	if err != nil {
 		fmt.Printf("error %v\n", err)
@@ -65,6 +70,31 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// childCmd is the command of a writer child on dir (TestCrashChild).
+func childCmd(dir string, codec archive.Codec, p archive.SyncPolicy) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir,
+		envCodec+"="+strconv.Itoa(int(codec)), envSync+"="+strconv.Itoa(p.Records))
+	if p.Interval > 0 {
+		cmd.Env = append(cmd.Env, envIval+"="+p.Interval.String())
+	}
+	return cmd
+}
+
+// crashPolicy picks a child's fsync policy: every few records, and in the
+// second half of the rounds also from the interval goroutine (alone or with
+// the record trigger), so kills land during background fsyncs too.
+func crashPolicy(rng *rand.Rand, round, rounds int) archive.SyncPolicy {
+	p := archive.SyncPolicy{Records: 1 + rng.IntN(8)}
+	if round >= rounds/2 {
+		p.Interval = time.Millisecond
+		if rng.IntN(2) == 0 {
+			p.Records = 0
+		}
+	}
+	return p
+}
+
 type childRun struct {
 	openSeq uint64 // NextSeq the child reported after Open
 	durable uint64 // last durable seq the child reported
@@ -74,11 +104,9 @@ type childRun struct {
 // runChild starts a writer child on dir, waits until it has reported
 // `reports` fsyncs (plus a random pause), kills it with SIGKILL and returns
 // what it reported.
-func runChild(t *testing.T, dir string, rng *rand.Rand, reports int, codec archive.Codec, every int) childRun {
+func runChild(t *testing.T, dir string, rng *rand.Rand, reports int, codec archive.Codec, p archive.SyncPolicy) childRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir,
-		envCodec+"="+strconv.Itoa(int(codec)), envSync+"="+strconv.Itoa(every))
+	cmd := childCmd(dir, codec, p)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -224,13 +252,13 @@ func TestCrashRecovery(t *testing.T) {
 	next := uint64(0)
 	for r := 0; r < rounds; r++ {
 		codec := archive.Codec(r % 3)
-		every := 1 + rng.IntN(8)
-		run := runChild(t, dir, rng, 1+rng.IntN(40), codec, every)
+		p := crashPolicy(rng, r, rounds)
+		run := runChild(t, dir, rng, 1+rng.IntN(40), codec, p)
 		if run.openSeq != next {
 			t.Fatalf("round %d: child opened at seq %d, want %d", r, run.openSeq, next)
 		}
 		next = checkAfterCrash(t, dir, run, maxRecordSize())
-		t.Logf("round %d (%v, fsync every %d): child reported durable < %d, recovered next seq %d", r, codec, every, run.durable, next)
+		t.Logf("round %d (%v, fsync %+v): child reported durable < %d, recovered next seq %d", r, codec, p, run.durable, next)
 	}
 	// Appending continues with the next seq after the last crash.
 	w := openW(t, dir, archive.Options{MaxSegmentSize: crashSegmentSize})
@@ -263,7 +291,7 @@ func TestCrashSoak(t *testing.T) {
 	for r := 0; r < rounds; r++ {
 		// reports == 0 never matches: the child is killed from a timer instead,
 		// at any moment, Open and recovery included.
-		run := runChildTimed(t, dir, rng, archive.Codec(rng.IntN(3)), 1+rng.IntN(16))
+		run := runChildTimed(t, dir, rng, archive.Codec(rng.IntN(3)), crashPolicy(rng, r, rounds))
 		if run.durable > last.durable || run.lines > 0 {
 			last = run
 		}
@@ -277,11 +305,9 @@ func TestCrashSoak(t *testing.T) {
 
 // runChildTimed kills the child after a random delay from its start, whatever
 // it is doing.
-func runChildTimed(t *testing.T, dir string, rng *rand.Rand, codec archive.Codec, every int) childRun {
+func runChildTimed(t *testing.T, dir string, rng *rand.Rand, codec archive.Codec, p archive.SyncPolicy) childRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir,
-		envCodec+"="+strconv.Itoa(int(codec)), envSync+"="+strconv.Itoa(every))
+	cmd := childCmd(dir, codec, p)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

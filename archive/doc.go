@@ -12,7 +12,9 @@
 // was offered. FORMAT.md specifies the bytes for readers in other languages.
 //
 // The Writer (Open, Append, AppendGap, Sync, Close) writes with plain
-// positioned writes and fsyncs by policy. Open recovers a crashed archive: it
+// positioned writes and fsyncs by policy; an fsync in flight does not hold up
+// appends (only a rotation waits for it, and seals the old segment before
+// the new one takes a record). Open recovers a crashed archive: it
 // cuts a torn tail of the last segment and rebuilds its index. A full disk is
 // ErrDiskFull, after which the archive is still valid and the Writer usable.
 //

@@ -1,9 +1,29 @@
 package archive
 
 // The Writer: appends records to the last segment with plain positioned
-// writes (pwrite), rotates by size, fsyncs by policy.
+// writes (pwrite), rotates by size, fsyncs by policy without holding the lock
+// that appends need.
 //
-// Invariants (all under Writer.mu):
+// Locks, and the order they are taken in: Writer.syncMu, then Writer.mu.
+//   - mu guards the writer's state: offsets, sequence numbers, the index
+//     buffer, counters, the closed flag. It is held while a record is
+//     compressed and written (pwrite), never while the open segment is
+//     fsynced by policy, by the interval goroutine, by Sync or by Close;
+//     only a rotation fsyncs under it (see sealed segments below).
+//   - syncMu serializes fsyncs: at most one is in flight. It is held for the
+//     whole of an fsync (mu is released around the fsync itself), of a
+//     rotation and of Close.
+//   - Order: syncMu before mu. A goroutine holding mu never blocks on
+//     syncMu: it may TryLock it (which cannot wait, so cannot deadlock);
+//     otherwise it releases mu, locks syncMu, locks mu again and re-checks
+//     what it saw before (lockForRecord, finishAppend).
+//   - The open files (seg, idx, segIndex) are replaced and closed only with
+//     both locks held: by a rotation, by Close, and by Open before the Writer
+//     is shared. So either lock keeps them open: an appender uses them under
+//     mu, an fsync under syncMu alone. No fsync ever runs on a closed (or
+//     reused) descriptor; a rotation waits for the fsync in flight instead.
+//
+// Invariants (under Writer.mu unless said otherwise):
 //   - w.off is the end of the last complete record of the open segment. The
 //     file holds exactly w.off bytes unless w.dirtyTail is set, in which case
 //     a cut back failed and bytes past w.off are garbage that is cut before
@@ -12,14 +32,24 @@ package archive
 //     written; a failed write is cut back, so the file never keeps a partial
 //     record of a live writer (a crash can leave one; Open cuts it).
 //   - w.durableSeq: every record with a smaller seq was covered by a
-//     completed fsync of its segment.
+//     completed fsync of its segment. An fsync (syncHeld) takes its target
+//     under mu (the buffered index entries written, the file, w.nextSeq),
+//     fsyncs with mu released, then raises w.durableSeq to that target under
+//     mu, never lowering it: records appended during the fsync are not
+//     claimed. w.unsyncedRecs and w.unsyncedBytes count what was appended
+//     since the last target was taken; a failed fsync adds its share back,
+//     so the policy retries at its next trigger.
 //   - Index entries are buffered and written after the records they point
 //     to. The index may lag or be broken (disk full); it is derived data and
 //     is rebuilt at the next Open, or at rotation or Close if it broke.
 //   - Sealed segments (all but the last) were fsynced at rotation, whatever
 //     the policy, so after power loss only the last segment needs recovery.
-//
-// Lock order: Writer.mu only; the interval goroutine takes it like any caller.
+//     The seal (and the new segment's header and directory fsyncs) run
+//     under mu, with syncMu, so after the fsync in flight: no record may go
+//     to the next segment before the seal completes, nor to the sealed one
+//     after it started, so appenders have to wait for it in any case. An append that may rotate takes syncMu
+//     before it writes (lockForRecord), judging by its uncompressed size, an
+//     upper bound of what it stores.
 
 import (
 	"errors"
@@ -54,6 +84,7 @@ type SyncPolicy struct {
 	Bytes int64
 	// Interval fsyncs pending records from a background goroutine every
 	// Interval, so an idle writer does not keep data unsynced longer than that.
+	// Appends do not wait for these fsyncs.
 	Interval time.Duration
 }
 
@@ -89,13 +120,18 @@ type Stats struct {
 }
 
 // Writer appends records to an archive directory. Its methods are safe for
-// concurrent use. Only one Writer may have a directory open at a time; the
-// package does not lock the directory (see FORMAT.md).
+// concurrent use. Only one Writer may have a directory open at a time: Open
+// locks it (ErrLocked).
+//
+// fsyncs run without blocking Append: an Append waits for an fsync only when
+// its own policy asks for one, or when its record starts a new segment (the
+// old one is sealed first).
 type Writer struct {
-	mu   sync.Mutex
-	dir  string
-	opts Options
-	log  *slog.Logger
+	syncMu sync.Mutex // held across an fsync; taken before mu (lock order at the top of the file)
+	mu     sync.Mutex
+	dir    string
+	opts   Options
+	log    *slog.Logger
 
 	closed bool
 
@@ -127,6 +163,14 @@ type Writer struct {
 	done chan struct{}
 
 	lock *shm.FileLock // dir/.lock, held from Open to Close
+
+	// Test hooks (writer_internal_test.go), nil otherwise, set with both
+	// locks held. syncHook runs in every fsync but a rotation's seal, with
+	// mu released, just before the fsync of the given target seq.
+	// rotateWaitHook runs when an append that may rotate finds an fsync in
+	// flight and is about to wait for it, with mu released.
+	syncHook       func(target uint64)
+	rotateWaitHook func()
 }
 
 // Open opens the archive in dir for appending, creating dir and the first
@@ -243,9 +287,10 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, ErrClosed)
+	holdSync, err := w.lockForRecord(len(payload))
+	if err != nil {
+		w.mu.Unlock()
+		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
 	stored, codec := w.cp.compress(payload)
 	h := recHeader{
@@ -260,28 +305,32 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 		stored:    uint64(len(stored)),
 		raw:       uint64(len(payload)),
 	}
-	seq, err := w.appendRecord(&h, stored)
+	seq, err := w.appendRecord(&h, stored, holdSync)
 	if err != nil {
+		w.unlock(holdSync)
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
 	w.stats.Frames++
 	w.stats.RawBytes += uint64(len(payload))
-	if err := w.maybeSync(); err != nil {
+	if err := w.finishAppend(seq, holdSync); err != nil {
 		return seq, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
 	return seq, nil
 }
 
 // AppendGap records that frames were lost and returns the gap record's
-// sequence number. Errors are those of Append.
+// sequence number. Errors are those of Append. Each gap record is logged at
+// Debug only: under sustained losses there is one per drop, and the caller
+// knows better how to summarize them.
 func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	if !g.validate() {
 		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID)
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return 0, fmt.Errorf("append gap: %w", ErrClosed)
+	holdSync, err := w.lockForRecord(gapPayloadSize)
+	if err != nil {
+		w.mu.Unlock()
+		return 0, fmt.Errorf("append gap: %w", err)
 	}
 	encodeGap(w.gapBuf[:], g)
 	h := recHeader{
@@ -291,27 +340,33 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 		stored:    gapPayloadSize,
 		raw:       gapPayloadSize,
 	}
-	seq, err := w.appendRecord(&h, w.gapBuf[:])
+	seq, err := w.appendRecord(&h, w.gapBuf[:], holdSync)
 	if err != nil {
+		w.unlock(holdSync)
 		return 0, fmt.Errorf("append gap of %d frames (%v): %w", g.Count, g.Cause, err)
 	}
 	w.stats.GapRecords++
 	w.stats.FramesLost += g.Count
-	w.log.Warn("recorded frame loss", "seq", seq, "first_id", g.FirstID, "last_id", g.LastID, "count", g.Count, "cause", g.Cause.String())
-	if err := w.maybeSync(); err != nil {
+	err = w.finishAppend(seq, holdSync)
+	w.log.Debug("recorded frame loss", "seq", seq, "first_id", g.FirstID, "last_id", g.LastID, "count", g.Count, "cause", g.Cause.String())
+	if err != nil {
 		return seq, fmt.Errorf("append gap: %w", err)
 	}
 	return seq, nil
 }
 
-// Sync writes the buffered index entries and fsyncs the open segment.
+// Sync writes the buffered index entries and fsyncs the open segment. It
+// returns once every record appended before the call is durable, or with the
+// fsync's error (ErrSync). An fsync in flight is waited for, then Sync runs
+// its own; appends go on meanwhile.
 func (w *Writer) Sync() error {
+	w.syncMu.Lock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	defer w.unlock(true)
 	if w.closed {
 		return fmt.Errorf("sync archive: %w", ErrClosed)
 	}
-	return w.syncLocked()
+	return w.syncHeld()
 }
 
 // Close fsyncs and closes the archive. It is safe to call more than once.
@@ -324,19 +379,20 @@ func (w *Writer) Close() error {
 		close(stop)
 		<-w.done // the interval goroutine has returned and will not sync again
 	}
+	w.syncMu.Lock() // after the fsync in flight, if any: it uses the files closed below
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	defer w.unlock(true)
 	if w.closed {
 		return nil
 	}
-	w.closed = true
+	w.closed = true // appends fail from here on, also while syncHeld releases mu
 	var errs []error
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := w.syncLocked(); err != nil {
+	if err := w.syncHeld(); err != nil {
 		errs = append(errs, err)
 	}
 	broken := w.idxBroken
@@ -363,16 +419,65 @@ func checkMeta(m *Meta, n int) error {
 	return checkFrameFields(ErrInvalid, uint64(m.Width), uint64(m.Height), uint64(m.Stride), m.Format, uint64(n))
 }
 
+// unlock releases w.mu, and w.syncMu if holdSync.
+func (w *Writer) unlock(holdSync bool) {
+	w.mu.Unlock()
+	if holdSync {
+		w.syncMu.Unlock()
+	}
+}
+
+// needsRotation reports whether a record of size bytes (header, payload,
+// padding) must go to a new segment. It grows with size.
+func (w *Writer) needsRotation(size uint64) bool {
+	return w.off > w.recStart && w.off+size > uint64(w.opts.MaxSegmentSize)
+}
+
+// lockForRecord is called with w.mu held before a record of at most n
+// payload bytes is appended. If the record may not fit in the open segment,
+// the append may rotate, and a rotation needs w.syncMu: lockForRecord then
+// takes it too (holdSync), with TryLock while w.mu is held, or else by
+// releasing w.mu, waiting for the fsync in flight and taking both locks in
+// order. It returns with w.mu held, and with w.syncMu held if holdSync.
+func (w *Writer) lockForRecord(n int) (holdSync bool, err error) {
+	if w.closed {
+		return false, ErrClosed
+	}
+	if !w.needsRotation(align8(recHeaderSize + uint64(n))) {
+		return false, nil
+	}
+	if w.syncMu.TryLock() {
+		return true, nil
+	}
+	hook := w.rotateWaitHook
+	w.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	w.syncMu.Lock()
+	w.mu.Lock()
+	if w.closed { // Close ran meanwhile
+		w.syncMu.Unlock()
+		return false, ErrClosed
+	}
+	return true, nil
+}
+
 // appendRecord writes h and payload at w.off, rotating first if the record
-// does not fit. On success it consumes a seq and queues an index entry.
-func (w *Writer) appendRecord(h *recHeader, payload []byte) (uint64, error) {
+// does not fit (which needs holdSync: see lockForRecord). On success it
+// consumes a seq and queues an index entry.
+func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint64, error) {
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
 			return 0, err
 		}
 	}
 	size := align8(recHeaderSize + uint64(len(payload)))
-	if w.off > w.recStart && w.off+size > uint64(w.opts.MaxSegmentSize) {
+	if w.needsRotation(size) {
+		if !holdSync {
+			// Unreachable: lockForRecord judged a record at least this large.
+			return 0, fmt.Errorf("rotate segment %s: internal error: fsync lock not held", segName(w.segIndex))
+		}
 		if err := w.rotate(); err != nil {
 			return 0, err
 		}
@@ -462,27 +567,64 @@ func (w *Writer) flushIndex() {
 	w.idxBuf = w.idxBuf[:0]
 }
 
-func (w *Writer) maybeSync() error {
+// finishAppend is called after the record seq was appended, with w.mu held
+// (and w.syncMu if holdSync). It runs the fsync that the policy asks for, if
+// any, and returns with both locks released. The fsync runs with w.mu
+// released; to take w.syncMu it releases w.mu first (lock order), so by then
+// another fsync may have covered seq, and Close may have run.
+func (w *Writer) finishAppend(seq uint64, holdSync bool) error {
 	p := w.opts.Sync
-	if (p.Records > 0 && w.unsyncedRecs >= p.Records) || (p.Bytes > 0 && w.unsyncedBytes >= p.Bytes) {
-		return w.syncLocked()
+	if !(p.Records > 0 && w.unsyncedRecs >= p.Records) && !(p.Bytes > 0 && w.unsyncedBytes >= p.Bytes) {
+		w.unlock(holdSync)
+		return nil
 	}
-	return nil
+	if !holdSync {
+		w.mu.Unlock()
+		w.syncMu.Lock()
+		w.mu.Lock()
+	}
+	var err error
+	switch {
+	case w.durableSeq > seq: // covered by an fsync that took its target meanwhile
+	case w.closed: // and the fsync of Close failed
+		err = fmt.Errorf("sync archive: %w: %w", ErrSync, ErrClosed)
+	default:
+		err = w.syncHeld()
+	}
+	w.unlock(true)
+	return err
 }
 
-func (w *Writer) syncLocked() error {
+// syncHeld writes the buffered index entries and fsyncs the open segment up
+// to the records appended so far. The caller holds w.syncMu and w.mu; w.mu
+// is released during the fsync (appends go on) and held again on return.
+// The file stays open meanwhile because w.syncMu is held (see the top of the
+// file). Only the records before the target taken here become durable.
+func (w *Writer) syncHeld() error {
 	w.flushIndex()
-	if err := w.seg.Sync(); err != nil {
+	f, seg, target := w.seg, w.segIndex, w.nextSeq
+	recs, bytes := w.unsyncedRecs, w.unsyncedBytes
+	w.unsyncedRecs, w.unsyncedBytes = 0, 0
+	hook := w.syncHook
+	w.mu.Unlock()
+	if hook != nil {
+		hook(target)
+	}
+	err := f.Sync()
+	w.mu.Lock()
+	if err != nil {
 		w.stats.SyncErrors++
-		return fmt.Errorf("sync segment %s: %w: %w", segName(w.segIndex), ErrSync, err)
+		w.unsyncedRecs += recs
+		w.unsyncedBytes += bytes
+		return fmt.Errorf("sync segment %s: %w: %w", segName(seg), ErrSync, err)
 	}
 	w.stats.Fsyncs++
-	w.durableSeq = w.nextSeq
-	w.unsyncedRecs = 0
-	w.unsyncedBytes = 0
+	w.durableSeq = max(w.durableSeq, target)
 	return nil
 }
 
+// syncLoop fsyncs pending records every iv until stop is closed. An fsync
+// still in flight at a tick (of Sync or of a policy) delays that tick's.
 func (w *Writer) syncLoop(iv time.Duration, stop <-chan struct{}) {
 	defer close(w.done)
 	t := time.NewTicker(iv)
@@ -493,18 +635,23 @@ func (w *Writer) syncLoop(iv time.Duration, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
+		w.syncMu.Lock()
 		w.mu.Lock()
+		var err error
 		if !w.closed && w.unsyncedRecs > 0 {
-			if err := w.syncLocked(); err != nil {
-				w.log.Error("interval fsync failed", "err", err)
-			}
+			err = w.syncHeld()
 		}
-		w.mu.Unlock()
+		w.unlock(true)
+		if err != nil {
+			w.log.Error("interval fsync failed", "err", err)
+		}
 	}
 }
 
 // rotate seals the open segment (index flushed, fsynced) and opens the next.
-// On failure the writer stays on the old segment.
+// On failure the writer stays on the old segment. The caller holds both
+// locks: the seal runs under w.mu (see the top of the file), and the old
+// files are closed with no fsync in flight.
 func (w *Writer) rotate() error {
 	w.flushIndex()
 	if err := w.seg.Sync(); err != nil {
@@ -540,7 +687,8 @@ func (w *Writer) rotate() error {
 
 // createSegment creates segment index with its header and an empty index,
 // fsyncs both and the directory, and makes it the open segment. On failure
-// it removes what it created and leaves the writer's fields untouched.
+// it removes what it created and leaves the writer's fields untouched. The
+// caller holds both locks, or is Open.
 func (w *Writer) createSegment(index, firstSeq uint64) error {
 	path := filepath.Join(w.dir, segName(index))
 	ipath := filepath.Join(w.dir, idxName(index))

@@ -1,9 +1,12 @@
 package archive
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/framering/framering/frame"
 )
@@ -46,4 +49,286 @@ func TestSyncError(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fsyncGate is a syncHook that holds every fsync that reaches it (with
+// syncMu held and mu released, just before the fsync) until the test
+// releases it, and reports each one's target seq.
+type fsyncGate struct {
+	entered chan uint64   // the target of each fsync held
+	release chan struct{} // a send lets one held fsync go on
+	open    chan struct{} // closed (openAll): every fsync goes on, now and later
+	once    sync.Once
+}
+
+func (g *fsyncGate) openAll() { g.once.Do(func() { close(g.open) }) }
+
+func newFsyncGate() *fsyncGate {
+	return &fsyncGate{entered: make(chan uint64, 4), release: make(chan struct{}), open: make(chan struct{})}
+}
+
+func (g *fsyncGate) hook(target uint64) {
+	select {
+	case <-g.open:
+		return
+	default:
+	}
+	g.entered <- target
+	select {
+	case <-g.release:
+	case <-g.open:
+	}
+}
+
+// setHooks installs test hooks with both locks held, as the Writer expects.
+func setHooks(w *Writer, sync func(uint64), rotateWait func()) {
+	w.syncMu.Lock()
+	w.mu.Lock()
+	w.syncHook, w.rotateWaitHook = sync, rotateWait
+	w.unlock(true)
+}
+
+// testFrame is a small Mono8 frame whose bytes derive from id.
+func testFrame(id uint64, size int) (Meta, []byte) {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(id*7 + uint64(i)/64)
+	}
+	return Meta{FrameID: id, Timestamp: int64(id), Width: size, Height: 1, Stride: size, Format: frame.Mono8}, b
+}
+
+// appendTest appends n frames with frame id == seq.
+func appendTest(t *testing.T, w *Writer, n, size int) {
+	t.Helper()
+	for range n {
+		id := w.Stats().NextSeq
+		m, b := testFrame(id, size)
+		if seq, err := w.Append(m, b); err != nil || seq != id {
+			t.Fatalf("append frame %d: seq %d, %v", id, seq, err)
+		}
+	}
+}
+
+// checkArchive verifies dir and checks that it holds frames 0..n-1 of size
+// bytes, frame id == seq.
+func checkArchive(t *testing.T, dir string, n uint64, size int) *Report {
+	t.Helper()
+	rep, err := Verify(dir)
+	if err != nil || !rep.OK() || rep.TornTail != nil || rep.Records != n || (n > 0 && rep.LastSeq != n-1) {
+		t.Fatalf("verify: %v, %+v, want %d records", err, rep, n)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for seq := range n {
+		rec, err := r.ReadSeq(seq, nil)
+		_, want := testFrame(seq, size)
+		if err != nil || rec.Meta.FrameID != seq || !bytes.Equal(rec.Payload, want) {
+			t.Fatalf("seq %d: %+v, %v", seq, rec.Meta, err)
+		}
+	}
+	return rep
+}
+
+// TestAppendDuringFsync holds an fsync in flight (in syncHook) and appends:
+// the appends complete without waiting for it, and when it completes,
+// DurableSeq becomes the target it took before them, not more.
+func TestAppendDuringFsync(t *testing.T) {
+	const size = 4096
+	for _, c := range []struct {
+		name string
+		p    SyncPolicy
+		// start starts the fsync that the gate holds and returns a channel
+		// with its caller's error, or nil if the interval goroutine runs it.
+		start func(t *testing.T, w *Writer) <-chan error
+	}{
+		{"interval", SyncPolicy{Interval: time.Millisecond}, func(t *testing.T, w *Writer) <-chan error {
+			appendTest(t, w, 3, size) // the goroutine syncs some of them
+			return nil
+		}},
+		{"Sync", SyncPolicy{}, func(t *testing.T, w *Writer) <-chan error {
+			appendTest(t, w, 3, size)
+			errc := make(chan error, 1)
+			go func() { errc <- w.Sync() }()
+			return errc
+		}},
+		{"policy", SyncPolicy{Records: 4}, func(t *testing.T, w *Writer) <-chan error {
+			appendTest(t, w, 3, size)
+			errc := make(chan error, 1)
+			go func() { // the fourth append's policy fsync: its caller waits for it, others do not
+				m, b := testFrame(3, size)
+				_, err := w.Append(m, b)
+				errc <- err
+			}()
+			return errc
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := Open(dir, Options{Sync: c.p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			g := newFsyncGate()
+			defer g.openAll() // before Close, should the test fail early
+			setHooks(w, g.hook, nil)
+
+			errc := c.start(t, w)
+			target := <-g.entered // an fsync holding syncMu, its target taken
+			n0 := w.Stats().NextSeq
+			if target == 0 || target > n0 || (errc != nil && target != n0) {
+				t.Fatalf("fsync target %d, next seq %d", target, n0)
+			}
+			// These appends would deadlock if Append waited for the fsync
+			// (and the policy's fourth record is not reached).
+			appendTest(t, w, 3, size)
+			st := w.Stats()
+			if st.NextSeq != n0+3 || st.DurableSeq != 0 || st.Fsyncs != 0 {
+				t.Fatalf("stats while the fsync is held: %+v (target %d)", st, target)
+			}
+
+			g.release <- struct{}{}
+			if errc != nil {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// The interval goroutine's next fsync (the rest of the records)
+				// takes its target after the first one published its result.
+				if next := <-g.entered; next != n0+3 {
+					t.Fatalf("second fsync target %d, want %d", next, n0+3)
+				}
+			}
+			if st := w.Stats(); st.DurableSeq != target || st.Fsyncs != 1 || st.SyncErrors != 0 {
+				t.Fatalf("after the held fsync: %+v, want durable seq %d", st, target)
+			}
+			g.openAll()
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if st := w.Stats(); st.DurableSeq != n0+3 {
+				t.Fatalf("after Sync: %+v", st)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkArchive(t, dir, n0+3, size)
+		})
+	}
+}
+
+// TestRotateDuringFsync rotates while the interval goroutine's fsync of the
+// segment being sealed is held: the rotation waits for it (the file stays
+// open under it), then seals the segment with its own fsync.
+func TestRotateDuringFsync(t *testing.T) {
+	const size = 6000 // 6080-byte records: 10 in a 64 KiB segment
+	dir := t.TempDir()
+	w, err := Open(dir, Options{MaxSegmentSize: 64 << 10, Sync: SyncPolicy{Interval: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	g := newFsyncGate()
+	defer g.openAll()
+	waiting := make(chan struct{}, 1)
+	setHooks(w, g.hook, func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	})
+	appendTest(t, w, 1, size)
+	if target := <-g.entered; target != 1 {
+		t.Fatalf("fsync target %d", target)
+	}
+	seg0 := w.seg // safe: the held fsync has syncMu, and the file changes only with both locks
+
+	// Append until a record starts segment 1. Every append before it
+	// completes while the fsync is held; that one waits for it.
+	appended := make(chan error, 1)
+	go func() {
+		for w.Stats().Segments == 1 {
+			id := w.Stats().NextSeq
+			m, b := testFrame(id, size)
+			if _, err := w.Append(m, b); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	<-waiting // the rotating append found the fsync in flight and waits for it
+	st := w.Stats()
+	if st.Segments != 1 || st.Fsyncs != 0 || st.DurableSeq != 0 || st.NextSeq < 2 {
+		t.Fatalf("while the rotation waits: %+v", st)
+	}
+	sealedNext := st.NextSeq // the records of segment 0
+
+	// The held fsync of segment 0 completes on its file, still open; later
+	// fsyncs are not held (the interval goroutine's next one may come before
+	// or after the seal).
+	g.openAll()
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	// The seal made every record of segment 0 durable before the first
+	// record of segment 1 was written, and closed segment 0's file.
+	st = w.Stats()
+	if st.Segments != 2 || st.NextSeq != sealedNext+1 || st.Fsyncs < 2 || st.SyncErrors != 0 || st.DurableSeq < sealedNext {
+		t.Fatalf("after the rotation: %+v, want durable seq >= %d", st, sealedNext)
+	}
+	if err := seg0.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("sealed segment's file after rotation: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.SyncErrors != 0 || st.DurableSeq != st.NextSeq {
+		t.Fatalf("after close: %+v", st)
+	}
+	rep := checkArchive(t, dir, sealedNext+1, size)
+	if len(rep.Segments) != 2 || rep.Segments[1].FirstSeq != sealedNext {
+		t.Fatalf("segments %+v", rep.Segments)
+	}
+	w2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := w2.Recovery(); rc.CutOffset != -1 || rc.IndexRebuilt || rc.NextSeq != sealedNext+1 {
+		t.Fatalf("recovery %+v", rc)
+	}
+	w2.Close()
+}
+
+// TestCloseDuringFsync closes the writer while the interval goroutine's
+// fsync is held: Close waits for it before it closes the files.
+func TestCloseDuringFsync(t *testing.T) {
+	const size = 4096
+	dir := t.TempDir()
+	w, err := Open(dir, Options{Sync: SyncPolicy{Interval: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newFsyncGate()
+	setHooks(w, g.hook, nil)
+	appendTest(t, w, 2, size)
+	<-g.entered
+	appendTest(t, w, 2, size)
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	g.openAll()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.SyncErrors != 0 || st.DurableSeq != 4 || st.NextSeq != 4 {
+		t.Fatalf("after close: %+v", st)
+	}
+	m, b := testFrame(4, size)
+	if _, err := w.Append(m, b); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	checkArchive(t, dir, 4, size)
 }

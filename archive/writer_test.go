@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -432,4 +434,106 @@ func TestOneWriterPerDirectory(t *testing.T) {
 		t.Fatalf("reopen after close: %v", err)
 	}
 	w2.Close()
+}
+
+// TestConcurrentUse runs appenders (frames and gaps), Sync callers and a
+// Stats reader at once, with interval and policy fsyncs and frequent
+// rotations: every record is stored exactly once, the archive verifies and
+// DurableSeq never goes back nor past NextSeq. Meant for -race.
+func TestConcurrentUse(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    archive.SyncPolicy
+	}{
+		{"interval", archive.SyncPolicy{Interval: time.Millisecond}},
+		{"interval+records", archive.SyncPolicy{Interval: time.Millisecond, Records: 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openW(t, dir, archive.Options{MaxSegmentSize: 64 << 10, Sync: c.p})
+			const appenders, each = 4, 40
+			var mu sync.Mutex
+			want := map[uint64]uint64{} // seq -> frame id (gaps: first lost id)
+			var wg sync.WaitGroup
+			for g := range uint64(appenders) {
+				wg.Go(func() {
+					for i := range uint64(each) {
+						id := g<<32 | i
+						var seq uint64
+						var err error
+						if i%10 == 9 {
+							seq, err = w.AppendGap(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: archive.CauseEvicted})
+						} else {
+							m, b := patternFrame(t, id)
+							seq, err = w.Append(m, b)
+						}
+						if err != nil {
+							t.Errorf("appender %d, record %d: %v", g, i, err)
+							return
+						}
+						mu.Lock()
+						if _, dup := want[seq]; dup {
+							t.Errorf("seq %d returned twice", seq)
+						}
+						want[seq] = id
+						mu.Unlock()
+						if i%15 == 0 {
+							if err := w.Sync(); err != nil {
+								t.Errorf("sync: %v", err)
+							}
+						}
+					}
+				})
+			}
+			done := make(chan struct{})
+			polled := make(chan struct{})
+			go func() {
+				defer close(polled)
+				var last uint64
+				for {
+					st := w.Stats()
+					if st.DurableSeq < last || st.DurableSeq > st.NextSeq {
+						t.Errorf("durable seq %d after %d, next seq %d", st.DurableSeq, last, st.NextSeq)
+					}
+					last = st.DurableSeq
+					select {
+					case <-done:
+						return
+					default:
+						runtime.Gosched()
+					}
+				}
+			}()
+			wg.Wait()
+			close(done)
+			<-polled
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st := w.Stats(); st.SyncErrors != 0 || st.DurableSeq != appenders*each || st.Segments < 3 {
+				t.Fatalf("stats %+v", st)
+			}
+			rep := mustVerifyOK(t, dir)
+			if rep.Records != appenders*each || rep.GapRecords != appenders*each/10 {
+				t.Fatalf("report %+v", rep)
+			}
+			recs, errs := readAll(t, dir)
+			if len(errs) != 0 || len(recs) != appenders*each {
+				t.Fatalf("%d records, errors %v", len(recs), errs)
+			}
+			for i, rec := range recs {
+				id, ok := want[rec.Seq]
+				if rec.Seq != uint64(i) || !ok {
+					t.Fatalf("record %d has seq %d (known: %v)", i, rec.Seq, ok)
+				}
+				if rec.Kind == archive.KindGap {
+					if rec.Gap.FirstID != id {
+						t.Fatalf("seq %d: gap %+v, want id %d", rec.Seq, rec.Gap, id)
+					}
+					continue
+				}
+				checkFrame(t, rec, id)
+			}
+		})
+	}
 }

@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	start := time.Now()
 	w, err := archive.Open(cfg.Dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec,
-		Logger: slog.New(demoteHandler{log.Handler()})})
+		Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("run archiver: %w", err)
 	}

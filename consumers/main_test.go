@@ -11,72 +11,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/shm"
 )
 
 const roleEnv = "FRAMERING_TEST_ROLE"
 
-func TestMain(m *testing.M) {
-	if os.Getenv("FRAMERING_TEST_LOG") == "" {
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
-	if role := os.Getenv(roleEnv); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child", role, "failed:", err)
-			os.Exit(3)
-		}
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "framering-consumers-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	// Start the runtime's netpoller before counting descriptors.
-	if pr, pw, err := os.Pipe(); err == nil {
-		pr.Close()
-		pw.Close()
-	}
-	before := openFds()
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// A leaked Reader pins a ring's shared memory: memfds and sockets
-		// must all be closed once every test closed its consumers.
-		deadline := time.Now().Add(5 * time.Second)
-		for openFds() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if after := openFds(); after > before {
-			fmt.Fprintf(os.Stderr, "file descriptors leaked: %d before the tests, %d after\n", before, after)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func openFds() int {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	n := 0
-	for _, e := range ents {
-		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		if strings.HasPrefix(l, "/memfd:") || strings.HasPrefix(l, "socket:") || strings.HasPrefix(l, "anon_inode:") {
-			n++
-		}
-	}
-	return n
-}
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, roleEnv, runChild)) }
 
 var testGeometry = frame.Packed(96, 32, frame.Mono8)
 

@@ -10,15 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
@@ -26,64 +24,11 @@ import (
 
 const roleEnv = "FRAMERING_PRODUCER_TEST_ROLE"
 
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, roleEnv, runChild)) }
+
 // hangGuard bounds every wait in these tests. It is a guard against a hang,
 // never a performance assertion.
 const hangGuard = 60 * time.Second
-
-func TestMain(m *testing.M) {
-	if os.Getenv("FRAMERING_TEST_LOG") == "" {
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
-	if role := os.Getenv(roleEnv); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child", role, "failed:", err)
-			os.Exit(3)
-		}
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "framering-producer-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	// Start the runtime's netpoller before counting descriptors.
-	if pr, pw, err := os.Pipe(); err == nil {
-		pr.Close()
-		pw.Close()
-	}
-	before := openFds()
-	code := m.Run()
-	if after := openFds(); code == 0 && after > before {
-		time.Sleep(300 * time.Millisecond) // closing goroutines
-		if after = openFds(); after > before {
-			fmt.Fprintf(os.Stderr, "file descriptors leaked: %d open before the tests, %d after\n", before, after)
-			ents, _ := os.ReadDir("/proc/self/fd")
-			for _, e := range ents {
-				l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-				fmt.Fprintln(os.Stderr, "  fd", e.Name(), l)
-			}
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// openFds counts memfds, sockets and anonymous inodes (pidfds, epoll sets,
-// eventfds): what a producer that failed to close its ring or grabber
-// would leak.
-func openFds() int {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	n := 0
-	for _, e := range ents {
-		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		if strings.HasPrefix(l, "/memfd:") || strings.HasPrefix(l, "socket:") || strings.HasPrefix(l, "anon_inode:") {
-			n++
-		}
-	}
-	return n
-}
 
 // testGeo is small so that tests move many frames quickly; RGB8 and a
 // padded stride exercise the geometry path.

@@ -11,12 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,63 +25,6 @@ import (
 )
 
 const roleEnv = "FRAMERING_TEST_ROLE"
-
-func runMain(m *testing.M) {
-	if os.Getenv("FRAMERING_TEST_LOG") == "" {
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
-	if role := os.Getenv(roleEnv); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child", role, "failed:", err)
-			os.Exit(3)
-		}
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "framering-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	// Start the runtime's netpoller (an epoll set and an eventfd of its
-	// own) before counting, so that only descriptors we open are counted.
-	if pr, pw, err := os.Pipe(); err == nil {
-		pr.Close()
-		pw.Close()
-	}
-	before := openFds()
-	code := m.Run()
-	os.RemoveAll(dir)
-	if after := openFds(); code == 0 && after > before {
-		// Leaked memfds or sockets would pin shared memory for weeks.
-		time.Sleep(200 * time.Millisecond) // let closing goroutines finish
-		if after = openFds(); after > before {
-			fmt.Fprintf(os.Stderr, "file descriptors leaked: %d open before the tests, %d after\n", before, after)
-			ents, _ := os.ReadDir("/proc/self/fd")
-			for _, e := range ents {
-				l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-				fmt.Fprintln(os.Stderr, "  fd", e.Name(), l)
-			}
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// openFds counts the descriptors this package can leak: memfds, sockets,
-// and anonymous inodes (pidfds, epoll sets, eventfds). The runtime's own
-// files (cgroup limits, /dev/null) come and go and are not counted.
-func openFds() int {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	n := 0
-	for _, e := range ents {
-		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		if strings.HasPrefix(l, "/memfd:") || strings.HasPrefix(l, "socket:") || strings.HasPrefix(l, "anon_inode:") {
-			n++
-		}
-	}
-	return n
-}
 
 func env(k string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {

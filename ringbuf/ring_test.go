@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -68,7 +70,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestMain(m *testing.M) { runMain(m) }
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, roleEnv, runChild)) }
 
 func TestSlotStateMachine(t *testing.T) {
 	p := newRing(t, ringbuf.Config{Slots: 2})

@@ -3,6 +3,7 @@
 # bounded; FRAMERING_SOAK_SECONDS sets the ring soak's length (default 600).
 #   scripts/soak.sh            all soaks
 #   FRAMERING_SOAK_SECONDS=3600 scripts/soak.sh
+#   FRAMERING_FUZZTIME=10m scripts/soak.sh   (each fuzzer; default 60s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FRAMERING_SOAK=1
@@ -18,16 +19,29 @@ go test -count=1 -run 'Soak' -timeout 60m -v ./archive/ | tail -3
 echo "== every soak-gated test elsewhere"
 go test -count=1 -run 'Soak' -timeout 60m $(go list ./... | grep -v -E '/(ringbuf|archive)$')
 
-echo "== fuzzers, 60 s each"
+fuzztime="${FRAMERING_FUZZTIME:-60s}"
+echo "== fuzzers, $fuzztime each"
 for target in \
   "./ringbuf FuzzDecodeDataHeader" "./ringbuf FuzzDecodeMessages" \
   "./frame FuzzVerify" \
   "./archive FuzzSegmentHeader" "./archive FuzzRecord" "./archive FuzzIndex" "./archive FuzzScan" \
   "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange"; do
   set -- $target
-  if go test -list "^$2\$" "$1" 2>/dev/null | grep -q "^$2\$"; then
+  # grep reads all of the list: with pipefail, grep -q would stop early,
+  # SIGPIPE go test, and fail the check.
+  if go test -list "^$2\$" "$1" 2>/dev/null | grep -x "$2" >/dev/null; then
     echo "-- $1 $2"
-    go test -run '^$' -fuzz "^$2\$" -fuzztime 60s "$1" | tail -2
+    log=$(mktemp)
+    if ! go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" >"$log" 2>&1; then
+      grep -v '^fuzz: elapsed' "$log" | tail -40   # a crasher is saved under testdata/fuzz/
+      rm -f "$log"
+      exit 1
+    fi
+    tail -1 "$log"
+    rm -f "$log"
+  else
+    echo "fuzz target $2 not found in $1 (renamed? update scripts/soak.sh)"
+    exit 1
   fi
 done
 echo "soaks passed"

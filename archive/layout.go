@@ -186,7 +186,13 @@ const (
 	CauseDiskFull     Cause = 3 // the archive's filesystem was full (ErrDiskFull)
 	CauseWriteError   Cause = 4 // another write error of the archive
 	CauseRejected     Cause = 5 // the frame was refused (bad metadata, too large)
-	CauseShutdown     Cause = 6 // in flight when the archiver stopped
+	CauseShutdown     Cause = 6 // in flight when the archiver stopped, or published while it was down
+	// The producer's own drop causes, as the ring counts them, and the
+	// losses a consumer of the ring sees:
+	CauseUnderrun        Cause = 7  // the frame grabber had no buffer queued when the frame was due
+	CauseSourceError     Cause = 8  // the source delivered an incomplete or failed frame
+	CauseProducerRestart Cause = 9  // lost while the producer restarted
+	CauseMissed          Cause = 10 // published, and overwritten before the archiver could borrow it
 )
 
 // String names the cause.
@@ -206,6 +212,14 @@ func (c Cause) String() string {
 		return "rejected"
 	case CauseShutdown:
 		return "shutdown"
+	case CauseUnderrun:
+		return "grabber underrun"
+	case CauseSourceError:
+		return "source error"
+	case CauseProducerRestart:
+		return "producer restart"
+	case CauseMissed:
+		return "missed"
 	}
 	return "cause(" + itoa(uint64(c)) + ")"
 }

@@ -74,8 +74,8 @@ func TestLossless(t *testing.T) {
 			}
 			want := map[archive.Cause]uint64{
 				archive.CauseProducerDrop: tp.drops[ringbuf.DropNoSlot],
-				0x101:                     tp.drops[ringbuf.DropUnderrun],
-				0x102:                     tp.drops[ringbuf.DropSource],
+				archive.CauseUnderrun:     tp.drops[ringbuf.DropUnderrun],
+				archive.CauseSourceError:  tp.drops[ringbuf.DropSource],
 			}
 			for cause, n := range want {
 				if a.lost[cause] != n {

@@ -63,11 +63,11 @@ func TestProducerRestart(t *testing.T) {
 	}
 	var restart []archive.Gap
 	for _, g := range a.gaps {
-		if g.Cause == 0x103 {
+		if g.Cause == archive.CauseProducerRestart {
 			restart = append(restart, g)
 		}
 	}
-	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: 0x103}) {
+	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: archive.CauseProducerRestart}) {
 		t.Fatalf("restart gaps %+v, want ids 100..%d first", restart, 100+lostInRestart-1)
 	}
 	if len(restart) == 2 {

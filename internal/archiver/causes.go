@@ -6,10 +6,8 @@ import (
 	"github.com/framering/framering/archive"
 )
 
-// Causes of loss the archiver records. Where the archive format has a cause
-// that says it, that cause is used; the others are archiver-defined values,
-// which the format allows ("unknown values read back unchanged") and keeps
-// out of the archive's own range by starting at 0x100.
+// Causes of loss the archiver records: the archive format's own (FORMAT.md),
+// under the names the archiver's reports use.
 const (
 	// CauseUnknown: lost upstream, and the ring's drop counters do not say why.
 	CauseUnknown = archive.CauseUnknown
@@ -27,14 +25,14 @@ const (
 	CauseShutdown = archive.CauseShutdown
 
 	// CauseUnderrun: the grabber had no buffer queued (ring DropUnderrun).
-	CauseUnderrun archive.Cause = 0x101
+	CauseUnderrun = archive.CauseUnderrun
 	// CauseSourceError: the source delivered a failed frame (ring DropSource).
-	CauseSourceError archive.Cause = 0x102
+	CauseSourceError = archive.CauseSourceError
 	// CauseProducerRestart: lost while the producer restarted.
-	CauseProducerRestart archive.Cause = 0x103
+	CauseProducerRestart = archive.CauseProducerRestart
 	// CauseMissed: published and overwritten before this (lossless)
 	// consumer could borrow it.
-	CauseMissed archive.Cause = 0x104
+	CauseMissed = archive.CauseMissed
 )
 
 // causeOrder lists the causes in the order reports print them.
@@ -59,10 +57,7 @@ func CauseName(c archive.Cause) string {
 	case CauseShutdown:
 		return "archiver down"
 	}
-	if c < 0x100 {
-		return c.String()
-	}
-	return "cause(" + strconv.FormatUint(uint64(c), 10) + ")"
+	return c.String()
 }
 
 // causeKey is a cause's name as a JSON or log key.

@@ -7,10 +7,32 @@ package ringbuf
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/framering/framering/shm"
 )
+
+// Epoch is a producer run's random identity as tools show it: 16 hex
+// digits in text and JSON (a JSON number would lose precision in most
+// readers of 64-bit values).
+type Epoch uint64
+
+// String returns the epoch as 16 hex digits.
+func (e Epoch) String() string { return fmt.Sprintf("%016x", uint64(e)) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (e Epoch) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%016x", uint64(e)), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (e *Epoch) UnmarshalText(b []byte) error {
+	var v uint64
+	if _, err := fmt.Sscanf(string(b), "%x", &v); err != nil {
+		return fmt.Errorf("parse epoch %q: %w", b, err)
+	}
+	*e = Epoch(v)
+	return nil
+}
 
 // SlotInfo is one slot as a snapshot saw it.
 type SlotInfo struct {

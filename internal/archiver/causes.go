@@ -41,19 +41,12 @@ var causeOrder = []archive.Cause{
 	CauseProducerRestart, CauseShutdown, CauseDiskFull, CauseWriteError, CauseRejected, CauseUnknown,
 }
 
-// CauseName names a cause, the archiver-defined ones included.
+// CauseName names a cause for reports: archive.Cause.String, with the
+// archiver's own wording where it says more.
 func CauseName(c archive.Cause) string {
 	switch c {
 	case CauseNoSlot:
 		return "dropped at producer (no slot)"
-	case CauseUnderrun:
-		return "grabber underrun"
-	case CauseSourceError:
-		return "source error"
-	case CauseProducerRestart:
-		return "producer restart"
-	case CauseMissed:
-		return "missed"
 	case CauseShutdown:
 		return "archiver down"
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/shm"
 )
 
@@ -34,21 +35,8 @@ type Record struct {
 // noDefects makes "defects" an empty array, never null.
 var noDefects = []analysis.Defect{}
 
-// Epoch is a producer epoch, encoded in JSON as 16 hex digits.
-type Epoch uint64
-
-// MarshalText implements encoding.TextMarshaler.
-func (e Epoch) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%016x", uint64(e)), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (e *Epoch) UnmarshalText(b []byte) error {
-	var v uint64
-	if _, err := fmt.Sscanf(string(b), "%x", &v); err != nil {
-		return fmt.Errorf("parse epoch %q: %w", b, err)
-	}
-	*e = Epoch(v)
-	return nil
-}
+// Epoch is a producer epoch, 16 hex digits in text and JSON.
+type Epoch = ringbuf.Epoch
 
 // Inspector analyzes frames in place and turns them into Records. It owns
 // an analysis.Analyzer and the Record it returns, both reused: after

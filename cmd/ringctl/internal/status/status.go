@@ -56,23 +56,8 @@ func observe(ctx context.Context, t Target) (*ringbuf.Reader, error) {
 	return r, nil
 }
 
-// Epoch is a producer epoch, in JSON as 16 hex digits.
-type Epoch uint64
-
-// MarshalText implements encoding.TextMarshaler.
-func (e Epoch) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%016x", uint64(e)), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (e *Epoch) UnmarshalText(b []byte) error {
-	var v uint64
-	if _, err := fmt.Sscanf(string(b), "%x", &v); err != nil {
-		return fmt.Errorf("parse epoch %q: %w", b, err)
-	}
-	*e = Epoch(v)
-	return nil
-}
-
-func (e Epoch) String() string { return fmt.Sprintf("%016x", uint64(e)) }
+// Epoch is a producer epoch, 16 hex digits in text and JSON.
+type Epoch = ringbuf.Epoch
 
 // Report is one ring's state: what `ringctl show` prints.
 type Report struct {

@@ -9,33 +9,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/archive"
 )
-
-// smallFS mounts a tmpfs of the given size on a fresh directory and unmounts
-// it at cleanup. It skips the test when the process may not mount.
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			t.Skip("needs CAP_SYS_ADMIN to mount a small tmpfs: ", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 func TestDiskFull(t *testing.T) {
 	for _, c := range []struct {
@@ -48,7 +25,7 @@ func TestDiskFull(t *testing.T) {
 		{"compressed", 96 << 10, archive.CodecS2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			fs := smallFS(t, "2m")
+			fs := testmain.SmallFS(t, "2m")
 			// Ballast to free later, so the test can make room again.
 			ballast := filepath.Join(fs, "ballast")
 			if err := os.WriteFile(ballast, make([]byte, 512<<10), 0o644); err != nil {
@@ -151,7 +128,7 @@ func TestDiskFull(t *testing.T) {
 // TestDiskFullAtOpen: recovery and segment creation on a full disk fail
 // cleanly and leave the archive valid.
 func TestDiskFullAtOpen(t *testing.T) {
-	fs := smallFS(t, "1m")
+	fs := testmain.SmallFS(t, "1m")
 	dir := filepath.Join(fs, "archive")
 	w, err := archive.Open(dir, archive.Options{MaxSegmentSize: 64 << 10, Logger: testLogger(t)})
 	if err != nil {

@@ -5,14 +5,12 @@ package consumers_test
 // re-execute it).
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -87,68 +85,9 @@ func publishPattern(p *ringbuf.Producer, gen *frame.Generator) error {
 	return err
 }
 
-type child struct {
-	cmd   *exec.Cmd
-	lines chan map[string]any
-	stdin io.WriteCloser
-}
-
-func startChild(t *testing.T, role string, envs ...string) *child {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, envs...)...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, lines: make(chan map[string]any, 16), stdin: in}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var r map[string]any
-			if json.Unmarshal(sc.Bytes(), &r) == nil {
-				c.lines <- r
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return c
-}
-
-// next returns the child's next report (hang guard: 30 s).
-func (c *child) next(t *testing.T) map[string]any {
-	t.Helper()
-	select {
-	case r, ok := <-c.lines:
-		if !ok {
-			t.Fatalf("child %v exited without reporting", c.cmd.Args)
-		}
-		return r
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child %v reported nothing for 30s", c.cmd.Args)
-	}
-	return nil
-}
-
-// kill9 kills the child with SIGKILL and reaps it.
-func (c *child) kill9(t *testing.T) {
-	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	c.cmd.Wait()
+// startChild re-executes this test binary in role.
+func startChild(t *testing.T, role string, envs ...string) *testmain.Child {
+	return testmain.Start(t, roleEnv, role, envs...)
 }
 
 // testCtx is a hang guard, not a timing assertion.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/frame"
 )
@@ -16,9 +18,9 @@ import (
 func TestReattachAfterKill9(t *testing.T) {
 	path := sockPath(t)
 	p1 := startChild(t, "producer", "FR_PATH="+path, "FR_INTERVAL_US=500")
-	e1, _ := strconv.ParseUint(p1.next(t)["epoch"].(string), 16, 64)
+	e1, _ := strconv.ParseUint(p1.Next(t)["epoch"].(string), 16, 64)
 	c := attach(t, consumers.Options{SocketPath: path, Name: "survivor", Reattach: true})
-	var p2 *child
+	var p2 *testmain.Child
 	var e2 uint64
 	perEpoch := map[uint64]int{}
 	lastSeq := map[uint64]uint64{}
@@ -33,9 +35,9 @@ func TestReattachAfterKill9(t *testing.T) {
 		lastSeq[f.Epoch()] = m.Seq
 		perEpoch[f.Epoch()]++
 		if perEpoch[e1] == 5 && p2 == nil {
-			p1.kill9(t)
+			p1.Kill9(t)
 			p2 = startChild(t, "producer", "FR_PATH="+path, "FR_INTERVAL_US=500")
-			e2, _ = strconv.ParseUint(p2.next(t)["epoch"].(string), 16, 64)
+			e2, _ = strconv.ParseUint(p2.Next(t)["epoch"].(string), 16, 64)
 		}
 		if e2 != 0 && perEpoch[e2] == 5 {
 			break
@@ -57,12 +59,12 @@ func TestReattachAfterKill9(t *testing.T) {
 func TestKill9WithoutReattach(t *testing.T) {
 	path := sockPath(t)
 	p := startChild(t, "producer", "FR_PATH="+path, "FR_INTERVAL_US=500")
-	p.next(t)
+	p.Next(t)
 	c := attach(t, consumers.Options{SocketPath: path, Name: "mortal"})
 	n := 0
 	for range c.Frames(testCtx(t)) {
 		if n++; n == 3 {
-			p.kill9(t)
+			p.Kill9(t)
 		}
 	}
 	if !errors.Is(c.Err(), consumers.ErrProducerGone) {

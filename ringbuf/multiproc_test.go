@@ -5,19 +5,19 @@ package ringbuf_test
 // holder, writer) against a real ring, reporting JSON lines on stdout.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
@@ -168,69 +168,9 @@ func childProducer(path string) error {
 	return nil
 }
 
-type child struct {
-	cmd   *exec.Cmd
-	lines chan report
-	stdin io.WriteCloser
-}
-
-func start(t *testing.T, role string, envs ...string) *child {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, envs...)...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, lines: make(chan report, 64), stdin: in}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			var r report
-			if json.Unmarshal(sc.Bytes(), &r) == nil {
-				c.lines <- r
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return c
-}
-
-// next returns the child's next report, failing the test if the child ends
-// first or nothing comes within a generous hang guard.
-func (c *child) next(t *testing.T) report {
-	t.Helper()
-	select {
-	case r, ok := <-c.lines:
-		if !ok {
-			t.Fatalf("child %v exited without reporting", c.cmd.Args)
-		}
-		return r
-	case <-time.After(60 * time.Second):
-		t.Fatalf("child %v reported nothing for 60s", c.cmd.Args)
-	}
-	return nil
-}
-
-func (c *child) wait(t *testing.T) {
-	t.Helper()
-	c.stdin.Close()
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child %v: %v", c.cmd.Args, err)
-	}
+// start re-executes this test binary in role.
+func start(t *testing.T, role string, envs ...string) *testmain.Child {
+	return testmain.Start(t, roleEnv, role, envs...)
 }
 
 func sockPath(t *testing.T) string {
@@ -257,19 +197,19 @@ func TestProducerAndTwoConsumers(t *testing.T) {
 	path := "FR_PATH=" + sockPath(t)
 	const frames = 3000
 	prod := start(t, "producer", path, "FR_FRAMES=3000", "FR_INTERVAL_US=100", "FR_WAIT=2", "FR_SLOTS=8")
-	prod.next(t) // ring is up
+	prod.Next(t) // ring is up
 	lossless := start(t, "consumer", path, "FR_NAME=lossless", "FR_MODE=lossless")
 	lossy := start(t, "consumer", path, "FR_NAME=lossy", "FR_MODE=lossy", "FR_DELAY_US=2000")
-	lossless.next(t)
-	lossy.next(t)
-	pr := prod.next(t)
+	lossless.Next(t)
+	lossy.Next(t)
+	pr := prod.Next(t)
 	published, dropped := num(pr, "published"), num(pr, "dropped")
 	if published+dropped != frames {
 		t.Fatalf("producer: %d published + %d dropped != %d offered", published, dropped, frames)
 	}
-	prod.wait(t) // closes the ring: consumers drain and stop with ErrClosed
+	prod.Wait(t) // closes the ring: consumers drain and stop with ErrClosed
 
-	ll := lossless.next(t)
+	ll := lossless.Next(t)
 	seqs := u64s(ll["seqs"])
 	if num(ll, "bad") != 0 {
 		t.Fatalf("lossless consumer accepted %v corrupt frames", ll["bad"])
@@ -282,7 +222,7 @@ func TestProducerAndTwoConsumers(t *testing.T) {
 			t.Fatalf("lossless consumer: frame %d has seq %d", i, s)
 		}
 	}
-	ly := lossy.next(t)
+	ly := lossy.Next(t)
 	if num(ly, "bad") != 0 {
 		t.Fatalf("lossy consumer accepted %v corrupt frames", ly["bad"])
 	}
@@ -290,8 +230,8 @@ func TestProducerAndTwoConsumers(t *testing.T) {
 	if d == 0 || d+s+m != published || num(ly, "cursor") != published+1 {
 		t.Fatalf("lossy consumer: delivered %d + skipped %d + missed %d != published %d", d, s, m, published)
 	}
-	lossless.wait(t)
-	lossy.wait(t)
+	lossless.Wait(t)
+	lossy.Wait(t)
 	t.Logf("published %d, dropped at producer %d; lossy delivered %d skipped %d missed %d", published, dropped, d, s, m)
 }
 
@@ -300,7 +240,7 @@ func TestProducerAndTwoConsumers(t *testing.T) {
 func TestTornReadStress(t *testing.T) {
 	path := sockPath(t)
 	prod := start(t, "producer", "FR_PATH="+path, "FR_SLOTS=2")
-	prod.next(t)
+	prod.Next(t)
 	r := attachPath(t, path, ringbuf.Options{Role: ringbuf.RoleObserver})
 	var accepted, rejected, bad int
 	deadline := time.Now().Add(time.Second)
@@ -364,7 +304,7 @@ func TestKillConsumerHoldingLeases(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		publish(t, p, byte(i))
 	}
-	h.next(t)
+	h.Next(t)
 	snap := p.Snapshot()
 	held := 0
 	for _, s := range snap.SlotInfo {
@@ -377,13 +317,13 @@ func TestKillConsumerHoldingLeases(t *testing.T) {
 	}
 	// A kernel observer's report about a live process changes nothing: the
 	// process's own pidfd must confirm it is exiting.
-	if n := p.ConsumerExited(h.cmd.Process.Pid); n != 0 {
+	if n := p.ConsumerExited(h.Cmd.Process.Pid); n != 0 {
 		t.Fatalf("ConsumerExited reclaimed %d consumers of a live process", n)
 	}
 	if len(p.Snapshot().Consumers) != 1 {
 		t.Fatal("live consumer reclaimed")
 	}
-	if err := h.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := h.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the producer to reclaim the dead consumer", func() bool {
@@ -429,7 +369,7 @@ func TestKillConsumerHoldingLeases(t *testing.T) {
 func TestKillProducer(t *testing.T) {
 	path := sockPath(t)
 	prod := start(t, "producer", "FR_PATH="+path, "FR_INTERVAL_US=1000")
-	epoch1 := prod.next(t)["epoch"]
+	epoch1 := prod.Next(t)["epoch"]
 	r := attachPath(t, path, ringbuf.Options{Consumer: "c", Mode: ringbuf.Lossless})
 	ctx := testCtx(t)
 	l, err := r.Next(ctx)
@@ -451,7 +391,7 @@ func TestKillProducer(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	killed = time.Now()
-	prod.cmd.Process.Signal(syscall.SIGKILL)
+	prod.Cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case err := <-done:
 		if !errors.Is(err, ringbuf.ErrProducerGone) {
@@ -461,12 +401,12 @@ func TestKillProducer(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("consumer hangs after the producer died")
 	}
-	prod.cmd.Wait()
+	prod.Cmd.Wait()
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("expected the stale socket to remain: %v", err)
 	}
 	prod2 := start(t, "producer", "FR_PATH="+path, "FR_INTERVAL_US=1000")
-	epoch2 := prod2.next(t)["epoch"]
+	epoch2 := prod2.Next(t)["epoch"]
 	if epoch1 == epoch2 {
 		t.Fatal("new producer has the old epoch")
 	}
@@ -491,7 +431,7 @@ func TestConsumerWriteFaults(t *testing.T) {
 	w := start(t, "writer", "FR_PATH="+p.Path())
 	waitFor(t, "writer to attach", func() bool { return len(p.Snapshot().Consumers) == 1 })
 	publish(t, p, 5)
-	r := w.next(t)
+	r := w.Next(t)
 	if _, wrote := r["wrote"]; wrote {
 		t.Fatal("a consumer wrote into the read-only data segment")
 	}
@@ -499,7 +439,7 @@ func TestConsumerWriteFaults(t *testing.T) {
 		t.Fatalf("no fault observed: %v", r)
 	}
 	t.Logf("consumer write refused: %v", r["fault"])
-	w.wait(t)
+	w.Wait(t)
 	// The frame is intact.
 	r2 := attach(t, p, ringbuf.Options{Role: ringbuf.RoleObserver})
 	if err := r2.Peek(1, func(f ringbuf.Frame) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
 )
@@ -33,17 +35,19 @@ func TestSoakRandomKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
-	roles := []func() *child{
-		func() *child {
+	roles := []func() *testmain.Child{
+		func() *testmain.Child {
 			return start(t, "consumer", "FR_PATH="+p.Path(), "FR_NAME=lossless", "FR_MODE=lossless")
 		},
-		func() *child { return start(t, "consumer", "FR_PATH="+p.Path(), "FR_NAME=lossy", "FR_MODE=lossy") },
-		func() *child {
+		func() *testmain.Child {
+			return start(t, "consumer", "FR_PATH="+p.Path(), "FR_NAME=lossy", "FR_MODE=lossy")
+		},
+		func() *testmain.Child {
 			return start(t, "consumer", "FR_PATH="+p.Path(), "FR_NAME=slow", "FR_MODE=lossless", "FR_DELAY_US=3000")
 		},
-		func() *child { return start(t, "holder", "FR_PATH="+p.Path(), "FR_HOLD=2") },
+		func() *testmain.Child { return start(t, "holder", "FR_PATH="+p.Path(), "FR_HOLD=2") },
 	}
-	var live []*child
+	var live []*testmain.Child
 	kills, published := 0, uint64(0)
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	nextEvent := time.Now()
@@ -52,8 +56,8 @@ func TestSoakRandomKills(t *testing.T) {
 			nextEvent = time.Now().Add(time.Duration(rng.IntN(200)) * time.Millisecond)
 			if len(live) > 2 && (len(live) >= 6 || rng.IntN(2) == 0) {
 				i := rng.IntN(len(live))
-				live[i].cmd.Process.Signal(syscall.SIGKILL)
-				live[i].cmd.Wait()
+				live[i].Cmd.Process.Signal(syscall.SIGKILL)
+				live[i].Cmd.Wait()
 				checkReports(t, live[i])
 				live = append(live[:i], live[i+1:]...)
 				kills++
@@ -79,8 +83,8 @@ func TestSoakRandomKills(t *testing.T) {
 	}
 	snapBefore := p.Snapshot()
 	for _, c := range live {
-		c.cmd.Process.Signal(syscall.SIGKILL)
-		c.cmd.Wait()
+		c.Cmd.Process.Signal(syscall.SIGKILL)
+		c.Cmd.Wait()
 		checkReports(t, c)
 	}
 	waitFor(t, "every consumer to be reclaimed", func() bool { return len(p.Snapshot().Consumers) == 0 })
@@ -107,11 +111,11 @@ func TestSoakRandomKills(t *testing.T) {
 
 // checkReports drains a dead child's reports and fails on any frame it
 // accepted that did not verify.
-func checkReports(t *testing.T, c *child) {
+func checkReports(t *testing.T, c *testmain.Child) {
 	t.Helper()
-	for r := range c.lines {
+	for r := range c.Lines {
 		if seq, ok := r["badframe"]; ok {
-			t.Errorf("consumer %v accepted a corrupt frame, seq %v", c.cmd.Env[len(c.cmd.Env)-1], seq)
+			t.Errorf("consumer %v accepted a corrupt frame, seq %v", c.Cmd.Env[len(c.Cmd.Env)-1], seq)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/shm"
 )
 
@@ -203,14 +204,7 @@ func TestFutexWaitTimeoutAndValueMismatch(t *testing.T) {
 }
 
 func TestReserveFullTmpfs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("cannot mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	dir := testmain.SmallFS(t, "1m")
 	f, err := os.Create(filepath.Join(dir, "seg"))
 	if err != nil {
 		t.Fatal(err)

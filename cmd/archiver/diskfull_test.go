@@ -1,47 +1,23 @@
 package main_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
 )
-
-// smallFS mounts a tmpfs of the given size and unmounts it at cleanup; it
-// skips the test when the process may not mount.
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_SYS_ADMIN) to mount a small tmpfs")
-	}
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			t.Skip("needs CAP_SYS_ADMIN to mount a small tmpfs: ", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // TestDiskFull archives onto a 4 MiB tmpfs until it is full: frames are
 // counted lost with cause "disk full", the archiver goes on, and once space
 // is freed the losses are recorded and archiving resumes.
 func TestDiskFull(t *testing.T) {
-	fs := smallFS(t, "4m")
+	fs := testmain.SmallFS(t, "4m")
 	ballast := filepath.Join(fs, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 1536<<10), 0o644); err != nil {
 		t.Fatal(err)
@@ -102,7 +78,7 @@ func TestDiskFull(t *testing.T) {
 // losses it could not record are in its summary and its exit status says
 // so, and the archive verifies.
 func TestDiskFullAtExit(t *testing.T) {
-	fs := smallFS(t, "1m")
+	fs := testmain.SmallFS(t, "1m")
 	dir := filepath.Join(fs, "archive")
 	sock := filepath.Join(t.TempDir(), "ring.sock")
 	geom := func(uint64) frame.Geometry { return frame.Packed(256, 256, frame.Mono8) }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,23 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/shm"
 )
 
-func TestMain(m *testing.M) {
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dir, err := os.MkdirTemp("", "framering-analyzer-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
 
 // build compiles the analyzer into a temporary directory.
 func build(t *testing.T) string {

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -20,23 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/internal/testmain"
+
 	"github.com/framering/framering/cmd/ringctl/internal/status"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/ringbuf"
 )
 
-func TestMain(m *testing.M) {
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dir, err := os.MkdirTemp("", "framering-ringctl-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
 
 func newRing(t *testing.T, name string, slots int) *ringbuf.Producer {
 	t.Helper()

@@ -18,7 +18,8 @@ import (
 
 // Run is a TestMain body; call it as os.Exit(testmain.Run(m, env, child)).
 // With env set in the environment, it calls child with its value and
-// returns 0, or 3 if child failed. Otherwise it points
+// returns 0, or 3 if child failed (env "" and a nil child: a test binary
+// without roles). Otherwise it points
 // FRAMERING_RUNTIME_DIR at a fresh directory, runs the tests, and returns
 // 1 if, once the tests passed, more memfds, sockets or anonymous inodes
 // (pidfds, epoll sets, eventfds) are open than before them. Logs are
@@ -27,7 +28,7 @@ func Run(m *testing.M, env string, child func(role string) error) int {
 	if os.Getenv("FRAMERING_TEST_LOG") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	if role := os.Getenv(env); role != "" {
+	if role := os.Getenv(env); env != "" && role != "" {
 		if err := child(role); err != nil {
 			fmt.Fprintln(os.Stderr, "child", role, "failed:", err)
 			return 3

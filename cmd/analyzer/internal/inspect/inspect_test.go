@@ -7,14 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
@@ -24,20 +24,7 @@ import (
 	"github.com/framering/framering/shm"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("FRAMERING_TEST_LOG") == "" {
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
-	dir, err := os.MkdirTemp("", "framering-inspect-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("FRAMERING_RUNTIME_DIR", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
 
 // geometries: every format, one with row padding, all wide and tall enough
 // for the pattern's defects.

@@ -16,7 +16,7 @@
 // is cut) and records the frames published meanwhile as lost. Exit status: 0,
 // 1 for a failed run (or losses the full disk kept out of the archive) or a
 // damaged archive (verify), 2 for a usage error. The logic, and what each
-// loss cause means, is in internal/archiver.
+// loss cause means, is in cmd/archiver/internal/archiver.
 package main
 
 import (
@@ -25,7 +25,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/framering/framering/internal/archiver"
+	"github.com/framering/framering/cmd/archiver/internal/archiver"
 )
 
 func main() {

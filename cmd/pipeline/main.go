@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/framering/framering/cmd/pipeline/internal/pipeline"
 	"github.com/framering/framering/frame"
-	"github.com/framering/framering/internal/pipeline"
 )
 
 func main() {

@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/framering/framering/cmd/ringctl/internal/status"
+	"github.com/framering/framering/ringstat"
 )
 
 func main() {
@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ringctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	var t status.Target
+	var t ringstat.Target
 	var window, interval *time.Duration
 	switch cmd {
 	case "list":
@@ -88,19 +88,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "list":
-		var entries []status.Entry
-		if entries, err = status.List(ctx); err == nil {
+		var entries []ringstat.Entry
+		if entries, err = ringstat.List(ctx); err == nil {
 			if *asJSON {
-				err = status.WriteJSON(stdout, entries)
+				err = ringstat.WriteJSON(stdout, entries)
 			} else {
-				err = status.WriteList(stdout, entries)
+				err = ringstat.WriteList(stdout, entries)
 			}
 		}
 	case "show":
-		var rep *status.Report
-		if rep, err = status.Show(ctx, t, *window); err == nil {
+		var rep *ringstat.Report
+		if rep, err = ringstat.Show(ctx, t, *window); err == nil {
 			if *asJSON {
-				err = status.WriteJSON(stdout, rep)
+				err = ringstat.WriteJSON(stdout, rep)
 			} else {
 				err = rep.WriteText(stdout)
 			}
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "ringctl watch: -interval must be positive")
 			return 2
 		}
-		err = status.Watch(ctx, t, *interval, stdout, *asJSON)
+		err = ringstat.Watch(ctx, t, *interval, stdout, *asJSON)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ringctl %s: %v\n", cmd, err)

@@ -20,9 +20,9 @@ import (
 
 	"github.com/framering/framering/internal/testmain"
 
-	"github.com/framering/framering/cmd/ringctl/internal/status"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/ringstat"
 )
 
 func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
@@ -116,15 +116,15 @@ func TestShowJSONNamesConsumersAndHolds(t *testing.T) {
 	attachConsumer(t, "show", "keeper", consumers.Lossless)
 	before := p.Snapshot()
 
-	var rep status.Report
+	var rep ringstat.Report
 	if err := json.Unmarshal(ctl(t, "show", "-ring", "show", "-json", "-window", "10ms"), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Ring != "show" || rep.Producer.Pid != os.Getpid() || rep.Producer.Epoch != status.Epoch(p.Epoch()) ||
+	if rep.Ring != "show" || rep.Producer.Pid != os.Getpid() || rep.Producer.Epoch != ringstat.Epoch(p.Epoch()) ||
 		rep.Producer.State != "running" || rep.Producer.Published != 5 || rep.Slots != 6 || rep.WindowNs == 0 {
 		t.Fatalf("report header: %+v", rep)
 	}
-	byName := map[string]status.Consumer{}
+	byName := map[string]ringstat.Consumer{}
 	for _, c := range rep.Consumers {
 		byName[c.Name] = c
 	}
@@ -207,7 +207,7 @@ func TestShowRate(t *testing.T) {
 	out := ctl(t, "show", "-ring", "rate", "-json")
 	close(stop)
 	wg.Wait()
-	var rep status.Report
+	var rep ringstat.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -234,16 +234,16 @@ func TestListLiveAndStale(t *testing.T) {
 	l.Close()
 	t.Cleanup(func() { os.Remove(stalePath) })
 
-	var entries []status.Entry
+	var entries []ringstat.Entry
 	if err := json.Unmarshal(ctl(t, "list", "-json"), &entries); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]status.Entry{}
+	got := map[string]ringstat.Entry{}
 	for _, e := range entries {
 		got[e.Name] = e
 	}
 	live, dead := got["alive"], got["dead"]
-	if live.Status != "live" || live.Pid != os.Getpid() || live.Epoch == nil || *live.Epoch != status.Epoch(p.Epoch()) ||
+	if live.Status != "live" || live.Pid != os.Getpid() || live.Epoch == nil || *live.Epoch != ringstat.Epoch(p.Epoch()) ||
 		live.State != "running" || live.Published != 1 || live.Consumers != 1 || live.UptimeNs <= 0 {
 		t.Fatalf("live ring: %+v", live)
 	}
@@ -296,19 +296,19 @@ func TestWatchBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := make(chan status.Report)
+	lines := make(chan ringstat.Report)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			var r status.Report
+			var r ringstat.Report
 			if json.Unmarshal(sc.Bytes(), &r) == nil {
 				lines <- r
 			}
 		}
 	}()
-	next := func() status.Report {
+	next := func() ringstat.Report {
 		select {
 		case r, ok := <-lines:
 			if !ok {
@@ -318,7 +318,7 @@ func TestWatchBinary(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("watch printed nothing for 30s")
 		}
-		return status.Report{}
+		return ringstat.Report{}
 	}
 	first := next()
 	if first.Ring != "watched" || len(first.Consumers) != 1 || first.Consumers[0].Name != "viewer" {

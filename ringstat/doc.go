@@ -1,7 +1,8 @@
-// Package status is ringctl's logic: it looks at rings as an observer
-// (ringbuf.RoleObserver: no consumer table entry, no holds, nothing
-// written to the ring) and turns what it sees into reports, rendered as
-// aligned text tables or JSON.
+// Package ringstat is the one picture of a ring's state that every view
+// reads (ringctl, the producer's stats line, the pipeline summary, metrics,
+// the web view). It looks at rings as an observer (ringbuf.RoleObserver: no
+// consumer table entry, no holds, nothing written to the ring) and turns
+// what it sees into reports, rendered as aligned text tables or JSON.
 //
 //   - List finds the rings in ringbuf.RuntimeDir and attaches to each to
 //     tell a live producer from a socket left behind by a dead one.
@@ -11,4 +12,4 @@
 // Epochs appear in JSON as 16 hex digits (a JSON number would lose
 // precision in most JSON readers), durations as integer nanoseconds in
 // fields named *_ns, rates as floats per second.
-package status
+package ringstat

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/cmd/pipeline/internal/pipeline"
 	"github.com/framering/framering/frame"
-	"github.com/framering/framering/internal/pipeline"
 )
 
 // buildBinaries builds the real commands the pipeline runs.

@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"github.com/framering/framering/shm"
+	"github.com/framering/framering/clock"
 )
 
 // now is CLOCK_MONOTONIC in nanoseconds, comparable across processes.
-func now() int64 { return shm.MonotonicNanos() }
+func now() int64 { return clock.Nanos() }
 
 // fillChunk is the source of a fill: small enough to stay in L1/L2, so
 // that filling a frame costs what writing it costs, as it would for a

@@ -15,10 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 const roleEnv = "FRAMERING_TEST_ROLE"
@@ -80,7 +81,7 @@ func publishPattern(p *ringbuf.Producer, gen *frame.Generator) error {
 		return err
 	}
 	g := gen.Geometry()
-	_, err = p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: shm.MonotonicNanos(), Width: uint32(g.Width),
+	_, err = p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: clock.Nanos(), Width: uint32(g.Width),
 		Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())})
 	return err
 }

@@ -27,6 +27,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/frame"
 )
 
@@ -447,7 +449,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	i := s.inQ.pop()
 	s.bufs[i].state = bufFilling
 	mem := s.bufs[i].mem
-	ts := monotonicNanos()
+	ts := clock.Nanos()
 	s.mu.Unlock()
 
 	// Cannot fail: every buffer holds a frame (invariant 4).

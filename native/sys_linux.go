@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // checkShared returns nil if buf lies inside writable MAP_SHARED mappings
@@ -27,14 +25,4 @@ func checkShared(buf []byte) error {
 		return ErrNotShared
 	}
 	return nil
-}
-
-// monotonicNanos is clock_gettime(CLOCK_MONOTONIC), the clock of frame
-// timestamps (the C SDK's too).
-func monotonicNanos() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano()
 }

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 func BenchmarkPublish(b *testing.B) {
@@ -95,7 +96,7 @@ func BenchmarkHandoff(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				lat = append(lat, shm.MonotonicNanos()-l.Meta().Timestamp)
+				lat = append(lat, clock.Nanos()-l.Meta().Timestamp)
 				l.Release()
 			}
 			b.StopTimer()

@@ -17,11 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 const roleEnv = "FRAMERING_TEST_ROLE"
@@ -471,7 +472,7 @@ func childPinger(path string) error {
 		if err != nil {
 			continue
 		}
-		if _, err := p.Publish(s, ringbuf.Meta{Length: 64, Timestamp: shm.MonotonicNanos()}); err != nil {
+		if _, err := p.Publish(s, ringbuf.Meta{Length: 64, Timestamp: clock.Nanos()}); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/shm"
 )
 
@@ -93,7 +95,7 @@ type wordReader interface {
 type ctlWords struct{ r *Reader }
 
 func snapshot(g *geometry, data wordReader, ctl wordReader, ctlBytes []byte) Snapshot {
-	now := shm.MonotonicNanos()
+	now := clock.Nanos()
 	s := Snapshot{
 		Epoch: g.epoch, ProducerPid: int(g.producerPid), Published: data.load64(offPublished),
 		Slots: int(g.slots), SlotCapacity: g.capacity, IndexSize: int(g.indexCount), HugePages: g.flags&flagHugePages != 0,

@@ -49,6 +49,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/shm"
 )
@@ -295,7 +297,7 @@ func Create(cfg Config) (*Producer, error) {
 	}
 	p.next = 1
 	p.blocked.entry = -1
-	now := shm.MonotonicNanos()
+	now := clock.Nanos()
 	p.dw[offStartMonoNs/8].Store(uint64(now))
 	p.dw[offHeartbeatNs/8].Store(uint64(now))
 	// Running is stored last: an attaching consumer is only ever handed
@@ -433,7 +435,7 @@ func (p *Producer) losslessMin() (uint64, int) {
 // noteBlocked records that lossless consumer entry kept Acquire from
 // finding a slot, and evicts it once that has lasted EvictAfter.
 func (p *Producer) noteBlocked(entry int) {
-	now := shm.MonotonicNanos()
+	now := clock.Nanos()
 	who := p.cw[(p.geo.entry(entry)+eAttachNs)/8].Load()
 	if p.blocked.entry != entry || p.blocked.who != who {
 		p.blocked.entry, p.blocked.since, p.blocked.who = entry, now, who
@@ -625,7 +627,7 @@ func (p *Producer) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.dw[offHeartbeatNs/8].Store(uint64(shm.MonotonicNanos()))
+			p.dw[offHeartbeatNs/8].Store(uint64(clock.Nanos()))
 		}
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/shm"
 )
@@ -477,7 +479,7 @@ func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 		// a lossless one cannot get here, its cursor keeps the producer off
 		// the slot).
 		if i&63 == 63 {
-			now := shm.MonotonicNanos()
+			now := clock.Nanos()
 			if giveUp == 0 {
 				giveUp = now + int64(10*time.Millisecond)
 			} else if now > giveUp || r.gone.Load() {
@@ -719,7 +721,7 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 	}
 	deadline := int64(0)
 	if r.opts.Spin > 0 {
-		deadline = shm.MonotonicNanos() + int64(r.opts.Spin)
+		deadline = clock.Nanos() + int64(r.opts.Spin)
 	}
 	for i := 0; ; i++ {
 		if p := r.published(); p > after {
@@ -732,7 +734,7 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			if r.opts.Spin > 0 && shm.MonotonicNanos() > deadline {
+			if r.opts.Spin > 0 && clock.Nanos() > deadline {
 				break
 			}
 		}
@@ -869,7 +871,7 @@ func (r *Reader) publishCounters(m Meta) {
 	r.cw[(base+eMissed)/8].Store(r.missed)
 	if m.Seq != 0 {
 		r.cw[(base+eLastSeq)/8].Store(m.Seq)
-		if lat := shm.MonotonicNanos() - m.Timestamp; lat > 0 && m.Timestamp > 0 {
+		if lat := clock.Nanos() - m.Timestamp; lat > 0 && m.Timestamp > 0 {
 			r.cw[(base+eLatencyNs)/8].Store(uint64(lat))
 		}
 	}

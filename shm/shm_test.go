@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/framering/framering/internal/testmain"
@@ -384,11 +386,11 @@ func TestFileMapping(t *testing.T) {
 func TestMonotonicNanos(t *testing.T) {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	d := shm.MonotonicNanos() - ts.Nano()
+	d := clock.Nanos() - ts.Nano()
 	if d < 0 || d > int64(time.Second) {
 		t.Fatalf("MonotonicNanos is %v away from CLOCK_MONOTONIC", time.Duration(d))
 	}
-	if n := testing.AllocsPerRun(100, func() { shm.MonotonicNanos() }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { clock.Nanos() }); n != 0 {
 		t.Fatal("allocates")
 	}
 }

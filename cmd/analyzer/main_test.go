@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
@@ -81,7 +82,7 @@ func (r *ring) publish(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 		g := r.g
-		if _, err := r.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: shm.MonotonicNanos(), Width: uint32(g.Width),
+		if _, err := r.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: clock.Nanos(), Width: uint32(g.Width),
 			Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())}); err != nil {
 			t.Fatal(err)
 		}

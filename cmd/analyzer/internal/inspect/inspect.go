@@ -3,11 +3,12 @@ package inspect
 import (
 	"fmt"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 // Record is one frame's JSON line.
@@ -102,7 +103,7 @@ func latency(ts int64) int64 {
 	if ts <= 0 {
 		return -1
 	}
-	d := shm.MonotonicNanos() - ts
+	d := clock.Nanos() - ts
 	if d < 0 {
 		return -1
 	}

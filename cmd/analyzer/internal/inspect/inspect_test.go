@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/clock"
+
 	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/analysis"
@@ -21,7 +23,6 @@ import (
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/ringbuf"
-	"github.com/framering/framering/shm"
 )
 
 func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
@@ -69,7 +70,7 @@ func (pr *producer) publish(t *testing.T) bool {
 		t.Error(err)
 	}
 	g := pr.g
-	if _, err := pr.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: shm.MonotonicNanos(), Width: uint32(g.Width),
+	if _, err := pr.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: clock.Nanos(), Width: uint32(g.Width),
 		Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())}); err != nil {
 		t.Error(err)
 	}

@@ -25,7 +25,7 @@ func BenchmarkDequeueRequeue(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				f, err := e.g.Dequeue(ctx)
+				f, err := e.g.Dequeue(ctx, 0)
 				if err != nil {
 					b.Fatal(err)
 				}

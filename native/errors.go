@@ -75,6 +75,15 @@ func (s Status) Is(target error) bool {
 	return false
 }
 
+// ErrNoFrame is returned, bare, by Dequeue when its timeout passed with no
+// frame: not a failure, the source is idle.
+var ErrNoFrame = errors.New("no frame within the timeout")
+
+// ErrSourceLost is wrapped by Dequeue's error while the source is
+// unreachable (a camera that went away) and the backend tries to reopen
+// it; frames due meanwhile are counted in Counters.Lost.
+var ErrSourceLost = errors.New("source lost")
+
 // ErrClosed is returned when a device is used after Close, or a frame lease
 // is used after its device closed.
 var ErrClosed error = StatusInvalidHandle

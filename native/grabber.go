@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // Grabber is a frame source that fills buffers it was lent, with the
@@ -53,9 +55,15 @@ type Grabber interface {
 	// Dequeue waits for the oldest filled frame and leases it to the
 	// caller. It returns ErrStopped when acquisition is not running and
 	// nothing awaits (or stops while it waits), ErrClosed when the device
-	// closes, and ctx.Err() wrapped when ctx ends first. It allocates
-	// nothing.
-	Dequeue(ctx context.Context) (Frame, error)
+	// closes, ctx.Err() wrapped when ctx ends first, and ErrNoFrame (bare,
+	// so that it allocates nothing) when timeout > 0 passes with no frame:
+	// the producer's loop waits in slices of its heartbeat period, so a
+	// source that is legitimately idle (a camera waiting for its trigger)
+	// is told apart from a hung one. timeout <= 0 waits without a bound. A
+	// backend whose source is unreachable (a camera unplugged) returns an
+	// error wrapping ErrSourceLost while it tries to reopen it. Dequeue
+	// allocates nothing.
+	Dequeue(ctx context.Context, timeout time.Duration) (Frame, error)
 
 	// Counters returns the device's counters.
 	Counters() Counters
@@ -153,9 +161,45 @@ type FrameStatus int32
 const (
 	// FrameComplete means every byte of the frame was written.
 	FrameComplete FrameStatus = 0
-	// FrameIncomplete means part of the frame is missing (a real device
-	// that lost packets); the simulated ones never report it.
+	// FrameIncomplete means part of the frame is missing (a camera that
+	// lost packets); the simulated sources never report it.
 	FrameIncomplete FrameStatus = 1
+	// FrameTimeout means the frame did not complete in time.
+	FrameTimeout FrameStatus = 2
+	// FrameSizeMismatch means the frame's size or geometry is not the
+	// configured one.
+	FrameSizeMismatch FrameStatus = 3
+	// FrameFailed is any other failure of the source for this frame.
+	FrameFailed FrameStatus = 4
+	// FrameAborted means acquisition stopped while the frame was filled.
+	FrameAborted FrameStatus = 5
+)
+
+// Cause is the loss cause of a frame that is not complete: the producer
+// never publishes such a frame and counts it under this cause.
+func (s FrameStatus) Cause() loss.Cause {
+	switch s {
+	case FrameIncomplete:
+		return loss.Incomplete
+	case FrameTimeout:
+		return loss.Timeout
+	case FrameSizeMismatch:
+		return loss.SizeMismatch
+	case FrameAborted:
+		return loss.Discarded
+	}
+	return loss.SourceError
+}
+
+// Frame flags a source sets in FrameInfo.Flags. They travel unchanged into
+// the ring's descriptor (docs/LAYOUT.md 3.2).
+const (
+	// FlagPattern: the frame is the test pattern of docs/LAYOUT.md Appendix A.
+	FlagPattern uint32 = 1 << 0
+	// FlagDefects: that pattern carries injected defects.
+	FlagDefects uint32 = 1 << 1
+	// FlagReplayed: the frame comes from an archive; Origin is set.
+	FlagReplayed uint32 = 1 << 2
 )
 
 // FrameInfo is the typed metadata of a filled frame.
@@ -166,6 +210,15 @@ type FrameInfo struct {
 	Status    FrameStatus // FrameComplete unless the device says otherwise
 	Geometry  frame.Geometry
 	Length    int // bytes of the frame at the start of the buffer: Stride*Height
+	// DeviceTimestamp is the camera's own timestamp, unconverted (GenICam:
+	// nanoseconds of the device clock); 0 when the source has none.
+	DeviceTimestamp uint64
+	// Flags are FlagPattern, FlagDefects, FlagReplayed, and in bits 16-31
+	// the source's own.
+	Flags uint32
+	// OriginEpoch and OriginSeq are a replayed frame's identity in the ring
+	// it was first published in (FlagReplayed); 0 otherwise.
+	OriginEpoch, OriginSeq uint64
 }
 
 // Counters are a device's counters. The first four count since Open; the
@@ -175,6 +228,13 @@ type FrameInfo struct {
 type Counters struct {
 	Delivered   uint64 // frames filled and moved to the output queue
 	Underruns   uint64 // frames lost because no buffer was queued when they were due
+	// Lost counts, by cause, frames the device lost without ever handing
+	// out a buffer for them, other than underruns and Stop's discards
+	// (a camera's frames due while it was unreachable: loss.CameraLost; a
+	// replayed archive's gaps: loss.ReplayGap). The simulated sources
+	// leave it zero. Frames handed out incomplete are not here: Dequeue
+	// returns them with their FrameStatus.
+	Lost loss.Counts
 	Discarded   uint64 // filled frames dropped from the output queue by Stop
 	NextFrameID uint64 // the id the next due frame will carry
 	Queued      int    // buffers in the input pool

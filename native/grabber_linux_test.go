@@ -380,7 +380,7 @@ func TestStopWithLeases(t *testing.T) {
 		if _, err := frame.Verify(f.Bytes()); err != nil {
 			t.Fatalf("lease after stop: %v", err)
 		}
-		if _, err := e.g.Dequeue(context.Background()); !errors.Is(err, native.ErrStopped) {
+		if _, err := e.g.Dequeue(context.Background(), 0); !errors.Is(err, native.ErrStopped) {
 			t.Fatalf("dequeue while stopped: %v", err)
 		}
 		for _, id := range ids {
@@ -452,7 +452,7 @@ func TestCloseWithLeases(t *testing.T) {
 			"queue":    e.g.Queue(ids[0]),
 			"start":    e.g.Start(),
 			"stop":     e.g.Stop(),
-			"dequeue":  func() error { _, err := e.g.Dequeue(context.Background()); return err }(),
+			"dequeue":  func() error { _, err := e.g.Dequeue(context.Background(), 0); return err }(),
 		}
 		for name, err := range checks {
 			if !errors.Is(err, native.ErrClosed) {
@@ -576,7 +576,7 @@ func TestLeaseEndsOnce(t *testing.T) {
 func TestDequeueWakeups(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
 		e := newEnv(t, kind, cfgOf(64, 16, 0, frame.Mono8, 1, false))
-		if _, err := e.g.Dequeue(context.Background()); !errors.Is(err, native.ErrStopped) {
+		if _, err := e.g.Dequeue(context.Background(), 0); !errors.Is(err, native.ErrStopped) {
 			t.Fatalf("dequeue before start: %v", err)
 		}
 		if err := e.g.Start(); err != nil {
@@ -584,19 +584,19 @@ func TestDequeueWakeups(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := e.g.Dequeue(ctx); !errors.Is(err, context.Canceled) {
+		if _, err := e.g.Dequeue(ctx, 0); !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled context: %v", err)
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Millisecond)
 		defer cancel()
-		if _, err := e.g.Dequeue(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := e.g.Dequeue(ctx, 0); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("deadline: %v", err)
 		}
 
 		// A waiter with no deadline is woken by cancel, by Stop and by Close.
 		wait := func(ctx context.Context) chan error {
 			ch := make(chan error, 1)
-			go func() { _, err := e.g.Dequeue(ctx); ch <- err }()
+			go func() { _, err := e.g.Dequeue(ctx, 0); ch <- err }()
 			return ch
 		}
 		recv := func(ch chan error) error {
@@ -709,7 +709,7 @@ func TestDequeueRequeueAllocs(t *testing.T) {
 			var err error
 			n := testing.AllocsPerRun(200, func() {
 				var f native.Frame
-				if f, err = e.g.Dequeue(ctx); err == nil {
+				if f, err = e.g.Dequeue(ctx, 0); err == nil {
 					err = f.Requeue()
 				}
 			})
@@ -737,7 +737,7 @@ func TestConcurrentUse(t *testing.T) {
 				defer wg.Done()
 				for {
 					ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-					f, err := e.g.Dequeue(ctx)
+					f, err := e.g.Dequeue(ctx, 0)
 					cancel()
 					switch {
 					case errors.Is(err, native.ErrClosed):
@@ -835,4 +835,44 @@ func checkHoles(t *testing.T, g native.Grabber, page int) {
 	if err := g.Revoke(id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDequeueTimeout: a positive timeout with no frame ends in a bare
+// ErrNoFrame (the producer's heartbeat slices depend on it), allocating
+// nothing, and a frame that arrives within it is returned with the flags
+// of the pattern it carries.
+func TestDequeueTimeout(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, cfgOf(64, 16, 0, frame.Mono8, 1, true)) // 1 fps: nothing due for a second
+		e.buffers(2, 0, true)
+		if err := e.g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := e.g.Dequeue(context.Background(), hangGuard) // the first frame is due at start
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := f.Info()
+		if err != nil || info.Flags != native.FlagPattern|native.FlagDefects {
+			t.Fatalf("flags %#x, %v", info.Flags, err)
+		}
+		if err := f.Requeue(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := e.g.Dequeue(context.Background(), 20*time.Millisecond); err != native.ErrNoFrame {
+			t.Fatalf("timed dequeue with nothing due: %v", err)
+		}
+		if d := time.Since(start); d < 20*time.Millisecond {
+			t.Fatalf("returned after %v, before its timeout", d)
+		}
+		n := testing.AllocsPerRun(20, func() {
+			if _, err := e.g.Dequeue(context.Background(), time.Microsecond); err != native.ErrNoFrame {
+				t.Errorf("timed dequeue: %v", err)
+			}
+		})
+		if n != 0 {
+			t.Errorf("a timed-out Dequeue allocates %v", n)
+		}
+	})
 }

@@ -104,7 +104,7 @@ func (e *env) dequeue() native.Frame {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
-	f, err := e.g.Dequeue(ctx)
+	f, err := e.g.Dequeue(ctx, 0)
 	if err != nil {
 		e.t.Fatalf("dequeue: %v", err)
 	}

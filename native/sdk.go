@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/framering/framering/clock"
 )
 
 // SDKAvailable reports whether this build includes the C SDK backend.
@@ -150,26 +152,46 @@ func (d *sdkDevice) Stop() error {
 	return nil
 }
 
-func (d *sdkDevice) Dequeue(ctx context.Context) (Frame, error) {
+func (d *sdkDevice) Dequeue(ctx context.Context, timeout time.Duration) (Frame, error) {
 	var info cFrameInfo
+	var end int64 // CLOCK_MONOTONIC end of the timeout, 0: none
+	if timeout > 0 {
+		end = clock.Nanos() + int64(timeout)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return Frame{}, fmt.Errorf("dequeue frame: %w", err)
 		}
-		timeout := int64(-1) // no cancellation possible: wait for a frame, Stop or Close
+		wait := int64(-1) // no cancellation possible: wait for a frame, Stop or Close
 		if ctx.Done() != nil {
-			timeout = int64(dequeuePoll)
+			wait = int64(dequeuePoll)
 			if dl, ok := ctx.Deadline(); ok {
 				left := time.Until(dl)
 				if left <= 0 {
 					return Frame{}, fmt.Errorf("dequeue frame: %w", context.DeadlineExceeded)
 				}
-				timeout = min(timeout, int64(left))
+				wait = min(wait, int64(left))
 			}
 		}
-		switch st := frDequeue(d.h, timeout, &info); st {
+		if end != 0 {
+			left := end - clock.Nanos()
+			if left <= 0 {
+				return Frame{}, ErrNoFrame
+			}
+			if wait < 0 || left < wait {
+				wait = left
+			}
+		}
+		switch st := frDequeue(d.h, wait, &info); st {
 		case StatusOK:
-			f, err := d.l.begin(info.info())
+			fi := info.info()
+			fi.Flags = FlagPattern
+			d.mu.Lock()
+			if d.cfg.Defects {
+				fi.Flags |= FlagDefects
+			}
+			d.mu.Unlock()
+			f, err := d.l.begin(fi)
 			if err != nil {
 				return Frame{}, fmt.Errorf("dequeue frame: %w", err)
 			}

@@ -457,6 +457,10 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 
 	s.mu.Lock()
 	g := cfg.Geometry
+	flags := FlagPattern
+	if cfg.Defects {
+		flags |= FlagDefects
+	}
 	s.bufs[i].info = FrameInfo{
 		Buffer:    s.makeID(i),
 		FrameID:   id,
@@ -464,6 +468,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Status:    FrameComplete,
 		Geometry:  g,
 		Length:    g.Size(),
+		Flags:     flags,
 	}
 	s.bufs[i].state = bufOutput
 	s.outQ.push(i)
@@ -473,10 +478,18 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 }
 
 // Dequeue leases the oldest filled frame, waiting for one while
-// acquisition runs. It allocates nothing.
-func (s *Synthetic) Dequeue(ctx context.Context) (Frame, error) {
+// acquisition runs, for at most timeout if it is positive (then ErrNoFrame).
+// It allocates nothing in steady state (its timers are pooled).
+func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, error) {
 	first := true
 	var epoch uint64
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := timerPool.Get().(*time.Timer)
+		t.Reset(timeout)
+		defer func() { t.Stop(); timerPool.Put(t) }()
+		expired = t.C
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return Frame{}, fmt.Errorf("dequeue frame: %w", err)
@@ -514,9 +527,20 @@ func (s *Synthetic) Dequeue(ctx context.Context) (Frame, error) {
 		case <-s.avail:
 		case <-stop:
 		case <-ctx.Done():
+		case <-expired:
+			return Frame{}, ErrNoFrame
 		}
 	}
 }
+
+// timerPool keeps Dequeue's timeout timers: a stopped timer (Go 1.23+
+// timers drain on Stop/Reset) is reused, so a timed Dequeue allocates
+// nothing once the pool is warm.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // Counters returns the device's counters; the zero value after Close.
 func (s *Synthetic) Counters() Counters {

@@ -69,7 +69,7 @@ func BenchmarkSafeCopyCost(b *testing.B) {
 			g := frame.Packed(1024, mib*1024, frame.Mono8)
 			p := stepper(b, kind, true, g, 2, 1)
 			steps(b, p, 4)
-			f, err := p.grab.Dequeue(context.Background())
+			f, err := p.grab.Dequeue(context.Background(), 0)
 			if err != nil {
 				b.Fatal(err)
 			}

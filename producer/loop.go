@@ -158,7 +158,7 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 		l.account(l.grab.Counters())
 		return l.wait(ctx)
 	}
-	f, err := l.grab.Dequeue(ctx)
+	f, err := l.grab.Dequeue(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
@@ -201,7 +201,7 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 // ring slot, requeue the buffer, publish the slot. No free slot: the frame
 // is dropped and counted.
 func (l *loopState) stepCopy(ctx context.Context) error {
-	f, err := l.grab.Dequeue(ctx)
+	f, err := l.grab.Dequeue(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
@@ -266,7 +266,8 @@ func meta(info native.FrameInfo) ringbuf.Meta {
 	return ringbuf.Meta{
 		FrameID: info.FrameID, Timestamp: info.Timestamp,
 		Width: uint32(g.Width), Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format,
-		Length: uint64(info.Length),
+		Length: uint64(info.Length), Flags: info.Flags, DeviceTimestamp: info.DeviceTimestamp,
+		OriginEpoch: info.OriginEpoch, OriginSeq: info.OriginSeq,
 	}
 }
 

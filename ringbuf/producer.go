@@ -52,6 +52,7 @@ import (
 	"github.com/framering/framering/clock"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/shm"
 )
 
@@ -99,8 +100,38 @@ type Meta struct {
 	Format    frame.Format
 	// Length is the number of payload bytes.
 	Length uint64
-	Flags  uint32
+	// Flags are FlagPattern, FlagDefects, FlagReplayed (docs/LAYOUT.md 3.2)
+	// and, in bits 16-31, the source's own.
+	Flags uint32
+	// DeviceTimestamp is the camera's own timestamp, unconverted; 0 if none.
+	DeviceTimestamp uint64
+	// OriginEpoch and OriginSeq identify a replayed frame in the ring it was
+	// first published in (FlagReplayed); 0 otherwise.
+	OriginEpoch, OriginSeq uint64
+	// PublishNs is when the producer published the frame (CLOCK_MONOTONIC);
+	// set by Publish, ignored in its argument.
+	PublishNs int64
+	// DropsBefore are the frames lost between the previous published frame
+	// and this one, by cause (docs/LAYOUT.md 8.5); set by Publish from what
+	// RecordDrops counted, ignored in its argument. Unused entries are zero.
+	DropsBefore [4]Drop
 }
+
+// Drop is a count of frames lost for one cause.
+type Drop struct {
+	Cause loss.Cause
+	Count uint64
+}
+
+// Descriptor flags (docs/LAYOUT.md 3.2).
+const (
+	// FlagPattern: the payload is the test pattern of docs/LAYOUT.md Appendix A.
+	FlagPattern uint32 = 1 << 0
+	// FlagDefects: that pattern carries injected defects.
+	FlagDefects uint32 = 1 << 1
+	// FlagReplayed: the frame comes from an archive; OriginEpoch/OriginSeq are set.
+	FlagReplayed uint32 = 1 << 2
+)
 
 // DropCause says why a frame never reached the ring.
 type DropCause int

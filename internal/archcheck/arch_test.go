@@ -65,9 +65,10 @@ var onlyDeps = map[string][]string{
 	"shm":      {"clock"},
 	"frame":    {},
 	"clock":    {},
-	"ringbuf":  {"shm", "frame", "clock"},
-	"ringstat": {"ringbuf", "shm", "frame", "clock"},
-	"analysis": {"frame"},
+	"loss":     {},
+	"ringbuf":  {"shm", "frame", "clock", "loss"},
+	"ringstat": {"ringbuf", "shm", "frame", "clock", "loss"},
+	"analysis": {"frame", "loss"},
 }
 
 func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }

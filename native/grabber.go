@@ -226,15 +226,15 @@ type FrameInfo struct {
 // NextFrameID == Delivered+Underruns, and every frame id below NextFrameID
 // was either dequeued, discarded by Stop or lost to an underrun.
 type Counters struct {
-	Delivered   uint64 // frames filled and moved to the output queue
-	Underruns   uint64 // frames lost because no buffer was queued when they were due
+	Delivered uint64 // frames filled and moved to the output queue
+	Underruns uint64 // frames lost because no buffer was queued when they were due
 	// Lost counts, by cause, frames the device lost without ever handing
 	// out a buffer for them, other than underruns and Stop's discards
 	// (a camera's frames due while it was unreachable: loss.CameraLost; a
 	// replayed archive's gaps: loss.ReplayGap). The simulated sources
 	// leave it zero. Frames handed out incomplete are not here: Dequeue
 	// returns them with their FrameStatus.
-	Lost loss.Counts
+	Lost        loss.Counts
 	Discarded   uint64 // filled frames dropped from the output queue by Stop
 	NextFrameID uint64 // the id the next due frame will carry
 	Queued      int    // buffers in the input pool

@@ -234,7 +234,11 @@ type Counters struct {
 	// replayed archive's gaps: loss.ReplayGap). The simulated sources
 	// leave it zero. Frames handed out incomplete are not here: Dequeue
 	// returns them with their FrameStatus.
-	Lost        loss.Counts
+	Lost loss.Counts
+	// Copies counts frames the backend copied into a lent buffer because
+	// its upstream would not write there directly (a GStreamer element
+	// that ignores the offered pool); 0 for a zero-copy source.
+	Copies      uint64
 	Discarded   uint64 // filled frames dropped from the output queue by Stop
 	NextFrameID uint64 // the id the next due frame will carry
 	Queued      int    // buffers in the input pool

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -49,7 +51,7 @@ func TestReviewFromOneWhileEverySlotIsLent(t *testing.T) {
 			}
 			s, err := p.Acquire()
 			if err != nil {
-				p.RecordDrops(ringbuf.DropNoSlot, 1)
+				p.RecordDrops(loss.Blocked, 1)
 				drops++
 				continue
 			}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -39,7 +41,7 @@ func TestReviewFromOneOnALongRunningRing(t *testing.T) {
 			}
 			s, err := p.Acquire()
 			if err != nil {
-				p.RecordDrops(ringbuf.DropNoSlot, 1)
+				p.RecordDrops(loss.Blocked, 1)
 				drops++
 				continue
 			}

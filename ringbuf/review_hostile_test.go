@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/loss"
 )
 
 var reviewRings atomic.Int64
@@ -67,7 +69,7 @@ func TestReviewHostileControlSegment(t *testing.T) {
 	var wg sync.WaitGroup
 	// The vandal writes through the producer's view: the same memory any
 	// consumer maps read-write.
-	words := p.cw
+	words := p.ctl.w
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -145,7 +147,7 @@ func TestReviewHostileControlSegment(t *testing.T) {
 		for time.Now().Before(deadline) {
 			s, err := p.Acquire()
 			if err != nil {
-				p.RecordDrops(DropNoSlot, 1)
+				p.RecordDrops(loss.Blocked, 1)
 				continue
 			}
 			if _, err := p.Publish(s, Meta{Length: 64}); err != nil {
@@ -194,14 +196,11 @@ func TestReviewHostileDataSegment(t *testing.T) {
 				// the bound.
 				seq := 1 + rng.Uint64N(64)
 				k := uint32(rng.IntN(int(p.geo.slots) + 2))
-				p.dw[p.geo.index(seq&uint64(p.geo.indexCount-1))/8].Store(seq<<16 | uint64(k))
+				p.data.indexEntry(seq).Store(seq<<16 | uint64(k))
 				if k < p.geo.slots {
-					d := p.geo.desc(k) / 8
-					p.dw[d+dLength/8].Store(p.geo.capacity + uint64(rng.IntN(3)) - 1)
-					p.dw[d+dSeq/8].Store(seq)
-					p.dw[d+dGen/8].Store(rng.Uint64() &^ 1)
+					forgeDesc(p, k, seq, p.geo.capacity+uint64(rng.IntN(3))-1, rng.Uint64()&^1)
 				}
-				p.dw[offPublished/8].Store(seq + rng.Uint64N(4))
+				p.data.published().Store(seq + rng.Uint64N(4))
 				continue
 			}
 			i := rng.Uint64N(hi)
@@ -216,7 +215,7 @@ func TestReviewHostileDataSegment(t *testing.T) {
 			case 3:
 				v &^= 1 // even generations
 			}
-			p.dw[i].Store(v)
+			p.data.w[i].Store(v)
 		}
 	}()
 	var accepted atomic.Int64

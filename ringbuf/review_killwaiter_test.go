@@ -55,8 +55,8 @@ func TestReviewKillWaitingConsumersClearsEverything(t *testing.T) {
 	w1 := spawn("consumer", "FR_MODE=lossless", "FR_NAME=w1")
 	w2 := spawn("consumer", "FR_MODE=lossy", "FR_NAME=w2")
 	poll("two waiters asleep", func() bool {
-		w := p.cw[cWaiters/8].Load()
-		return len(p.Snapshot().Consumers) == 3 && bits.OnesCount64(w) == 2 && w == p.cw[cAttached/8].Load()&^reviewHolderBits(p)
+		w := p.ctl.waiters().Load()
+		return len(p.Snapshot().Consumers) == 3 && bits.OnesCount64(w) == 2 && w == p.ctl.attached().Load()&^reviewHolderBits(p)
 	})
 	if p.lossless.Load() == 0 {
 		t.Fatal("no lossless consumer registered")
@@ -66,12 +66,12 @@ func TestReviewKillWaitingConsumersClearsEverything(t *testing.T) {
 		c.Wait()
 	}
 	poll("every consumer reclaimed", func() bool { return p.Snapshot().Reclaims == 3 })
-	if w, a, l := p.cw[cWaiters/8].Load(), p.cw[cAttached/8].Load(), p.lossless.Load(); w != 0 || a != 0 || l != 0 {
+	if w, a, l := p.ctl.waiters().Load(), p.ctl.attached().Load(), p.lossless.Load(); w != 0 || a != 0 || l != 0 {
 		t.Fatalf("after reclaim: waiters %#x attached %#x lossless %#x", w, a, l)
 	}
 	snap := p.Snapshot()
-	if snap.ReclaimedHold != 2 {
-		t.Fatalf("reclaimed %d holds, want 2", snap.ReclaimedHold)
+	if snap.ReclaimedHolds != 2 {
+		t.Fatalf("reclaimed %d holds, want 2", snap.ReclaimedHolds)
 	}
 	var slots []Slot
 	for i := 0; i < 4; i++ {
@@ -90,7 +90,7 @@ func TestReviewKillWaitingConsumersClearsEverything(t *testing.T) {
 func reviewHolderBits(p *Producer) uint64 {
 	var m uint64
 	for k := uint32(0); k < p.geo.slots; k++ {
-		m |= p.hold(k).Load()
+		m |= p.ctl.hold(k).Load()
 	}
 	return m
 }

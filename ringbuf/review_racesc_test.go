@@ -18,7 +18,7 @@ import (
 // it is the race runtime's behaviour, not ours, and 0 in normal builds).
 func TestReviewStoreLoadOrderOnMapping(t *testing.T) {
 	p := reviewRing(t, Config{Slots: 2})
-	x, y := p.hold(0), p.hold(1)
+	x, y := p.ctl.hold(0), p.ctl.hold(1)
 	for _, swap := range []bool{false, true} {
 		n := int64(300000)
 		if testing.Short() {

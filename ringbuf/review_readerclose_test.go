@@ -26,7 +26,7 @@ func TestReviewReaderCloseRacingCalls(t *testing.T) {
 		var kept []ringbuf.Lease
 		check := func(err error) {
 			if err != nil && !errors.Is(err, ringbuf.ErrClosed) && !errors.Is(err, ringbuf.ErrOverwritten) &&
-				!errors.Is(err, ringbuf.ErrNotPublished) && !errors.Is(err, ringbuf.ErrTooManyLeases) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				!errors.Is(err, ringbuf.ErrNotPublished) && !errors.Is(err, ringbuf.ErrTooManyLeases) && !errors.Is(err, ringbuf.ErrTooManyHeld) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("unexpected error: %v", err)
 			}
 		}

@@ -14,7 +14,7 @@ func TestReviewSequenceLimit(t *testing.T) {
 	// Jump the acquisition state to the end of the sequence space before
 	// anyone attaches, as if 2^48-3 frames had been published.
 	p.next = maxSeq - 1
-	p.dw[offPublished/8].Store(maxSeq - 2)
+	p.data.published().Store(maxSeq - 2)
 	r := reviewAttach(t, p, Options{Consumer: "c", Mode: Lossless})
 	for want := uint64(maxSeq - 1); want <= maxSeq; want++ {
 		s, err := p.Acquire()

@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -17,7 +19,7 @@ func TestReviewProducerAccessorsAfterClose(t *testing.T) {
 	for name, fn := range map[string]func(){
 		"Published":   func() { p.Published() },
 		"Snapshot":    func() { p.Snapshot() },
-		"RecordDrops": func() { p.RecordDrops(ringbuf.DropSource, 1) },
+		"RecordDrops": func() { p.RecordDrops(loss.SourceError, 1) },
 	} {
 		err := func() (err error) {
 			old := debug.SetPanicOnFault(true)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/internal/testmain"
 
 	"github.com/framering/framering/frame"
@@ -67,7 +69,7 @@ func TestSoakRandomKills(t *testing.T) {
 		}
 		s, err := p.Acquire()
 		if err != nil {
-			p.RecordDrops(ringbuf.DropNoSlot, 1)
+			p.RecordDrops(loss.Blocked, 1)
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
@@ -106,7 +108,7 @@ func TestSoakRandomKills(t *testing.T) {
 		p.Abort(s)
 	}
 	t.Logf("soak %ds: published %d, dropped %d, %d consumers killed, %d reclaims (%d holds), %d evictions; %d consumers at the end",
-		secs, published, snap.DropNoSlot, kills, snap.Reclaims, snap.ReclaimedHold, snap.Evictions, len(snapBefore.Consumers))
+		secs, published, snap.Drops[loss.Blocked], kills, snap.Reclaims, snap.ReclaimedHolds, snap.Evictions, len(snapBefore.Consumers))
 }
 
 // checkReports drains a dead child's reports and fails on any frame it

@@ -101,20 +101,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	if asJSON {
-		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Drops: st.Drops()})
+		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Dropped: st.DropTotal()})
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f\n",
-		st.Ring, st.Source, st.Mode, st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource,
-		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS())
+	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d dropped=%d", st.Ring, st.Source, st.Mode,
+		st.Frames, st.Published, st.DropTotal())
+	for _, c := range st.Drops.Nonzero() {
+		fmt.Fprintf(w, " drop_%s=%d", c, st.Drops[c])
+	}
+	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f\n", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
 }
 
 // summary is the -json summary line: the Stats plus derived figures.
 type summary struct {
 	producer.Stats
-	FPS   float64 `json:"fps"`
-	Drops uint64  `json:"drops"`
+	FPS     float64 `json:"fps"`
+	Dropped uint64  `json:"dropped"`
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

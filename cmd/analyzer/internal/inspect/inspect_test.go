@@ -321,7 +321,7 @@ func TestRunStopsWhileWaiting(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 	cfg.Consumer.Wait = false
-	if _, err := inspect.Run(context.Background(), cfg, &out, nil); !errors.Is(err, consumers.ErrProducerGone) {
+	if _, err := inspect.Run(context.Background(), cfg, &out, nil); !errors.Is(err, consumers.ErrNoSuchRing) {
 		t.Fatalf("without -wait: %v", err)
 	}
 }

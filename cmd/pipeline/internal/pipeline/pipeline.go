@@ -223,7 +223,7 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 			continue
 		}
 		line := fmt.Sprintf("%5.1fs  published %-7d dropped %-5d", time.Until(deadline).Seconds()*-1+c.Duration.Seconds(),
-			snap.Published, snap.DropNoSlot+snap.DropUnderrun+snap.DropSource)
+			snap.Published, snap.Drops.Total())
 		for _, ci := range snap.Consumers {
 			line += fmt.Sprintf("  %s(%s) lag %d", ci.Name, ci.Mode, ci.Lag)
 		}

@@ -23,14 +23,15 @@ func TestDefectsPattern(t *testing.T) {
 }
 
 func testDefectsPattern(t *testing.T) {
-	geoms := []frame.Geometry{
-		frame.Packed(160, 90, frame.Mono8),
-		{Width: 203, Height: 77, Stride: 203*1 + 13, Format: frame.Mono8},
-		frame.Packed(160, 90, frame.Mono16),
-		{Width: 203, Height: 77, Stride: 203*2 + 6, Format: frame.Mono16},
-		frame.Packed(160, 90, frame.RGB8),
-		{Width: 203, Height: 77, Stride: 203*3 + 1, Format: frame.RGB8},
-		frame.Packed(1024, 256, frame.RGB8),
+	// Every format, packed stride and padded; odd widths where the format
+	// allows them (packed rows then end inside a byte).
+	geoms := []frame.Geometry{frame.Packed(1024, 256, frame.RGB8)}
+	for i, f := range formats {
+		w := 203
+		if info, _ := f.Info(); info.WidthMultiple == 2 {
+			w = 202
+		}
+		geoms = append(geoms, frame.Packed(160, 90, f), frame.Geometry{Width: w, Height: 77, Stride: f.RowBytes(w) + 1 + i%13, Format: f})
 	}
 	o := analysis.DefaultOptions()
 	o.Histogram = true
@@ -274,7 +275,8 @@ func equalDefects(a, b []analysis.Defect) bool {
 }
 
 // TestPolarityOptions: only the enabled polarity is reported, thresholds
-// are inclusive, and Mono16 thresholds are scaled by 257.
+// are inclusive, and thresholds of n-bit samples are Expand8(t, n): 257
+// times for 16 bits.
 func TestPolarityOptions(t *testing.T) {
 	rows := [][]byte{{199, 200, 201, 11, 10, 9, 100}}
 	for _, f := range formats {

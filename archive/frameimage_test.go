@@ -1,0 +1,196 @@
+package archive_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"testing"
+
+	"golang.org/x/image/tiff"
+
+	"github.com/framering/framering/archive"
+	"github.com/framering/framering/frame"
+)
+
+// wantRGBA is what the exported image must hold at (x, y) of a raw frame,
+// as 16-bit R, G, B (gray formats: R = G = B), from a naive reading of the
+// raw bytes and the conversions FrameImage documents.
+func wantRGBA(t *testing.T, g frame.Geometry, raw []byte, x, y int) [3]uint32 {
+	info, _ := g.Format.Info()
+	row := raw[y*g.Stride:]
+	gray := func(v uint32) [3]uint32 { return [3]uint32{v, v, v} }
+	n := info.SampleBits
+	scale := func(s uint32) uint32 { // bit replication to 16 bits, clamped
+		s = min(s, 1<<n-1)
+		return (s<<(16-n) | s>>(2*n-16)) & 0xFFFF
+	}
+	switch {
+	case info.Packing == frame.PackedLSB:
+		var s uint32
+		for k := 0; k < info.BitsPerPixel; k++ {
+			bit := x*info.BitsPerPixel + k
+			s |= uint32(row[bit/8]>>(bit%8)&1) << k
+		}
+		return gray(scale(s))
+	case info.Kind == frame.KindRGB:
+		px := row[3*x:]
+		return [3]uint32{uint32(px[info.Order[0]]) * 0x101, uint32(px[info.Order[1]]) * 0x101, uint32(px[info.Order[2]]) * 0x101}
+	case info.Kind == frame.KindYUV422:
+		pair := row[x/2*4:]
+		yy := pair[info.Order[0]]
+		if x%2 == 1 {
+			yy = pair[info.Order[2]]
+		}
+		r, gg, b := color.YCbCrToRGB(yy, pair[info.Order[1]], pair[info.Order[3]])
+		return [3]uint32{uint32(r) * 0x101, uint32(gg) * 0x101, uint32(b) * 0x101}
+	case info.BitsPerPixel == 8:
+		return gray(uint32(row[x]) * 0x101)
+	default:
+		return gray(scale(uint32(binary.LittleEndian.Uint16(row[2*x:]))))
+	}
+}
+
+func decodeFile(t *testing.T, name string, format archive.ExportFormat) image.Image {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var img image.Image
+	if format == archive.ExportPNG {
+		img, err = png.Decode(f)
+	} else {
+		img, err = tiff.Decode(f)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return img
+}
+
+// TestExportEveryFormat archives pattern frames in every format, exports
+// them as PNG and TIFF, and checks every pixel of every file against the
+// raw frame; then checks that formats holding the same picture (RGB8 and
+// BGR8, the two YUV422 orders, Mono10 and Mono10p, Mono12 and Mono12p)
+// export identical images.
+func TestExportEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	w := openW(t, dir, archive.Options{})
+	type stored struct {
+		g   frame.Geometry
+		raw []byte
+	}
+	var frames []stored
+	const id = 4 // one defect, dark or bright
+	for i, f := range frame.Formats() {
+		g := frame.Packed(58, 19, f) // 58*10 bits: a 4-bit tail in Mono10p rows
+		g.Stride += i % 3
+		gen, err := frame.NewGenerator(g, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, g.Size())
+		if err := gen.Fill(raw, id); err != nil {
+			t.Fatal(err)
+		}
+		m := archive.Meta{FrameID: id, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: f}
+		if _, err := w.Append(m, raw); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, stored{g, raw})
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []archive.ExportFormat{archive.ExportPNG, archive.ExportTIFF} {
+		out := t.TempDir()
+		res, err := archive.Export(dir, 0, uint64(len(frames)), out, format)
+		if err != nil || res.Frames != len(frames) || res.Unsupported != 0 {
+			t.Fatalf("%v: %+v %v", format, res, err)
+		}
+		imgs := map[frame.Format]image.Image{}
+		for i, fr := range frames {
+			img := decodeFile(t, res.Files[i], format)
+			if b := img.Bounds(); b.Dx() != fr.g.Width || b.Dy() != fr.g.Height {
+				t.Fatalf("%v: bounds %v", fr.g.Format, b)
+			}
+			for y := 0; y < fr.g.Height; y++ {
+				for x := 0; x < fr.g.Width; x++ {
+					r, gg, b, a := img.At(x, y).RGBA()
+					want := wantRGBA(t, fr.g, fr.raw, x, y)
+					if [3]uint32{r, gg, b} != want || a != 0xFFFF {
+						t.Fatalf("%v %v (%T): pixel (%d,%d) = %x %x %x %x, want %x", format, fr.g.Format, img, x, y, r, gg, b, a, want)
+					}
+				}
+			}
+			imgs[fr.g.Format] = img
+		}
+		for _, same := range [][2]frame.Format{{frame.RGB8, frame.BGR8}, {frame.YUV422_8, frame.YUV422_8_UYVY},
+			{frame.Mono10, frame.Mono10p}, {frame.Mono12, frame.Mono12p}} {
+			a, b := imgs[same[0]], imgs[same[1]]
+			for i := frame.StampSize; i < 19*58; i++ { // pixels past the stamp, which differs
+				p := image.Pt(i%58, i/58)
+				if a.At(p.X, p.Y) != b.At(p.X, p.Y) {
+					t.Fatalf("%v: %v at %v is %v, %v is %v", format, same[0], p, a.At(p.X, p.Y), same[1], b.At(p.X, p.Y))
+				}
+			}
+		}
+	}
+}
+
+// TestFrameImageTypes pins the image type (and so the file's pixel type)
+// of each kind of format, and the 16-bit scaling of extreme samples.
+func TestFrameImageTypes(t *testing.T) {
+	for _, f := range frame.Formats() {
+		g := frame.Packed(4, 2, f)
+		info, _ := f.Info()
+		img, err := archive.FrameImage(archive.Meta{Width: 4, Height: 2, Stride: g.Stride, Format: f}, make([]byte, g.Size()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "*image.NRGBA"
+		switch {
+		case info.Kind != frame.KindRGB && info.Kind != frame.KindYUV422 && info.BitsPerPixel == 8:
+			want = "*image.Gray"
+		case info.Kind == frame.KindMono || info.Kind == frame.KindBayer:
+			want = "*image.Gray16"
+		}
+		if got := fmt.Sprintf("%T", img); got != want {
+			t.Fatalf("%v: %s, want %s", f, got, want)
+		}
+	}
+	// Mono10: 1023 is full scale, 1 is 0x0040, a value with bits above
+	// the tenth (not allowed) is clamped, not wrapped.
+	raw := make([]byte, 8)
+	for i, v := range []uint16{1023, 1, 0xFFFF, 512} {
+		binary.LittleEndian.PutUint16(raw[2*i:], v)
+	}
+	img, err := archive.FrameImage(archive.Meta{Width: 4, Height: 1, Stride: 8, Format: frame.Mono10}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g16 := img.(*image.Gray16)
+	for x, want := range []uint16{0xFFFF, 0x0040, 0xFFFF, 0x8020} {
+		if got := g16.Gray16At(x, 0).Y; got != want {
+			t.Fatalf("Mono10 sample %d exported as %#x, want %#x", x, got, want)
+		}
+	}
+}
+
+func TestFrameImageErrors(t *testing.T) {
+	_, err := archive.FrameImage(archive.Meta{Width: 4, Height: 1, Stride: 4, Format: 0x01100025}, make([]byte, 4)) // Mono14
+	if !errors.Is(err, archive.ErrFormat) || !errors.Is(err, frame.ErrFormat) {
+		t.Fatalf("unknown format: %v", err)
+	}
+	if _, err := archive.FrameImage(archive.Meta{Width: 3, Height: 1, Stride: 6, Format: frame.YUV422_8}, make([]byte, 6)); !errors.Is(err, archive.ErrInvalid) {
+		t.Fatalf("odd 4:2:2 width: %v", err)
+	}
+	if _, err := archive.FrameImage(archive.Meta{Width: 5, Height: 2, Stride: 6, Format: frame.Mono10p}, make([]byte, 12)); !errors.Is(err, archive.ErrInvalid) {
+		t.Fatalf("Mono10p stride one byte short: %v", err)
+	}
+}

@@ -1,0 +1,204 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/image/tiff"
+
+	"github.com/framering/framering/archive"
+	"github.com/framering/framering/cmd/pipeline/internal/pipeline"
+	"github.com/framering/framering/frame"
+)
+
+// TestPipelineFormats runs every pixel format of frame's table through
+// the real processes, from both sources (the pure-Go synthetic source and
+// the simulated C SDK, zero-copy and safe-copy): producer -> ring ->
+// analyzer + archiver -> export. For each run the analyzer must report
+// exactly the injected defects (pipeline.Run checks it), every archived
+// frame must carry a verifying stamp and be byte-identical to the pattern,
+// and the exported PNG or TIFF must hold the pixels archive.FrameImage makes
+// of the pattern frame. Runs are short and frames small: this is about
+// formats, TestPipelineEndToEnd is about the pipeline.
+func TestPipelineFormats(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs three binaries per format")
+	}
+	bin := buildBinaries(t)
+	t.Setenv("FRAMERING_RUNTIME_DIR", t.TempDir())
+	for i, f := range frame.Formats() {
+		for _, source := range []string{"synthetic", "sdk"} {
+			name := fmt.Sprintf("%v/%s", f, source)
+			t.Run(name, func(t *testing.T) {
+				g := frame.Packed(96, 32, f)
+				g.Stride += i % 3 // padded strides for a third of the runs
+				c := pipeline.Config{
+					BinDir: bin, OutDir: t.TempDir(), Ring: strings.ReplaceAll(name, "/", "-"),
+					Geometry: g, Source: source, Copy: source == "sdk" && i%2 == 1,
+					Duration: 300 * time.Millisecond, FPS: 200, Slots: 8,
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				s, err := pipeline.Run(ctx, c)
+				var out strings.Builder
+				s.Print(&out, c)
+				late := lateAttach(s)
+				if err != nil && !late {
+					t.Fatalf("%v\n%s", err, out.String())
+				}
+				if s.Published == 0 || s.Archived == 0 || !s.VerifyOK || s.DefectsChecked == 0 ||
+					s.DefectsWrong != 0 || s.Defects == 0 {
+					t.Fatalf("summary:\n%s", out.String())
+				}
+				dir := filepath.Join(c.OutDir, "archive")
+				ids := checkArchived(t, dir, g)
+				if uint64(len(ids)) != s.Archived {
+					t.Fatalf("%d frames in the archive, the archiver stored %d", len(ids), s.Archived)
+				}
+				if late {
+					// The archiver attached after the first frames were
+					// published (v1 rings cannot hand a late lossless
+					// consumer the frames before it): what it stored
+					// must be every frame from its first one on.
+					for k := range ids {
+						if ids[k] != ids[0]+uint64(k) || ids[len(ids)-1] != s.Frames-1 {
+							t.Fatalf("late archiver stored frames %v of %d\n%s", ids, s.Frames, out.String())
+						}
+					}
+					t.Logf("archiver attached after frame %d of %d", ids[0], s.Frames)
+				}
+				ef := "png"
+				if i%2 == 1 {
+					ef = "tiff"
+				}
+				checkExported(t, bin, dir, g, ef)
+			})
+		}
+	}
+}
+
+// lateAttach reports whether the run's only problem is that the archiver
+// stored fewer frames than were published, nothing dropped or lost: the
+// lossless archiver attached after the producer's first frames.
+func lateAttach(s pipeline.Summary) bool {
+	return len(s.Problems) == 1 && strings.HasPrefix(s.Problems[0], "archiver stored ") &&
+		s.Archived > 0 && s.Archived < s.Published && s.ArchiveLost == 0 &&
+		s.DropNoSlot+s.DropUnderrun+s.DropSource+s.Discarded == 0 && s.Frames == s.Published
+}
+
+// pattern returns frame id of geometry g with defects, as every source
+// writes it.
+func pattern(t *testing.T, g frame.Geometry, id uint64) []byte {
+	t.Helper()
+	gen, err := frame.NewGenerator(g, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, g.Size())
+	if err := gen.Fill(b, id); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkArchived reads every archived frame: right geometry and format, a
+// verifying stamp, and the pattern's bytes. It returns their frame ids.
+func checkArchived(t *testing.T, dir string, g frame.Geometry) []uint64 {
+	t.Helper()
+	r, err := archive.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ids []uint64
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Kind != archive.KindFrame {
+			continue
+		}
+		ids = append(ids, rec.Meta.FrameID)
+		if rec.Meta.Geometry() != g {
+			t.Fatalf("seq %d: geometry %+v, want %+v", rec.Seq, rec.Meta.Geometry(), g)
+		}
+		st, err := frame.Verify(rec.Payload)
+		if err != nil || st.Format != g.Format || st.FrameID != rec.Meta.FrameID {
+			t.Fatalf("seq %d: stamp %+v: %v", rec.Seq, st, err)
+		}
+		if string(rec.Payload) != string(pattern(t, g, rec.Meta.FrameID)) {
+			t.Fatalf("seq %d: frame %d is not the pattern", rec.Seq, rec.Meta.FrameID)
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("no frame archived")
+	}
+	return ids
+}
+
+// checkExported exports the first frames with the real archiver command
+// and compares every pixel of each file with archive.FrameImage of the
+// pattern frame it names.
+func checkExported(t *testing.T, bin, dir string, g frame.Geometry, format string) {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command(filepath.Join(bin, "archiver"), "export", "-dir", dir, "-from", "0", "-to", "3", "-format", format, "-out", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("archiver export: %v\n%s", err, b)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*."+format))
+	if len(files) == 0 {
+		t.Fatalf("nothing exported to %s", out)
+	}
+	for _, name := range files {
+		var seq, id uint64
+		if _, err := fmt.Sscanf(filepath.Base(name), "seq%d-id%d.", &seq, &id); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got image.Image
+		if format == "png" {
+			got, err = png.Decode(f)
+		} else {
+			got, err = tiff.Decode(f)
+		}
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		m := archive.Meta{FrameID: id, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: g.Format}
+		want, err := archive.FrameImage(m, pattern(t, g, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Bounds() != want.Bounds() {
+			t.Fatalf("%s: bounds %v, want %v", name, got.Bounds(), want.Bounds())
+		}
+		for y := 0; y < g.Height; y++ {
+			for x := 0; x < g.Width; x++ {
+				r1, g1, b1, a1 := got.At(x, y).RGBA()
+				r2, g2, b2, a2 := want.At(x, y).RGBA()
+				if r1 != r2 || g1 != g2 || b1 != b2 || a1 != a2 {
+					t.Fatalf("%s (%v): pixel (%d,%d) = %x %x %x %x, want %x %x %x %x", name, g.Format, x, y, r1, g1, b1, a1, r2, g2, b2, a2)
+				}
+			}
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 
 	"golang.org/x/image/tiff"
-
 )
 
 // ExportFormat is an image file format Export writes.

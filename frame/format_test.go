@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -288,5 +290,39 @@ func BenchmarkUnpack16(b *testing.B) {
 				_ = frame.Unpack16(dst, src, f, 4096)
 			}
 		})
+	}
+}
+
+// TestLayoutAppendixTable: the format table of docs/LAYOUT.md Appendix A,
+// which C implementations of the pattern read, lists exactly the table's
+// formats with their codes, bits per pixel and sample bits.
+func TestLayoutAppendixTable(t *testing.T) {
+	doc, err := os.ReadFile("../docs/LAYOUT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "## Appendix A")
+	end := strings.Index(text, "## Appendix B")
+	if start < 0 || end < start {
+		t.Fatal("LAYOUT.md has no Appendix A")
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(text[start:end], "\n") {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) == 7 && strings.HasPrefix(strings.TrimSpace(cells[2]), "`0x") {
+			rows[strings.TrimSpace(cells[1])] = strings.Join(cells[2:5], "|")
+		}
+	}
+	if len(rows) != len(frame.Formats()) {
+		t.Fatalf("Appendix A lists %d formats, the table has %d", len(rows), len(frame.Formats()))
+	}
+	for _, f := range frame.Formats() {
+		info, _ := f.Info()
+		want := fmt.Sprintf(" `%#08X` | %d | %d ", uint32(f), info.BitsPerPixel, info.SampleBits)
+		want = strings.Replace(want, "0X", "0x", 1)
+		if rows[info.Name] != want {
+			t.Errorf("Appendix A row %s: %q, want %q", info.Name, rows[info.Name], want)
+		}
 	}
 }

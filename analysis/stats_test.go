@@ -99,9 +99,12 @@ func TestStatsPattern(t *testing.T) {
 		{Histogram: true, SkipStamp: true, Ignore: analysis.Rect{X: 5, Y: -3, W: 17, H: 40}},
 		{Histogram: true, Ignore: analysis.Rect{X: 30, Y: 10, W: 1000, H: 2}},
 	}
-	for _, f := range formats {
-		for _, wh := range [][2]int{{1, 40}, {7, 9}, {61, 33}, {64, 64}, {203, 77}} {
-			for _, pad := range []int{0, 3, 16} {
+	for i, f := range formats {
+		for k, wh := range [][2]int{{1, 40}, {7, 9}, {61, 33}, {64, 64}, {203, 77}} {
+			for j, pad := range []int{0, 3, 16} {
+				if i >= 3 && j != (i+k)%3 {
+					continue // past the first formats, one padding per size
+				}
 				g := frame.Packed(wh[0], wh[1], f)
 				g.Stride += pad
 				if g.Size() < frame.StampSize || g.Validate() != nil {

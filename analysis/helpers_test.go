@@ -37,7 +37,7 @@ func measured(f frame.Format, v uint8) uint64 {
 // image8 builds a frame of format f from 8-bit values, one row per
 // element of rows, with pad bytes of padding per row filled with padByte
 // (so that reading padding would show). Mono and Bayer formats store
-// Expand8(v, n) (v*257 for 16 bits), packed per PFNC for Mono10p/12p;
+// Expand8(v, n) (v*257 for 16 bits), packed for the packed formats;
 // RGB8 and BGR8 store (v, v, v), whose luma is v; YUV422 stores Y = v with
 // U = 0 and V = 255 (chroma must not be measured). A YUV422 picture of odd
 // width gets one more column of background (100), as 4:2:2 widths are
@@ -64,7 +64,7 @@ func image8(t testing.TB, f frame.Format, rows [][]byte, pad int, padByte byte) 
 		r := buf[y*g.Stride : y*g.Stride+g.RowBytes()]
 		for x, v := range row {
 			switch {
-			case info.Packing == frame.PackedLSB:
+			case info.Packing != frame.Unpacked:
 				binary.LittleEndian.PutUint16(tmp[2*x:], uint16(measured(f, v)))
 			case info.Kind == frame.KindRGB:
 				r[3*x], r[3*x+1], r[3*x+2] = v, v, v
@@ -82,7 +82,7 @@ func image8(t testing.TB, f frame.Format, rows [][]byte, pad int, padByte byte) 
 				binary.LittleEndian.PutUint16(r[2*x:], uint16(measured(f, v)))
 			}
 		}
-		if info.Packing == frame.PackedLSB {
+		if info.Packing != frame.Unpacked {
 			if err := frame.Pack16(r, tmp, f, g.Width); err != nil {
 				t.Fatal(err)
 			}

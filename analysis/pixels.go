@@ -8,8 +8,9 @@ package analysis
 //   - a little-endian uint16 per sample (Mono10/12/16, the 16-bit Bayer
 //     mosaics): kernel k16 on the row as it lies, with the format's
 //     significant bits n;
-//   - PFNC "p" packed (Mono10p, Mono12p): each row is unpacked into the
-//     analyzer's scratch row (frame.Unpack16) and measured by k16;
+//   - packed, PFNC "p" (Mono10p, Mono12p) or GigE Vision (Mono10Packed,
+//     Mono12Packed): each row is unpacked into the analyzer's scratch row
+//     (frame.Unpack16) and measured by k16;
 //   - RGB8 and BGR8: kernel kRGB on the luma (R + 2G + B) / 4, which is the
 //     same for either byte order; the channel means follow the order;
 //   - 4:2:2 YUV: each row's Y samples are copied into the scratch row and
@@ -60,7 +61,7 @@ func (a *Analyzer) setFormat(g frame.Geometry) error {
 		a.kern, a.sw = k8, 1
 	case (info.Kind == frame.KindMono || info.Kind == frame.KindBayer) && info.Packing == frame.Unpacked && info.BitsPerPixel == 16:
 		a.kern, a.sw = k16, 2
-	case info.Kind == frame.KindMono && info.Packing == frame.PackedLSB && info.SampleBits <= 16:
+	case info.Kind == frame.KindMono && (info.Packing == frame.PackedLSB || info.Packing == frame.PackedGEV) && info.SampleBits <= 16:
 		a.kern, a.sw, a.dec = k16, 2, decodePacked
 	case info.Kind == frame.KindRGB && info.BitsPerPixel == 24:
 		a.kern, a.sw = kRGB, 3

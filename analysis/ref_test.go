@@ -33,6 +33,13 @@ func decode(buf []byte, g frame.Geometry, o analysis.Options) *refImage {
 		for x := 0; x < g.Width; x++ {
 			i := y*g.Width + x
 			switch {
+			case info.Packing == frame.PackedGEV:
+				b, l := row[x/2*3:], info.SampleBits-8
+				if x%2 == 0 {
+					im.val[i] = int(b[0])<<l | int(b[1])&(1<<l-1)
+				} else {
+					im.val[i] = int(b[2])<<l | int(b[1]>>4)&(1<<l-1)
+				}
 			case info.Packing == frame.PackedLSB:
 				v := 0
 				for k := 0; k < bits; k++ {

@@ -21,8 +21,8 @@ import (
 //     are. Bayer frames are exported as the raw mosaic, one gray pixel per
 //     sample, not debayered: the file keeps exactly what the sensor
 //     measured, and the filter layout is the format's (frame.FormatInfo.CFA);
-//   - Mono10, Mono12, Mono16, Mono10p, Mono12p and the 16-bit Bayer
-//     formats: *image.Gray16 (16-bit PNG and TIFF). An n-bit sample s is
+//   - Mono10, Mono12, Mono16, Mono10p, Mono12p, Mono10Packed,
+//     Mono12Packed and the 16-bit Bayer formats: *image.Gray16 (16-bit PNG and TIFF). An n-bit sample s is
 //     scaled to 16 bits by bit replication, frame.To16 (s<<(16-n) |
 //     s>>(2n-16)), so that the image spans the full range and s is
 //     exactly the top n bits of the stored value; packed samples are
@@ -57,10 +57,10 @@ func FrameImage(m Meta, raw []byte) (image.Image, error) {
 			copy(img.Pix[y*img.Stride:y*img.Stride+g.Width], row(y))
 		}
 		return img, nil
-	case oneSample && (info.Packing == frame.Unpacked && info.BitsPerPixel == 16 || info.Packing == frame.PackedLSB):
+	case oneSample && (info.Packing == frame.Unpacked && info.BitsPerPixel == 16 || info.Packing == frame.PackedLSB || info.Packing == frame.PackedGEV):
 		img := image.NewGray16(rect)
 		var unpacked []byte
-		if info.Packing == frame.PackedLSB {
+		if info.Packing != frame.Unpacked {
 			unpacked = make([]byte, 2*g.Width)
 		}
 		n := info.SampleBits

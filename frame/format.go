@@ -33,6 +33,12 @@ const (
 	Mono10p Format = 0x010A0046
 	// Mono12p is 12-bit gray packed LSB first (PFNC "p"): 2 pixels in 3 bytes.
 	Mono12p Format = 0x010C0047
+	// Mono10Packed is 10-bit gray in GigE Vision 1.x packing: 2 pixels in
+	// 3 bytes, a different bit order from Mono10p (see PackedGEV).
+	Mono10Packed Format = 0x010C0004
+	// Mono12Packed is 12-bit gray in GigE Vision 1.x packing: 2 pixels in
+	// 3 bytes, a different bit order from Mono12p (see PackedGEV).
+	Mono12Packed Format = 0x010C0006
 
 	// BayerGR8 is an 8-bit raw mosaic whose 2x2 cell is G R / B G.
 	BayerGR8 Format = 0x01080008
@@ -100,6 +106,15 @@ const (
 	// Each row starts on a byte boundary (see Format.RowBytes); unused bits
 	// of a row's last byte are zero.
 	PackedLSB
+	// PackedGEV is GigE Vision 1.x's "Packed" (Mono10Packed,
+	// Mono12Packed): each pair of pixels (x even, x+1) with n-bit samples
+	// p0, p1 and l = n-8 low bits fills three bytes,
+	//	byte 0 = p0 >> l
+	//	byte 1 = (p0 & (2^l-1)) | (p1 & (2^l-1)) << 4
+	//	byte 2 = p1 >> l
+	// so BitsPerPixel is 12 whatever n is. A row of odd width ends with a
+	// lone pixel in two bytes (bytes 0 and 1, the rest of byte 1 zero).
+	PackedGEV
 )
 
 // Color is a Bayer filter color.
@@ -150,6 +165,8 @@ var formats = [...]FormatInfo{
 	mono(Mono16, "Mono16", 16, 16, Unpacked),
 	mono(Mono10p, "Mono10p", 10, 10, PackedLSB),
 	mono(Mono12p, "Mono12p", 12, 12, PackedLSB),
+	mono(Mono10Packed, "Mono10Packed", 12, 10, PackedGEV),
+	mono(Mono12Packed, "Mono12Packed", 12, 12, PackedGEV),
 	bayer(BayerGR8, "BayerGR8", 8, [4]Color{Green, Red, Blue, Green}),
 	bayer(BayerRG8, "BayerRG8", 8, [4]Color{Red, Green, Green, Blue}),
 	bayer(BayerGB8, "BayerGB8", 8, [4]Color{Green, Blue, Red, Green}),

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,7 +18,7 @@ import (
 // table must match it exactly.
 var pfnc = map[string]uint32{
 	"Mono8": 0x01080001, "Mono10": 0x01100003, "Mono12": 0x01100005, "Mono16": 0x01100007,
-	"Mono10p": 0x010A0046, "Mono12p": 0x010C0047,
+	"Mono10p": 0x010A0046, "Mono12p": 0x010C0047, "Mono10Packed": 0x010C0004, "Mono12Packed": 0x010C0006,
 	"BayerGR8": 0x01080008, "BayerRG8": 0x01080009, "BayerGB8": 0x0108000A, "BayerBG8": 0x0108000B,
 	"BayerGR16": 0x0110002E, "BayerRG16": 0x0110002F, "BayerGB16": 0x01100030, "BayerBG16": 0x01100031,
 	"RGB8": 0x02180014, "BGR8": 0x02180015,
@@ -62,7 +62,8 @@ func TestFormatTable(t *testing.T) {
 		case frame.KindMono, frame.KindBayer:
 			if info.Components != 1 || info.SampleBits > 16 || info.SampleBits < 8 ||
 				(info.Packing == frame.Unpacked && info.BitsPerPixel != 8 && info.BitsPerPixel != 16) ||
-				(info.Packing == frame.PackedLSB && info.BitsPerPixel != info.SampleBits) {
+				(info.Packing == frame.PackedLSB && info.BitsPerPixel != info.SampleBits) ||
+				(info.Packing == frame.PackedGEV && (info.BitsPerPixel != 12 || info.SampleBits < 9 || info.SampleBits > 12)) {
 				t.Fatalf("%v: %+v", f, info)
 			}
 		case frame.KindRGB:
@@ -91,7 +92,7 @@ func TestFormatTable(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []frame.Format{0, 7, 0x01080002, 0x010C0004, 0x810C0001} {
+	for _, bad := range []frame.Format{0, 7, 0x01080002, 0x01100025, 0x810C0001} {
 		if bad.Valid() || bad.BitsPerPixel() != 0 || bad.BytesPerPixel() != 0 || bad.RowBytes(10) != 0 {
 			t.Fatalf("%v is valid", bad)
 		}
@@ -112,6 +113,7 @@ func TestRowBytes(t *testing.T) {
 		{frame.Mono8, 7, 7, 1}, {frame.Mono10, 7, 14, 2}, {frame.Mono16, 1, 2, 2},
 		{frame.Mono10p, 4, 5, 0}, {frame.Mono10p, 5, 7, 0}, {frame.Mono10p, 1, 2, 0}, {frame.Mono10p, 8, 10, 0},
 		{frame.Mono12p, 2, 3, 0}, {frame.Mono12p, 3, 5, 0}, {frame.Mono12p, 1, 2, 0},
+		{frame.Mono10Packed, 2, 3, 0}, {frame.Mono10Packed, 3, 5, 0}, {frame.Mono12Packed, 1, 2, 0},
 		{frame.BayerRG8, 5, 5, 1}, {frame.BayerBG16, 5, 10, 2},
 		{frame.RGB8, 5, 15, 3}, {frame.BGR8, 2, 6, 3}, {frame.YUV422_8, 4, 8, 2}, {frame.YUV422_8_UYVY, 2, 4, 2},
 	}
@@ -199,6 +201,13 @@ func TestPackKnownVectors(t *testing.T) {
 		// Mono12p: byte0 = p0[7:0], byte1 = p1[3:0]<<4 | p0[11:8], byte2 = p1[11:4].
 		{frame.Mono12p, []uint16{0x123, 0x456}, []byte{0x23, 0x61, 0x45}},
 		{frame.Mono12p, []uint16{0xABC}, []byte{0xBC, 0x0A}},
+		// GigE Vision Mono12Packed: byte0 = p0[11:4], byte1 = p1[3:0]<<4 |
+		// p0[3:0], byte2 = p1[11:4].
+		{frame.Mono12Packed, []uint16{0x123, 0x456}, []byte{0x12, 0x63, 0x45}},
+		{frame.Mono12Packed, []uint16{0xABC}, []byte{0xAB, 0x0C}},
+		// Mono10Packed: byte0 = p0[9:2], byte1 = p1[1:0]<<4 | p0[1:0],
+		// byte2 = p1[9:2].
+		{frame.Mono10Packed, []uint16{0x2A7, 0x1F2, 0x3FF}, []byte{0xA9, 0x23, 0x7C, 0xFF, 0x03}},
 	}
 	for _, c := range cases {
 		src := make([]byte, 2*len(c.px))
@@ -223,8 +232,9 @@ func TestPackKnownVectors(t *testing.T) {
 // unpacker agrees with the bit-wise one at every alignment.
 func TestPackRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, f := range []frame.Format{frame.Mono10p, frame.Mono12p} {
-		n := f.BitsPerPixel()
+	for _, f := range []frame.Format{frame.Mono10p, frame.Mono12p, frame.Mono10Packed, frame.Mono12Packed} {
+		info, _ := f.Info()
+		n := info.SampleBits
 		for w := 1; w < 70; w++ {
 			src := make([]byte, 2*w)
 			for x := 0; x < w; x++ {
@@ -234,19 +244,28 @@ func TestPackRoundTrip(t *testing.T) {
 			if err := frame.Pack16(packed, src, f, w); err != nil {
 				t.Fatal(err)
 			}
-			if r := w * n % 8; r != 0 && packed[len(packed)-1]>>r != 0 {
+			if r := w * info.BitsPerPixel % 8; r != 0 && packed[len(packed)-1]>>r != 0 {
 				t.Fatalf("%v w %d: unused bits set: %#x", f, w, packed[len(packed)-1])
 			}
 			back := make([]byte, 2*w)
 			if err := frame.Unpack16(back, packed, f, w); err != nil || !bytes.Equal(back, src) {
 				t.Fatalf("%v w %d: round trip % x -> % x (%v)", f, w, src, back, err)
 			}
-			// Each sample read naively from the bit stream.
+			// Each sample read naively from the bit stream or pair.
 			for x := 0; x < w; x++ {
 				var s uint16
-				for k := 0; k < n; k++ {
-					bit := x*n + k
-					s |= uint16(packed[bit/8]>>(bit%8)&1) << k
+				if info.Packing == frame.PackedGEV {
+					b, l := packed[x/2*3:], n-8
+					if x%2 == 0 {
+						s = uint16(b[0])<<l | uint16(b[1])&(1<<l-1)
+					} else {
+						s = uint16(b[2])<<l | uint16(b[1]>>4)&(1<<l-1)
+					}
+				} else {
+					for k := 0; k < n; k++ {
+						bit := x*n + k
+						s |= uint16(packed[bit/8]>>(bit%8)&1) << k
+					}
 				}
 				if s != binary.LittleEndian.Uint16(src[2*x:]) {
 					t.Fatalf("%v w %d x %d: bit stream holds %#x", f, w, x, s)

@@ -20,7 +20,8 @@ package frame
 //                 byte offsets FormatInfo.Order gives
 //     and samples are stored by the packing: 8-bit samples as a byte,
 //     16-bit-container samples (Mono10/12/16, Bayer16) as little-endian
-//     uint16, PackedLSB samples into the row's LSB-first bit stream.
+//     uint16, PackedLSB samples into the row's LSB-first bit stream,
+//     PackedGEV samples into their pair's three bytes.
 //     Padding (bytes RowBytes..S-1 of each row, and the unused bits of a
 //     packed row's last byte) is zero.
 //  2. Defects (only when enabled; see Defects for placement). Each defect is
@@ -268,6 +269,8 @@ func putSample(row []byte, p *FormatInfo, x int, s uint32) {
 	switch {
 	case p.Packing == PackedLSB:
 		setBits(row, uint(x*p.BitsPerPixel), uint(p.BitsPerPixel), s)
+	case p.Packing == PackedGEV:
+		putGEV(row, x, s, p.SampleBits)
 	case p.BitsPerPixel == 8:
 		row[x] = byte(s)
 	default:

@@ -146,6 +146,13 @@ func decodePixel(info frame.FormatInfo, row []byte, x int) sample {
 			bit := x*info.BitsPerPixel + k
 			s[0] |= uint32(row[bit/8]>>(bit%8)&1) << k
 		}
+	case info.Packing == frame.PackedGEV:
+		b, l := row[x/2*3:], info.SampleBits-8
+		if x%2 == 0 {
+			s[0] = uint32(b[0])<<l | uint32(b[1])&(1<<l-1)
+		} else {
+			s[0] = uint32(b[2])<<l | uint32(b[1]>>4)&(1<<l-1)
+		}
 	case info.Kind == frame.KindRGB:
 		s = sample{uint32(row[3*x+int(info.Order[0])]), uint32(row[3*x+int(info.Order[1])]), uint32(row[3*x+int(info.Order[2])])}
 	case info.Kind == frame.KindYUV422:

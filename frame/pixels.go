@@ -1,8 +1,9 @@
 package frame
 
-// Sample scaling and the PFNC "p" bit packing, shared by the pattern
-// generator, the analyzer and the archive's image export so that each rule
-// is written once. Nothing here allocates.
+// Sample scaling and the two bit packings (PFNC "p", GigE Vision
+// "Packed"), shared by the pattern generator, the analyzer and the
+// archive's image export so that each rule is written once. Nothing here
+// allocates.
 
 import (
 	"encoding/binary"
@@ -27,11 +28,11 @@ func To16(s uint32, n int) uint16 {
 	return uint16(s<<(16-n) | s>>(2*n-16))
 }
 
-// packedInfo returns f's table row if f is a PackedLSB format, with the
-// bytes width pixels need.
+// packedInfo returns f's table row if f is a packed one-sample format,
+// with the bytes width pixels need.
 func packedInfo(f Format, width int) (*FormatInfo, int, error) {
 	p := f.info()
-	if p == nil || p.Packing != PackedLSB || p.Components != 1 {
+	if p == nil || (p.Packing != PackedLSB && p.Packing != PackedGEV) || p.Components != 1 {
 		return nil, 0, fmt.Errorf("%w: %v is not a packed one-sample format", ErrFormat, f)
 	}
 	if width < 0 {
@@ -40,11 +41,11 @@ func packedInfo(f Format, width int) (*FormatInfo, int, error) {
 	return p, f.RowBytes(width), nil
 }
 
-// Unpack16 decodes the first width samples of the PackedLSB row src into
-// dst as little-endian uint16 values, 2*width bytes. src must hold
-// f.RowBytes(width) bytes and dst 2*width; otherwise, or for a format that
-// is not PackedLSB, it returns an error wrapping ErrGeometry or ErrFormat
-// and writes nothing.
+// Unpack16 decodes the first width samples of the packed (PackedLSB or
+// PackedGEV) row src into dst as little-endian uint16 values, 2*width
+// bytes. src must hold f.RowBytes(width) bytes and dst 2*width; otherwise,
+// or for a format that is not packed, it returns an error wrapping
+// ErrGeometry or ErrFormat and writes nothing.
 func Unpack16(dst, src []byte, f Format, width int) error {
 	p, rb, err := packedInfo(f, width)
 	if err != nil {
@@ -54,6 +55,10 @@ func Unpack16(dst, src []byte, f Format, width int) error {
 		return fmt.Errorf("unpack row: %w: %d source and %d destination bytes for %d %v pixels", ErrGeometry, len(src), len(dst), width, f)
 	}
 	src, dst = src[:rb], dst[:2*width]
+	if p.Packing == PackedGEV {
+		unpackGEV(dst, src, width, uint(p.SampleBits-8))
+		return nil
+	}
 	x := 0
 	switch p.BitsPerPixel {
 	case 10: // 4 pixels in 5 bytes, read 8 at a time
@@ -77,6 +82,33 @@ func Unpack16(dst, src []byte, f Format, width int) error {
 	return nil
 }
 
+// unpackGEV decodes width GigE Vision packed samples with l low bits.
+func unpackGEV(dst, src []byte, width int, l uint) {
+	lo := uint16(1)<<l - 1
+	for x := 0; x < width; x += 2 {
+		b := src[x/2*3:]
+		binary.LittleEndian.PutUint16(dst[2*x:], uint16(b[0])<<l|uint16(b[1])&lo)
+		if x+1 < width {
+			binary.LittleEndian.PutUint16(dst[2*x+2:], uint16(b[2])<<l|uint16(b[1]>>4)&lo)
+		}
+	}
+}
+
+// putGEV stores the n-bit sample s of pixel x into a GigE Vision packed
+// row, leaving the bits of the pixel's pair partner as they are.
+func putGEV(row []byte, x int, s uint32, n int) {
+	l := uint(n - 8)
+	lo := byte(1)<<l - 1
+	b := row[x/2*3:]
+	if x%2 == 0 {
+		b[0] = byte(s >> l)
+		b[1] = b[1]&^lo | byte(s)&lo
+	} else {
+		b[2] = byte(s >> l)
+		b[1] = b[1]&^(lo<<4) | (byte(s)&lo)<<4
+	}
+}
+
 // getBits returns the 24 bits of the stream src starting at bit pos, with
 // bytes past the end of src read as zero.
 func getBits(src []byte, pos uint) uint32 {
@@ -89,10 +121,11 @@ func getBits(src []byte, pos uint) uint32 {
 }
 
 // Pack16 encodes width little-endian uint16 samples of src (2*width bytes)
-// into the PackedLSB row dst, writing exactly f.RowBytes(width) bytes: the
-// low SampleBits bits of each sample, and zero in the unused bits of the
-// last byte. It returns an error wrapping ErrGeometry or ErrFormat, and
-// writes nothing, when the buffers are short or f is not PackedLSB.
+// into the packed (PackedLSB or PackedGEV) row dst, writing exactly
+// f.RowBytes(width) bytes: the low SampleBits bits of each sample, and zero
+// in the unused bits of the last byte. It returns an error wrapping
+// ErrGeometry or ErrFormat, and writes nothing, when the buffers are short
+// or f is not packed.
 func Pack16(dst, src []byte, f Format, width int) error {
 	p, rb, err := packedInfo(f, width)
 	if err != nil {
@@ -103,10 +136,15 @@ func Pack16(dst, src []byte, f Format, width int) error {
 	}
 	dst = dst[:rb]
 	clear(dst)
-	b := uint(p.BitsPerPixel)
-	mask := uint32(1)<<b - 1
+	n := p.SampleBits
+	mask := uint32(1)<<n - 1
 	for x := 0; x < width; x++ {
-		putBits(dst, uint(x)*b, uint32(binary.LittleEndian.Uint16(src[2*x:]))&mask)
+		s := uint32(binary.LittleEndian.Uint16(src[2*x:])) & mask
+		if p.Packing == PackedGEV {
+			putGEV(dst, x, s, n)
+		} else {
+			putBits(dst, uint(x*n), s)
+		}
 	}
 	return nil
 }

@@ -153,9 +153,9 @@ func TestCPatternMatchesGenerator(t *testing.T) {
 // TestCValidationMatchesGo: the C SDK accepts exactly the geometries Go's
 // format table accepts, with the same status, for every format of the
 // table and for PFNC codes outside it (Mono8 signed, Mono14, GigE Vision
-// Mono12Packed, Aravis custom).
+// BayerGR12Packed, Aravis custom).
 func TestCValidationMatchesGo(t *testing.T) {
-	codes := append(frame.Formats(), 0, 0x01080002, 0x01100025, 0x010C0006, 0x810C0001)
+	codes := append(frame.Formats(), 0, 0x01080002, 0x01100025, 0x010C002A, 0x810C0001)
 	for _, f := range codes {
 		for _, w := range []int{1, 2, 3, 4, 5, 64, 65} {
 			rb := f.RowBytes(w)

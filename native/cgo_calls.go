@@ -221,6 +221,8 @@ var (
 	_ = [1]struct{}{}[uint32(frame.Mono16)^C.FR_PFNC_MONO16]
 	_ = [1]struct{}{}[uint32(frame.Mono10p)^C.FR_PFNC_MONO10P]
 	_ = [1]struct{}{}[uint32(frame.Mono12p)^C.FR_PFNC_MONO12P]
+	_ = [1]struct{}{}[uint32(frame.Mono10Packed)^C.FR_PFNC_MONO10_PACKED]
+	_ = [1]struct{}{}[uint32(frame.Mono12Packed)^C.FR_PFNC_MONO12_PACKED]
 	_ = [1]struct{}{}[uint32(frame.BayerGR8)^C.FR_PFNC_BAYER_GR8]
 	_ = [1]struct{}{}[uint32(frame.BayerRG8)^C.FR_PFNC_BAYER_RG8]
 	_ = [1]struct{}{}[uint32(frame.BayerGB8)^C.FR_PFNC_BAYER_GB8]

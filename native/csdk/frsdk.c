@@ -68,7 +68,7 @@ struct fr_format {
 	uint32_t code;
 	uint8_t bits;           /* bits one pixel occupies in memory */
 	uint8_t sample_bits;    /* significant bits of a sample */
-	uint8_t packed;         /* PFNC "p": an LSB-first bit stream per row */
+	uint8_t packed;         /* enum fr_packing */
 	uint8_t kind;           /* enum fr_kind */
 	uint8_t width_multiple; /* 2 for YUV422 (pixel pairs), else 1 */
 	uint8_t cfa[4];         /* Bayer: color of (0,0), (1,0), (0,1), (1,1) */
@@ -212,18 +212,23 @@ static uint64_t splitmix64(uint64_t z)
 /* ---- pixel formats (frame/format.go's table, the same rows) ---------- */
 
 enum fr_kind { K_MONO = 1, K_BAYER, K_RGB, K_YUV422 };
+/* P_LSB: PFNC "p", an LSB-first bit stream per row; P_GEV: GigE Vision
+ * "Packed", pairs of pixels in three bytes (frame.PackedGEV). */
+enum fr_packing { P_NONE = 0, P_LSB, P_GEV };
 enum fr_color { C_R = 0, C_G = 1, C_B = 2 };
 
 #define MONO(code, bits, sb, packed) {code, bits, sb, packed, K_MONO, 1, {0, 0, 0, 0}, {0, 0, 0, 0}}
-#define BAYER(code, bits, a, b, c, d) {code, bits, bits, 0, K_BAYER, 1, {a, b, c, d}, {0, 0, 0, 0}}
+#define BAYER(code, bits, a, b, c, d) {code, bits, bits, P_NONE, K_BAYER, 1, {a, b, c, d}, {0, 0, 0, 0}}
 
 static const struct fr_format fr_formats[] = {
-	MONO(FR_PFNC_MONO8, 8, 8, 0),
-	MONO(FR_PFNC_MONO10, 16, 10, 0),
-	MONO(FR_PFNC_MONO12, 16, 12, 0),
-	MONO(FR_PFNC_MONO16, 16, 16, 0),
-	MONO(FR_PFNC_MONO10P, 10, 10, 1),
-	MONO(FR_PFNC_MONO12P, 12, 12, 1),
+	MONO(FR_PFNC_MONO8, 8, 8, P_NONE),
+	MONO(FR_PFNC_MONO10, 16, 10, P_NONE),
+	MONO(FR_PFNC_MONO12, 16, 12, P_NONE),
+	MONO(FR_PFNC_MONO16, 16, 16, P_NONE),
+	MONO(FR_PFNC_MONO10P, 10, 10, P_LSB),
+	MONO(FR_PFNC_MONO12P, 12, 12, P_LSB),
+	MONO(FR_PFNC_MONO10_PACKED, 12, 10, P_GEV),
+	MONO(FR_PFNC_MONO12_PACKED, 12, 12, P_GEV),
 	BAYER(FR_PFNC_BAYER_GR8, 8, C_G, C_R, C_B, C_G),
 	BAYER(FR_PFNC_BAYER_RG8, 8, C_R, C_G, C_G, C_B),
 	BAYER(FR_PFNC_BAYER_GB8, 8, C_G, C_B, C_R, C_G),
@@ -232,10 +237,10 @@ static const struct fr_format fr_formats[] = {
 	BAYER(FR_PFNC_BAYER_RG16, 16, C_R, C_G, C_G, C_B),
 	BAYER(FR_PFNC_BAYER_GB16, 16, C_G, C_B, C_R, C_G),
 	BAYER(FR_PFNC_BAYER_BG16, 16, C_B, C_G, C_G, C_R),
-	{FR_PFNC_RGB8, 24, 8, 0, K_RGB, 1, {0, 0, 0, 0}, {0, 1, 2, 0}},
-	{FR_PFNC_BGR8, 24, 8, 0, K_RGB, 1, {0, 0, 0, 0}, {2, 1, 0, 0}},
-	{FR_PFNC_YUV422_8, 16, 8, 0, K_YUV422, 2, {0, 0, 0, 0}, {0, 1, 2, 3}},
-	{FR_PFNC_YUV422_8_UYVY, 16, 8, 0, K_YUV422, 2, {0, 0, 0, 0}, {1, 0, 3, 2}},
+	{FR_PFNC_RGB8, 24, 8, P_NONE, K_RGB, 1, {0, 0, 0, 0}, {0, 1, 2, 0}},
+	{FR_PFNC_BGR8, 24, 8, P_NONE, K_RGB, 1, {0, 0, 0, 0}, {2, 1, 0, 0}},
+	{FR_PFNC_YUV422_8, 16, 8, P_NONE, K_YUV422, 2, {0, 0, 0, 0}, {0, 1, 2, 3}},
+	{FR_PFNC_YUV422_8_UYVY, 16, 8, P_NONE, K_YUV422, 2, {0, 0, 0, 0}, {1, 0, 3, 2}},
 };
 
 #undef MONO
@@ -273,11 +278,29 @@ static void set_bits(uint8_t *dst, uint64_t len, uint64_t pos, uint32_t b, uint3
 		dst[i + k] = (uint8_t)((dst[i + k] & ~(m >> (8 * k))) | (v >> (8 * k)));
 }
 
+/* put_gev stores the n-bit sample s of pixel x of a GigE Vision packed
+ * row, leaving its pair partner's bits as they are (frame.putGEV). */
+static void put_gev(uint8_t *row, uint64_t x, uint32_t s, uint32_t n)
+{
+	uint32_t l = n - 8;
+	uint8_t lo = (uint8_t)((1u << l) - 1);
+	uint8_t *b = row + x / 2 * 3;
+	if (x % 2 == 0) {
+		b[0] = (uint8_t)(s >> l);
+		b[1] = (uint8_t)((b[1] & ~lo) | (s & lo));
+	} else {
+		b[2] = (uint8_t)(s >> l);
+		b[1] = (uint8_t)((b[1] & ~(lo << 4)) | ((s & lo) << 4));
+	}
+}
+
 /* put_sample stores sample s of the one-sample pixel x of a row of len bytes. */
 static void put_sample(uint8_t *row, uint64_t len, const struct fr_format *f, uint64_t x, uint32_t s)
 {
-	if (f->packed)
+	if (f->packed == P_LSB)
 		set_bits(row, len, x * f->bits, f->bits, s);
+	else if (f->packed == P_GEV)
+		put_gev(row, x, s, f->sample_bits);
 	else if (f->bits == 8)
 		row[x] = (uint8_t)s;
 	else

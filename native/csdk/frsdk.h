@@ -76,13 +76,16 @@ extern "C" {
 
 /* PFNC pixel format codes: the formats of frame/format.go's table, which
  * the pattern (LAYOUT.md Appendix A) is defined for. Samples of the 16-bit
- * formats are little-endian; "P" formats are PFNC's LSB-first packing. */
+ * formats are little-endian; "P" formats are PFNC's LSB-first packing,
+ * "_PACKED" ones GigE Vision's pairs of pixels in three bytes. */
 #define FR_PFNC_MONO8 0x01080001u
 #define FR_PFNC_MONO10 0x01100003u
 #define FR_PFNC_MONO12 0x01100005u
 #define FR_PFNC_MONO16 0x01100007u
 #define FR_PFNC_MONO10P 0x010A0046u
 #define FR_PFNC_MONO12P 0x010C0047u
+#define FR_PFNC_MONO10_PACKED 0x010C0004u /* GigE Vision packing */
+#define FR_PFNC_MONO12_PACKED 0x010C0006u /* GigE Vision packing */
 #define FR_PFNC_BAYER_GR8 0x01080008u
 #define FR_PFNC_BAYER_RG8 0x01080009u
 #define FR_PFNC_BAYER_GB8 0x0108000Au

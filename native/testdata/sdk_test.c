@@ -70,7 +70,7 @@ static void test_open_errors(void)
 	fr_config bad = c;
 	bad.format = 42;
 	EXPECT(fr_open(&bad, &h), FR_ERR_FORMAT);
-	bad.format = 0x010C0006u; /* GigE Vision Mono12Packed: not in the table */
+	bad.format = 0x010C002Au; /* GigE Vision BayerGR12Packed: not in the table */
 	EXPECT(fr_open(&bad, &h), FR_ERR_FORMAT);
 	bad = config(65, 32, 130, FR_PFNC_YUV422_8, 0, 0); /* odd width of a 4:2:2 format */
 	EXPECT(fr_open(&bad, &h), FR_ERR_GEOMETRY);
@@ -196,10 +196,11 @@ static void test_stream_and_leases(void)
 	/* Every format of the table, with the bytes of a 160-pixel row. */
 	static const uint32_t fmts[] = {
 		FR_PFNC_MONO8, FR_PFNC_MONO10, FR_PFNC_MONO12, FR_PFNC_MONO16, FR_PFNC_MONO10P, FR_PFNC_MONO12P,
+		FR_PFNC_MONO10_PACKED, FR_PFNC_MONO12_PACKED,
 		FR_PFNC_BAYER_GR8, FR_PFNC_BAYER_RG8, FR_PFNC_BAYER_GB8, FR_PFNC_BAYER_BG8,
 		FR_PFNC_BAYER_GR16, FR_PFNC_BAYER_RG16, FR_PFNC_BAYER_GB16, FR_PFNC_BAYER_BG16,
 		FR_PFNC_RGB8, FR_PFNC_BGR8, FR_PFNC_YUV422_8, FR_PFNC_YUV422_8_UYVY};
-	static const uint32_t rows[] = {160, 320, 320, 320, 200, 240, 160, 160, 160, 160,
+	static const uint32_t rows[] = {160, 320, 320, 320, 200, 240, 240, 240, 160, 160, 160, 160,
 		320, 320, 320, 320, 480, 480, 320, 320};
 	for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
 		fr_config c = config(160, 90, rows[fi] + 7, fmts[fi], 0, FR_CONFIG_DEFECTS);

@@ -345,3 +345,42 @@ func TestLayoutAppendixTable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnpack16: any bytes and width unpack without panicking or reading
+// past the row, to samples of at most SampleBits bits, and packing them
+// again and unpacking gives the same samples.
+func FuzzUnpack16(f *testing.F) {
+	f.Add([]byte{0x01, 0x08, 0x30, 0x00, 0x01}, uint8(0), uint16(4))
+	f.Add([]byte{0x12, 0x63, 0x45, 0xAB}, uint8(3), uint16(3))
+	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, uint8(1), uint16(7))
+	packed := []frame.Format{frame.Mono10p, frame.Mono12p, frame.Mono10Packed, frame.Mono12Packed}
+	f.Fuzz(func(t *testing.T, src []byte, fi uint8, w uint16) {
+		fm := packed[int(fi)%len(packed)]
+		info, _ := fm.Info()
+		width := int(w % 512)
+		dst := make([]byte, 2*width)
+		err := frame.Unpack16(dst, src, fm, width)
+		if len(src) < fm.RowBytes(width) {
+			if !errors.Is(err, frame.ErrGeometry) {
+				t.Fatalf("%d bytes for %d %v pixels: %v", len(src), width, fm, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := 0; x < width; x++ {
+			if binary.LittleEndian.Uint16(dst[2*x:])>>info.SampleBits != 0 {
+				t.Fatalf("%v sample %d = %#x", fm, x, binary.LittleEndian.Uint16(dst[2*x:]))
+			}
+		}
+		re := make([]byte, fm.RowBytes(width))
+		if err := frame.Pack16(re, dst, fm, width); err != nil {
+			t.Fatal(err)
+		}
+		again := make([]byte, 2*width)
+		if err := frame.Unpack16(again, re, fm, width); err != nil || !bytes.Equal(again, dst) {
+			t.Fatalf("%v: repacked samples differ (%v)", fm, err)
+		}
+	})
+}

@@ -1,13 +1,13 @@
 package archive_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
-	"os"
 	"testing"
 
 	"golang.org/x/image/tiff"
@@ -60,96 +60,88 @@ func wantRGBA(t *testing.T, g frame.Geometry, raw []byte, x, y int) [3]uint32 {
 	}
 }
 
-func decodeFile(t *testing.T, name string, format archive.ExportFormat) image.Image {
+// roundTrip encodes img as PNG or TIFF with the encoders and options
+// Export uses and decodes it again.
+func roundTrip(t *testing.T, img image.Image, tiffFile bool) image.Image {
 	t.Helper()
-	f, err := os.Open(name)
+	var buf bytes.Buffer
+	var err error
+	if tiffFile {
+		err = tiff.Encode(&buf, img, &tiff.Options{Compression: tiff.Uncompressed})
+	} else {
+		err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var img image.Image
-	if format == archive.ExportPNG {
-		img, err = png.Decode(f)
+	var out image.Image
+	if tiffFile {
+		out, err = tiff.Decode(&buf)
 	} else {
-		img, err = tiff.Decode(f)
+		out, err = png.Decode(&buf)
 	}
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatal(err)
 	}
-	return img
+	return out
 }
 
-// TestExportEveryFormat archives pattern frames in every format, exports
-// them as PNG and TIFF, and checks every pixel of every file against the
-// raw frame; then checks that formats holding the same picture (RGB8 and
-// BGR8, the two YUV422 orders, Mono10 and its two packings, Mono12 and
-// its two) export identical images.
-func TestExportEveryFormat(t *testing.T) {
-	dir := t.TempDir()
-	w := openW(t, dir, archive.Options{})
-	type stored struct {
-		g   frame.Geometry
-		raw []byte
-	}
-	var frames []stored
+// TestFrameImageEveryFormat converts pattern frames of every format, writes
+// them as PNG and TIFF files' bytes and reads them back, and checks every
+// pixel against the raw frame; then checks that formats holding the same
+// picture (RGB8 and BGR8, the two YUV422 orders, Mono10 and its two
+// packings, Mono12 and its two) give identical images. (Export's own
+// file handling is TestExportRoundTrip's; the real archiver command
+// exporting every format is cmd/pipeline's TestPipelineFormats.)
+func TestFrameImageEveryFormat(t *testing.T) {
 	const id = 4 // one defect, dark or bright
-	for i, f := range frame.Formats() {
-		g := frame.Packed(57, 19, f) // odd: packed rows end inside a byte or a pair
-		if g.Validate() != nil {
-			g = frame.Packed(58, 19, f) // 4:2:2 widths are even
-		}
-		g.Stride += i % 3
-		gen, err := frame.NewGenerator(g, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, g.Size())
-		if err := gen.Fill(raw, id); err != nil {
-			t.Fatal(err)
-		}
-		m := archive.Meta{FrameID: id, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: f}
-		if _, err := w.Append(m, raw); err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, stored{g, raw})
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, format := range []archive.ExportFormat{archive.ExportPNG, archive.ExportTIFF} {
-		out := t.TempDir()
-		res, err := archive.Export(dir, 0, uint64(len(frames)), out, format)
-		if err != nil || res.Frames != len(frames) || res.Unsupported != 0 {
-			t.Fatalf("%v: %+v %v", format, res, err)
-		}
+	for _, tiffFile := range []bool{false, true} {
 		imgs := map[frame.Format]image.Image{}
-		for i, fr := range frames {
-			img := decodeFile(t, res.Files[i], format)
-			if b := img.Bounds(); b.Dx() != fr.g.Width || b.Dy() != fr.g.Height {
-				t.Fatalf("%v: bounds %v", fr.g.Format, b)
+		for i, f := range frame.Formats() {
+			g := frame.Packed(57, 19, f) // odd: packed rows end inside a byte or a pair
+			if g.Validate() != nil {
+				g = frame.Packed(58, 19, f) // 4:2:2 widths are even
 			}
-			for y := 0; y < fr.g.Height; y++ {
-				for x := 0; x < fr.g.Width; x++ {
+			g.Stride += i % 3
+			gen, err := frame.NewGenerator(g, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := make([]byte, g.Size())
+			if err := gen.Fill(raw, id); err != nil {
+				t.Fatal(err)
+			}
+			m := archive.Meta{FrameID: id, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: f}
+			conv, err := archive.FrameImage(m, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := roundTrip(t, conv, tiffFile)
+			if b := img.Bounds(); b.Dx() != g.Width || b.Dy() != g.Height {
+				t.Fatalf("%v: bounds %v", f, b)
+			}
+			for y := 0; y < g.Height; y++ {
+				for x := 0; x < g.Width; x++ {
 					r, gg, b, a := img.At(x, y).RGBA()
-					want := wantRGBA(t, fr.g, fr.raw, x, y)
+					want := wantRGBA(t, g, raw, x, y)
 					if [3]uint32{r, gg, b} != want || a != 0xFFFF {
-						t.Fatalf("%v %v (%T): pixel (%d,%d) = %x %x %x %x, want %x", format, fr.g.Format, img, x, y, r, gg, b, a, want)
+						t.Fatalf("tiff=%v %v (%T): pixel (%d,%d) = %x %x %x %x, want %x", tiffFile, f, img, x, y, r, gg, b, a, want)
 					}
 				}
 			}
-			imgs[fr.g.Format] = img
+			imgs[f] = img
 		}
 		for _, same := range [][2]frame.Format{{frame.RGB8, frame.BGR8}, {frame.YUV422_8, frame.YUV422_8_UYVY},
 			{frame.Mono10, frame.Mono10p}, {frame.Mono12, frame.Mono12p}, {frame.Mono10, frame.Mono10Packed}, {frame.Mono12, frame.Mono12Packed}} {
 			a, b := imgs[same[0]], imgs[same[1]]
-			w := a.Bounds().Dx()
 			if b.Bounds() != a.Bounds() {
 				t.Fatalf("%v and %v: bounds %v and %v", same[0], same[1], a.Bounds(), b.Bounds())
 			}
+			w := a.Bounds().Dx()
 			for i := frame.StampSize; i < 19*w; i++ { // pixels past the stamp, which differs
 				p := image.Pt(i%w, i/w)
 				if a.At(p.X, p.Y) != b.At(p.X, p.Y) {
-					t.Fatalf("%v: %v at %v is %v, %v is %v", format, same[0], p, a.At(p.X, p.Y), same[1], b.At(p.X, p.Y))
+					t.Fatalf("tiff=%v: %v at %v is %v, %v is %v", tiffFile, same[0], p, a.At(p.X, p.Y), same[1], b.At(p.X, p.Y))
 				}
 			}
 		}

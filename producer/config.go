@@ -129,7 +129,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		g.Format = DefaultFormat
 	}
 	if g.Stride == 0 && g.Format.Valid() {
-		g.Stride = g.Width * g.Format.BytesPerPixel()
+		g.Stride = g.Format.RowBytes(g.Width)
 	}
 	if cfg.FrameRate == 0 {
 		cfg.FrameRate = DefaultFrameRate

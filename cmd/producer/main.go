@@ -150,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
 	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
-	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: Mono8, Mono16 or RGB8")
+	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")

@@ -201,9 +201,13 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	end := time.NewTimer(time.Until(deadline)) // a Duration shorter than a tick ends on time
+	defer end.Stop()
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
+			return
+		case <-end.C:
 			return
 		case <-prod.done:
 			prod.done <- nil // let stop see it

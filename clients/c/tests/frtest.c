@@ -1,0 +1,401 @@
+/*
+ * frtest: the C side of libframering's multi-process tests. The Go tests
+ * (clients/c/clients_test.go) run a real Go producer and start frtest in
+ * one of these roles, reading its stdout lines (key=value words):
+ *
+ *   frtest attach SOCKET consumer|observer
+ *       attach once and print "attach rc=NAME detail=...", then detach.
+ *       Exit 0 whatever the result (the test judges it); nonzero only on a
+ *       crash or a sanitizer report.
+ *
+ *   frtest hoard [-forge] SOCKET
+ *       attach lossy, borrow frames with fr_next until the hold quota
+ *       refuses one ("holding n=Q"), never releasing them. With -forge,
+ *       then also set our hold bit on one more slot, straight into the
+ *       control segment through /proc/PRODUCER/fd: a client that ignores the
+ *       quota. Then wait until a lease is reported revoked, print
+ *       "revoked check=NAME", "next rc=NAME" (what fr_next says now),
+ *       release every lease ("release rc=NAME" each), print "released
+ *       revoked=N", and wait for a line on stdin before detaching.
+ *
+ *   frtest threads SOCKET N
+ *       one thread takes frames with fr_next (lossless) and hands each
+ *       lease to two worker threads, which verify the pattern, check and
+ *       release it; a third thread reads health, counters, ring stats and
+ *       peeks meanwhile. After N frames the main thread shuts the ring down
+ *       while the taker may be asleep in fr_next, joins it, and detaches
+ *       while leases may still be queued; the workers release them
+ *       afterwards (the last release frees the attachment). Prints "done delivered=D
+ *       released=R bad=B next_end=NAME". Run under TSan by make test.
+ */
+#define _GNU_SOURCE
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "framering.h"
+#include "pattern.h"
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "frtest: %s: %s (%s)\n", what, fr_strerror(rc), fr_error_name(rc));
+	exit(1);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- attach ---- */
+
+static int cmd_attach(const char *sock, const char *role)
+{
+	fr_options o;
+	fr_options_init(&o);
+	o.socket_path = sock;
+	o.name = "frtest";
+	o.role = strcmp(role, "observer") == 0 ? FR_ROLE_OBSERVER : FR_ROLE_CONSUMER;
+	o.handshake_timeout_ms = 2000;
+	char err[256] = "";
+	o.error_buf = err;
+	o.error_buf_size = sizeof err;
+	fr_ring *r;
+	int rc = fr_attach(&o, &r);
+	printf("attach rc=%s detail=%s\n", fr_error_name(rc), err);
+	fflush(stdout);
+	if (rc == FR_OK) {
+		/* Touch what attach validated: the geometry must be usable. */
+		fr_info i;
+		fr_get_info(r, &i);
+		uint64_t p = fr_published(r);
+		fr_frame f;
+		fr_peek(r, p, &f);
+		fr_detach(r);
+	} else if (r != NULL) {
+		fprintf(stderr, "frtest: a failed attach returned a handle\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- hoard ---- */
+
+/* forge_hold sets our bit in slot k's hold word, in the producer's control
+ * memfd opened through /proc: what a client ignoring the quota does. */
+static void forge_hold(const fr_info *i, uint32_t k)
+{
+	const char *base = strrchr(i->socket_path, '/');
+	base = base ? base + 1 : i->socket_path;
+	char tag[128];
+	snprintf(tag, sizeof tag, "%s", base);
+	char *dot = strstr(tag, ".sock");
+	if (dot != NULL)
+		*dot = '\0';
+	char want[256], dir[64];
+	snprintf(want, sizeof want, "/memfd:framering-control:%s (deleted)", tag);
+	snprintf(dir, sizeof dir, "/proc/%" PRIu32 "/fd", i->producer_pid);
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		perror("frtest: opendir /proc/PID/fd");
+		exit(1);
+	}
+	struct dirent *e;
+	int fd = -1;
+	while ((e = readdir(d)) != NULL && fd < 0) {
+		char path[512], link[512];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, want) == 0)
+			fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	closedir(d);
+	if (fd < 0) {
+		fprintf(stderr, "frtest: no control memfd %s in %s\n", want, dir);
+		exit(1);
+	}
+	struct stat st;
+	fstat(fd, &st);
+	uint8_t *c = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED) {
+		perror("frtest: mmap control");
+		exit(1);
+	}
+	close(fd);
+	/* hold words at 0x1000 + 64*k (docs/LAYOUT.md 5); our bit is 1 << entry. */
+	_Atomic uint64_t *hold = (_Atomic uint64_t *)(void *)(c + 0x1000 + 64 * (uint64_t)k);
+	atomic_fetch_or(hold, (uint64_t)1 << i->entry);
+	munmap(c, (size_t)st.st_size);
+	printf("forged slot=%" PRIu32 "\n", k);
+	fflush(stdout);
+}
+
+static int cmd_hoard(int forge, const char *sock)
+{
+	fr_options o;
+	fr_options_init(&o);
+	o.socket_path = sock;
+	o.name = "hoarder";
+	o.mode = FR_MODE_LOSSY;
+	fr_ring *r;
+	int rc = fr_attach(&o, &r);
+	if (rc != FR_OK)
+		die("attach", rc);
+	fr_info info;
+	fr_get_info(r, &info);
+	fr_lease leases[256];
+	uint32_t slots_held[256];
+	size_t n = 0;
+	for (;;) {
+		fr_frame f;
+		rc = fr_next(r, 10000, &leases[n], &f);
+		if (rc == FR_ERR_TOO_MANY_HELD)
+			break;
+		if (rc != FR_OK)
+			die("next", rc);
+		slots_held[n++] = f.slot;
+		if (n == sizeof leases / sizeof leases[0])
+			die("hoard", FR_ERR_TOO_MANY_LEASES);
+	}
+	printf("holding n=%zu quota=%" PRIu32 "\n", n, info.hold_quota);
+	fflush(stdout);
+	if (forge) {
+		/* A slot we do not hold: our bit in quota + 1 hold words. */
+		uint32_t k = 0;
+		for (;; k++) {
+			int ours = 0;
+			for (size_t j = 0; j < n; j++)
+				ours |= slots_held[j] == k;
+			if (!ours)
+				break;
+		}
+		forge_hold(&info, k);
+	}
+	/* Wait for the eviction to show on a lease (at most 20 s). */
+	int check = FR_OK;
+	for (int i = 0; i < 20000 && check == FR_OK; i++) {
+		check = fr_lease_check(r, leases[0]);
+		if (check == FR_OK)
+			sleep_ms(1);
+	}
+	printf("revoked check=%s\n", fr_error_name(check));
+	fr_lease l;
+	fr_frame f;
+	rc = fr_next(r, 1000, &l, &f);
+	printf("next rc=%s\n", fr_error_name(rc));
+	rc = fr_borrow(r, fr_published(r), &l, &f);
+	printf("borrow rc=%s\n", fr_error_name(rc));
+	fr_health h;
+	fr_get_health(r, &h);
+	printf("health evicted=%" PRIu32 " state=%s\n", h.evicted, fr_producer_state_name(h.state));
+	for (size_t j = 0; j < n; j++)
+		printf("release rc=%s\n", fr_error_name(fr_release(r, leases[j])));
+	printf("release-again rc=%s\n", fr_error_name(fr_release(r, leases[0])));
+	fr_counters c;
+	fr_get_counters(r, &c);
+	printf("released revoked=%" PRIu64 " held=%" PRIu64 "\n", c.revoked, c.held);
+	fflush(stdout);
+	char line[16];
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		/* EOF: detach all the same */
+	}
+	fr_detach(r);
+	return 0;
+}
+
+/* ---- threads ---- */
+
+#define QCAP 64
+
+struct item {
+	fr_lease lease;
+	fr_frame f;
+};
+
+struct shared {
+	fr_ring *r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct item q[QCAP];
+	size_t head, len;
+	int done; /* no more items will come */
+	atomic_uint_fast64_t released, bad, checks;
+	atomic_int stop_watch;
+};
+
+static void *worker(void *arg)
+{
+	struct shared *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->len == 0 && !s->done)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->len == 0) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		struct item it = s->q[s->head];
+		s->head = (s->head + 1) % QCAP;
+		s->len--;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		struct verdict v = verify(&it.f, 1);
+		if (!v.ok) {
+			fprintf(stderr, "frtest: frame %" PRIu64 ": %s\n", it.f.seq, v.why);
+			atomic_fetch_add(&s->bad, 1);
+		}
+		int rc = fr_lease_check(s->r, it.lease);
+		if (rc != FR_OK) {
+			fprintf(stderr, "frtest: check %" PRIu64 ": %s\n", it.f.seq, fr_error_name(rc));
+			atomic_fetch_add(&s->bad, 1);
+		}
+		rc = fr_release(s->r, it.lease);
+		if (rc != FR_OK) {
+			fprintf(stderr, "frtest: release %" PRIu64 ": %s\n", it.f.seq, fr_error_name(rc));
+			atomic_fetch_add(&s->bad, 1);
+		}
+		atomic_fetch_add(&s->released, 1);
+	}
+}
+
+/* watcher reads everything that may be read concurrently with fr_next. It
+ * stops before the main thread detaches (calls after fr_detach are not
+ * allowed but for fr_release/fr_lease_check). */
+static void *watcher(void *arg)
+{
+	struct shared *s = arg;
+	while (!atomic_load(&s->stop_watch)) {
+		fr_health h;
+		fr_counters c;
+		fr_ring_stats rs;
+		fr_info i;
+		fr_frame f;
+		fr_get_health(s->r, &h);
+		fr_get_counters(s->r, &c);
+		fr_get_ring_stats(s->r, &rs);
+		fr_get_info(s->r, &i);
+		if (fr_peek(s->r, fr_published(s->r), &f) == FR_OK) {
+			struct verdict v = verify(&f, 1);
+			if (fr_peek_check(s->r, &f) == FR_OK && !v.ok) {
+				fprintf(stderr, "frtest: a validated peek of %" PRIu64 " is bad: %s\n", f.seq, v.why);
+				atomic_fetch_add(&s->bad, 1);
+			}
+		}
+		atomic_fetch_add(&s->checks, 1);
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+struct taker_arg {
+	struct shared *s;
+	uint64_t delivered;
+	int end;
+};
+
+static void *taker(void *arg)
+{
+	struct taker_arg *t = arg;
+	struct shared *s = t->s;
+	for (;;) {
+		struct item it;
+		int rc = fr_next(s->r, -1, &it.lease, &it.f);
+		if (rc == FR_ERR_TOO_MANY_HELD || rc == FR_ERR_TOO_MANY_LEASES) {
+			sleep_ms(1); /* the workers are behind: let them release */
+			continue;
+		}
+		if (rc != FR_OK) {
+			t->end = rc; /* FR_ERR_CLOSED once main detached */
+			break;
+		}
+		t->delivered++;
+		pthread_mutex_lock(&s->mu);
+		while (s->len == QCAP)
+			pthread_cond_wait(&s->cv, &s->mu);
+		s->q[(s->head + s->len) % QCAP] = it;
+		s->len++;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+static int cmd_threads(const char *sock, uint64_t want)
+{
+	fr_options o;
+	fr_options_init(&o);
+	o.socket_path = sock;
+	o.name = "threads";
+	o.mode = FR_MODE_LOSSLESS;
+	o.max_leases = 32;
+	struct shared s;
+	memset(&s, 0, sizeof s);
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	int rc = fr_attach(&o, &s.r);
+	if (rc != FR_OK)
+		die("attach", rc);
+	printf("attached\n");
+	fflush(stdout);
+	struct taker_arg t = {&s, 0, FR_OK};
+	pthread_t tk, w1, w2, wa;
+	pthread_create(&tk, NULL, taker, &t);
+	pthread_create(&w1, NULL, worker, &s);
+	pthread_create(&w2, NULL, worker, &s);
+	pthread_create(&wa, NULL, watcher, &s);
+	/* Until the workers released want frames. */
+	while (atomic_load(&s.released) < want)
+		sleep_ms(1);
+	atomic_store(&s.stop_watch, 1);
+	pthread_join(wa, NULL);
+	/* Stop the taker wherever it is (asleep in fr_next, or about to call
+	 * it): it returns FR_ERR_CLOSED. Then detach with leases perhaps still
+	 * queued: the workers release the rest, and the last release tears the
+	 * attachment down. */
+	fr_shutdown(s.r);
+	pthread_join(tk, NULL);
+	fr_detach(s.r);
+	pthread_mutex_lock(&s.mu);
+	s.done = 1;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	pthread_join(w1, NULL);
+	pthread_join(w2, NULL);
+	printf("done delivered=%" PRIu64 " released=%" PRIu64 " bad=%" PRIu64 " checks=%" PRIu64 " next_end=%s\n",
+	       t.delivered, (uint64_t)atomic_load(&s.released), (uint64_t)atomic_load(&s.bad),
+	       (uint64_t)atomic_load(&s.checks), fr_error_name(t.end));
+	fflush(stdout);
+	pthread_mutex_destroy(&s.mu);
+	pthread_cond_destroy(&s.cv);
+	return atomic_load(&s.bad) == 0 && t.delivered == atomic_load(&s.released) && t.end == FR_ERR_CLOSED ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "attach") == 0)
+		return cmd_attach(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "hoard") == 0)
+		return cmd_hoard(0, argv[2]);
+	if (argc == 4 && strcmp(argv[1], "hoard") == 0 && strcmp(argv[2], "-forge") == 0)
+		return cmd_hoard(1, argv[3]);
+	if (argc == 4 && strcmp(argv[1], "threads") == 0)
+		return cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
+	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N\n");
+	return 2;
+}

@@ -9,14 +9,24 @@
  *       crash or a sanitizer report.
  *
  *   frtest hoard [-forge] SOCKET
- *       attach lossy, borrow frames with fr_next until the hold quota
- *       refuses one ("holding n=Q"), never releasing them. With -forge,
+ *       attach lossy, borrow quota frames with fr_next ("holding n=Q
+ *       quota=Q"), never releasing them, and try one more ("quota-check
+ *       rc=NAME": refused by the quota, or no frame came). With -forge,
  *       then also set our hold bit on one more slot, straight into the
  *       control segment through /proc/PRODUCER/fd: a client that ignores the
  *       quota. Then wait until a lease is reported revoked, print
- *       "revoked check=NAME", "next rc=NAME" (what fr_next says now),
- *       release every lease ("release rc=NAME" each), print "released
- *       revoked=N", and wait for a line on stdin before detaching.
+ *       "revoked check=NAME", "next rc=NAME" and "borrow rc=NAME" (what
+ *       they say now) and "health evicted=E state=S"; wait for a line on
+ *       stdin, release every lease ("release rc=NAME" each), print
+ *       "released revoked=N held=H", and wait for another line before
+ *       detaching.
+ *
+ *   frtest chaos SOCKET MS
+ *       for MS milliseconds, call everything (next, borrow, peek,
+ *       peek_copy, wait, health, stats) on a ring whose producer scribbles
+ *       on its data segment, and check that every frame handed out lies
+ *       inside the mapping. Prints "attached", then "done calls=N ok=K
+ *       violations=V held=H".
  *
  *   frtest threads SOCKET N
  *       one thread takes frames with fr_next (lossless) and hands each
@@ -162,18 +172,27 @@ static int cmd_hoard(int forge, const char *sock)
 	fr_lease leases[256];
 	uint32_t slots_held[256];
 	size_t n = 0;
-	for (;;) {
+	if (info.hold_quota > sizeof leases / sizeof leases[0])
+		die("hoard", FR_ERR_TOO_MANY_LEASES);
+	/* Lossy: each frame is a new one, in a slot we do not hold yet. */
+	while (n < info.hold_quota) {
 		fr_frame f;
 		rc = fr_next(r, 10000, &leases[n], &f);
-		if (rc == FR_ERR_TOO_MANY_HELD)
-			break;
 		if (rc != FR_OK)
 			die("next", rc);
 		slots_held[n++] = f.slot;
-		if (n == sizeof leases / sizeof leases[0])
-			die("hoard", FR_ERR_TOO_MANY_LEASES);
 	}
 	printf("holding n=%zu quota=%" PRIu32 "\n", n, info.hold_quota);
+	/* One more: refused by the quota if a frame comes (with every slot held
+	 * none does, and the eviction ends the wait). */
+	{
+		fr_lease l;
+		fr_frame f;
+		rc = fr_next(r, 200, &l, &f);
+		printf("quota-check rc=%s\n", fr_error_name(rc));
+		if (rc == FR_OK)
+			die("the quota let a borrow through", rc);
+	}
 	fflush(stdout);
 	if (forge) {
 		/* A slot we do not hold: our bit in quota + 1 hold words. */
@@ -204,6 +223,11 @@ static int cmd_hoard(int forge, const char *sock)
 	fr_health h;
 	fr_get_health(r, &h);
 	printf("health evicted=%" PRIu32 " state=%s\n", h.evicted, fr_producer_state_name(h.state));
+	fflush(stdout);
+	char line[16];
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		/* EOF: release all the same */
+	}
 	for (size_t j = 0; j < n; j++)
 		printf("release rc=%s\n", fr_error_name(fr_release(r, leases[j])));
 	printf("release-again rc=%s\n", fr_error_name(fr_release(r, leases[0])));
@@ -211,7 +235,6 @@ static int cmd_hoard(int forge, const char *sock)
 	fr_get_counters(r, &c);
 	printf("released revoked=%" PRIu64 " held=%" PRIu64 "\n", c.revoked, c.held);
 	fflush(stdout);
-	char line[16];
 	if (fgets(line, sizeof line, stdin) == NULL) {
 		/* EOF: detach all the same */
 	}
@@ -386,6 +409,117 @@ static int cmd_threads(const char *sock, uint64_t want)
 	return atomic_load(&s.bad) == 0 && t.delivered == atomic_load(&s.released) && t.end == FR_ERR_CLOSED ? 0 : 1;
 }
 
+/* ---- chaos ---- */
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* in_mapping reports whether a frame's bytes lie inside the data mapping
+ * and its length within the slot capacity. */
+static int in_mapping(const fr_info *i, const fr_frame *f)
+{
+	uintptr_t lo = (uintptr_t)i->data_mapping, hi = lo + i->data_mapping_size, p = (uintptr_t)f->data;
+	return f->length <= i->slot_capacity && p >= lo && p <= hi && f->length <= hi - p;
+}
+
+/* cmd_chaos calls everything, for ms milliseconds, on a ring whose producer
+ * scribbles on the data segment: every call must return, and every frame
+ * the library hands out must lie inside the mapping. */
+static int cmd_chaos(const char *sock, long ms)
+{
+	fr_options o;
+	fr_options_init(&o);
+	o.socket_path = sock;
+	o.name = "chaos";
+	o.mode = FR_MODE_LOSSY;
+	fr_ring *r;
+	int rc = fr_attach(&o, &r);
+	if (rc != FR_OK)
+		die("attach", rc);
+	printf("attached\n");
+	fflush(stdout);
+	fr_info info;
+	fr_get_info(r, &info);
+	static uint8_t buf[1 << 16];
+	uint64_t x = 88172645463325252ull, calls = 0, ok = 0, violations = 0;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > ms)
+			break;
+		fr_lease l;
+		fr_frame f;
+		uint64_t seq = rnd(&x) % 4 == 0 ? rnd(&x) >> (rnd(&x) % 64) : fr_published(r) - rnd(&x) % 3;
+		switch (rnd(&x) % 5) {
+		case 0:
+			rc = fr_next(r, 1, &l, &f);
+			break;
+		case 1:
+			rc = fr_borrow(r, seq, &l, &f);
+			break;
+		case 2:
+			l = FR_NO_LEASE;
+			rc = fr_peek(r, seq, &f);
+			if (rc == FR_OK) {
+				volatile uint8_t sink = 0;
+				if (f.length > 0 && in_mapping(&info, &f))
+					sink ^= ((const volatile uint8_t *)f.data)[f.length - 1];
+				(void)sink;
+				fr_peek_check(r, &f);
+			}
+			break;
+		case 3:
+			l = FR_NO_LEASE;
+			rc = fr_peek_copy(r, seq, buf, rnd(&x) % 2 ? sizeof buf : 100, &f);
+			if (rc == FR_OK && (f.data != buf || f.length > sizeof buf))
+				violations++;
+			if (rc == FR_OK)
+				goto counted;
+			break;
+		default: {
+			fr_health h;
+			fr_ring_stats rs;
+			uint64_t p;
+			l = FR_NO_LEASE;
+			fr_get_health(r, &h);
+			fr_get_ring_stats(r, &rs);
+			rc = fr_wait(r, seq, 0, &p);
+			calls++;
+			continue;
+		}
+		}
+		if (rc == FR_OK) {
+			if (!in_mapping(&info, &f)) {
+				fprintf(stderr, "frtest: frame %" PRIu64 " of %" PRIu64 " bytes outside the mapping\n", f.seq, f.length);
+				violations++;
+			}
+		counted:
+			ok++;
+		}
+		if (l != FR_NO_LEASE) {
+			if (f.length > 0 && in_mapping(&info, &f)) {
+				volatile uint8_t sink = ((const volatile uint8_t *)f.data)[0];
+				(void)sink;
+			}
+			fr_lease_check(r, l);
+			fr_release(r, l);
+		}
+		calls++;
+	}
+	fr_counters c;
+	fr_get_counters(r, &c);
+	printf("done calls=%" PRIu64 " ok=%" PRIu64 " violations=%" PRIu64 " held=%" PRIu64 "\n", calls, ok, violations, c.held);
+	fflush(stdout);
+	fr_detach(r);
+	return violations == 0 && c.held == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "attach") == 0)
@@ -394,8 +528,10 @@ int main(int argc, char **argv)
 		return cmd_hoard(0, argv[2]);
 	if (argc == 4 && strcmp(argv[1], "hoard") == 0 && strcmp(argv[2], "-forge") == 0)
 		return cmd_hoard(1, argv[3]);
+	if (argc == 4 && strcmp(argv[1], "chaos") == 0)
+		return cmd_chaos(argv[2], strtol(argv[3], NULL, 10));
 	if (argc == 4 && strcmp(argv[1], "threads") == 0)
 		return cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
-	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N\n");
+	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N | chaos SOCKET MS\n");
 	return 2;
 }

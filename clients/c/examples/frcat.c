@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 	struct cat c = {NULL, 0};
 	o.log = on_event;
 	o.log_arg = &c;
+	o.flags |= FR_OPT_TRACE_SLEEP; /* the "waiting" line */
 	const char *proto = peek ? "peek" : "hold";
 
 	if (do_attach(&o, &c, 0) != FR_OK)

@@ -222,6 +222,9 @@ enum fr_option_flag {
 	 * fr_next begins (after the caller's reads), keeps the producer off the
 	 * frame until then. (Observers always peek.) */
 	FR_OPT_PEEK = 1u << 2,
+	/* Report FR_EVENT_SLEEP (every futex sleep) to fr_options.log: for
+	 * tests and tracing. */
+	FR_OPT_TRACE_SLEEP = 1u << 3,
 };
 
 /* Events reported to fr_options.log. */
@@ -235,16 +238,17 @@ enum fr_event {
 	/* The producer said it evicted us (the message carries the reason). */
 	FR_EVENT_EVICTED = 3,
 	/* A waiting call is about to sleep on the ring's futex, its waiter bit
-	 * set. Reported for every sleep; meant for tests and tracing. */
+	 * set. Reported for every sleep, with FR_OPT_TRACE_SLEEP only. */
 	FR_EVENT_SLEEP = 4,
 };
 
 /* fr_log_fn receives events, from the thread of the call that noticed
- * them (fr_next, fr_wait), with no library lock held. msg is owned by the
- * library and valid only during the call. The callback may call
- * fr_get_health, fr_get_counters, fr_get_ring_stats and fr_get_info; it
- * must not call
- * fr_detach. */
+ * them (fr_next, fr_wait, fr_get_health), with no library lock held. msg is
+ * owned by the library and valid only during the call. The callback may
+ * call fr_get_health, fr_get_counters, fr_get_ring_stats and fr_get_info;
+ * it must not call fr_detach. (A language binding whose callbacks can lose
+ * a pending signal, such as Python's ctypes, should leave
+ * FR_OPT_TRACE_SLEEP off: the other events are rare.) */
 typedef void (*fr_log_fn)(void *arg, int event, const char *msg);
 
 /* fr_options says how to attach. Initialise with fr_options_init (all

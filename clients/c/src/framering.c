@@ -850,7 +850,8 @@ static int wait_for(fr_ring *r, uint64_t after, int64_t deadline, uint64_t *out)
 		if (deadline >= 0 && deadline - now < slice)
 			slice = deadline - now;
 		struct timespec ts = {.tv_sec = slice / 1000000000, .tv_nsec = slice % 1000000000};
-		emit(r, FR_EVENT_SLEEP, "sleeping for frame %" PRIu64, after + 1);
+		if (r->flags & FR_OPT_TRACE_SLEEP)
+			emit(r, FR_EVENT_SLEEP, "sleeping for frame %" PRIu64, after + 1);
 		/* W4: a shared futex on the read-only mapping. EAGAIN (the word
 		 * moved), EINTR and ETIMEDOUT are ordinary returns: re-check. */
 		long res = syscall(SYS_futex, (void *)(uintptr_t)wake_word(r), FUTEX_WAIT, w, &ts, NULL, 0);
@@ -1453,7 +1454,7 @@ int fr_attach(const fr_options *o, fr_ring **out)
 		return fail(o, FR_ERR_INVALID, "mode %" PRIu32, o->mode);
 	if (o->name != NULL && !fr__valid_name(o->name))
 		return fail(o, FR_ERR_INVALID, "consumer name: want at most %u printable ASCII bytes", FR_NAME_LEN);
-	if ((o->flags & ~(uint32_t)(FR_OPT_INTERRUPTIBLE | FR_OPT_PREFAULT | FR_OPT_PEEK)) != 0)
+	if ((o->flags & ~(uint32_t)(FR_OPT_INTERRUPTIBLE | FR_OPT_PREFAULT | FR_OPT_PEEK | FR_OPT_TRACE_SLEEP)) != 0)
 		return fail(o, FR_ERR_INVALID, "unknown option flags %#" PRIx32, o->flags);
 	char path[sizeof ((struct sockaddr_un *)0)->sun_path];
 	if (o->socket_path != NULL && o->socket_path[0] != '\0') {

@@ -246,6 +246,10 @@ class _View:
 
 _HELD, _KEPT, _RELEASED, _PEEKED, _COPIED = range(5)
 
+# Frame geometry -> its numpy layout (or why there is none): a stream's
+# frames share one geometry, so this is computed once.
+_LAYOUTS = {}
+
 
 class Frame:
     """One frame: its metadata, and its pixels as a numpy array.
@@ -301,7 +305,13 @@ class Frame:
         # a strong reference back would make a cycle only the cyclic GC ends.
         a = self._array() if self._array is not None else None
         if a is None:
-            lay = _formats.layout(self._f.format, self._f.width, self._f.height, self._f.stride, self._f.length)
+            f = self._f
+            key = (f.format, f.width, f.height, f.stride, f.length)
+            lay = _LAYOUTS.get(key)
+            if lay is None:
+                lay = _formats.layout(*key)
+                if len(_LAYOUTS) < 4096:
+                    _LAYOUTS[key] = lay
             if isinstance(lay, str):
                 raise FormatError(lay)
             a = self._view(*lay)
@@ -613,8 +623,9 @@ def _now():
 
 
 def _log_event(arg, event, msg):
-    if event == _lib.EVENT_SLEEP:
-        return
+    # Called by libframering from inside our own ctypes calls (never for
+    # sleeps: FR_OPT_TRACE_SLEEP stays off, so that a KeyboardInterrupt is
+    # not swallowed by a callback on the wait path).
     text = msg.decode(errors="replace") if msg else ""
     if event == _lib.EVENT_RESUMED:
         log.info("%s", text)

@@ -282,3 +282,40 @@ func TestThreads(t *testing.T) {
 		t.Fatalf("the threaded consumer was reclaimed, not detached: %+v", s)
 	}
 }
+
+// The producer's health as a C consumer sees it (docs/LAYOUT.md 8.4): a
+// producer stopped with SIGSTOP is stalled (reported once), resumes by
+// itself after SIGCONT, and is gone once killed.
+func TestHealthStalledResumedGone(t *testing.T) {
+	b := cBuild(t)
+	path := filepath.Join(os.Getenv("FRAMERING_RUNTIME_DIR"), "health.sock")
+	prod := testmain.Start(t, roleEnv, "producer", "FR_PATH="+path, "FR_INTERVAL_US=5000")
+	prod.Next(t)
+	pr := startC(t, b, "frtest", "health", path)
+	if h := pr.expect(t, "health"); h["state"] != "running" {
+		t.Fatalf("a publishing producer: %v", h)
+	}
+	if err := prod.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	got := pr.expectAll(t, "health", "event stalled")
+	if h := got["health"]; h["state"] != "stalled" || num(t, h, "age_ms") < 300 {
+		t.Fatalf("a stopped producer: %v", h)
+	}
+	if err := prod.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if h := pr.expectAll(t, "health", "event resumed")["health"]; h["state"] != "running" {
+		t.Fatalf("a resumed producer: %v", h)
+	}
+	prod.Kill9(t)
+	if h := pr.expect(t, "health"); h["state"] != "gone" {
+		t.Fatalf("a killed producer: %v", h)
+	}
+	if e := pr.expect(t, "end"); e["rc"] != "FR_ERR_PRODUCER_GONE" {
+		t.Fatalf("waiting on a killed producer: %v", e)
+	}
+	if code := pr.finish(t); code != 0 {
+		t.Fatalf("frtest health exited %d\nstderr:\n%s", code, pr.errText())
+	}
+}

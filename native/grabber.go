@@ -84,11 +84,14 @@ const (
 )
 
 // Open opens a grabber of the given kind: KindSDK (ErrNoCgo in a build
-// without cgo) or KindSynthetic.
+// without cgo), KindSynthetic, or KindAravis (ErrNoAravis in a build
+// without the aravis tag).
 func Open(kind string, cfg Config) (Grabber, error) {
 	switch kind {
 	case KindSDK:
 		return OpenSDK(cfg)
+	case KindAravis:
+		return OpenAravis(cfg)
 	case KindSynthetic:
 		s, err := OpenSynthetic(cfg)
 		if err != nil {
@@ -117,6 +120,17 @@ type Config struct {
 	Rate float64
 	// Defects injects the pattern's defects (frame.Defects).
 	Defects bool
+
+	// Camera selects and configures a camera (KindAravis; nil: the first
+	// camera found, as it is; the other kinds ignore it). A camera decides
+	// its own geometry and rate: Open applies the settings and Config
+	// reports what the camera will send, which is what buffers (ring slots)
+	// must be sized for. A pointer, so that Config stays comparable.
+	Camera *CameraOptions
+	// PayloadSize, as Config reports it, is the least size a buffer must
+	// have when that is more than Geometry.Size() (a camera appending chunk
+	// data to the image); 0 otherwise. Ignored by Open.
+	PayloadSize int
 }
 
 // validate checks cfg as the C SDK's validate_config does, in the same

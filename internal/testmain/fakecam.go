@@ -1,0 +1,146 @@
+package testmain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// FakeCameraAddr is where FakeCamera serves: loopback, inside the test's
+// private network namespace.
+const FakeCameraAddr = "127.0.0.1"
+
+// FakeCameraBinary is Aravis's GigE Vision camera simulator (Debian
+// package aravis-tools-cli; scripts/setup.sh installs it).
+const FakeCameraBinary = "arv-fake-gv-camera-0.8"
+
+// FakeCamera is Aravis's GigE Vision camera simulator running as a child
+// process on loopback, serving the real GVCP/GVSP protocol. Its frames are
+// a ramp that depends on the camera's frame (block) id, gain and exposure,
+// so two clients that receive the same block id with the same settings get
+// the same bytes. Start it only inside PrivateNetwork: GigE Vision
+// discovery broadcasts on every interface the process has.
+type FakeCamera struct {
+	t         testing.TB
+	serial    string
+	lostRatio float64
+	logPath   string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartFakeCamera starts the simulator with the given serial number and
+// lost-packet ratio (packets per thousand the simulator drops on purpose,
+// 0: none) and waits until it answers GigE Vision discovery. It is killed
+// at the test's end.
+func StartFakeCamera(t testing.TB, serial string, lostPerThousand float64) *FakeCamera {
+	t.Helper()
+	if !InPrivateNetwork() {
+		t.Fatal("StartFakeCamera outside a private network namespace: call testmain.PrivateNetwork first")
+	}
+	c := &FakeCamera{t: t, serial: serial, lostRatio: lostPerThousand,
+		logPath: filepath.Join(t.TempDir(), "fake-camera.log")}
+	c.Restart()
+	t.Cleanup(c.Kill)
+	return c
+}
+
+// ID is the id Aravis lists the simulator under (what -camera takes).
+func (c *FakeCamera) ID() string { return "Aravis-Fake-" + c.serial }
+
+// Restart starts the simulator again after Kill (a fresh process: its
+// frame ids start over) and waits until it answers.
+func (c *FakeCamera) Restart() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		c.t.Fatal("fake camera restarted while running")
+	}
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	args := []string{"-i", FakeCameraAddr, "-s", c.serial}
+	if c.lostRatio > 0 {
+		args = append(args, "-r", strconv.FormatFloat(c.lostRatio, 'f', -1, 64))
+	}
+	cmd := exec.Command(FakeCameraBinary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("start %s: %v", FakeCameraBinary, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	c.cmd, c.done = cmd, done
+	deadline := time.Now().Add(20 * time.Second) // a hang guard, not a performance bound
+	for {
+		err := discover(FakeCameraAddr)
+		if err == nil {
+			return
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(c.logPath)
+			c.t.Fatalf("%s exited at start:\n%s", FakeCameraBinary, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s does not answer discovery: %v", FakeCameraBinary, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill kills the simulator (SIGKILL: a camera unplugged) and waits for it.
+// Killing a stopped camera does nothing.
+func (c *FakeCamera) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	c.cmd.Process.Kill()
+	<-c.done
+	c.cmd, c.done = nil, nil
+}
+
+// discover sends one GigE Vision discovery command to addr and waits
+// briefly for its acknowledge.
+func discover(addr string) error {
+	conn, err := net.Dial("udp4", net.JoinHostPort(addr, "3956"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// GVCP header: key 0x42, flags (ack required), command DISCOVERY_CMD
+	// (0x0002), payload length 0, request id 1.
+	cmd := []byte{0x42, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01}
+	if _, err := conn.Write(cmd); err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	ack := make([]byte, 1024)
+	n, err := conn.Read(ack)
+	if err != nil {
+		return err
+	}
+	if n < 8 || binary.BigEndian.Uint16(ack[2:]) != 0x0003 {
+		return errors.New("not a discovery acknowledge")
+	}
+	if st := binary.BigEndian.Uint16(ack[0:]); st != 0 {
+		return fmt.Errorf("discovery acknowledge status %#04x", st)
+	}
+	return nil
+}

@@ -1,0 +1,21 @@
+//go:build !aravis || !cgo
+
+package native
+
+import "fmt"
+
+// AravisAvailable reports whether this build has the Aravis backend: it
+// needs the aravis build tag and cgo, and this build lacks one of them.
+const AravisAvailable = false
+
+// OpenAravis would open a GenICam camera through Aravis; this build has no
+// Aravis backend, so it returns ErrNoAravis, which says how to get one.
+func OpenAravis(cfg Config) (Grabber, error) {
+	return nil, fmt.Errorf("open aravis grabber: %w", ErrNoAravis)
+}
+
+// ListCameras would list the cameras Aravis reaches; this build has no
+// Aravis backend (ErrNoAravis).
+func ListCameras() ([]CameraInfo, error) {
+	return nil, fmt.Errorf("list cameras: %w", ErrNoAravis)
+}

@@ -1136,7 +1136,7 @@ func realtimeToMono(sys int64) int64 {
 	m1 := clock.Nanos()
 	r := time.Now().UnixNano()
 	m2 := clock.Nanos()
-	ts := sys - (r - (m1+(m2-m1)/2))
+	ts := sys - (r - (m1 + (m2-m1)/2))
 	return min(ts, m2)
 }
 

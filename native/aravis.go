@@ -281,7 +281,7 @@ func (d *aravisDevice) configure(cam *C.frarv_camera, settings []FeatureSetting)
 	f := frame.Format(g.pixel_format)
 	pfName := C.GoString(&g.pixel_format_name[0])
 	if !f.Valid() {
-		return Config{}, "", fmt.Errorf("%w: the camera sends %s (PFNC %#08x), a pixel format framering's frame table does not know: choose another with -set PixelFormat=...",
+		return Config{}, "", fmt.Errorf("%w: the camera sends %s (PFNC %#08x), a pixel format framering's frame table does not know: choose another with -set PixelFormat=NAME",
 			frame.ErrFormat, pfName, uint32(g.pixel_format))
 	}
 	if g.width <= 0 || g.height <= 0 || g.width > frame.MaxDimension || g.height > frame.MaxDimension {

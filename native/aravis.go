@@ -1305,9 +1305,19 @@ func ListCameras() ([]CameraInfo, error) {
 	return out, nil
 }
 
-// bufferData is the address Aravis holds as buffer id's data (for the
-// test that proves frames land in the buffers they were given), 0 for an
-// unknown id.
+// AravisBufferData is the address Aravis itself holds as the data of the
+// ArvBuffer behind buffer id of g: where its receive thread writes that
+// buffer's frames. Tests use it to prove that frames land in the memory
+// that was announced (a ring slot), with no copy between. 0 if g is not
+// an Aravis grabber or id not one of its buffers.
+func AravisBufferData(g Grabber, id BufferID) uintptr {
+	d, ok := g.(*aravisDevice)
+	if !ok {
+		return 0
+	}
+	return d.bufferData(id)
+}
+
 func (d *aravisDevice) bufferData(id BufferID) uintptr {
 	d.mu.Lock()
 	defer d.mu.Unlock()

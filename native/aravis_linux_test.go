@@ -118,31 +118,6 @@ func (e *camEnv) dequeue(timeout time.Duration) (native.Frame, native.FrameInfo,
 // simulator's pattern depends on: the backend keeps it in Flags 16-31.
 func blockID(info native.FrameInfo) uint64 { return uint64(info.Flags >> 16) }
 
-// fakeScale is the simulator's brightness factor (arvfakecamera.c).
-func fakeScale(gain, exposureUS float64) float64 {
-	return 1 + gain + math.Log10(exposureUS/10000)
-}
-
-// fakeFrame is what the simulator sends for block id: its diagonal ramp
-// (arvfakecamera.c, arv_fake_camera_diagonal_ramp) for Mono8 and Mono16.
-func fakeFrame(g frame.Geometry, id uint64, scale float64) []byte {
-	out := make([]byte, g.Size())
-	for y := 0; y < g.Height; y++ {
-		for x := 0; x < g.Width; x++ {
-			switch g.Format {
-			case frame.Mono8:
-				v := float64((uint64(x)+id+uint64(y))%255) * scale
-				out[y*g.Stride+x] = byte(min(max(v, 0), 255))
-			case frame.Mono16:
-				v := float64((256*uint64(x)+256*id+256*uint64(y))%65535) * scale
-				p := uint16(min(max(v, 0), 65535))
-				out[y*g.Stride+2*x], out[y*g.Stride+2*x+1] = byte(p), byte(p>>8)
-			}
-		}
-	}
-	return out
-}
-
 func equalOrDiff(got, want []byte) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("%d bytes, want %d", len(got), len(want))
@@ -213,7 +188,7 @@ func testZeroCopy(t *testing.T, notify string) {
 		if a := native.AravisBufferData(e.g, info.Buffer); a != uintptr(unsafe.Pointer(unsafe.SliceData(mem))) {
 			t.Fatalf("frame %d: Aravis holds its data at %#x, the buffer lent is at %p", k, a, unsafe.SliceData(mem))
 		}
-		if d := equalOrDiff(b, fakeFrame(g, blockID(info), 1)); d != "" {
+		if d := equalOrDiff(b, testmain.FakeCameraFrame(g, blockID(info), 1)); d != "" {
 			t.Fatalf("frame %d (block %d): %s", k, blockID(info), d)
 		}
 		if info.Timestamp < start || info.Timestamp > now {
@@ -270,13 +245,13 @@ func testSettings(t *testing.T) {
 	if err := e.g.Start(); err != nil {
 		t.Fatal(err)
 	}
-	scale := fakeScale(1, 20000)
+	scale := testmain.FakeCameraScale(1, 20000)
 	for k := range 10 {
 		f, info, err := e.dequeue(0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := equalOrDiff(f.Bytes(), fakeFrame(g, blockID(info), scale)); info.Status != native.FrameComplete || d != "" {
+		if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(g, blockID(info), scale)); info.Status != native.FrameComplete || d != "" {
 			t.Fatalf("frame %d (block %d, %v): %s", k, blockID(info), info.Status, d)
 		}
 		f.Requeue()
@@ -344,7 +319,7 @@ func testSafeCopy(t *testing.T) {
 		if _, err := f.CopyTo(dst); err != nil {
 			t.Fatal(err)
 		}
-		if d := equalOrDiff(dst, fakeFrame(g, blockID(info), 1)); info.Status != native.FrameComplete || d != "" {
+		if d := equalOrDiff(dst, testmain.FakeCameraFrame(g, blockID(info), 1)); info.Status != native.FrameComplete || d != "" {
 			t.Fatalf("frame %d: %v %s", k, info.Status, d)
 		}
 		f.Requeue()
@@ -433,7 +408,7 @@ func testPacketLoss(t *testing.T, resend bool) {
 			t.Fatal(err)
 		}
 		if info.Status == native.FrameComplete {
-			if d := equalOrDiff(f.Bytes(), fakeFrame(g, blockID(info), 1)); d != "" {
+			if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(g, blockID(info), 1)); d != "" {
 				t.Fatalf("a complete frame (block %d) is corrupt: %s", blockID(info), d)
 			}
 			complete++
@@ -514,7 +489,7 @@ func testCameraLost(t *testing.T) {
 			if _, ok := byID[info.Buffer]; !ok || info.FrameID <= last {
 				t.Fatalf("after the camera came back: buffer %#x, id %d after %d", uint64(info.Buffer), info.FrameID, last)
 			}
-			if d := equalOrDiff(f.Bytes(), fakeFrame(e.cfg.Geometry, blockID(info), 1)); d != "" {
+			if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(e.cfg.Geometry, blockID(info), 1)); d != "" {
 				t.Fatalf("after the camera came back: %s", d)
 			}
 			last = info.FrameID

@@ -19,3 +19,6 @@ func OpenAravis(cfg Config) (Grabber, error) {
 func ListCameras() ([]CameraInfo, error) {
 	return nil, fmt.Errorf("list cameras: %w", ErrNoAravis)
 }
+
+// AravisBufferData is 0: this build has no Aravis grabber.
+func AravisBufferData(g Grabber, id BufferID) uintptr { return 0 }

@@ -19,7 +19,7 @@ const KindAravis = "aravis"
 
 // ErrNoAravis is returned by Open(KindAravis, ...) and ListCameras in a
 // build without the Aravis backend. Its text says how to get one.
-var ErrNoAravis = errors.New("this build has no Aravis camera backend: install libaravis-dev (Debian/Ubuntu: apt-get install libaravis-dev aravis-tools; scripts/setup.sh does it) and build with -tags aravis (cgo on)")
+var ErrNoAravis = errors.New("this build has no Aravis camera backend: install libaravis-dev (Debian/Ubuntu: apt-get install libaravis-dev aravis-tools aravis-tools-cli libusb-1.0-0-dev; scripts/setup.sh does it) and build with -tags aravis, cgo on")
 
 // ErrCamera is wrapped by the errors of the Aravis backend that come from
 // the camera or from Aravis (no camera found, a feature it refused, a

@@ -58,14 +58,23 @@ type Config struct {
 	HugePages, Prefault bool
 
 	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
-	// through cgo) or native.KindSynthetic ("synthetic", pure Go). Empty:
-	// the SDK when this build has cgo (native.SDKAvailable), else synthetic.
+	// through cgo), native.KindSynthetic ("synthetic", pure Go) or
+	// native.KindAravis ("aravis", a GenICam camera; builds with the aravis
+	// tag). Empty: the SDK when this build has cgo (native.SDKAvailable),
+	// else synthetic.
 	Source string
+	// Camera selects and configures the camera (Source "aravis"): which
+	// one, the GenICam features to set, packet size and resend.
+	Camera native.CameraOptions
 	// Geometry is the frames' shape. Zero width and height mean
 	// 1280x1024, a zero format Mono8, a zero stride the packed stride.
+	// With a camera the geometry is the camera's, read once its features
+	// are set (Config reports it): leave it zero, or it must match.
 	Geometry frame.Geometry
 	// FrameRate is in frames per second (default 100). FreeRun (any
 	// negative value) lets the grabber run as fast as slots come back.
+	// With a camera it is the camera's (its AcquisitionFrameRate feature;
+	// FreeRun when it has none) and this field is ignored.
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
@@ -108,11 +117,13 @@ func (cfg Config) withDefaults() (Config, error) {
 			cfg.Source = native.KindSDK
 		}
 	}
+	// A camera's geometry is its own, known once it is open (New).
+	camera := cfg.Source == native.KindAravis
 	g := &cfg.Geometry
-	if g.Width == 0 && g.Height == 0 {
+	if g.Width == 0 && g.Height == 0 && !camera {
 		g.Width, g.Height = DefaultWidth, DefaultHeight
 	}
-	if g.Format == 0 {
+	if g.Format == 0 && !camera {
 		g.Format = DefaultFormat
 	}
 	if g.Stride == 0 && g.Format.Valid() {
@@ -135,8 +146,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	switch {
-	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic)
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindAravis:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q or %q)", ErrConfig, cfg.Source,
+			native.KindSDK, native.KindSynthetic, native.KindAravis)
 	case cfg.Slots < 0:
 		return cfg, fmt.Errorf("check config: %w: %d slots", ErrConfig, cfg.Slots)
 	case math.IsNaN(cfg.FrameRate) || cfg.FrameRate > native.MaxFrameRate:
@@ -148,13 +160,37 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.EvictAfter < 0:
 		return cfg, fmt.Errorf("check config: %w: evict-after %v", ErrConfig, cfg.EvictAfter)
 	}
+	if camera && cfg.Geometry == (frame.Geometry{}) {
+		return cfg, nil // checked once the camera says what it sends
+	}
+	return cfg, cfg.checkGeometry()
+}
+
+// checkGeometry checks the frames' shape.
+func (cfg Config) checkGeometry() error {
 	if err := cfg.Geometry.Validate(); err != nil {
-		return cfg, fmt.Errorf("check config: %w: %w", ErrConfig, err)
+		return fmt.Errorf("check config: %w: %w", ErrConfig, err)
 	}
 	if cfg.Geometry.Size() < frame.StampSize {
-		return cfg, fmt.Errorf("check config: %w: a %d-byte frame cannot hold the %d-byte stamp", ErrConfig, cfg.Geometry.Size(), frame.StampSize)
+		return fmt.Errorf("check config: %w: a %d-byte frame cannot hold the %d-byte stamp", ErrConfig, cfg.Geometry.Size(), frame.StampSize)
 	}
-	return cfg, nil
+	return nil
+}
+
+// camera adopts what the open camera will send: its geometry (a geometry
+// set in cfg must be the same) and frame rate.
+func (cfg Config) camera(gc native.Config) (Config, error) {
+	if cfg.Geometry != (frame.Geometry{}) && cfg.Geometry != gc.Geometry {
+		return cfg, fmt.Errorf("check config: %w: the camera sends %dx%d %v (stride %d), not the %dx%d %v asked for: set the camera's Width, Height and PixelFormat features instead",
+			ErrConfig, gc.Geometry.Width, gc.Geometry.Height, gc.Geometry.Format, gc.Geometry.Stride,
+			cfg.Geometry.Width, cfg.Geometry.Height, cfg.Geometry.Format)
+	}
+	cfg.Geometry = gc.Geometry
+	cfg.FrameRate = FreeRun
+	if gc.Rate > 0 {
+		cfg.FrameRate = gc.Rate
+	}
+	return cfg, cfg.checkGeometry()
 }
 
 // grabberConfig is what the grabber is asked to produce.
@@ -163,7 +199,15 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	if cfg.Source == native.KindAravis {
+		o := cfg.Camera
+		if o.Logger == nil {
+			o.Logger = cfg.Logger
+		}
+		c.Camera = &o
+	}
+	return c
 }
 
 // mode names the copy mode for logs and stats.

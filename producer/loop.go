@@ -60,6 +60,7 @@ type loopState struct {
 	private []native.BufferID
 
 	lastUnderruns uint64
+	lastLost      uint64 // the grabber's Counters.Lost.Total(), last seen
 	starvedWait   time.Duration
 	timer         *time.Timer
 }
@@ -75,7 +76,7 @@ func (l *loopState) init(p *Producer) error {
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	if l.cp {
-		size := p.cfg.Geometry.Size()
+		size := max(p.cfg.Geometry.Size(), p.grab.Config().PayloadSize) // a camera's payload may carry more than the image
 		for range l.want {
 			id, err := l.grab.Allocate(size)
 			if err != nil {
@@ -159,6 +160,9 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 		return l.wait(ctx)
 	}
 	f, err := l.grab.Dequeue(ctx, 0)
+	if errors.Is(err, native.ErrSourceLost) {
+		return l.sourceLost(err)
+	}
 	if err != nil {
 		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
@@ -202,6 +206,9 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 // is dropped and counted.
 func (l *loopState) stepCopy(ctx context.Context) error {
 	f, err := l.grab.Dequeue(ctx, 0)
+	if errors.Is(err, native.ErrSourceLost) {
+		return l.sourceLost(err)
+	}
 	if err != nil {
 		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
@@ -280,9 +287,26 @@ func (l *loopState) account(c native.Counters) {
 		l.p.dropUnderrun.Add(d)
 		l.ring.RecordDrops(ringbuf.DropUnderrun, d)
 	}
+	// Frames the source lost without a buffer (a camera's missing frames,
+	// or frames due while it was unreachable): source drops, until the
+	// ring records drops by cause.
+	if t := c.Lost.Total(); t > l.lastLost {
+		d := t - l.lastLost
+		l.lastLost = t
+		l.p.dropSource.Add(d)
+		l.ring.RecordDrops(ringbuf.DropSource, d)
+	}
 	if c.NextFrameID > l.p.frames.Load() {
 		l.p.frames.Store(c.NextFrameID)
 	}
+}
+
+// sourceLost: the grabber's source is unreachable (a camera unplugged)
+// and the grabber is reopening it. Not an end: report it and go on.
+func (l *loopState) sourceLost(err error) error {
+	l.p.log.Warn("source lost; waiting for it to come back", "err", err)
+	l.account(l.grab.Counters())
+	return nil
 }
 
 // wait sleeps for the starved-wait period, or until ctx ends.

@@ -90,10 +90,12 @@ type Producer struct {
 	closeErr error
 }
 
-// New creates the ring, opens the frame grabber and lends it its buffers:
-// every ring slot announced (zero-copy) or QueueDepth private buffers
-// allocated (safe-copy). Consumers can attach as soon as New returns;
-// frames flow once Run starts.
+// New opens the frame grabber, creates the ring and lends the grabber its
+// buffers: every ring slot announced (zero-copy) or QueueDepth private
+// buffers allocated (safe-copy). The grabber is opened first so that the
+// ring is sized for what it really delivers: a camera's geometry is known
+// only once its features are set. Consumers can attach as soon as New
+// returns; frames flow once Run starts.
 func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -106,17 +108,24 @@ func New(cfg Config) (*Producer, error) {
 			p.release()
 		}
 	}()
+	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
+	}
+	gc := p.grab.Config()
+	if cfg.Source == native.KindAravis {
+		if cfg, err = cfg.camera(gc); err != nil {
+			return nil, err
+		}
+		p.cfg = cfg
+	}
 	p.ring, err = ringbuf.Create(ringbuf.Config{
-		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
+		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: max(cfg.Geometry.Size(), gc.PayloadSize),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
 		EvictAfter: cfg.EvictAfter, HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
-	}
-	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
 	}
 	if err := p.loop.init(p); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)

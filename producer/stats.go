@@ -2,8 +2,13 @@ package producer
 
 import (
 	"context"
+	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/framering/framering/native"
 )
 
 // Stats are a producer's counts. Every frame id the grabber consumed is
@@ -41,6 +46,11 @@ type Stats struct {
 	// for; KernelExits counts the consumer exits it reported.
 	ExitWatch   string `json:"exit_watch,omitempty"`
 	KernelExits uint64 `json:"kernel_exits"`
+	// SourceStats are the grabber's own counters, when it has some
+	// (native.StatsReporter): a camera's stream statistics (completed
+	// buffers, missing and resent packets, resend requests, ...) and its
+	// disconnects and reconnects.
+	SourceStats map[string]uint64 `json:"source_stats,omitempty"`
 }
 
 // Drops is the sum of the three drop causes the ring records.
@@ -68,6 +78,12 @@ func (p *Producer) Stats() Stats {
 	}
 	if m, ok := p.exitWatch.Load().(string); ok {
 		s.ExitWatch = m
+	}
+	if r, ok := p.grab.(native.StatsReporter); ok {
+		s.SourceStats = map[string]uint64{}
+		for _, st := range r.SourceStats(nil) {
+			s.SourceStats[st.Name] = st.Value
+		}
 	}
 	if start := p.startNs.Load(); start != 0 {
 		end := p.endNs.Load()
@@ -106,10 +122,19 @@ func (p *Producer) logStats(prev Stats, prevAt, now time.Time) Stats {
 	if dt := now.Sub(prevAt).Seconds(); dt > 0 {
 		fps = float64(s.Published-prev.Published) / dt
 	}
-	p.log.Info("producer stats", "fps", round1(fps), "published", s.Published, "frames", s.Frames,
+	attrs := []any{"fps", round1(fps), "published", s.Published, "frames", s.Frames,
 		"drop_no_slot", snap.DropNoSlot, "drop_underrun", snap.DropUnderrun, "drop_source", snap.DropSource,
 		"consumers", len(snap.Consumers), "evictions", snap.Evictions, "reclaims", snap.Reclaims,
-		"reclaimed_holds", snap.ReclaimedHold)
+		"reclaimed_holds", snap.ReclaimedHold}
+	if len(s.SourceStats) > 0 {
+		names := slices.Sorted(maps.Keys(s.SourceStats))
+		group := make([]any, 0, len(names))
+		for _, n := range names {
+			group = append(group, slog.Uint64(n, s.SourceStats[n]))
+		}
+		attrs = append(attrs, slog.Group("source", group...))
+	}
+	p.log.Info("producer stats", attrs...)
 	for _, c := range snap.Consumers {
 		p.log.Info("consumer stats", "name", c.Name, "pid", c.Pid, "mode", c.Mode, "state", c.State,
 			"lag", c.Lag, "delivered", c.Delivered, "skipped", c.Skipped, "missed", c.Missed,

@@ -1,10 +1,12 @@
 // Command producer runs framering's producer: it creates a ring, acquires
-// frames from a frame grabber (the C SDK, or the pure-Go synthetic source)
-// and lands them in ring slots, zero-copy by default, until it is signalled
-// (SIGINT, SIGTERM) or -duration has passed. Consumers attach by the ring's
-// name at any time.
+// frames from a frame grabber (the C SDK, the pure-Go synthetic source, or
+// a GenICam camera through Aravis) and lands them in ring slots, zero-copy
+// by default, until it is signalled (SIGINT, SIGTERM) or -duration has
+// passed. Consumers attach by the ring's name at any time.
 //
 //	producer -ring cam0 -width 1920 -height 1080 -format Mono8 -fps 60
+//	producer -list-cameras
+//	producer -ring cam0 -source aravis -camera 192.168.1.20 -set Width=1280 -set PixelFormat=Mono8 -set AcquisitionFrameRate=50
 //
 // Logs (structured, text or JSON) go to stderr; the final summary line goes
 // to stdout, as JSON with -json.
@@ -25,11 +27,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/framering/framering/frame"
@@ -51,11 +56,12 @@ func main() {
 
 // options is what the flags say beyond producer.Config.
 type options struct {
-	cfg       producer.Config
-	duration  time.Duration
-	logFormat string
-	logLevel  slog.Level
-	json      bool
+	cfg         producer.Config
+	duration    time.Duration
+	logFormat   string
+	logLevel    slog.Level
+	json        bool
+	listCameras bool
 }
 
 // run is the whole command; main only exits with its result.
@@ -67,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "producer:", err)
 		return exitUsage
+	}
+	if opts.listCameras {
+		return listCameras(stdout, stderr)
 	}
 	hopts := &slog.HandlerOptions{Level: opts.logLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
@@ -105,9 +114,41 @@ func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f\n",
+	src := ""
+	for _, k := range slices.Sorted(maps.Keys(st.SourceStats)) {
+		src += fmt.Sprintf(" source.%s=%d", k, st.SourceStats[k])
+	}
+	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f%s\n",
 		st.Ring, st.Source, st.Mode, st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource,
-		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS())
+		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS(), src)
+}
+
+// listCameras prints the cameras Aravis finds, one a line.
+func listCameras(stdout, stderr io.Writer) int {
+	cams, err := native.ListCameras()
+	if err != nil {
+		fmt.Fprintln(stderr, "producer:", err)
+		return exitFail
+	}
+	if len(cams) == 0 {
+		fmt.Fprintln(stderr, "producer: no camera found (GigE Vision: on a reachable subnet and not firewalled, UDP 3956; USB3 Vision: plugged in, with access to its USB device)")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA (-camera)\tADDRESS\tPHYSICAL ID\tVENDOR\tMODEL\tSERIAL\tPROTOCOL")
+	for _, c := range cams {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, orDash(c.Address), orDash(c.PhysicalID),
+			orDash(c.Vendor), orDash(c.Model), orDash(c.Serial), orDash(c.Protocol))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // summary is the -json summary line: the Stats plus derived figures.
@@ -143,7 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if native.SDKAvailable {
 		def = native.KindSDK
 	}
-	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo) or synthetic")
+	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, or aravis (a GenICam camera; needs a build with -tags aravis)")
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
 	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
@@ -152,6 +193,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
+
+	fs.StringVar(&c.Camera.Camera, "camera", "", "with -source aravis: the camera, by the id -list-cameras prints, its MAC or its IP address / host name (default: the first found)")
+	sets := settingList{}
+	fs.Var(&sets, "set", "with -source aravis: set a GenICam `Feature=Value` before acquisition (repeatable, applied in order; e.g. -set Width=1280 -set PixelFormat=Mono8 -set ExposureTime=5000 -set AcquisitionFrameRate=50)")
+	fs.IntVar(&c.Camera.PacketSize, "packet-size", 0, "with -source aravis, GigE Vision: stream packet size in bytes (0: negotiate the largest the network carries, -1: keep the camera's)")
+	resend := fs.Bool("packet-resend", true, "with -source aravis, GigE Vision: ask the camera to resend lost packets (false: a frame with a lost packet is dropped at once, as incomplete)")
+	fs.BoolVar(&o.listCameras, "list-cameras", false, "list the cameras Aravis finds (GigE Vision, USB3 Vision) and exit")
 
 	fs.BoolVar(&c.ExitWatch, "exit-watch", true, "also observe consumer exits in the kernel with eBPF, reclaiming a dying consumer before its memory is torn down (needs CAP_BPF/root; when unavailable the reason is logged and supervision uses the socket and pidfd only)")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", producer.DefaultStatsInterval, "period of the stats log line (0: never)")
@@ -165,6 +213,36 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.Camera.Settings, c.Camera.NoResend = sets, !*resend
+	if o.listCameras && !native.AravisAvailable {
+		return o, fmt.Errorf("-list-cameras: %w", native.ErrNoAravis)
+	}
+	if c.Source == native.KindAravis {
+		if !native.AravisAvailable {
+			return o, fmt.Errorf("-source aravis: %w", native.ErrNoAravis)
+		}
+		// A camera decides its own geometry and rate: say how to ask it.
+		var bad error
+		fs.Visit(func(f *flag.Flag) {
+			if hint, ok := cameraFeatureOf[f.Name]; ok && bad == nil {
+				bad = fmt.Errorf("-%s with -source aravis: the camera's features decide it: use %s", f.Name, hint)
+			}
+		})
+		if bad != nil {
+			return o, bad
+		}
+		c.Geometry = frame.Geometry{}
+	} else {
+		var bad error
+		fs.Visit(func(f *flag.Flag) {
+			if cameraFlags[f.Name] && bad == nil {
+				bad = fmt.Errorf("-%s needs -source aravis", f.Name)
+			}
+		})
+		if bad != nil {
+			return o, bad
+		}
 	}
 	f, err := frame.ParseFormat(*format)
 	if err != nil {
@@ -204,6 +282,43 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-log-level %q: %w", *level, err)
 	}
 	return o, nil
+}
+
+// cameraFeatureOf maps the geometry flags to the GenICam features that set
+// the same with a camera.
+var cameraFeatureOf = map[string]string{
+	"width":   "-set Width=N",
+	"height":  "-set Height=N",
+	"stride":  "nothing (a camera's rows are packed)",
+	"format":  "-set PixelFormat=NAME",
+	"fps":     "-set AcquisitionFrameRate=N (some cameras also need -set AcquisitionFrameRateEnable=true)",
+	"defects": "nothing (defects are the synthetic pattern's)",
+}
+
+// cameraFlags only make sense with -source aravis.
+var cameraFlags = map[string]bool{"camera": true, "set": true, "packet-size": true, "packet-resend": true}
+
+// settingList is the repeatable -set Feature=Value.
+type settingList []native.FeatureSetting
+
+func (l *settingList) String() string {
+	if l == nil {
+		return ""
+	}
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = v.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func (l *settingList) Set(v string) error {
+	s, err := native.ParseFeatureSetting(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, s)
+	return nil
 }
 
 // intList is a repeatable, comma-separated list of integers.

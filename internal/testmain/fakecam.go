@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/frame"
 )
 
 // FakeCameraAddr is where FakeCamera serves: loopback, inside the test's
@@ -143,4 +146,34 @@ func discover(addr string) error {
 		return fmt.Errorf("discovery acknowledge status %#04x", st)
 	}
 	return nil
+}
+
+// FakeCameraScale is the simulator's brightness factor for a gain (its
+// GainRaw feature) and an exposure in µs (ExposureTimeAbs): 1 at the
+// defaults, 0 and 10000.
+func FakeCameraScale(gain, exposureUS float64) float64 {
+	return 1 + gain + math.Log10(exposureUS/10000)
+}
+
+// FakeCameraFrame is the frame the simulator sends as block id, for Mono8
+// and Mono16 (arvfakecamera.c, arv_fake_camera_diagonal_ramp): a diagonal
+// ramp moving with the id, times scale, clamped; nil for another format.
+func FakeCameraFrame(g frame.Geometry, id uint64, scale float64) []byte {
+	out := make([]byte, g.Size())
+	for y := 0; y < g.Height; y++ {
+		for x := 0; x < g.Width; x++ {
+			switch g.Format {
+			case frame.Mono8:
+				v := float64((uint64(x)+id+uint64(y))%255) * scale
+				out[y*g.Stride+x] = byte(min(max(v, 0), 255))
+			case frame.Mono16:
+				v := float64((256*uint64(x)+256*id+256*uint64(y))%65535) * scale
+				p := uint16(min(max(v, 0), 65535))
+				out[y*g.Stride+2*x], out[y*g.Stride+2*x+1] = byte(p), byte(p>>8)
+			default:
+				return nil
+			}
+		}
+	}
+	return out
 }

@@ -232,7 +232,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if bad != nil {
 			return o, bad
 		}
-		c.Geometry = frame.Geometry{}
 	} else {
 		var bad error
 		fs.Visit(func(f *flag.Flag) {
@@ -280,6 +279,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("-log-level %q: %w", *level, err)
+	}
+	if c.Source == native.KindAravis {
+		c.Geometry = frame.Geometry{} // the camera's, once its features are set
 	}
 	return o, nil
 }

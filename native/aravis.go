@@ -261,7 +261,7 @@ func (d *aravisDevice) configure(cam *C.frarv_camera, settings []FeatureSetting)
 		return Config{}, "", fmt.Errorf("%w: %s: %s", ErrCamera, desc, takeMsg(msg))
 	}
 	if ps != 0 {
-		d.log.Debug("packet size", "bytes", uint(ps))
+		desc += fmt.Sprintf(", packet size %d", uint(ps))
 	}
 	for _, s := range settings {
 		n, v := C.CString(s.Name), C.CString(s.Value)

@@ -108,6 +108,16 @@ func (c *FakeCamera) Restart() {
 	}
 }
 
+// Pid is the simulator's process id (0 while it is killed).
+func (c *FakeCamera) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Kill kills the simulator (SIGKILL: a camera unplugged) and waits for it.
 // Killing a stopped camera does nothing.
 func (c *FakeCamera) Kill() {

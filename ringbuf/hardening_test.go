@@ -187,11 +187,14 @@ func TestHoldsOfSeveralEvictOldestHolder(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		publish(t, p, byte(i))
 	}
-	var held []ringbuf.Lease
-	for seq, r := range map[uint64]*ringbuf.Reader{1: first, 2: first, 3: second, 4: second} {
-		l, err := r.Borrow(seq)
+	var held []ringbuf.Lease // first's two, then second's two
+	for _, h := range []struct {
+		seq uint64
+		r   *ringbuf.Reader
+	}{{1, first}, {2, first}, {3, second}, {4, second}} {
+		l, err := h.r.Borrow(h.seq)
 		if err != nil {
-			t.Fatal(seq, err)
+			t.Fatal(h.seq, err)
 		}
 		held = append(held, l)
 	}

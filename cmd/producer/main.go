@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
@@ -56,6 +57,7 @@ type options struct {
 	logFormat string
 	logLevel  slog.Level
 	json      bool
+	debugAddr string
 }
 
 // run is the whole command; main only exits with its result.
@@ -81,6 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.duration)
 		defer cancel()
+	}
+	if opts.debugAddr != "" {
+		if _, err := diag.Serve(ctx, opts.debugAddr, opts.cfg.Logger); err != nil {
+			opts.cfg.Logger.Error("producer failed", "err", err)
+			return exitFail
+		}
 	}
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
@@ -162,6 +170,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.json, "json", false, "print the final summary as JSON")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve net/http/pprof on this `address` (a bare :PORT is localhost; empty: off)")
+	fs.IntVar(&c.HoldQuota, "hold-quota", 0, "the most slots one consumer may hold (0: slots - queue - 2); a consumer over it is evicted")
 
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -1,11 +1,12 @@
 package ringbuf
 
+// Hostile segments: a consumer scribbling over the control segment, a
+// producer writing nonsense into the data segment.
+
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,57 +15,16 @@ import (
 	"github.com/framering/framering/loss"
 )
 
-var reviewRings atomic.Int64
-
-func reviewRing(t *testing.T, cfg Config) *Producer {
-	t.Helper()
-	cfg.SocketPath = fmt.Sprintf("%s/review-%d.sock", os.Getenv("FRAMERING_RUNTIME_DIR"), reviewRings.Add(1))
-	if cfg.SlotSize == 0 {
-		cfg.SlotSize = 4096
-	}
-	p, err := Create(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
-func reviewAttach(t *testing.T, p *Producer, opts Options) *Reader {
-	t.Helper()
-	opts.SocketPath = p.Path()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := Attach(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-// reviewGuard fails the test if fn does not return within the hang guard.
-func reviewGuard(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("hang guard: %s did not finish", what)
-	}
-}
-
 // A consumer scribbling random values over the whole control segment
 // (header, hold words, waiters, every table entry) while the producer
 // publishes and other readers read: nobody panics, indexes out of bounds or
 // spins forever. Frames may be lost or leases disturbed (the threat model
 // trusts consumers with the control segment), but every call returns.
-func TestReviewHostileControlSegment(t *testing.T) {
-	p := reviewRing(t, Config{Slots: 4, EvictAfter: 5 * time.Millisecond})
-	ll := reviewAttach(t, p, Options{Consumer: "ll", Mode: Lossless, Spin: time.Microsecond})
-	ly := reviewAttach(t, p, Options{Consumer: "ly", Spin: time.Microsecond})
-	obs := reviewAttach(t, p, Options{Role: RoleObserver})
+func TestHostileControlSegment(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4, EvictAfter: 5 * time.Millisecond})
+	ll := internalAttach(t, p, Options{Consumer: "ll", Mode: Lossless, Spin: time.Microsecond})
+	ly := internalAttach(t, p, Options{Consumer: "ly", Spin: time.Microsecond})
+	obs := internalAttach(t, p, Options{Role: RoleObserver})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	// The vandal writes through the producer's view: the same memory any
@@ -142,7 +102,7 @@ func TestReviewHostileControlSegment(t *testing.T) {
 		}
 	}()
 	published := 0
-	reviewGuard(t, "the producer under a hostile control segment", func() {
+	hangGuard(t, "the producer under a hostile control segment", func() {
 		deadline := time.Now().Add(time.Second)
 		for time.Now().Before(deadline) {
 			s, err := p.Acquire()
@@ -159,17 +119,17 @@ func TestReviewHostileControlSegment(t *testing.T) {
 		}
 	})
 	close(stop)
-	reviewGuard(t, "readers under a hostile control segment", wg.Wait)
+	hangGuard(t, "readers under a hostile control segment", wg.Wait)
 	t.Logf("published %d, delivered %d", published, reads.Load())
 }
 
 // A producer writing arbitrary index entries, descriptor words and
 // published values after the attach validated its headers: the reader never
 // panics, never slices outside a slot, and every call returns.
-func TestReviewHostileDataSegment(t *testing.T) {
-	p := reviewRing(t, Config{Slots: 4})
-	r := reviewAttach(t, p, Options{Consumer: "c", Spin: time.Microsecond})
-	o := reviewAttach(t, p, Options{Role: RoleObserver})
+func TestHostileDataSegment(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4})
+	r := internalAttach(t, p, Options{Consumer: "c", Spin: time.Microsecond})
+	o := internalAttach(t, p, Options{Role: RoleObserver})
 	for i := 0; i < 8; i++ {
 		s, _ := p.Acquire()
 		p.Publish(s, Meta{Length: 64})
@@ -259,6 +219,6 @@ func TestReviewHostileDataSegment(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	close(stop)
-	reviewGuard(t, "readers under a hostile data segment", wg.Wait)
+	hangGuard(t, "readers under a hostile data segment", wg.Wait)
 	t.Logf("%d leases accepted from scribbled descriptors", accepted.Load())
 }

@@ -1,5 +1,8 @@
 package ringbuf_test
 
+// Blame and eviction: a caught-up lossless consumer is never blamed for
+// others' holds, nor when every slot is lent to the source.
+
 import (
 	"errors"
 	"testing"
@@ -11,7 +14,7 @@ import (
 // A lossless consumer that has read every frame (lag 0) must not be
 // evicted when Acquire fails because another (lossy) consumer holds every
 // published slot: it is not what keeps the producer without a slot.
-func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
+func TestCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
 	// The lossy consumer may hold both slots (quota 2), and is not evicted
 	// for it within the test (an hour): the question is whom the producer
 	// blames, not what it does about it.
@@ -63,7 +66,7 @@ func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
 
 // The same with every slot lent to the producer itself (a grabber queue as
 // deep as the ring): nothing is published, so no consumer can be the cause.
-func TestReviewLosslessNotBlamedWhenAllSlotsLent(t *testing.T) {
+func TestLosslessNotBlamedWhenAllSlotsLent(t *testing.T) {
 	p := newRing(t, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
 	attach(t, p, ringbuf.Options{Consumer: "ll", Mode: ringbuf.Lossless})
 	s1, _ := p.Acquire()

@@ -13,6 +13,7 @@
 package loss
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -235,4 +236,28 @@ func (c *Counts) Map() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// MarshalJSON writes the nonzero counts as an object keyed by cause name.
+func (c Counts) MarshalJSON() ([]byte, error) { return json.Marshal(c.Map()) }
+
+// UnmarshalJSON reads an object keyed by cause name (names of unknown
+// causes as "cause_N").
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	var m map[string]uint64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("decode loss counts: %w", err)
+	}
+	*c = Counts{}
+	for name, n := range m {
+		cause, err := Parse(name)
+		if err != nil {
+			return fmt.Errorf("decode loss counts: %w", err)
+		}
+		if int(cause) >= Max {
+			return fmt.Errorf("decode loss counts: %w: code %d", ErrUnknownCause, cause)
+		}
+		c[cause] = n
+	}
+	return nil
 }

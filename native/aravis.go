@@ -160,6 +160,7 @@ type aravisDevice struct {
 	haveID        bool
 	lastID        uint64
 	rebase        uint64 // frames lost while the camera was gone, added to the next id
+	failedSince   uint64 // frames handed out failed since the last complete one
 	lastFrameAt   int64  // clock.Nanos of the last pop, or of (re)start
 	lastProbeAt   int64
 	lastReopenTry int64
@@ -584,7 +585,7 @@ func (d *aravisDevice) Start() error {
 	}
 	cam := d.cam
 	d.acq = acqRunning
-	d.haveBlock, d.rebase = false, 0
+	d.haveBlock, d.rebase, d.failedSince = false, 0, 0
 	d.lastFrameAt, d.lastProbeAt = clock.Nanos(), clock.Nanos()
 	d.supStop, d.supDone = make(chan struct{}), make(chan struct{})
 	stop, done := d.supStop, d.supDone
@@ -1075,32 +1076,39 @@ func (d *aravisDevice) take(info *C.frarv_info, s *C.ArvStream) (FrameInfo, bool
 			fi.Status = FrameFailed
 		}
 	}
-	fi.FrameID = d.frameID(uint64(info.frame_id), s)
+	fi.FrameID = d.frameID(uint64(info.frame_id), fi.Status == FrameComplete, s)
 	return fi, true
 }
 
 // frameID unwraps the camera's block id into the device's frame count and
-// counts the frames the ids skipped. Needs mu.
-func (d *aravisDevice) frameID(block uint64, s *C.ArvStream) uint64 {
+// counts the frames the ids skipped. Only a complete frame's block id is
+// trusted (a frame whose leader was lost carries its buffer's previous
+// id): a failed frame gets a provisional id, is counted in failedSince,
+// and the next complete frame's id accounts for it. Needs mu.
+func (d *aravisDevice) frameID(block uint64, complete bool, s *C.ArvStream) uint64 {
+	if !complete {
+		d.failedSince++
+		return d.lastID + d.failedSince // never published: only for logs
+	}
 	if block > 0xFFFF {
 		d.wrap16 = false
 	}
 	var id uint64
 	switch {
 	case d.haveBlock:
-		var delta uint64
+		var delta uint64 // frames from the last complete one to this one, 0: unknown
 		if d.wrap16 {
 			delta = (block + 65535 - d.lastBlock%65535) % 65535
 			if block == 0 || delta >= 1<<15 {
-				delta = 1 // not a GigE id sequence we can follow: count no gap
+				delta = 0 // not a GigE id sequence we can follow
 			}
 		} else if block > d.lastBlock && block-d.lastBlock < 1<<32 {
 			delta = block - d.lastBlock
 		}
-		if delta == 0 {
-			delta = 1 // a repeated or older id (the camera restarted its count)
-		}
-		if gap := delta - 1; gap > 0 {
+		// The ids cannot claim fewer frames than were handed out (a
+		// repeated or older id: the camera restarted its count).
+		delta = max(delta, d.failedSince+1)
+		if gap := delta - 1 - d.failedSince; gap > 0 {
 			// Frames the camera numbered and never delivered into a
 			// buffer: the stream had no buffer for them (its underrun
 			// count moved), or their packets never arrived.
@@ -1114,11 +1122,12 @@ func (d *aravisDevice) frameID(block uint64, s *C.ArvStream) uint64 {
 		}
 		id = d.lastID + delta
 	case d.haveID:
-		id = d.lastID + 1 + d.rebase
+		id = d.lastID + 1 + d.rebase + d.failedSince
 		d.rebase = 0
 	default:
 		id = block // the first frame: the ids are the camera's until they wrap
 	}
+	d.failedSince = 0
 	d.haveBlock, d.lastBlock, d.haveID, d.lastID = true, block, true, id
 	return id
 }

@@ -66,7 +66,7 @@ func TestStarvedStepAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per starved step", allocs)
 	}
 	closeAndCheck(t, p)
-	if st := p.Stats(); st.DropUnderrun != 0 {
+	if st := p.Stats(); st.DropTotal() != 0 {
 		t.Fatalf("a FreeRun grabber underran: %+v", st)
 	}
 }

@@ -89,7 +89,7 @@ func benchAravisProducer(b *testing.B, size int, cp bool) {
 	b.ReportMetric(n/el.Seconds(), "frames/s")
 	b.ReportMetric(cpu/n/1e3, "µs-cpu/frame")
 	b.ReportMetric(float64(camCPU.Nanoseconds())/n/1e3, "µs-camera-cpu/frame")
-	b.ReportMetric(float64(s1.Drops()-s0.Drops())/n, "drops/frame")
+	b.ReportMetric(float64(s1.DropTotal()-s0.DropTotal())/n, "drops/frame")
 	b.ReportMetric(float64(s1.CopiedBytes-s0.CopiedBytes)/n, "copied-B/frame")
 }
 

@@ -82,7 +82,7 @@ func TestAravisProducer(t *testing.T) {
 					t.Fatal(err)
 				}
 				m := l.Meta()
-				want := testmain.FakeCameraFrame(g, m.FrameID, 1) // the first ids are the camera's block ids
+				want := testmain.FakeCameraFrame(g, uint64(m.Flags>>16), 1) // the low 16 bits of the camera's block id
 				if b := l.Bytes(); m.Width != 320 || m.Height != 200 || m.Stride != 640 || m.Format != frame.Mono16 ||
 					m.Length != uint64(g.Size()) || string(b[:g.Size()]) != string(want) {
 					t.Fatalf("frame %d (id %d): %+v, or bytes not the camera's", n, m.FrameID, m)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/testmain"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
 )
@@ -188,10 +189,10 @@ func testCommandPacketLoss(t *testing.T, resend bool) {
 	p := startCommand(t, args...)
 	c := attachChecker(t, ring, frame.Packed(64, 64, frame.Mono8))
 	c.read(60)
-	line := p.waitLog(t, `"source":{`) // the stats line carries the camera's statistics
+	line := p.waitLog(t, `"source_stats":{`) // the stats line carries the camera's statistics
 	st := p.stop(t)
 	t.Logf("resend %v: %d frames checked; summary %+v", resend, c.checked, st)
-	if st.Frames != st.Accounted() || st.DropSource == 0 {
+	if st.Frames != st.Accounted() || st.Drops[loss.Incomplete]+st.Drops[loss.Timeout] == 0 {
 		t.Fatalf("packets lost and no incomplete frame dropped: %+v", st)
 	}
 	s := st.SourceStats
@@ -214,14 +215,14 @@ func testCommandCameraRestart(t *testing.T) {
 	c := attachChecker(t, ring, frame.Packed(64, 64, frame.Mono8))
 	c.read(30)
 	cam.Kill()
-	p.waitLog(t, "source lost")
+	p.waitLog(t, "camera lost")
 	time.Sleep(300 * time.Millisecond) // frames are due meanwhile: counted lost
 	cam.Restart()
 	p.waitLog(t, "camera back")
 	c.read(30) // the same ring, the same consumer: frames again
 	st := p.stop(t)
 	t.Logf("%d frames checked; summary %+v", c.checked, st)
-	if st.Frames != st.Accounted() || st.DropSource == 0 || st.SourceStats["disconnects"] != 1 || st.SourceStats["reconnects"] != 1 {
+	if st.Frames != st.Accounted() || st.Drops[loss.CameraLost] == 0 || st.SourceStats["disconnects"] != 1 || st.SourceStats["reconnects"] != 1 {
 		t.Fatalf("summary %+v", st)
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
@@ -61,6 +62,7 @@ type options struct {
 	logFormat   string
 	logLevel    slog.Level
 	json        bool
+	debugAddr   string
 	listCameras bool
 }
 
@@ -91,6 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, opts.duration)
 		defer cancel()
 	}
+	if opts.debugAddr != "" {
+		if _, err := diag.Serve(ctx, opts.debugAddr, opts.cfg.Logger); err != nil {
+			opts.cfg.Logger.Error("producer failed", "err", err)
+			return exitFail
+		}
+	}
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
 		opts.cfg.Logger.Error("producer failed", "err", err)
@@ -110,17 +118,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	if asJSON {
-		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Drops: st.Drops()})
+		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Dropped: st.DropTotal()})
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	src := ""
-	for _, k := range slices.Sorted(maps.Keys(st.SourceStats)) {
-		src += fmt.Sprintf(" source.%s=%d", k, st.SourceStats[k])
+	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d dropped=%d", st.Ring, st.Source, st.Mode,
+		st.Frames, st.Published, st.DropTotal())
+	for _, c := range st.Drops.Nonzero() {
+		fmt.Fprintf(w, " drop_%s=%d", c, st.Drops[c])
 	}
-	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f%s\n",
-		st.Ring, st.Source, st.Mode, st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource,
-		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS(), src)
+	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
+	for _, k := range slices.Sorted(maps.Keys(st.SourceStats)) {
+		fmt.Fprintf(w, " source.%s=%d", k, st.SourceStats[k])
+	}
+	fmt.Fprintln(w)
 }
 
 // listCameras prints the cameras Aravis finds, one a line.
@@ -154,8 +165,8 @@ func orDash(s string) string {
 // summary is the -json summary line: the Stats plus derived figures.
 type summary struct {
 	producer.Stats
-	FPS   float64 `json:"fps"`
-	Drops uint64  `json:"drops"`
+	FPS     float64 `json:"fps"`
+	Dropped uint64  `json:"dropped"`
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -188,7 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
 	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
-	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: Mono8, Mono16 or RGB8")
+	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
@@ -207,6 +218,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.json, "json", false, "print the final summary as JSON")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve net/http/pprof on this `address` (a bare :PORT is localhost; empty: off)")
+	fs.IntVar(&c.HoldQuota, "hold-quota", 0, "the most slots one consumer may hold (0: slots - queue - 2); a consumer over it is evicted")
 
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -13,8 +13,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,4 +227,69 @@ func testCommandCameraRestart(t *testing.T) {
 	if st.Frames != st.Accounted() || st.Drops[loss.CameraLost] == 0 || st.SourceStats["disconnects"] != 1 || st.SourceStats["reconnects"] != 1 {
 		t.Fatalf("summary %+v", st)
 	}
+}
+
+// TestAravisSoak (scripts/soak.sh; FRAMERING_SOAK=1): the producer on a
+// lossy simulator (5 packets in 1000 dropped, resend off) that is killed
+// and restarted every few seconds, for FRAMERING_ARAVIS_SOAK_SECONDS
+// (default 120): every frame in the ring is the camera's, every loss
+// counted, every disconnect followed by a reconnect, and the producer's
+// descriptors and memory do not grow with reconnects.
+func TestAravisSoak(t *testing.T) {
+	if os.Getenv("FRAMERING_SOAK") == "" {
+		t.Skip("a soak: scripts/soak.sh runs it (FRAMERING_SOAK=1)")
+	}
+	if !testmain.PrivateNetwork(t) {
+		return
+	}
+	secs := 120
+	if v, err := strconv.Atoi(os.Getenv("FRAMERING_ARAVIS_SOAK_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	cam := testmain.StartFakeCamera(t, "FRSOAK", 5)
+	ring := ringName()
+	p := startCommand(t, append([]string{"-ring", ring, "-source", "aravis", "-camera", testmain.FakeCameraAddr, "-json",
+		"-log-format", "json", "-stats-interval", "5s", "-packet-resend=false"}, small...)...)
+	c := attachChecker(t, ring, frame.Packed(64, 64, frame.Mono8))
+	c.read(100)
+	fds0, rss0 := procUsage(t, p.cmd.Process.Pid)
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	kills := 0
+	for time.Now().Before(end) {
+		c.read(300) // about a second of frames
+		cam.Kill()
+		kills++
+		time.Sleep(time.Duration(200+kills%5*200) * time.Millisecond)
+		cam.Restart()
+		c.read(100)
+	}
+	fds1, rss1 := procUsage(t, p.cmd.Process.Pid)
+	st := p.stop(t)
+	t.Logf("%d kills, %d frames checked; fds %d -> %d, rss %d -> %d KiB; summary %+v", kills, c.checked, fds0, fds1, rss0, rss1, st)
+	if st.Frames != st.Accounted() || st.SourceStats["disconnects"] != uint64(kills) || st.SourceStats["reconnects"] != uint64(kills) {
+		t.Fatalf("%d kills: summary %+v", kills, st)
+	}
+	if fds1 > fds0+2 || rss1 > rss0+64<<10 {
+		t.Fatalf("the producer grows with reconnects: %d -> %d descriptors, %d -> %d KiB", fds0, fds1, rss0, rss1)
+	}
+}
+
+// procUsage is a process's open descriptors and resident memory (KiB).
+func procUsage(t *testing.T, pid int) (int, int) {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			rss, _ = strconv.Atoi(f[1])
+		}
+	}
+	return len(ents), rss
 }

@@ -125,10 +125,13 @@ func (p *Producer) logStats(prev Stats, prevAt, now time.Time) Stats {
 		"reclaims", snap.Reclaims, "reclaimed_holds", snap.ReclaimedHolds, "revoked_holds", snap.RevokedHolds,
 		"copies", snap.Copies}
 	if len(s.SourceStats) > 0 {
+		// The nonzero ones: a camera has a score of counters, mostly 0.
 		names := slices.Sorted(maps.Keys(s.SourceStats))
 		group := make([]any, 0, len(names))
 		for _, n := range names {
-			group = append(group, slog.Uint64(n, s.SourceStats[n]))
+			if v := s.SourceStats[n]; v != 0 {
+				group = append(group, slog.Uint64(n, v))
+			}
 		}
 		attrs = append(attrs, slog.Group("source_stats", group...))
 	}

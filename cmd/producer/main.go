@@ -129,7 +129,9 @@ func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	}
 	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
 	for _, k := range slices.Sorted(maps.Keys(st.SourceStats)) {
-		fmt.Fprintf(w, " source.%s=%d", k, st.SourceStats[k])
+		if v := st.SourceStats[k]; v != 0 { // -json has them all
+			fmt.Fprintf(w, " source.%s=%d", k, v)
+		}
 	}
 	fmt.Fprintln(w)
 }

@@ -34,7 +34,7 @@ package native
 
 /*
 #cgo pkg-config: aravis-0.8
-#cgo CFLAGS: -O2 -Wall -Wextra -std=gnu11
+#cgo CFLAGS: -O2 -Wall -Wextra
 #cgo noescape frarv_open
 #cgo noescape frarv_set_feature
 #cgo noescape frarv_packet_size

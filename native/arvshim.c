@@ -30,8 +30,19 @@ typedef struct {
 	uintptr_t handle;
 } notify_data;
 
-/* errorf returns a malloc'd message (never NULL: a static fallback would
- * be freed by the caller, so out of memory yields a short strdup). */
+/* dupstr is strdup (POSIX, not C11): a malloc'd copy, NULL when out of
+ * memory (the Go side reads NULL as "" and free(NULL) is a no-op). */
+static char *dupstr(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d != NULL)
+		memcpy(d, s, n);
+	return d;
+}
+
+/* errorf returns a malloc'd message, or the shortest one it can when out
+ * of memory. */
 static char *errorf(const char *fmt, ...)
 {
 	va_list ap;
@@ -42,7 +53,7 @@ static char *errorf(const char *fmt, ...)
 		n = 0;
 	char *s = malloc((size_t)n + 1);
 	if (s == NULL)
-		return strdup("out of memory");
+		return dupstr("out of memory");
 	va_start(ap, fmt);
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -60,8 +71,7 @@ static char *gerror(GError *err, const char *what, const char *arg)
 
 static char *dup_or_empty(const char *s)
 {
-	char *d = strdup(s != NULL ? s : "");
-	return d != NULL ? d : strdup("");
+	return dupstr(s != NULL ? s : "");
 }
 
 static void on_control_lost(ArvDevice *device, gpointer user_data)
@@ -140,17 +150,24 @@ int frarv_probe(frarv_camera *c)
 
 char *frarv_describe(frarv_camera *c)
 {
+	/* Each getter's string belongs to its GenICam node and may be freed by
+	 * the next register read: copy each one at once. */
 	GError *err = NULL;
-	const char *vendor = arv_camera_get_vendor_name(c->camera, &err);
+	char *vendor = dup_or_empty(arv_camera_get_vendor_name(c->camera, &err));
 	g_clear_error(&err);
-	const char *model = arv_camera_get_model_name(c->camera, &err);
+	char *model = dup_or_empty(arv_camera_get_model_name(c->camera, &err));
 	g_clear_error(&err);
-	const char *serial = arv_camera_get_device_serial_number(c->camera, &err);
+	char *serial = dup_or_empty(arv_camera_get_device_serial_number(c->camera, &err));
 	g_clear_error(&err);
-	const char *id = arv_camera_get_device_id(c->camera, &err);
+	char *id = dup_or_empty(arv_camera_get_device_id(c->camera, &err));
 	g_clear_error(&err);
-	return errorf("%s %s serial %s id %s (%s)", vendor ? vendor : "?", model ? model : "?",
-		      serial ? serial : "?", id ? id : "?", ARV_IS_GV_DEVICE(c->device) ? "GigE Vision" : "USB3 Vision");
+	char *s = errorf("%s %s serial %s id %s (%s)", vendor ? vendor : "?", model ? model : "?",
+			 serial ? serial : "?", id ? id : "?", ARV_IS_GV_DEVICE(c->device) ? "GigE Vision" : "USB3 Vision");
+	free(vendor);
+	free(model);
+	free(serial);
+	free(id);
+	return s;
 }
 
 char *frarv_set_feature(frarv_camera *c, const char *name, const char *value, char **effective)

@@ -120,6 +120,7 @@ type aravisDevice struct {
 
 	notifier *arvNotifier // callback mode; nil when polling
 	handle   cgo.Handle   // names notifier; deleted at Close
+	timers   timerStack   // Dequeue's wait timers
 
 	closeOnce sync.Once
 	ctlMu     sync.Mutex // invariant 4
@@ -211,6 +212,36 @@ func (d *aravisDevice) notifyMode() string {
 		return NotifyCallback
 	}
 	return NotifyPoll
+}
+
+// timerStack keeps stopped timers for Dequeue's timed waits. Unlike a
+// sync.Pool, which the garbage collector empties, it allocates only when
+// more Dequeues wait at once than ever before, so the per-frame path stays
+// allocation-free.
+type timerStack struct {
+	mu sync.Mutex
+	ts []*time.Timer
+}
+
+func (s *timerStack) get() *time.Timer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.ts); n > 0 {
+		t := s.ts[n-1]
+		s.ts = s.ts[:n-1]
+		return t
+	}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// put stops t (Go 1.23+ timers drain on Stop) and keeps it.
+func (s *timerStack) put(t *time.Timer) {
+	t.Stop()
+	s.mu.Lock()
+	s.ts = append(s.ts, t)
+	s.mu.Unlock()
 }
 
 // nextTag hands out a device tag for buffer ids (16 bits, never 0), from
@@ -986,9 +1017,9 @@ func (d *aravisDevice) Dequeue(ctx context.Context, timeout time.Duration) (Fram
 func (d *aravisDevice) waitNotify(ctx context.Context, changed <-chan struct{}, deadline int64) error {
 	var expired <-chan time.Time
 	if deadline != 0 {
-		t := timerPool.Get().(*time.Timer)
+		t := d.timers.get()
 		t.Reset(time.Duration(deadline - clock.Nanos()))
-		defer func() { t.Stop(); timerPool.Put(t) }()
+		defer d.timers.put(t)
 		expired = t.C
 	}
 	select {
@@ -1012,9 +1043,9 @@ func (d *aravisDevice) waitLost(ctx context.Context, deadline int64) error {
 		wait = min(wait, time.Duration(deadline-clock.Nanos()))
 	}
 	if wait > 0 {
-		t := timerPool.Get().(*time.Timer)
+		t := d.timers.get()
 		t.Reset(wait)
-		defer func() { t.Stop(); timerPool.Put(t) }()
+		defer d.timers.put(t)
 		select {
 		case <-changed:
 			return nil

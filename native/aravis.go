@@ -616,7 +616,10 @@ func (d *aravisDevice) Start() error {
 	}
 	cam := d.cam
 	d.acq = acqRunning
-	d.haveBlock, d.rebase, d.failedSince = false, 0, 0
+	if d.lost {
+		d.lostAt, d.lastReopenTry = clock.Nanos(), 0 // frames are due again; reopen at once
+	}
+	d.haveBlock = false // a camera may restart its block ids with acquisition
 	d.lastFrameAt, d.lastProbeAt = clock.Nanos(), clock.Nanos()
 	d.supStop, d.supDone = make(chan struct{}), make(chan struct{})
 	stop, done := d.supStop, d.supDone
@@ -784,7 +787,14 @@ func (d *aravisDevice) halt() error {
 
 	d.mu.Lock()
 	if d.lost {
-		d.finishLost(clock.Nanos())
+		// Still gone: count what was due until now and stop the clock;
+		// no frame is due while stopped. Start resumes it, and the
+		// supervisor goes on trying to reopen the camera.
+		now := clock.Nanos()
+		n := d.lostEstimate(now)
+		d.lostCounts[loss.CameraLost] += n
+		d.rebase += n
+		d.lostAt = now
 	}
 	d.acq = acqStopped
 	d.signal()
@@ -911,7 +921,7 @@ func (d *aravisDevice) reopen(stop <-chan struct{}) {
 // from lostAt to now (0 when the rate is unknown: a triggered camera).
 // Needs mu.
 func (d *aravisDevice) lostEstimate(now int64) uint64 {
-	if !d.lost || d.cfg.Rate <= 0 || now <= d.lostAt {
+	if !d.lost || d.acq == acqStopped || d.cfg.Rate <= 0 || now <= d.lostAt {
 		return 0
 	}
 	return uint64(float64(now-d.lostAt) / 1e9 * d.cfg.Rate)

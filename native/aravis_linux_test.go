@@ -148,6 +148,7 @@ func TestAravis(t *testing.T) {
 	t.Run("PacketLossResendOff", func(t *testing.T) { testPacketLoss(t, false) })
 	t.Run("PacketLossResendOn", func(t *testing.T) { testPacketLoss(t, true) })
 	t.Run("CameraLostAndBack", testCameraLost)
+	t.Run("StopAndStartWhileLost", testStopWhileLost)
 	t.Run("DequeueRequeueAllocs", testAravisAllocs)
 	t.Run("ListCameras", testListCameras)
 	t.Run("CSanitizers", testShimSanitizers)
@@ -598,6 +599,75 @@ func testCameraLost(t *testing.T) {
 	}
 	if c.Lost[loss.CameraLost] == 0 || stats["disconnects"] != 1 || stats["reconnects"] != 1 {
 		t.Fatalf("counters %+v, stats %v", c, stats)
+	}
+}
+
+// waitLost dequeues until the backend reports the camera lost.
+func (e *camEnv) waitLost() {
+	e.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		f, _, err := e.dequeue(200 * time.Millisecond)
+		if errors.Is(err, native.ErrSourceLost) {
+			return
+		}
+		if err == nil {
+			f.Requeue()
+		} else if !errors.Is(err, native.ErrNoFrame) {
+			e.t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("hang guard: the camera's loss was never reported")
+		}
+	}
+}
+
+// testStopWhileLost: acquisition stopped and started again while the
+// camera is gone; the backend still reopens it when it is back, and
+// Stop gave the buffers back meanwhile.
+func testStopWhileLost(t *testing.T) {
+	e := openCam(t, 0, native.CameraOptions{Settings: []native.FeatureSetting{
+		{Name: "Width", Value: "64"}, {Name: "Height", Value: "64"}, {Name: "AcquisitionFrameRate", Value: "100"}}})
+	ids, _ := e.announce(4, 0)
+	if err := e.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.cam.Kill()
+	e.waitLost()
+	if err := e.g.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.g.Counters(); c.Queued != 0 || c.Held != 0 {
+		t.Fatalf("after stop: %+v", c)
+	}
+	for _, id := range ids {
+		if err := e.g.Queue(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.dequeue(100 * time.Millisecond); !errors.Is(err, native.ErrSourceLost) {
+		t.Fatalf("started without the camera: %v", err)
+	}
+	e.cam.Restart()
+	deadline := time.Now().Add(hangGuard)
+	for n := 0; n < 5; {
+		f, info, err := e.dequeue(0)
+		if errors.Is(err, native.ErrSourceLost) {
+			if time.Now().After(deadline) {
+				t.Fatalf("hang guard: the camera never came back: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Status == native.FrameComplete {
+			n++
+		}
+		f.Requeue()
 	}
 }
 

@@ -162,10 +162,10 @@
 // //export function that pokes a one-slot channel — it never blocks or
 // allocates, the handle is deleted only after every stream is freed, so no
 // callback can follow Close; then Dequeue pops without waiting). Measured
-// with BenchmarkAravisNotify (the simulator at 1000 fps, 64x64 Mono8, on a
-// loaded 2-core VM): polling cost 31-52 µs of CPU per frame and 28-36 µs
-// p50 latency from first packet to Dequeue; the callback 117-128 µs and
-// 64-70 µs. A call from a thread Go did not create into Go, then a
+// with BenchmarkAravisNotify (the simulator at its maximum rate, 64x64
+// Mono8, on a loaded 2-core VM, several runs): polling cost 31-73 µs of
+// CPU per frame and 28-40 µs p50 latency from first packet to Dequeue;
+// the callback 117-146 µs and 64-77 µs. A call from a thread Go did not create into Go, then a
 // goroutine wake-up, costs more than the one futex wake the queue does, so
 // polling is the default; the callback stays available, tested under
 // -race and GOEXPERIMENT=cgocheck2 like the rest. The GObject "new-buffer"

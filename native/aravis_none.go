@@ -9,8 +9,14 @@ import "fmt"
 const AravisAvailable = false
 
 // OpenAravis would open a GenICam camera through Aravis; this build has no
-// Aravis backend, so it returns ErrNoAravis, which says how to get one.
+// Aravis backend, so it returns ErrNoAravis, which says how to get one
+// (after checking the options, as a build with the backend does).
 func OpenAravis(cfg Config) (Grabber, error) {
+	if cfg.Camera != nil {
+		if err := cfg.Camera.validate(); err != nil {
+			return nil, fmt.Errorf("open aravis grabber: %w", err)
+		}
+	}
 	return nil, fmt.Errorf("open aravis grabber: %w", ErrNoAravis)
 }
 

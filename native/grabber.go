@@ -84,11 +84,14 @@ const (
 )
 
 // Open opens a grabber of the given kind: KindSDK (ErrNoCgo in a build
-// without cgo) or KindSynthetic.
+// without cgo), KindSynthetic, or KindGst (ErrNoGst in a build without
+// the gst tag).
 func Open(kind string, cfg Config) (Grabber, error) {
 	switch kind {
 	case KindSDK:
 		return OpenSDK(cfg)
+	case KindGst:
+		return OpenGst(cfg)
 	case KindSynthetic:
 		s, err := OpenSynthetic(cfg)
 		if err != nil {
@@ -106,7 +109,9 @@ const MaxFrameRate = 1e6
 const MaxBuffers = 4096
 
 // Config is what a device produces: frame geometry and pixel format, the
-// frame rate, and whether the pattern carries defects.
+// frame rate, and whether the pattern carries defects. A GStreamer source
+// (KindGst) takes only Pipeline: its geometry and rate are what the
+// pipeline negotiates, and its Config reports them.
 type Config struct {
 	Geometry frame.Geometry
 	// Rate is in frames per second. At a positive rate a frame is due every
@@ -117,6 +122,11 @@ type Config struct {
 	Rate float64
 	// Defects injects the pattern's defects (frame.Defects).
 	Defects bool
+	// Pipeline is a GStreamer source description ending in raw video
+	// (KindGst only): "videotestsrc ! video/x-raw,format=GRAY8", "v4l2src",
+	// "filesrc location=x.mkv ! decodebin ! videoconvert". The source adds
+	// its own sink.
+	Pipeline string
 }
 
 // validate checks cfg as the C SDK's validate_config does, in the same

@@ -259,11 +259,11 @@ func TestGstOpenErrors(t *testing.T) {
 		want error
 		text string
 	}{
-		"empty":        {"", native.ErrInvalid, "no pipeline description"},
-		"no such":      {"nosuchelement-xyz", native.ErrPipeline, "nosuchelement-xyz"},
-		"syntax":       {"videotestsrc ! ! videoconvert", native.ErrPipeline, "parse pipeline"},
-		"planar":       {"videotestsrc ! video/x-raw,format=I420", native.ErrPipeline, "frameringsink accepts video/x-raw"},
-		"not video":    {"audiotestsrc", native.ErrPipeline, "could not link"},
+		"empty":     {"", native.ErrInvalid, "no pipeline description"},
+		"no such":   {"nosuchelement-xyz", native.ErrPipeline, "nosuchelement-xyz"},
+		"syntax":    {"videotestsrc ! ! videoconvert", native.ErrPipeline, "parse pipeline"},
+		"planar":    {"videotestsrc ! video/x-raw,format=I420", native.ErrPipeline, "frameringsink accepts video/x-raw"},
+		"not video": {"audiotestsrc", native.ErrPipeline, "could not link"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g, err := native.Open(native.KindGst, native.Config{Pipeline: tc.desc})

@@ -801,13 +801,15 @@ static void frg_sink_init(FrgSink *s)
 /* on_message records the pipeline's first error. A negotiation failure
  * gets what the sink accepts appended: GStreamer's own text only says
  * "not-negotiated". Nobody pops the bus, so every message is dropped
- * here. */
+ * here (and, returning GST_BUS_DROP, unreffed: the bus does not). */
 static GstBusSyncReply on_message(GstBus *bus, GstMessage *msg, gpointer data)
 {
 	(void)bus;
 	frg_dev *d = data;
-	if (GST_MESSAGE_TYPE(msg) != GST_MESSAGE_ERROR)
+	if (GST_MESSAGE_TYPE(msg) != GST_MESSAGE_ERROR) {
+		gst_message_unref(msg);
 		return GST_BUS_DROP;
+	}
 	GError *e = NULL;
 	gchar *dbg = NULL;
 	const GstStructure *details = NULL;
@@ -835,6 +837,7 @@ static GstBusSyncReply on_message(GstBus *bus, GstMessage *msg, gpointer data)
 	pthread_mutex_unlock(&d->mu);
 	g_clear_error(&e);
 	g_free(dbg);
+	gst_message_unref(msg);
 	return GST_BUS_DROP;
 }
 

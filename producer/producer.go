@@ -106,6 +106,16 @@ func New(cfg Config) (*Producer, error) {
 			p.release()
 		}
 	}()
+	// The grabber first: a GStreamer source knows its geometry only once
+	// its pipeline has negotiated, and the ring's slots are sized for it.
+	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
+	}
+	if cfg, err = cfg.adopt(p.grab.Config()); err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
+	p.cfg = cfg
 	p.ring, err = ringbuf.Create(ringbuf.Config{
 		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
@@ -113,10 +123,6 @@ func New(cfg Config) (*Producer, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
-	}
-	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
 	}
 	if err := p.loop.init(p); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)
@@ -226,6 +232,12 @@ func (p *Producer) run(ctx context.Context) error {
 		if err := p.step(ctx); err != nil {
 			if ended(ctx, err) {
 				return nil // the grabber's wait ended with ctx: a normal end
+			}
+			if errors.Is(err, native.ErrStopped) {
+				// Only Run stops the grabber: the source itself ended
+				// (a GStreamer stream's end), after its last frame.
+				p.log.Info("the source ended")
+				return nil
 			}
 			return err
 		}

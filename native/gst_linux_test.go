@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/framering/framering/frame"
@@ -446,4 +447,50 @@ func TestGstLiveUnderruns(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 	f.Requeue()
+}
+
+// The per-frame path allocates nothing: Dequeue, Info, Bytes and Requeue
+// in steady state, and a Dequeue that times out.
+func TestGstDequeueAllocatesNothing(t *testing.T) {
+	g, err := native.Open(native.KindGst, native.Config{Pipeline: "videotestsrc ! video/x-raw,format=GRAY8,width=32,height=24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, g: g, cfg: g.Config()}
+	t.Cleanup(e.cleanup)
+	ids, _ := e.buffers(3, 0, false)
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing queued: a non-live source waits, and so does Dequeue.
+	if n := testing.AllocsPerRun(20, func() {
+		if _, err := g.Dequeue(context.Background(), time.Microsecond); err != native.ErrNoFrame {
+			t.Errorf("timed dequeue: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("a timed-out Dequeue allocates %v", n)
+	}
+	for _, id := range ids {
+		if err := g.Queue(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cycle := func() {
+		f, err := g.Dequeue(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Info(); err != nil || len(f.Bytes()) == 0 {
+			t.Fatalf("info %v", err)
+		}
+		if err := f.Requeue(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle()
+	if n := testing.AllocsPerRun(50, cycle); n != 0 {
+		t.Errorf("a frame's dequeue and requeue allocate %v", n)
+	}
 }

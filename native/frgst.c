@@ -800,7 +800,7 @@ static void frg_sink_init(FrgSink *s)
 
 /* on_message records the pipeline's first error. A negotiation failure
  * gets what the sink accepts appended: GStreamer's own text only says
- * "not-negotiated". Nobody pops the bus, so every message is dropped
+ * "not-negotiated" (or "not-linked" for a dynamic pad it refused). Nobody pops the bus, so every message is dropped
  * here (and, returning GST_BUS_DROP, unreffed: the bus does not). */
 static GstBusSyncReply on_message(GstBus *bus, GstMessage *msg, gpointer data)
 {
@@ -816,13 +816,16 @@ static GstBusSyncReply on_message(GstBus *bus, GstMessage *msg, gpointer data)
 	gst_message_parse_error(msg, &e, &dbg);
 	gst_message_parse_error_details(msg, &details);
 	int flow = 0;
-	int not_negotiated = details && gst_structure_get_int(details, "flow-return", &flow) &&
-	                     flow == GST_FLOW_NOT_NEGOTIATED;
+	if (!details || !gst_structure_get_int(details, "flow-return", &flow))
+		flow = 0;
 	char text[1024];
 	int n = snprintf(text, sizeof text, "%s: %s%s%s%s", GST_MESSAGE_SRC_NAME(msg), e ? e->message : "error",
 	                 dbg ? " (" : "", dbg ? dbg : "", dbg ? ")" : "");
 	pthread_mutex_lock(&d->mu);
-	if (not_negotiated && n > 0 && (size_t)n < sizeof text) {
+	/* Not linked before any caps: a dynamic pad (decodebin's) whose caps
+	 * the sink refused. */
+	int hint = flow == GST_FLOW_NOT_NEGOTIATED || (flow == GST_FLOW_NOT_LINKED && !d->have_caps);
+	if (hint && n > 0 && (size_t)n < sizeof text) {
 		gchar *acc = gst_caps_to_string(d->have_caps ? d->fixed : d->allowed);
 		if (d->have_caps)
 			snprintf(text + n, sizeof text - (size_t)n,

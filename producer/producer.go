@@ -90,10 +90,11 @@ type Producer struct {
 	closeErr error
 }
 
-// New creates the ring, opens the frame grabber and lends it its buffers:
-// every ring slot announced (zero-copy) or QueueDepth private buffers
-// allocated (safe-copy). Consumers can attach as soon as New returns;
-// frames flow once Run starts.
+// New opens the frame grabber (a GStreamer source negotiates its caps
+// here), creates the ring with slots for the frames the grabber produces,
+// and lends the grabber its buffers: every ring slot announced (zero-copy)
+// or QueueDepth private buffers allocated (safe-copy). Consumers can
+// attach as soon as New returns; frames flow once Run starts.
 func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -310,6 +311,11 @@ func (p *Producer) shutdown() error {
 	c := p.grab.Counters()
 	p.loop.account(c)
 	p.discarded.Store(c.Discarded)
+	if c.Copies > 0 {
+		// A GStreamer source's upstream wrote these frames elsewhere: it
+		// ignored the sink's pool, or no slot was queued when it asked.
+		p.log.Info("frames copied into slots by the source", "copies", c.Copies, "delivered", c.Delivered)
+	}
 	if err := p.loop.reclaim(); err != nil {
 		errs = append(errs, err)
 	}

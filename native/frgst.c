@@ -363,6 +363,10 @@ static void frg_pool_init(FrgPool *p) { p->d = NULL; }
 typedef struct {
 	GstBaseSink parent;
 	frg_dev *d; /* set by frg_open before the pipeline starts; immutable */
+	/* map_pts's cache, streaming thread only: the last clock seen (a
+	 * reference) and whether it counts CLOCK_MONOTONIC itself. */
+	GstClock *clock;
+	int clock_mono;
 } FrgSink;
 
 typedef struct {
@@ -565,9 +569,14 @@ static gboolean sink_propose_allocation(GstBaseSink *bs, GstQuery *query)
 	return TRUE;
 }
 
-/* map_pts converts a live buffer's PTS to CLOCK_MONOTONIC (frg_open). */
-static int64_t map_pts(GstBaseSink *bs, GstClockTime pts, int64_t now)
+/* map_pts converts a live buffer's PTS to CLOCK_MONOTONIC (frg_open):
+ * the PTS's running time plus the base time is a time of the pipeline
+ * clock; on GStreamer's system clock in its default monotonic mode that is
+ * CLOCK_MONOTONIC already, and any other clock is converted by its offset
+ * from CLOCK_MONOTONIC read now. Never later than now. */
+static int64_t map_pts(FrgSink *s, GstClockTime pts, int64_t now)
 {
+	GstBaseSink *bs = GST_BASE_SINK_CAST(s);
 	if (!GST_CLOCK_TIME_IS_VALID(pts) || bs->segment.format != GST_FORMAT_TIME)
 		return now;
 	GstClockTime rt = gst_segment_to_running_time(&bs->segment, GST_FORMAT_TIME, pts);
@@ -576,10 +585,18 @@ static int64_t map_pts(GstBaseSink *bs, GstClockTime pts, int64_t now)
 	GstClock *clock = gst_element_get_clock(GST_ELEMENT_CAST(bs));
 	if (!clock)
 		return now;
-	GstClockTime base = gst_element_get_base_time(GST_ELEMENT_CAST(bs));
-	GstClockTime cnow = gst_clock_get_time(clock);
+	if (clock != s->clock) {
+		GstClockType type = GST_CLOCK_TYPE_REALTIME;
+		if (GST_IS_SYSTEM_CLOCK(clock))
+			g_object_get(clock, "clock-type", &type, NULL);
+		gst_object_replace((GstObject **)&s->clock, GST_OBJECT_CAST(clock));
+		s->clock_mono = type == GST_CLOCK_TYPE_MONOTONIC;
+	}
+	int64_t abs = (int64_t)(gst_element_get_base_time(GST_ELEMENT_CAST(bs)) + rt);
+	int64_t ts = abs;
+	if (!s->clock_mono)
+		ts = now - ((int64_t)gst_clock_get_time(clock) - abs);
 	gst_object_unref(clock);
-	int64_t ts = now - ((int64_t)cnow - (int64_t)(base + rt));
 	return ts > now ? now : ts;
 }
 
@@ -619,7 +636,7 @@ static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 		return GST_FLOW_ERROR;
 	int64_t now = mono_ns();
 	GstClockTime pts = GST_BUFFER_PTS(buf);
-	int64_t live_ts = map_pts(bs, pts, now);
+	int64_t live_ts = map_pts((FrgSink *)bs, pts, now);
 	uint32_t flags = GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT) ? FRG_FLAG_DISCONT : 0;
 	GstMemory *m = gst_buffer_n_memory(buf) == 1 ? gst_buffer_peek_memory(buf, 0) : NULL;
 	memref *r = m ? gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(m), slot_quark) : NULL;
@@ -759,6 +776,7 @@ static gboolean sink_unlock_stop(GstBaseSink *bs)
 static void sink_finalize(GObject *o)
 {
 	FrgSink *s = (FrgSink *)o;
+	gst_object_replace((GstObject **)&s->clock, NULL);
 	if (s->d)
 		dev_unref(s->d);
 	G_OBJECT_CLASS(frg_sink_parent_class)->finalize(o);
@@ -786,6 +804,8 @@ static void frg_sink_init(FrgSink *s)
 {
 	GstBaseSink *bs = GST_BASE_SINK(s);
 	s->d = NULL;
+	s->clock = NULL;
+	s->clock_mono = 0;
 	/* Frames are taken as they come: no clock waits (the producer never
 	 * waits on a clock), no lateness drops (they would be silent losses),
 	 * and no last-sample reference (it would keep a slot referenced). */

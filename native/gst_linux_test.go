@@ -23,6 +23,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/framering/framering/clock"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
@@ -425,6 +426,7 @@ func TestGstLiveUnderruns(t *testing.T) {
 		t.Fatalf("live rate %v, want 200", r)
 	}
 	ids, _ := e.buffers(2, 0, false)
+	started := clock.Nanos()
 	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -439,6 +441,17 @@ func TestGstLiveUnderruns(t *testing.T) {
 	if info.FrameID < 3 {
 		t.Fatalf("first frame id %d after 3+ underruns", info.FrameID)
 	}
+	// Live timestamps are the PTS on CLOCK_MONOTONIC: base time plus
+	// running time on GStreamer's monotonic system clock, so they lie a
+	// constant apart from the PTS, and never after the frame arrived.
+	f2 := e.dequeue()
+	info2 := mustInfo(t, f2)
+	if info.Timestamp-int64(info.DeviceTimestamp) != info2.Timestamp-int64(info2.DeviceTimestamp) ||
+		info2.DeviceTimestamp <= info.DeviceTimestamp || info2.Timestamp > clock.Nanos() ||
+		info.Timestamp < started-int64(time.Second) { // a frame due after start (a sanity bound, not a timing one)
+		t.Fatalf("timestamps %d, %d for PTS %d, %d", info.Timestamp, info2.Timestamp, info.DeviceTimestamp, info2.DeviceTimestamp)
+	}
+	f2.Requeue()
 	if err := g.Stop(); err != nil {
 		t.Fatal(err)
 	}

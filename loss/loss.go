@@ -69,16 +69,11 @@ const (
 	Archive
 )
 
+var whereNames = [...]string{Legacy: "legacy", Ring: "ring", Consumer: "consumer", Archive: "archive"}
+
 func (w Where) String() string {
-	switch w {
-	case Legacy:
-		return "legacy"
-	case Ring:
-		return "ring"
-	case Consumer:
-		return "consumer"
-	case Archive:
-		return "archive"
+	if int(w) < len(whereNames) {
+		return whereNames[w]
 	}
 	return "where(" + strconv.Itoa(int(w)) + ")"
 }

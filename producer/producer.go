@@ -137,6 +137,17 @@ func (p *Producer) Path() string { return p.ring.Path() }
 // Epoch is the random identity of this ring (ringbuf.Producer.Epoch).
 func (p *Producer) Epoch() uint64 { return p.ring.Epoch() }
 
+// ringPids appends the pids of the ring's consumers to dst (none once the
+// ring closed): ringbuf.Producer.ConsumerPids under ringMu.
+func (p *Producer) ringPids(dst []int) []int {
+	p.ringMu.RLock()
+	defer p.ringMu.RUnlock()
+	if p.ringClosed {
+		return dst
+	}
+	return p.ring.ConsumerPids(dst)
+}
+
 // Snapshot returns the ring's state (consumers, drops, slots). After the
 // ring closed it returns ErrClosed.
 func (p *Producer) Snapshot() (ringbuf.Snapshot, error) {

@@ -72,6 +72,9 @@ type Config struct {
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// Faults make the synthetic source lose frames on purpose, by cause
+	// (native.Config.Faults): for testing every loss path of a pipeline.
+	Faults [native.MaxFaults]native.Fault
 
 	// Copy selects safe-copy mode: the grabber fills private buffers and
 	// the producer copies each frame into a ring slot. The default is
@@ -190,7 +193,7 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults}
 }
 
 // heartbeat is the ring's heartbeat period (DefaultHeartbeatPeriod until

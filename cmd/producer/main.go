@@ -34,6 +34,7 @@ import (
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
@@ -107,6 +108,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// parseFaults reads -faults: CAUSE:N pairs, comma-separated.
+func parseFaults(s string) ([native.MaxFaults]native.Fault, error) {
+	var fs [native.MaxFaults]native.Fault
+	if s == "" {
+		return fs, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > native.MaxFaults {
+		return fs, fmt.Errorf("-faults %q: at most %d faults", s, native.MaxFaults)
+	}
+	for i, p := range parts {
+		name, every, ok := strings.Cut(p, ":")
+		cause, err := loss.Parse(name)
+		n, nerr := strconv.ParseUint(every, 10, 64)
+		if !ok || err != nil || nerr != nil || n < 2 {
+			return fs, fmt.Errorf("-faults %q: want CAUSE:N with N >= 2, causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap", s)
+		}
+		fs[i] = native.Fault{Cause: cause, Every: n}
+	}
+	return fs, nil
+}
+
 func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	if asJSON {
 		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Dropped: st.DropTotal()})
@@ -161,6 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
+	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
 
@@ -184,6 +208,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-format %q: %w", *format, err)
 	}
 	c.Geometry.Format = f
+	if c.Faults, err = parseFaults(*faults); err != nil {
+		return o, err
+	}
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
 		return o, fmt.Errorf("-socket-mode %q: want octal permission bits", *mode)

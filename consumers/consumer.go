@@ -457,11 +457,7 @@ func (c *Consumer) noteRelease(err error) {
 // Health is the producer's condition as this consumer sees it: running,
 // waiting for its source, stalled (its heartbeat stopped), closed or gone.
 func (c *Consumer) Health() (ringbuf.Health, error) {
-	r, err := c.reader("producer health")
-	if err != nil {
-		return ringbuf.Health{}, err
-	}
-	return r.Health(), nil
+	return withReader(c, "producer health", func(r *ringbuf.Reader) (ringbuf.Health, error) { return r.Health(), nil })
 }
 
 // Stats returns the consumer's counters. Counts lag the frame being
@@ -484,27 +480,29 @@ func (c *Consumer) reader(verb string) (*ringbuf.Reader, error) {
 	return c.r, nil
 }
 
+// withReader asks the current Reader fn, or says why there is none.
+func withReader[T any](c *Consumer, verb string, fn func(*ringbuf.Reader) (T, error)) (T, error) {
+	r, err := c.reader(verb)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn(r)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", verb, err)
+	}
+	return v, nil
+}
+
 // Snapshot returns the ring's state (producer, slots, consumer table) as
 // this consumer sees it.
 func (c *Consumer) Snapshot() (ringbuf.Snapshot, error) {
-	r, err := c.reader("snapshot ring")
-	if err != nil {
-		return ringbuf.Snapshot{}, err
-	}
-	s, err := r.Snapshot()
-	if err != nil {
-		return s, fmt.Errorf("snapshot ring: %w", err)
-	}
-	return s, nil
+	return withReader(c, "snapshot ring", (*ringbuf.Reader).Snapshot)
 }
 
 // Info returns the current producer's identity and the ring's geometry.
 func (c *Consumer) Info() (ringbuf.Info, error) {
-	r, err := c.reader("ring info")
-	if err != nil {
-		return ringbuf.Info{}, err
-	}
-	return r.Info(), nil
+	return withReader(c, "ring info", func(r *ringbuf.Reader) (ringbuf.Info, error) { return r.Info(), nil })
 }
 
 // Close detaches the consumer and ends a range over Frames in progress

@@ -283,6 +283,16 @@ func (w *Writer) Recovery() Recovery {
 // kept, see ErrDiskFull); ErrSync when the record was written but the fsync
 // the policy asked for failed (the seq is valid); ErrClosed.
 func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
+	return w.AppendChecked(m, payload, nil)
+}
+
+// AppendChecked is Append for a payload that may change while it is being
+// written (a ring lease the producer can revoke): after the record is
+// written, and before it counts as stored, check (if not nil) says whether
+// the payload the writer read — for its checksum and for the file — was
+// intact. If check fails, the record is cut off the segment again, nothing
+// is stored, and the error wraps ErrPayloadChanged and check's error.
+func (w *Writer) AppendChecked(m Meta, payload []byte, check func() error) (uint64, error) {
 	if err := checkMeta(&m, len(payload)); err != nil {
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
@@ -305,7 +315,7 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 		stored:    uint64(len(stored)),
 		raw:       uint64(len(payload)),
 	}
-	seq, err := w.appendRecord(&h, stored, holdSync)
+	seq, err := w.appendRecord(&h, stored, holdSync, check)
 	if err != nil {
 		w.unlock(holdSync)
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
@@ -340,7 +350,7 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 		stored:    gapPayloadSize,
 		raw:       gapPayloadSize,
 	}
-	seq, err := w.appendRecord(&h, w.gapBuf[:], holdSync)
+	seq, err := w.appendRecord(&h, w.gapBuf[:], holdSync, nil)
 	if err != nil {
 		w.unlock(holdSync)
 		return 0, fmt.Errorf("append gap of %d frames (%v): %w", g.Count, g.Cause, err)
@@ -466,7 +476,7 @@ func (w *Writer) lockForRecord(n int) (holdSync bool, err error) {
 // appendRecord writes h and payload at w.off, rotating first if the record
 // does not fit (which needs holdSync: see lockForRecord). On success it
 // consumes a seq and queues an index entry.
-func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint64, error) {
+func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check func() error) (uint64, error) {
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
 			return 0, err
@@ -494,6 +504,16 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint
 	}
 	if err != nil {
 		return 0, w.failWrite(err)
+	}
+	if check != nil {
+		if cerr := check(); cerr != nil {
+			// What we checksummed and wrote may be torn: take it back.
+			w.dirtyTail = true
+			if err := w.cutBack(); err != nil {
+				w.log.Error("cannot cut back a changed record; will retry before the next write", "segment", w.segIndex, "offset", w.off, "err", err)
+			}
+			return 0, fmt.Errorf("write segment %s: %w: %w", segName(w.segIndex), ErrPayloadChanged, cerr)
+		}
 	}
 	w.off += size
 	w.nextSeq++

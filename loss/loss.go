@@ -13,6 +13,7 @@
 package loss
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -68,16 +69,11 @@ const (
 	Archive
 )
 
+var whereNames = [...]string{Legacy: "legacy", Ring: "ring", Consumer: "consumer", Archive: "archive"}
+
 func (w Where) String() string {
-	switch w {
-	case Legacy:
-		return "legacy"
-	case Ring:
-		return "ring"
-	case Consumer:
-		return "consumer"
-	case Archive:
-		return "archive"
+	if int(w) < len(whereNames) {
+		return whereNames[w]
 	}
 	return "where(" + strconv.Itoa(int(w)) + ")"
 }
@@ -235,4 +231,28 @@ func (c *Counts) Map() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// MarshalJSON writes the nonzero counts as an object keyed by cause name.
+func (c Counts) MarshalJSON() ([]byte, error) { return json.Marshal(c.Map()) }
+
+// UnmarshalJSON reads an object keyed by cause name (names of unknown
+// causes as "cause_N").
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	var m map[string]uint64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("decode loss counts: %w", err)
+	}
+	*c = Counts{}
+	for name, n := range m {
+		cause, err := Parse(name)
+		if err != nil {
+			return fmt.Errorf("decode loss counts: %w", err)
+		}
+		if int(cause) >= Max {
+			return fmt.Errorf("decode loss counts: %w: code %d", ErrUnknownCause, cause)
+		}
+		c[cause] = n
+	}
+	return nil
 }

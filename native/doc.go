@@ -64,10 +64,9 @@
 // framering's own sink appended ("DESC ! frameringsink", frgst.c: a
 // GstBaseSink and a GstBufferPool written for this), sets it to PAUSED (a
 // live pipeline to PLAYING) and waits up to GstOpenTimeout for caps. The
-// caps make the geometry: video/x-raw GRAY8, GRAY16_LE, RGB (and BGR, YUY2,
-// UYVY, video/x-bayer once the frame package knows those PFNC codes; the
-// table is gst_common.go), single plane, GStreamer's default stride (rows
-// 4-byte aligned). Config then reports them; the producer sizes its ring
+// caps make the geometry: video/x-raw GRAY8, GRAY16_LE, RGB, BGR, YUY2,
+// UYVY and video/x-bayer (the table is gst_common.go), single plane,
+// GStreamer's default stride (rows 4-byte aligned). Config then reports them; the producer sizes its ring
 // from it. Once negotiated, the sink offers only that geometry, so a
 // flexible upstream (videoconvert, videoscale) keeps producing it; caps of
 // another geometry later fail the source with ErrPipeline and a message

@@ -41,28 +41,28 @@ type gstFormat struct {
 	format      frame.Format
 }
 
-// gstFormats maps GStreamer's raw formats to PFNC codes, byte for byte:
-// only formats whose memory layout is exactly the PFNC one are listed
-// (GStreamer's packed 10-bit gray, for instance, is no PFNC layout). The
-// codes are written as numbers because frame/ does not name all of them
-// yet; a row whose code frame.Format.Valid does not know is left out of
-// the caps the sink accepts, so each format becomes available as soon as
-// the frame package knows it.
+// gstFormats maps GStreamer's raw formats to the frame package's PFNC
+// formats, byte for byte: only formats whose memory layout is exactly the
+// PFNC one are listed (GStreamer's GRAY10_LE32, three 10-bit pixels in 32
+// bits, is no PFNC layout; its 10- and 12-bit Bayer formats are in 1.24).
+// Bayer rows are GStreamer's 4-byte aligned stride (videotestsrc,
+// bayer2rgb). A row whose format frame.Format.Valid does not know is left
+// out of the caps the sink accepts.
 var gstFormats = [...]gstFormat{
 	{"video/x-raw", "GRAY8", frame.Mono8},
 	{"video/x-raw", "GRAY16_LE", frame.Mono16},
 	{"video/x-raw", "RGB", frame.RGB8},
-	{"video/x-raw", "BGR", 0x02180015},  // BGR8
-	{"video/x-raw", "YUY2", 0x02100032}, // YUV422_8 (Y0 U Y1 V)
-	{"video/x-raw", "UYVY", 0x0210001F}, // YUV422_8_UYVY (U Y0 V Y1)
-	{"video/x-bayer", "grbg", 0x01080008},
-	{"video/x-bayer", "rggb", 0x01080009},
-	{"video/x-bayer", "gbrg", 0x0108000A},
-	{"video/x-bayer", "bggr", 0x0108000B},
-	{"video/x-bayer", "grbg16le", 0x0110002E},
-	{"video/x-bayer", "rggb16le", 0x0110002F},
-	{"video/x-bayer", "gbrg16le", 0x01100030},
-	{"video/x-bayer", "bggr16le", 0x01100031},
+	{"video/x-raw", "BGR", frame.BGR8},
+	{"video/x-raw", "YUY2", frame.YUV422_8},      // Y0 U Y1 V
+	{"video/x-raw", "UYVY", frame.YUV422_8_UYVY}, // U Y0 V Y1
+	{"video/x-bayer", "grbg", frame.BayerGR8},
+	{"video/x-bayer", "rggb", frame.BayerRG8},
+	{"video/x-bayer", "gbrg", frame.BayerGB8},
+	{"video/x-bayer", "bggr", frame.BayerBG8},
+	{"video/x-bayer", "grbg16le", frame.BayerGR16}, // GStreamer 1.24
+	{"video/x-bayer", "rggb16le", frame.BayerRG16},
+	{"video/x-bayer", "gbrg16le", frame.BayerGB16},
+	{"video/x-bayer", "bggr16le", frame.BayerBG16},
 }
 
 // gstFormatOf returns the PFNC format of a GStreamer media type and format

@@ -39,17 +39,27 @@ type gstCase struct {
 }
 
 func (c gstCase) desc(n int, pattern string) string {
-	return fmt.Sprintf("videotestsrc num-buffers=%d pattern=%s ! video/x-raw,format=%s,width=%d,height=%d,framerate=1000/1",
-		n, pattern, c.format, c.w, c.h)
+	media := "video/x-raw"
+	if info, _ := c.want.Info(); info.Kind == frame.KindBayer {
+		media = "video/x-bayer"
+	}
+	return fmt.Sprintf("videotestsrc num-buffers=%d pattern=%s ! %s,format=%s,width=%d,height=%d,framerate=1000/1",
+		n, pattern, media, c.format, c.w, c.h)
 }
 
-// gstCases: every format the frame package can describe, packed and with
-// GStreamer's 4-byte row padding (30 GRAY8 pixels: stride 32).
+// gstCases: every format videotestsrc makes that the frame package can
+// describe, packed and with GStreamer's 4-byte row padding (30 GRAY8
+// pixels: stride 32).
 var gstCases = []gstCase{
 	{"gray8", "GRAY8", 64, 48, frame.Mono8, 64},
 	{"gray8-padded", "GRAY8", 30, 20, frame.Mono8, 32},
 	{"gray16", "GRAY16_LE", 33, 21, frame.Mono16, 68},
 	{"rgb", "RGB", 50, 30, frame.RGB8, 152},
+	{"bgr", "BGR", 31, 17, frame.BGR8, 96},
+	{"yuy2", "YUY2", 64, 48, frame.YUV422_8, 128},
+	{"uyvy", "UYVY", 34, 10, frame.YUV422_8_UYVY, 68},
+	{"bayer-rggb", "rggb", 30, 20, frame.BayerRG8, 32},
+	{"bayer-gbrg", "gbrg", 64, 48, frame.BayerGB8, 64},
 	{"rgb-vga", "RGB", 640, 480, frame.RGB8, 1920},
 }
 

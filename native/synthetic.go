@@ -13,7 +13,8 @@ package native
 //     those writes against its reads.
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
 //     its state is bufQueued or bufOutput.
-//  3. nextID == delivered + underruns + (1 if a buffer is filling).
+//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling),
+//     lost being the faults injected without a buffer (Config.Faults).
 //  4. Every buffer holds a frame of the current geometry.
 //  5. avail and queued are wake-up hints with room for one token: a sender
 //     never blocks, a receiver re-checks the queue under mu after waking,
@@ -28,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/framering/framering/clock"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/frame"
 )
@@ -82,6 +84,7 @@ type Synthetic struct {
 	inQ, outQ fifo
 	delivered uint64
 	underruns uint64
+	lost      loss.Counts // Config.Faults that take no buffer
 	discarded uint64
 	nextID    uint64
 	held      int
@@ -441,6 +444,19 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	s.mu.Lock()
 	id := s.nextID
 	s.nextID++
+	status := FrameComplete
+	for _, f := range cfg.Faults {
+		if f.Every != 0 && id%f.Every == f.Every-1 {
+			st, withBuffer := faultStatus(f.Cause)
+			if !withBuffer {
+				s.lost[f.Cause]++ // due while the "camera" was away: no buffer
+				s.mu.Unlock()
+				return
+			}
+			status = st
+			break
+		}
+	}
 	if s.inQ.n == 0 {
 		s.underruns++
 		s.mu.Unlock()
@@ -465,7 +481,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Buffer:    s.makeID(i),
 		FrameID:   id,
 		Timestamp: ts,
-		Status:    FrameComplete,
+		Status:    status,
 		Geometry:  g,
 		Length:    g.Size(),
 		Flags:     flags,
@@ -552,6 +568,7 @@ func (s *Synthetic) Counters() Counters {
 	return Counters{
 		Delivered:   s.delivered,
 		Underruns:   s.underruns,
+		Lost:        s.lost,
 		Discarded:   s.discarded,
 		NextFrameID: s.nextID,
 		Queued:      s.inQ.n,

@@ -121,10 +121,12 @@
 // also loads an eBPF program (package exitwatch, written with
 // cilium/ebpf/asm, no C compiler) on the sched_process_exit tracepoint,
 // keeps it watching the pids of the consumer table, and logs and counts
-// (Stats.KernelExits) each consumer exit the kernel reports. It only
-// observes: ringbuf has no way to be told that a pid exited, so reclaiming
-// stays with the pidfd path. When the program cannot load (no privilege,
-// an old kernel), the reason is logged and the producer runs without it.
+// (Stats.KernelExits) each consumer exit the kernel reports, and tells the
+// ring (ringbuf.Producer.ConsumerExited), which reclaims the consumer at
+// once if the process's own pidfd confirms it is exiting; the socket and
+// pidfd paths stay authoritative. When the program cannot load (no
+// privilege, an old kernel), the reason is logged and the producer runs
+// without it.
 //
 // # Errors
 //

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -67,18 +68,15 @@ type Producer struct {
 	loop loopState // Run's goroutine only (loop.go)
 
 	// Counters, written by Run's goroutine, read by anyone.
-	frames       atomic.Uint64 // the grabber's NextFrameID, last seen
-	published    atomic.Uint64
-	dropNoSlot   atomic.Uint64
-	dropUnderrun atomic.Uint64
-	dropSource   atomic.Uint64
-	discarded    atomic.Uint64
-	copied       atomic.Uint64 // bytes copied (safe-copy)
-	kernelExits  atomic.Uint64 // consumer exits the eBPF observer reported
-	exitWatch    atomic.Value  // string: the observer's mode, "unavailable" or unset
-	observer     atomic.Pointer[exitObserver]
-	startNs      atomic.Int64 // wall clock of Start (Unix ns), 0 before
-	endNs        atomic.Int64 // wall clock of the end of the loop, 0 before
+	// Drop counts live in the ring only (ringbuf.Producer.Drops).
+	frames      atomic.Uint64 // the grabber's NextFrameID, last seen
+	published   atomic.Uint64
+	copied      atomic.Uint64 // bytes copied (safe-copy)
+	kernelExits atomic.Uint64 // consumer exits the eBPF observer reported
+	exitWatch   atomic.Value  // string: the observer's mode, "unavailable" or unset
+	observer    atomic.Pointer[exitObserver]
+	startNs     atomic.Int64 // wall clock of Start (Unix ns), 0 before
+	endNs       atomic.Int64 // wall clock of the end of the loop, 0 before
 
 	ringMu     sync.RWMutex
 	ringClosed bool
@@ -120,7 +118,8 @@ func New(cfg Config) (*Producer, error) {
 	p.ring, err = ringbuf.Create(ringbuf.Config{
 		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
-		EvictAfter: cfg.EvictAfter, HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
+		EvictAfter: cfg.EvictAfter, HoldQuota: cfg.HoldQuota, HeartbeatPeriod: cfg.heartbeat(),
+		HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
@@ -144,6 +143,17 @@ func (p *Producer) Path() string { return p.ring.Path() }
 
 // Epoch is the random identity of this ring (ringbuf.Producer.Epoch).
 func (p *Producer) Epoch() uint64 { return p.ring.Epoch() }
+
+// ringPids appends the pids of the ring's consumers to dst (none once the
+// ring closed): ringbuf.Producer.ConsumerPids under ringMu.
+func (p *Producer) ringPids(dst []int) []int {
+	p.ringMu.RLock()
+	defer p.ringMu.RUnlock()
+	if p.ringClosed {
+		return dst
+	}
+	return p.ring.ConsumerPids(dst)
+}
 
 // Snapshot returns the ring's state (consumers, drops, slots). After the
 // ring closed it returns ErrClosed.
@@ -209,9 +219,8 @@ func (p *Producer) Run(ctx context.Context) (Stats, error) {
 	p.mu.Unlock()
 
 	st := p.Stats()
-	attrs := []any{"published", st.Published, "frames", st.Frames, "drop_no_slot", st.DropNoSlot,
-		"drop_underrun", st.DropUnderrun, "drop_source", st.DropSource, "discarded", st.Discarded,
-		"elapsed", st.Elapsed.Round(time.Millisecond), "fps", round1(st.FPS())}
+	attrs := []any{"published", st.Published, "frames", st.Frames, "dropped", st.DropTotal(),
+		slog.Any("drops", st.Drops.Map()), "elapsed", st.Elapsed.Round(time.Millisecond).String(), "fps", round1(st.FPS())}
 	if runErr != nil {
 		p.log.Error("producer failed", append(attrs, "err", runErr)...)
 	} else {
@@ -310,7 +319,7 @@ func (p *Producer) shutdown() error {
 	// not dequeued buffer. Read them before Close zeroes them.
 	c := p.grab.Counters()
 	p.loop.account(c)
-	p.discarded.Store(c.Discarded)
+	p.ring.RecordDrops(loss.Discarded, c.Discarded)
 	if c.Copies > 0 {
 		// A GStreamer source's upstream wrote these frames elsewhere: it
 		// ignored the sink's pool, or no slot was queued when it asked.

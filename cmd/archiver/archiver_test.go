@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/archive"
-	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/loss"
 )
 
 // accountFor checks that the archive accounts for every frame the producers
@@ -51,9 +51,9 @@ func TestLossless(t *testing.T) {
 			for tp.offered < n {
 				switch id := tp.nextID; {
 				case id%97 == 50:
-					tp.lose(ringbuf.DropUnderrun)
+					tp.lose(loss.Underrun)
 				case id%101 == 60:
-					tp.lose(ringbuf.DropSource)
+					tp.lose(loss.SourceError)
 				case id >= 300 && id < 600:
 					tp.offer(false) // a camera: no slot, frame dropped
 				default:
@@ -73,9 +73,9 @@ func TestLossless(t *testing.T) {
 				t.Fatalf("stored %d (summary %d), published %d", a.frames, num(t, sum, "stored"), tp.published)
 			}
 			want := map[archive.Cause]uint64{
-				archive.CauseProducerDrop: tp.drops[ringbuf.DropNoSlot],
-				archive.CauseUnderrun:     tp.drops[ringbuf.DropUnderrun],
-				archive.CauseSourceError:  tp.drops[ringbuf.DropSource],
+				archive.CauseProducerDrop: tp.drops[loss.Blocked],
+				archive.CauseUnderrun:     tp.drops[loss.Underrun],
+				archive.CauseSourceError:  tp.drops[loss.SourceError],
 			}
 			for cause, n := range want {
 				if a.lost[cause] != n {

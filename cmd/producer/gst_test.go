@@ -159,13 +159,15 @@ func TestGstToArchive(t *testing.T) {
 		want    string // the frames the archive must hold (the same pipeline on videotestsrc)
 		geo     frame.Geometry
 		copyArg string
+		copies  uint64 // per frame: the sink's (its upstream wrote elsewhere), safe-copy's
 	}{
 		{
-			name:  "gray16-padded",
-			src:   "videotestsrc num-buffers=12 pattern=ball ! video/x-raw,format=GRAY16_LE,width=33,height=21",
-			parse: "rawvideoparse format=gray16-le width=33 height=21 framerate=30/1",
-			want:  "videotestsrc num-buffers=12 pattern=ball ! video/x-raw,format=GRAY16_LE,width=33,height=21",
-			geo:   frame.Geometry{Width: 33, Height: 21, Stride: 68, Format: frame.Mono16},
+			name:   "gray16-padded",
+			src:    "videotestsrc num-buffers=12 pattern=ball ! video/x-raw,format=GRAY16_LE,width=33,height=21",
+			parse:  "rawvideoparse format=gray16-le width=33 height=21 framerate=30/1",
+			want:   "videotestsrc num-buffers=12 pattern=ball ! video/x-raw,format=GRAY16_LE,width=33,height=21",
+			geo:    frame.Geometry{Width: 33, Height: 21, Stride: 68, Format: frame.Mono16},
+			copies: 1,
 		},
 		{
 			name:  "rgb-to-gray8-in-place",
@@ -181,6 +183,7 @@ func TestGstToArchive(t *testing.T) {
 			want:    "videotestsrc num-buffers=12 pattern=zone-plate ! video/x-raw,format=RGB,width=64,height=48",
 			geo:     frame.Packed(64, 48, frame.RGB8),
 			copyArg: "-copy",
+			copies:  2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -258,7 +261,7 @@ func TestGstToArchive(t *testing.T) {
 			if err := json.Unmarshal(pout.Bytes(), &st); err != nil {
 				t.Fatalf("summary %q: %v", pout.String(), err)
 			}
-			if st.Published != n || st.Frames != n || st.Source != "gst" {
+			if st.Published != n || st.Frames != n || st.Source != "gst" || st.Copies != tc.copies*n {
 				t.Fatalf("summary %+v", st)
 			}
 			if err := ac.Wait(); err != nil {

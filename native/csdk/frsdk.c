@@ -62,11 +62,30 @@ struct fr_buffer {
 	fr_frame_info info;
 };
 
-/* The precomputed pattern of one configuration (frame/pattern.go). */
+/* A pixel format: a row of frame/format.go's table, the properties the
+ * pattern needs. */
+struct fr_format {
+	uint32_t code;
+	uint8_t bits;           /* bits one pixel occupies in memory */
+	uint8_t sample_bits;    /* significant bits of a sample */
+	uint8_t packed;         /* enum fr_packing */
+	uint8_t kind;           /* enum fr_kind */
+	uint8_t width_multiple; /* 2 for YUV422 (pixel pairs), else 1 */
+	uint8_t cfa[4];         /* Bayer: color of (0,0), (1,0), (0,1), (1,1) */
+	uint8_t order[4];       /* RGB: byte offsets of R, G, B; YUV422: of Y0, U, Y1, V */
+};
+
+/* The precomputed pattern of one configuration (frame/pattern.go): the
+ * background lines, row variant r (the Bayer row parity) and phase ph at
+ * lines + (r*phases + ph)*line_bytes. */
 struct pattern {
 	fr_config cfg;
-	uint32_t bpp;
-	uint8_t *line; /* background for x = 0..width+127, (width+128)*bpp bytes */
+	const struct fr_format *fmt;
+	uint32_t phases;
+	uint32_t rows;
+	uint64_t line_bytes;
+	uint8_t tail; /* mask of the used bits of a row's last byte */
+	uint8_t *lines;
 };
 
 /* A simple FIFO of buffer indices. */
@@ -190,33 +209,150 @@ static uint64_t splitmix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-static uint32_t format_bpp(uint32_t f)
+/* ---- pixel formats (frame/format.go's table, the same rows) ---------- */
+
+enum fr_kind { K_MONO = 1, K_BAYER, K_RGB, K_YUV422 };
+/* P_LSB: PFNC "p", an LSB-first bit stream per row; P_GEV: GigE Vision
+ * "Packed", pairs of pixels in three bytes (frame.PackedGEV). */
+enum fr_packing { P_NONE = 0, P_LSB, P_GEV };
+enum fr_color { C_R = 0, C_G = 1, C_B = 2 };
+
+#define MONO(code, bits, sb, packed) {code, bits, sb, packed, K_MONO, 1, {0, 0, 0, 0}, {0, 0, 0, 0}}
+#define BAYER(code, bits, a, b, c, d) {code, bits, bits, P_NONE, K_BAYER, 1, {a, b, c, d}, {0, 0, 0, 0}}
+
+static const struct fr_format fr_formats[] = {
+	MONO(FR_PFNC_MONO8, 8, 8, P_NONE),
+	MONO(FR_PFNC_MONO10, 16, 10, P_NONE),
+	MONO(FR_PFNC_MONO12, 16, 12, P_NONE),
+	MONO(FR_PFNC_MONO16, 16, 16, P_NONE),
+	MONO(FR_PFNC_MONO10P, 10, 10, P_LSB),
+	MONO(FR_PFNC_MONO12P, 12, 12, P_LSB),
+	MONO(FR_PFNC_MONO10_PACKED, 12, 10, P_GEV),
+	MONO(FR_PFNC_MONO12_PACKED, 12, 12, P_GEV),
+	BAYER(FR_PFNC_BAYER_GR8, 8, C_G, C_R, C_B, C_G),
+	BAYER(FR_PFNC_BAYER_RG8, 8, C_R, C_G, C_G, C_B),
+	BAYER(FR_PFNC_BAYER_GB8, 8, C_G, C_B, C_R, C_G),
+	BAYER(FR_PFNC_BAYER_BG8, 8, C_B, C_G, C_G, C_R),
+	BAYER(FR_PFNC_BAYER_GR16, 16, C_G, C_R, C_B, C_G),
+	BAYER(FR_PFNC_BAYER_RG16, 16, C_R, C_G, C_G, C_B),
+	BAYER(FR_PFNC_BAYER_GB16, 16, C_G, C_B, C_R, C_G),
+	BAYER(FR_PFNC_BAYER_BG16, 16, C_B, C_G, C_G, C_R),
+	{FR_PFNC_RGB8, 24, 8, P_NONE, K_RGB, 1, {0, 0, 0, 0}, {0, 1, 2, 0}},
+	{FR_PFNC_BGR8, 24, 8, P_NONE, K_RGB, 1, {0, 0, 0, 0}, {2, 1, 0, 0}},
+	{FR_PFNC_YUV422_8, 16, 8, P_NONE, K_YUV422, 2, {0, 0, 0, 0}, {0, 1, 2, 3}},
+	{FR_PFNC_YUV422_8_UYVY, 16, 8, P_NONE, K_YUV422, 2, {0, 0, 0, 0}, {1, 0, 3, 2}},
+};
+
+#undef MONO
+#undef BAYER
+
+static const struct fr_format *find_format(uint32_t code)
 {
-	switch (f) {
-	case FR_PFNC_MONO8:
-		return 1;
-	case FR_PFNC_MONO16:
-		return 2;
-	case FR_PFNC_RGB8:
-		return 3;
+	for (size_t i = 0; i < sizeof fr_formats / sizeof fr_formats[0]; i++) {
+		if (fr_formats[i].code == code)
+			return &fr_formats[i];
 	}
-	return 0;
+	return NULL;
 }
 
-static void put_pixel(uint8_t *p, uint32_t f, uint64_t v)
+/* row_bytes is frame.Format.RowBytes: ceil(width*bits/8). */
+static uint64_t row_bytes(const struct fr_format *f, uint64_t width)
 {
-	switch (f) {
-	case FR_PFNC_MONO8:
-		p[0] = (uint8_t)v;
+	return (width * f->bits + 7) / 8;
+}
+
+/* expand8 is frame.Expand8: the 8-bit v at n bits by bit replication. */
+static uint32_t expand8(uint32_t v, uint32_t n)
+{
+	return (v << (n - 8)) | (v >> (16 - n));
+}
+
+/* set_bits overwrites the b bits at bit pos of the LSB-first stream dst. */
+static void set_bits(uint8_t *dst, uint64_t len, uint64_t pos, uint32_t b, uint32_t v)
+{
+	uint64_t i = pos / 8;
+	uint32_t sh = (uint32_t)(pos % 8);
+	uint32_t m = ((1u << b) - 1) << sh;
+	v = (v << sh) & m;
+	for (uint64_t k = 0; k < 3 && i + k < len; k++)
+		dst[i + k] = (uint8_t)((dst[i + k] & ~(m >> (8 * k))) | (v >> (8 * k)));
+}
+
+/* put_gev stores the n-bit sample s of pixel x of a GigE Vision packed
+ * row, leaving its pair partner's bits as they are (frame.putGEV). */
+static void put_gev(uint8_t *row, uint64_t x, uint32_t s, uint32_t n)
+{
+	uint32_t l = n - 8;
+	uint8_t lo = (uint8_t)((1u << l) - 1);
+	uint8_t *b = row + x / 2 * 3;
+	if (x % 2 == 0) {
+		b[0] = (uint8_t)(s >> l);
+		b[1] = (uint8_t)((b[1] & ~lo) | (s & lo));
+	} else {
+		b[2] = (uint8_t)(s >> l);
+		b[1] = (uint8_t)((b[1] & ~(lo << 4)) | ((s & lo) << 4));
+	}
+}
+
+/* put_sample stores sample s of the one-sample pixel x of a row of len bytes. */
+static void put_sample(uint8_t *row, uint64_t len, const struct fr_format *f, uint64_t x, uint32_t s)
+{
+	if (f->packed == P_LSB)
+		set_bits(row, len, x * f->bits, f->bits, s);
+	else if (f->packed == P_GEV)
+		put_gev(row, x, s, f->sample_bits);
+	else if (f->bits == 8)
+		row[x] = (uint8_t)s;
+	else
+		put_le16(row + 2 * x, (uint16_t)s);
+}
+
+/* put_defect sets pixel x of a row to the format's maximum or zero. */
+static void put_defect(uint8_t *row, uint64_t len, const struct fr_format *f, uint64_t x, int bright)
+{
+	uint8_t v = bright ? 0xFF : 0x00;
+	switch (f->kind) {
+	case K_MONO:
+	case K_BAYER:
+		put_sample(row, len, f, x, bright ? (1u << f->sample_bits) - 1 : 0);
 		break;
-	case FR_PFNC_MONO16:
-		put_le16(p, (uint16_t)(v * 257));
+	case K_RGB:
+		memset(row + 3 * x, v, 3);
 		break;
-	case FR_PFNC_RGB8:
-		p[0] = (uint8_t)v;
-		p[1] = (uint8_t)(v + 32);
-		p[2] = (uint8_t)(v + 64);
+	case K_YUV422:
+		row[x / 2 * 4 + f->order[2 * (x % 2)]] = v;
 		break;
+	}
+}
+
+/* encode_line writes the background of pixels j = 0..n-1 with base values
+ * 16 + (j+ph) mod 128 for a row of parity r (frame/pattern.go encodeLine). */
+static void encode_line(uint8_t *line, uint64_t len, const struct fr_format *f, uint64_t n, uint32_t r, uint32_t ph)
+{
+	for (uint64_t j = 0; j < n; j++) {
+		uint32_t v = 16 + (uint32_t)((j + ph) % 128);
+		switch (f->kind) {
+		case K_MONO:
+			put_sample(line, len, f, j, expand8(v, f->sample_bits));
+			break;
+		case K_BAYER:
+			put_sample(line, len, f, j, expand8(v + 16 * f->cfa[r * 2 + j % 2], f->sample_bits));
+			break;
+		case K_RGB:
+			line[3 * j + f->order[0]] = (uint8_t)v;
+			line[3 * j + f->order[1]] = (uint8_t)(v + 32);
+			line[3 * j + f->order[2]] = (uint8_t)(v + 64);
+			break;
+		case K_YUV422:
+			if (j % 2 == 0) {
+				uint8_t *pair = line + 2 * j;
+				pair[f->order[0]] = (uint8_t)v;
+				pair[f->order[1]] = (uint8_t)(v + 32);
+				pair[f->order[2]] = (uint8_t)(16 + (j + 1 + ph) % 128);
+				pair[f->order[3]] = (uint8_t)(v + 64);
+			}
+			break;
+		}
 	}
 }
 
@@ -229,12 +365,14 @@ static uint64_t cfg_size(const fr_config *c)
  * NewGenerator's stamp check, then the SDK's own fields. */
 static fr_status validate_config(const fr_config *c)
 {
-	uint32_t bpp = format_bpp(c->format);
-	if (bpp == 0)
+	const struct fr_format *f = find_format(c->format);
+	if (f == NULL)
 		return FR_ERR_FORMAT;
 	if (c->width == 0 || c->height == 0 || c->width > FR_MAX_DIMENSION || c->height > FR_MAX_DIMENSION)
 		return FR_ERR_GEOMETRY;
-	if ((uint64_t)c->stride < (uint64_t)c->width * bpp || c->stride > FR_MAX_STRIDE)
+	if (c->width % f->width_multiple != 0)
+		return FR_ERR_GEOMETRY;
+	if ((uint64_t)c->stride < row_bytes(f, c->width) || c->stride > FR_MAX_STRIDE)
 		return FR_ERR_GEOMETRY;
 	if (cfg_size(c) < FR_STAMP_SIZE)
 		return FR_ERR_GEOMETRY;
@@ -245,38 +383,66 @@ static fr_status validate_config(const fr_config *c)
 	return FR_OK;
 }
 
-/* pattern_init builds the background line of a validated config. */
+static uint32_t gcd32(uint32_t a, uint32_t b)
+{
+	while (b != 0) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* pattern_init builds the background lines of a validated config
+ * (frame.NewGenerator). */
 static fr_status pattern_init(struct pattern *p, const fr_config *c)
 {
-	uint32_t bpp = format_bpp(c->format);
-	uint8_t *line = malloc(((size_t)c->width + 128) * bpp);
-	if (line == NULL)
+	const struct fr_format *f = find_format(c->format);
+	uint32_t phases = 8 / gcd32(f->bits, 8);
+	if ((f->kind == K_BAYER || f->kind == K_YUV422) && phases % 2 != 0)
+		phases *= 2;
+	uint32_t rows = f->kind == K_BAYER ? 2 : 1;
+	uint64_t n = ((uint64_t)c->width + 128 + phases - 1) / phases * phases;
+	uint64_t line_bytes = n * f->bits / 8;
+	uint8_t *lines = calloc((size_t)rows * phases, (size_t)line_bytes);
+	if (lines == NULL)
 		return FR_ERR_NO_MEMORY;
-	for (uint64_t i = 0; i < (uint64_t)c->width + 128; i++)
-		put_pixel(line + i * bpp, c->format, 16 + i % 128);
+	for (uint32_t r = 0; r < rows; r++) {
+		for (uint32_t ph = 0; ph < phases; ph++)
+			encode_line(lines + (r * phases + ph) * line_bytes, line_bytes, f, n, r, ph);
+	}
+	uint32_t rem = (uint32_t)(((uint64_t)c->width * f->bits) % 8);
 	p->cfg = *c;
-	p->bpp = bpp;
-	p->line = line;
+	p->fmt = f;
+	p->phases = phases;
+	p->rows = rows;
+	p->line_bytes = line_bytes;
+	p->tail = rem == 0 ? 0xFF : (uint8_t)((1u << rem) - 1);
+	p->lines = lines;
 	return FR_OK;
 }
 
 static void pattern_free(struct pattern *p)
 {
-	free(p->line);
-	p->line = NULL;
+	free(p->lines);
+	p->lines = NULL;
 }
 
 /* pattern_fill writes frame id into dst[0 : stride*height] (frame.Generator.Fill). */
 static void pattern_fill(const struct pattern *p, uint8_t *dst, uint64_t id)
 {
 	const fr_config *c = &p->cfg;
-	const uint64_t bpp = p->bpp, stride = c->stride, w = c->width, h = c->height;
-	const uint64_t row = w * bpp, size = stride * h;
+	const struct fr_format *f = p->fmt;
+	const uint64_t stride = c->stride, w = c->width, h = c->height;
+	const uint64_t row = row_bytes(f, w), size = stride * h;
 
 	for (uint64_t y = 0; y < h; y++) {
 		uint64_t off = (2 * y + 3 * id) % 128;
+		uint64_t ph = off % p->phases;
+		uint64_t start = (off - ph) * f->bits / 8;
 		uint8_t *r = dst + y * stride;
-		memcpy(r, p->line + off * bpp, row);
+		memcpy(r, p->lines + ((y % p->rows) * p->phases + ph) * p->line_bytes + start, row);
+		r[row - 1] &= p->tail;
 		memset(r + row, 0, stride - row);
 	}
 	if ((c->flags & FR_CONFIG_DEFECTS) && w >= 3 * 18 && h >= 18) {
@@ -286,9 +452,11 @@ static void pattern_fill(const struct pattern *p, uint8_t *dst, uint64_t id)
 			uint64_t bsize = 4 + (hh >> 8) % 13;
 			uint64_t bx = i * band + (hh >> 16) % (band - bsize - 1);
 			uint64_t by = 1 + (hh >> 32) % (h - bsize - 1);
-			uint8_t v = ((hh >> 60) & 1) == 0 ? 0xFF : 0x00;
-			for (uint64_t y = by; y < by + bsize; y++)
-				memset(dst + y * stride + bx * bpp, v, bsize * bpp);
+			int bright = ((hh >> 60) & 1) == 0;
+			for (uint64_t y = by; y < by + bsize; y++) {
+				for (uint64_t x = bx; x < bx + bsize; x++)
+					put_defect(dst + y * stride, row, f, x, bright);
+			}
 		}
 	}
 	put_le32(dst + 0, STAMP_MAGIC);

@@ -74,10 +74,30 @@ extern "C" {
 #define FR_MAX_FRAME_RATE 1e6    /* frames per second */
 #define FR_STAMP_SIZE 32         /* bytes of the pattern stamp (frame.StampSize) */
 
-/* PFNC pixel format codes (frame/format.go). */
+/* PFNC pixel format codes: the formats of frame/format.go's table, which
+ * the pattern (LAYOUT.md Appendix A) is defined for. Samples of the 16-bit
+ * formats are little-endian; "P" formats are PFNC's LSB-first packing,
+ * "_PACKED" ones GigE Vision's pairs of pixels in three bytes. */
 #define FR_PFNC_MONO8 0x01080001u
+#define FR_PFNC_MONO10 0x01100003u
+#define FR_PFNC_MONO12 0x01100005u
 #define FR_PFNC_MONO16 0x01100007u
+#define FR_PFNC_MONO10P 0x010A0046u
+#define FR_PFNC_MONO12P 0x010C0047u
+#define FR_PFNC_MONO10_PACKED 0x010C0004u /* GigE Vision packing */
+#define FR_PFNC_MONO12_PACKED 0x010C0006u /* GigE Vision packing */
+#define FR_PFNC_BAYER_GR8 0x01080008u
+#define FR_PFNC_BAYER_RG8 0x01080009u
+#define FR_PFNC_BAYER_GB8 0x0108000Au
+#define FR_PFNC_BAYER_BG8 0x0108000Bu
+#define FR_PFNC_BAYER_GR16 0x0110002Eu
+#define FR_PFNC_BAYER_RG16 0x0110002Fu
+#define FR_PFNC_BAYER_GB16 0x01100030u
+#define FR_PFNC_BAYER_BG16 0x01100031u
 #define FR_PFNC_RGB8 0x02180014u
+#define FR_PFNC_BGR8 0x02180015u
+#define FR_PFNC_YUV422_8 0x02100032u      /* Y0 U Y1 V */
+#define FR_PFNC_YUV422_8_UYVY 0x0210001Fu /* U Y0 V Y1 */
 
 /* fr_status values. Zero is success, every error is negative. */
 typedef int32_t fr_status;
@@ -116,7 +136,7 @@ typedef uint64_t fr_buffer_id; /* 0 is never a valid buffer id */
 typedef struct fr_config {
 	uint32_t width;    /*  0: pixels per row, 1..FR_MAX_DIMENSION */
 	uint32_t height;   /*  4: rows, 1..FR_MAX_DIMENSION */
-	uint32_t stride;   /*  8: bytes per row, width*bpp..FR_MAX_STRIDE */
+	uint32_t stride;   /*  8: bytes per row, ceil(width*bits/8)..FR_MAX_STRIDE */
 	uint32_t format;   /* 12: PFNC code */
 	double frame_rate; /* 16: frames per second; 0 = paced by queued buffers */
 	uint32_t flags;    /* 24: FR_CONFIG_* */

@@ -1,73 +1,35 @@
 package ringbuf
 
+// Hostile segments: a consumer scribbling over the control segment, a
+// producer writing nonsense into the data segment.
+
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/loss"
 )
-
-var reviewRings atomic.Int64
-
-func reviewRing(t *testing.T, cfg Config) *Producer {
-	t.Helper()
-	cfg.SocketPath = fmt.Sprintf("%s/review-%d.sock", os.Getenv("FRAMERING_RUNTIME_DIR"), reviewRings.Add(1))
-	if cfg.SlotSize == 0 {
-		cfg.SlotSize = 4096
-	}
-	p, err := Create(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
-func reviewAttach(t *testing.T, p *Producer, opts Options) *Reader {
-	t.Helper()
-	opts.SocketPath = p.Path()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := Attach(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-// reviewGuard fails the test if fn does not return within the hang guard.
-func reviewGuard(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("hang guard: %s did not finish", what)
-	}
-}
 
 // A consumer scribbling random values over the whole control segment
 // (header, hold words, waiters, every table entry) while the producer
 // publishes and other readers read: nobody panics, indexes out of bounds or
 // spins forever. Frames may be lost or leases disturbed (the threat model
 // trusts consumers with the control segment), but every call returns.
-func TestReviewHostileControlSegment(t *testing.T) {
-	p := reviewRing(t, Config{Slots: 4, EvictAfter: 5 * time.Millisecond})
-	ll := reviewAttach(t, p, Options{Consumer: "ll", Mode: Lossless, Spin: time.Microsecond})
-	ly := reviewAttach(t, p, Options{Consumer: "ly", Spin: time.Microsecond})
-	obs := reviewAttach(t, p, Options{Role: RoleObserver})
+func TestHostileControlSegment(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4, EvictAfter: 5 * time.Millisecond})
+	ll := internalAttach(t, p, Options{Consumer: "ll", Mode: Lossless, Spin: time.Microsecond})
+	ly := internalAttach(t, p, Options{Consumer: "ly", Spin: time.Microsecond})
+	obs := internalAttach(t, p, Options{Role: RoleObserver})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	// The vandal writes through the producer's view: the same memory any
 	// consumer maps read-write.
-	words := p.cw
+	words := p.ctl.w
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -140,12 +102,12 @@ func TestReviewHostileControlSegment(t *testing.T) {
 		}
 	}()
 	published := 0
-	reviewGuard(t, "the producer under a hostile control segment", func() {
+	hangGuard(t, "the producer under a hostile control segment", func() {
 		deadline := time.Now().Add(time.Second)
 		for time.Now().Before(deadline) {
 			s, err := p.Acquire()
 			if err != nil {
-				p.RecordDrops(DropNoSlot, 1)
+				p.RecordDrops(loss.Blocked, 1)
 				continue
 			}
 			if _, err := p.Publish(s, Meta{Length: 64}); err != nil {
@@ -157,17 +119,17 @@ func TestReviewHostileControlSegment(t *testing.T) {
 		}
 	})
 	close(stop)
-	reviewGuard(t, "readers under a hostile control segment", wg.Wait)
+	hangGuard(t, "readers under a hostile control segment", wg.Wait)
 	t.Logf("published %d, delivered %d", published, reads.Load())
 }
 
 // A producer writing arbitrary index entries, descriptor words and
 // published values after the attach validated its headers: the reader never
 // panics, never slices outside a slot, and every call returns.
-func TestReviewHostileDataSegment(t *testing.T) {
-	p := reviewRing(t, Config{Slots: 4})
-	r := reviewAttach(t, p, Options{Consumer: "c", Spin: time.Microsecond})
-	o := reviewAttach(t, p, Options{Role: RoleObserver})
+func TestHostileDataSegment(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4})
+	r := internalAttach(t, p, Options{Consumer: "c", Spin: time.Microsecond})
+	o := internalAttach(t, p, Options{Role: RoleObserver})
 	for i := 0; i < 8; i++ {
 		s, _ := p.Acquire()
 		p.Publish(s, Meta{Length: 64})
@@ -194,14 +156,11 @@ func TestReviewHostileDataSegment(t *testing.T) {
 				// the bound.
 				seq := 1 + rng.Uint64N(64)
 				k := uint32(rng.IntN(int(p.geo.slots) + 2))
-				p.dw[p.geo.index(seq&uint64(p.geo.indexCount-1))/8].Store(seq<<16 | uint64(k))
+				p.data.indexEntry(seq).Store(seq<<16 | uint64(k))
 				if k < p.geo.slots {
-					d := p.geo.desc(k) / 8
-					p.dw[d+dLength/8].Store(p.geo.capacity + uint64(rng.IntN(3)) - 1)
-					p.dw[d+dSeq/8].Store(seq)
-					p.dw[d+dGen/8].Store(rng.Uint64() &^ 1)
+					forgeDesc(p, k, seq, p.geo.capacity+uint64(rng.IntN(3))-1, rng.Uint64()&^1)
 				}
-				p.dw[offPublished/8].Store(seq + rng.Uint64N(4))
+				p.data.published().Store(seq + rng.Uint64N(4))
 				continue
 			}
 			i := rng.Uint64N(hi)
@@ -216,7 +175,7 @@ func TestReviewHostileDataSegment(t *testing.T) {
 			case 3:
 				v &^= 1 // even generations
 			}
-			p.dw[i].Store(v)
+			p.data.w[i].Store(v)
 		}
 	}()
 	var accepted atomic.Int64
@@ -260,6 +219,6 @@ func TestReviewHostileDataSegment(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	close(stop)
-	reviewGuard(t, "readers under a hostile data segment", wg.Wait)
+	hangGuard(t, "readers under a hostile data segment", wg.Wait)
 	t.Logf("%d leases accepted from scribbled descriptors", accepted.Load())
 }

@@ -1,5 +1,8 @@
 package ringbuf_test
 
+// Blame and eviction: a caught-up lossless consumer is never blamed for
+// others' holds, nor when every slot is lent to the source.
+
 import (
 	"errors"
 	"testing"
@@ -11,8 +14,11 @@ import (
 // A lossless consumer that has read every frame (lag 0) must not be
 // evicted when Acquire fails because another (lossy) consumer holds every
 // published slot: it is not what keeps the producer without a slot.
-func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
-	p := newRing(t, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
+func TestCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
+	// The lossy consumer may hold both slots (quota 2), and is not evicted
+	// for it within the test (an hour): the question is whom the producer
+	// blames, not what it does about it.
+	p := newRing(t, ringbuf.Config{Slots: 2, HoldQuota: 2, EvictAfter: time.Hour})
 	ll := attach(t, p, ringbuf.Options{Consumer: "ll", Mode: ringbuf.Lossless})
 	ly := attach(t, p, ringbuf.Options{Consumer: "ly", Mode: ringbuf.Lossy})
 	ctx := testCtx(t)
@@ -41,13 +47,16 @@ func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	if e, ok := p.Blamed(); !ok || e != ly.Info().Entry {
+		t.Errorf("blamed entry %d (%v), want the lossy holder's %d", e, ok, ly.Info().Entry)
+	}
 	snap := p.Snapshot()
 	for _, c := range snap.Consumers {
 		if c.Name == "ll" {
-			t.Logf("lossless consumer: lag %d, blocked_drops %d, state %s", c.Lag, c.BlockedDrops, c.State)
-			if c.State != "active" || c.BlockedDrops != 0 {
+			t.Logf("lossless consumer: lag %d, blocked_drops %d, state %s", c.Lag, c.BlockDrops, c.State)
+			if c.State != "active" || c.BlockDrops != 0 {
 				t.Errorf("caught-up lossless consumer was blamed (blocked_drops %d) and is %s; evictions %d",
-					c.BlockedDrops, c.State, snap.Evictions)
+					c.BlockDrops, c.State, snap.Evictions)
 			}
 		}
 	}
@@ -57,7 +66,7 @@ func TestReviewCaughtUpLosslessNotBlamedForOthersHolds(t *testing.T) {
 
 // The same with every slot lent to the producer itself (a grabber queue as
 // deep as the ring): nothing is published, so no consumer can be the cause.
-func TestReviewLosslessNotBlamedWhenAllSlotsLent(t *testing.T) {
+func TestLosslessNotBlamedWhenAllSlotsLent(t *testing.T) {
 	p := newRing(t, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
 	attach(t, p, ringbuf.Options{Consumer: "ll", Mode: ringbuf.Lossless})
 	s1, _ := p.Acquire()

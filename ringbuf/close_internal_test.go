@@ -1,5 +1,7 @@
 package ringbuf
 
+// Closing, white-box: the status a consumer registering during Close gets.
+
 import (
 	"sync"
 	"sync/atomic"
@@ -32,8 +34,8 @@ func reviewWaitFor(t *testing.T, what string, cond func() bool) {
 // full" (ErrRefused): a consumer that re-attaches (consumers.Options.
 // Reattach) takes that for a definitive refusal and stops, where "closing"
 // (ErrClosed) would have made it wait for the next producer.
-func TestReviewRegisterDuringCloseSaysClosing(t *testing.T) {
-	p := reviewRing(t, Config{Slots: 2})
+func TestRegisterDuringCloseSaysClosing(t *testing.T) {
+	p := internalRing(t, Config{Slots: 2})
 	c, err := shm.Dial(p.Path())
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,8 @@
 package shm_test
 
+// The attach socket: Listen on a path that is not a socket, descriptors
+// passed and refused, peer credentials.
+
 import (
 	"errors"
 	"net"
@@ -9,14 +12,30 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/framering/framering/shm"
+	"golang.org/x/sys/unix"
 )
+
+// Listen replaces a stale *socket*; a regular file that happens to be at
+// the path (a typo in a configured socket path) must be left alone.
+func TestListenKeepsNonSocketFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(path, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := shm.Listen(path, 0o660)
+	if err == nil {
+		ln.Close()
+	}
+	b, rerr := os.ReadFile(path)
+	if string(b) != "precious" {
+		t.Fatalf("Listen on a regular file: err %v; the file is gone (%v)", err, rerr)
+	}
+}
 
 // Several would-be owners start at once on a path holding a stale socket:
 // exactly one gets it (the others get ErrInUse), and its socket is live.
-func TestReviewListenConcurrentOwners(t *testing.T) {
+func TestListenConcurrentOwners(t *testing.T) {
 	for trial := 0; trial < 50; trial++ {
 		path := filepath.Join(t.TempDir(), "r.sock")
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
@@ -74,7 +93,7 @@ func countFds(t *testing.T) int {
 // Recv: descriptors beyond maxFiles, and a control message too large for
 // its buffer (MSG_CTRUNC), are refused and none of them stays open; the
 // descriptors it returns are close-on-exec.
-func TestReviewRecvDescriptorHandling(t *testing.T) {
+func TestRecvDescriptorHandling(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.sock")
 	ln, err := shm.Listen(path, 0o600)
 	if err != nil {

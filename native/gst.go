@@ -101,6 +101,9 @@ func OpenGst(cfg Config) (Grabber, error) {
 	if cfg.Pipeline == "" {
 		return nil, fmt.Errorf("open gst source: %w: no pipeline description", ErrInvalid)
 	}
+	if cfg.HasFaults() {
+		return nil, fmt.Errorf("open gst source: %w: injected faults are the synthetic source's", ErrInvalid)
+	}
 	desc := C.CString(cfg.Pipeline)
 	defer C.free(unsafe.Pointer(desc))
 	allowed := C.CString(gstAllowedCaps())

@@ -288,6 +288,14 @@ func TestGstOpenErrors(t *testing.T) {
 			}
 		})
 	}
+	cfg := native.Config{Pipeline: "videotestsrc"}
+	cfg.Faults[0] = native.Fault{Cause: loss.Incomplete, Every: 3}
+	if g, err := native.Open(native.KindGst, cfg); !errors.Is(err, native.ErrInvalid) {
+		if g != nil {
+			g.Close()
+		}
+		t.Fatalf("open with faults: %v", err)
+	}
 }
 
 // A stream that ends before its first frame: Open succeeds (the caps were

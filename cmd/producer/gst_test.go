@@ -33,6 +33,7 @@ func TestGstUsage(t *testing.T) {
 		{"-source", "gst"},
 		{"-source", "gst", "-pipeline", "videotestsrc", "-width", "640"},
 		{"-source", "gst", "-pipeline", "videotestsrc", "-format", "Mono16"},
+		{"-source", "gst", "-pipeline", "videotestsrc", "-faults", "incomplete:5"},
 		{"-source", "synthetic", "-pipeline", "videotestsrc"},
 	} {
 		var errb bytes.Buffer

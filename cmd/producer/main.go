@@ -272,7 +272,7 @@ func checkGst(fs *flag.FlagSet, c *producer.Config) error {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "width", "height", "stride", "format", "fps", "defects":
+		case "width", "height", "stride", "format", "fps", "defects", "faults":
 			set = append(set, "-"+f.Name)
 		}
 	})

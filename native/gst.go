@@ -3,7 +3,7 @@
 package native
 
 // The GStreamer backend: a Grabber over a pipeline that ends in the C
-// library's own sink (cgst/frgst.h, where the zero-copy mechanics and the
+// library's own sink (frgst.h and frgst.c, where the zero-copy mechanics and the
 // C side's buffer states are described; the package documentation has
 // the ownership table).
 //

@@ -121,16 +121,13 @@ var archiverOnce struct {
 	err  error
 }
 
-// archiverBin builds the real archiver once per test binary.
+// archiverBin builds the real archiver once per test binary, into the
+// runtime directory TestMain made.
 func archiverBin(t *testing.T) string {
 	t.Helper()
 	archiverOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "framering-gst-archiver-")
-		if err != nil {
-			archiverOnce.err = err
-			return
-		}
-		archiverOnce.path = filepath.Join(dir, "archiver")
+		// TestMain's private runtime directory, removed when the tests end.
+		archiverOnce.path = filepath.Join(os.Getenv("FRAMERING_RUNTIME_DIR"), "archiver")
 		out, err := exec.Command("go", "build", "-o", archiverOnce.path, "github.com/framering/framering/cmd/archiver").CombinedOutput()
 		if err != nil {
 			archiverOnce.err = fmt.Errorf("go build archiver: %v\n%s", err, out)

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -121,6 +122,9 @@ type Consumer struct {
 	// After an eviction: the epoch and last sequence number delivered, to
 	// count what the re-attached consumer never sees (Frames goroutine).
 	evictedEpoch, evictedSeq uint64
+	// ringDrops sums the drop tables of the rings this consumer left
+	// (under mu); RingDrops adds the current one's.
+	ringDrops loss.Counts
 
 	frame Frame // the loop's reused Frame (zero-copy), invariant 3
 }
@@ -225,6 +229,13 @@ func (c *Consumer) install(r *ringbuf.Reader) bool {
 // counters into base.
 func (c *Consumer) drop(r *ringbuf.Reader) {
 	c.fold(r)
+	if s, err := r.Snapshot(); err == nil {
+		c.mu.Lock()
+		for i, n := range s.Drops {
+			c.ringDrops[i] += n
+		}
+		c.mu.Unlock()
+	}
 	st := r.Stats()
 	c.base.Delivered += st.Delivered
 	c.base.Skipped += st.Skipped
@@ -442,6 +453,24 @@ type Stats struct {
 	// is void.
 	Revoked uint64 `json:"revoked"`
 	Torn    uint64 `json:"torn"`
+}
+
+// RingDrops returns the frames the producers of the rings this consumer
+// attached to dropped before publishing them, by cause (their drop tables,
+// docs/LAYOUT.md 12): the same counts the ring, ringctl and the producer
+// show, summed over producer restarts.
+func (c *Consumer) RingDrops() loss.Counts {
+	c.mu.Lock()
+	sum, r := c.ringDrops, c.r
+	c.mu.Unlock()
+	if r != nil {
+		if s, err := r.Snapshot(); err == nil {
+			for i, n := range s.Drops {
+				sum[i] += n
+			}
+		}
+	}
+	return sum
 }
 
 // noteRelease counts a release that reported a revoked lease.

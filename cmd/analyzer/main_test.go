@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/clock"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/internal/testmain"
 
@@ -369,5 +370,29 @@ func (r *ring) fill(t *testing.T, s ringbuf.Slot) {
 	if _, err := r.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: clock.Nanos(), Width: uint32(g.Width),
 		Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The analyzer's summary carries the ring's drop table, by cause: the same
+// counts the ring itself, ringctl and the producer show.
+func TestBinarySummaryHasRingDrops(t *testing.T) {
+	bin := build(t)
+	g := frame.Packed(64, 48, frame.Mono8)
+	r := newRing(t, "e2e-drops", g)
+	a := startAnalyzer(t, bin, "-ring", "e2e-drops", "-name", "d", "-lossless", "-frames", "3")
+	r.waitFor(t, "the analyzer to attach", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 })
+	r.p.RecordDrops(loss.Incomplete, 4)
+	r.p.RecordDrops(loss.Underrun, 2)
+	r.publish(t, 1)
+	r.waitFor(t, "one frame analyzed", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 && s.Consumers[0].Delivered == 1 })
+	r.p.RecordDrops(loss.Blocked, 1)
+	r.publish(t, 2)
+	if code := a.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, a.stderr.String())
+	}
+	_, sum := lines(t, a.stdout.Bytes())
+	d, _ := sum["ring_drops"].(map[string]any)
+	if num(d, "incomplete") != 4 || num(d, "underrun") != 2 || num(d, "blocked") != 1 || len(d) != 3 {
+		t.Fatalf("ring drops in the summary: %v (the ring's: %v)", d, r.p.Drops().Map())
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -46,8 +47,11 @@ type Summary struct {
 	Reattaches     uint64 `json:"reattaches"`
 	Evictions      uint64 `json:"evictions"`
 	LostToEviction uint64 `json:"lost_to_eviction"`
-	Revoked        uint64 `json:"revoked"`
-	Torn           uint64 `json:"torn"`
+	// RingDrops are the frames the producer dropped before publishing
+	// them, by cause: the ring's drop table (summed over restarts).
+	RingDrops loss.Counts `json:"ring_drops"`
+	Revoked   uint64      `json:"revoked"`
+	Torn      uint64      `json:"torn"`
 	// Defects is the number of defects found in all frames; DefectFrames
 	// the number of frames with at least one.
 	Defects      uint64 `json:"defects"`
@@ -137,6 +141,7 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 			break
 		}
 	}
+	ringDrops := c.RingDrops()
 	err := werr
 	if err == nil {
 		err = c.Err()
@@ -152,6 +157,7 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 	}
 	st := c.Stats()
 	sum := in.summary(&st, start, end)
+	sum.RingDrops = ringDrops
 	log.Info("analyzer done", "frames", sum.Frames, "errors", sum.Errors, "skipped", sum.Skipped, "missed", sum.Missed,
 		"defects", sum.Defects, "latency_p50", time.Duration(sum.LatencyP50Ns), "latency_p99", time.Duration(sum.LatencyP99Ns),
 		"latency_max", time.Duration(sum.LatencyMaxNs), "end", sum.End)

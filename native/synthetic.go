@@ -89,6 +89,8 @@ type Synthetic struct {
 	nextID    uint64
 	held      int
 	announced int
+
+	timers timers // Dequeue's, reused
 }
 
 type synBuffer struct {
@@ -501,9 +503,9 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 	var epoch uint64
 	var expired <-chan time.Time
 	if timeout > 0 {
-		t := timerPool.Get().(*time.Timer)
+		t := s.timers.get()
 		t.Reset(timeout)
-		defer func() { t.Stop(); timerPool.Put(t) }()
+		defer s.timers.put(t)
 		expired = t.C
 	}
 	for {
@@ -549,14 +551,34 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 	}
 }
 
-// timerPool keeps Dequeue's timeout timers: a stopped timer (Go 1.23+
-// timers drain on Stop/Reset) is reused, so a timed Dequeue allocates
-// nothing once the pool is warm.
-var timerPool = sync.Pool{New: func() any {
+// timers keeps Dequeue's timeout timers: a stopped timer (Go 1.23+ timers
+// drain on Stop/Reset) is reused, so a timed Dequeue allocates nothing once
+// there is one per concurrent caller. Not a sync.Pool: the race detector
+// makes a Pool drop items at random, and so allocate.
+type timers struct {
+	mu   sync.Mutex
+	free []*time.Timer
+}
+
+func (ts *timers) get() *time.Timer {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if n := len(ts.free); n > 0 {
+		t := ts.free[n-1]
+		ts.free = ts.free[:n-1]
+		return t
+	}
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return t
-}}
+}
+
+func (ts *timers) put(t *time.Timer) {
+	t.Stop()
+	ts.mu.Lock()
+	ts.free = append(ts.free, t)
+	ts.mu.Unlock()
+}
 
 // Counters returns the device's counters; the zero value after Close.
 func (s *Synthetic) Counters() Counters {

@@ -1,6 +1,6 @@
 // Package native is framering's frame-grabber boundary: the only package
 // that imports "C". It contains a simulated frame-grabber SDK written in C
-// (csdk/frsdk.h, modelled on GenICam GenTL data streams, V4L2 streaming
+// (frsdk.h, modelled on GenICam GenTL data streams, V4L2 streaming
 // I/O and Aravis buffers), its Go wrapper, and a pure-Go synthetic source
 // with the same semantics, both behind the Grabber interface, which a real
 // SDK or a V4L2 backend can implement too.
@@ -155,7 +155,7 @@
 //
 // # Testing the C code
 //
-// TestCSanitizers compiles csdk/frsdk.c with testdata/sdk_test.c under
+// TestCSanitizers compiles frsdk.c with testdata/sdk_test.c under
 // -fsanitize=address,undefined and -fsanitize=thread and runs the driver;
 // the Go tests run under -race and GOEXPERIMENT=cgocheck2 as well.
 package native

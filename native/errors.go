@@ -17,7 +17,7 @@ import (
 // and frame.ErrGeometry.
 type Status int32
 
-// The status codes, equal to the C enum in csdk/frsdk.h (a compile-time
+// The status codes, equal to the C enum in frsdk.h (a compile-time
 // assertion in abi_cgo.go keeps them equal).
 const (
 	StatusOK              Status = 0

@@ -5,7 +5,7 @@
  * video: "videotestsrc ! video/x-raw,format=GRAY8", "v4l2src",
  * "filesrc location=x.mkv ! decodebin ! videoconvert") terminated by this
  * library's own sink element, "frameringsink", and gives it the buffer
- * semantics of csdk/frsdk.h: the application ANNOUNCES memory it owns (ring
+ * semantics of frsdk.h: the application ANNOUNCES memory it owns (ring
  * slots) or asks for ALLOCATED private buffers, QUEUES them, DEQUEUES
  * filled ones and REQUEUES or DETACHES them.
  *
@@ -61,7 +61,7 @@
  * device (the Go wrapper serializes it).
  *
  * Every function returns an frg status: 0 or a negative code equal to the
- * Go package's Status values (csdk/frsdk.h), plus FRG_ERR_PIPELINE (see
+ * Go package's Status values (frsdk.h), plus FRG_ERR_PIPELINE (see
  * frg_last_error for the text).
  */
 #ifndef FRGST_H

@@ -2,7 +2,7 @@
 
 package native
 
-// The C SDK backend: a Grabber over the simulated SDK in csdk/.
+// The C SDK backend: a Grabber over the simulated SDK in .
 //
 // Invariants kept by this file:
 //

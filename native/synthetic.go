@@ -1,6 +1,6 @@
 package native
 
-// The pure-Go grabber: the C SDK's semantics (csdk/frsdk.c) in Go, with
+// The pure-Go grabber: the C SDK's semantics (frsdk.c) in Go, with
 // frame.Generator writing the pattern.
 //
 // Invariants kept by this file (the same as frsdk.c's):

@@ -62,25 +62,33 @@ type Config struct {
 
 	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
 	// through cgo), native.KindSynthetic ("synthetic", pure Go) or
-	// native.KindAravis ("aravis", a GenICam camera; builds with the aravis
-	// tag). Empty: the SDK when this build has cgo (native.SDKAvailable),
-	// else synthetic.
+	// native.KindGst ("gst", a GStreamer pipeline: Pipeline) or
+	// native.KindAravis ("aravis", a GenICam camera: Camera; builds with
+	// the aravis tag). Empty: the SDK when this build has cgo
+	// (native.SDKAvailable), else synthetic.
 	Source string
-	// Camera selects and configures the camera (Source "aravis"): which
-	// one, the GenICam features to set, packet size and resend.
+	// Camera selects and configures the camera of native.KindAravis: which
+	// one, the GenICam features to set, packet size and resend. The
+	// producer sizes the ring from what the camera reports once its
+	// features are set: Geometry and FrameRate are then ignored.
 	Camera native.CameraOptions
+	// Pipeline is the GStreamer source description of native.KindGst
+	// (required with it, refused with the others), e.g.
+	// "v4l2src device=/dev/video0": anything ending in raw video. The
+	// producer adds its own sink, and sizes the ring from what the
+	// pipeline negotiates: Geometry and FrameRate are then ignored.
+	Pipeline string
 	// Geometry is the frames' shape. Zero width and height mean
 	// 1280x1024, a zero format Mono8, a zero stride the packed stride.
-	// With a camera the geometry is the camera's, read once its features
-	// are set (Config reports it): leave it zero, or it must match.
 	Geometry frame.Geometry
 	// FrameRate is in frames per second (default 100). FreeRun (any
 	// negative value) lets the grabber run as fast as slots come back.
-	// With a camera it is the camera's (its AcquisitionFrameRate feature;
-	// FreeRun when it has none) and this field is ignored.
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// Faults make the synthetic source lose frames on purpose, by cause
+	// (native.Config.Faults): for testing every loss path of a pipeline.
+	Faults [native.MaxFaults]native.Fault
 
 	// Copy selects safe-copy mode: the grabber fills private buffers and
 	// the producer copies each frame into a ring slot. The default is
@@ -130,13 +138,11 @@ func (cfg Config) withDefaults() (Config, error) {
 			cfg.Source = native.KindSDK
 		}
 	}
-	// A camera's geometry is its own, known once it is open (New).
-	camera := cfg.Source == native.KindAravis
 	g := &cfg.Geometry
-	if g.Width == 0 && g.Height == 0 && !camera {
+	if g.Width == 0 && g.Height == 0 {
 		g.Width, g.Height = DefaultWidth, DefaultHeight
 	}
-	if g.Format == 0 && !camera {
+	if g.Format == 0 {
 		g.Format = DefaultFormat
 	}
 	if g.Stride == 0 && g.Format.Valid() {
@@ -169,9 +175,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	switch {
-	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindAravis:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q or %q)", ErrConfig, cfg.Source,
-			native.KindSDK, native.KindSynthetic, native.KindAravis)
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst &&
+		cfg.Source != native.KindAravis:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q, %q or %q)", ErrConfig, cfg.Source,
+			native.KindSDK, native.KindSynthetic, native.KindGst, native.KindAravis)
+	case cfg.Source == native.KindGst && cfg.Pipeline == "":
+		return cfg, fmt.Errorf("check config: %w: source %q needs a pipeline description", ErrConfig, cfg.Source)
+	case cfg.Source != native.KindGst && cfg.Pipeline != "":
+		return cfg, fmt.Errorf("check config: %w: a pipeline description is for source %q, not %q", ErrConfig, native.KindGst, cfg.Source)
 	case cfg.Slots < 0:
 		return cfg, fmt.Errorf("check config: %w: %d slots", ErrConfig, cfg.Slots)
 	case math.IsNaN(cfg.FrameRate) || cfg.FrameRate > native.MaxFrameRate:
@@ -187,37 +198,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.HeartbeatPeriod < time.Millisecond || cfg.HeartbeatPeriod > time.Minute:
 		return cfg, fmt.Errorf("check config: %w: heartbeat period %v (1ms..1m)", ErrConfig, cfg.HeartbeatPeriod)
 	}
-	if camera && cfg.Geometry == (frame.Geometry{}) {
-		return cfg, nil // checked once the camera says what it sends
-	}
-	return cfg, cfg.checkGeometry()
-}
-
-// checkGeometry checks the frames' shape.
-func (cfg Config) checkGeometry() error {
 	if err := cfg.Geometry.Validate(); err != nil {
-		return fmt.Errorf("check config: %w: %w", ErrConfig, err)
+		return cfg, fmt.Errorf("check config: %w: %w", ErrConfig, err)
 	}
 	if cfg.Geometry.Size() < frame.StampSize {
-		return fmt.Errorf("check config: %w: a %d-byte frame cannot hold the %d-byte stamp", ErrConfig, cfg.Geometry.Size(), frame.StampSize)
+		return cfg, fmt.Errorf("check config: %w: a %d-byte frame cannot hold the %d-byte stamp", ErrConfig, cfg.Geometry.Size(), frame.StampSize)
 	}
-	return nil
-}
-
-// camera adopts what the open camera will send: its geometry (a geometry
-// set in cfg must be the same) and frame rate.
-func (cfg Config) camera(gc native.Config) (Config, error) {
-	if cfg.Geometry != (frame.Geometry{}) && cfg.Geometry != gc.Geometry {
-		return cfg, fmt.Errorf("check config: %w: the camera sends %dx%d %v (stride %d), not the %dx%d %v asked for: set the camera's Width, Height and PixelFormat features instead",
-			ErrConfig, gc.Geometry.Width, gc.Geometry.Height, gc.Geometry.Format, gc.Geometry.Stride,
-			cfg.Geometry.Width, cfg.Geometry.Height, cfg.Geometry.Format)
-	}
-	cfg.Geometry = gc.Geometry
-	cfg.FrameRate = FreeRun
-	if gc.Rate > 0 {
-		cfg.FrameRate = gc.Rate
-	}
-	return cfg, cfg.checkGeometry()
+	return cfg, nil
 }
 
 // grabberConfig is what the grabber is asked to produce.
@@ -226,7 +213,7 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
 	if cfg.Source == native.KindAravis {
 		o := cfg.Camera
 		if o.Logger == nil {
@@ -235,6 +222,30 @@ func (cfg Config) grabberConfig() native.Config {
 		c.Camera = &o
 	}
 	return c
+}
+
+// adopt takes from an open grabber what only it knows: a GStreamer
+// source's geometry and frame rate are what its pipeline negotiated (a
+// live pipeline's caps rate; otherwise it is paced by the slots, FreeRun);
+// a camera's are what it reports once its features are set (its
+// AcquisitionFrameRate; FreeRun for a camera without one). The other
+// sources produce exactly what cfg asked for.
+func (cfg Config) adopt(g native.Config) (Config, error) {
+	if cfg.Source != native.KindGst && cfg.Source != native.KindAravis {
+		return cfg, nil
+	}
+	cfg.Geometry = g.Geometry
+	cfg.FrameRate = FreeRun
+	if g.Rate > 0 {
+		cfg.FrameRate = g.Rate
+	}
+	if err := cfg.Geometry.Validate(); err != nil {
+		if cfg.Source == native.KindAravis {
+			return cfg, fmt.Errorf("check config: %w: the camera sends %w", ErrConfig, err)
+		}
+		return cfg, fmt.Errorf("check config: %w: the pipeline negotiated %w", ErrConfig, err)
+	}
+	return cfg, nil
 }
 
 // heartbeat is the ring's heartbeat period (DefaultHeartbeatPeriod until

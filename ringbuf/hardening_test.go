@@ -281,9 +281,11 @@ func TestStoppedProducerIsStalledNotGone(t *testing.T) {
 	pid := int(first["pid"].(float64))
 	r := attachPath(t, path, ringbuf.Options{Consumer: "watcher", StallAfter: 200 * time.Millisecond})
 	ctx := testCtx(t)
-	if _, err := r.Next(ctx); err != nil {
+	l, err := r.Next(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	l.Release()
 	if h := r.Health(); h.State != ringbuf.ProducerRunning {
 		t.Fatalf("running producer: %+v", h)
 	}
@@ -309,7 +311,7 @@ func TestStoppedProducerIsStalledNotGone(t *testing.T) {
 	}
 	// An attach cannot get an answer; Inspect reads the shared memory.
 	actx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err := ringbuf.Attach(actx, ringbuf.Options{SocketPath: path, Role: ringbuf.RoleObserver})
+	_, err = ringbuf.Attach(actx, ringbuf.Options{SocketPath: path, Role: ringbuf.RoleObserver})
 	cancel()
 	if !errors.Is(err, ringbuf.ErrNotResponding) {
 		t.Fatalf("attach to a stopped producer: %v", err)

@@ -1102,7 +1102,7 @@ func (d *aravisDevice) take(info *C.frarv_info, s *C.ArvStream) (FrameInfo, bool
 		Timestamp:       realtimeToMono(int64(info.system_timestamp)),
 		// The low 16 bits of the camera's block id, for matching a frame
 		// with the camera's own logs (FrameID is the unwrapped count).
-		Flags: uint32(info.frame_id&0xFFFF) << 16,
+		Flags: uint32(info.frame_id&0xFFFF) << AravisBlockIDShift,
 	}
 	if fi.Status == FrameComplete {
 		switch {

@@ -54,6 +54,15 @@ func ParseFeatureSetting(s string) (FeatureSetting, error) {
 	return FeatureSetting{Name: name, Value: value}, nil
 }
 
+// AravisBlockIDShift places the low 16 bits of the camera's own block id
+// (GigE Vision's frame counter) in bits 16-31 of an Aravis frame's
+// FrameInfo.Flags, the bits the layout leaves to the source
+// (docs/LAYOUT.md 3.2): flags>>AravisBlockIDShift is the block id, for
+// matching a frame with the camera's own logs. FrameID is the unwrapped
+// count. (Other sources use those bits differently: the GStreamer source
+// for FlagGstDiscont and FlagGstCopied.)
+const AravisBlockIDShift = 16
+
 // Ways Dequeue learns that Aravis completed a buffer (CameraOptions.Notify).
 const (
 	// NotifyPoll: Dequeue waits in arv_stream_timeout_pop_buffer, woken by

@@ -958,9 +958,18 @@ func (d *aravisDevice) Dequeue(ctx context.Context, timeout time.Duration) (Fram
 		case d.acq != acqRunning:
 			d.mu.Unlock()
 			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrStopped)
-		case d.lost || d.stream == nil:
+		case d.lost:
 			if err := d.waitLost(ctx, deadline); err != nil {
 				return Frame{}, err // unlocked
+			}
+			continue
+		case d.stream == nil:
+			// Start is creating the stream (or a reopened camera's is
+			// on its way): not a loss, just no frame yet.
+			changed := d.changed
+			d.mu.Unlock()
+			if err := d.waitChange(ctx, changed, deadline); err != nil {
+				return Frame{}, err
 			}
 			continue
 		}
@@ -1042,6 +1051,25 @@ func (d *aravisDevice) waitNotify(ctx context.Context, changed <-chan struct{}, 
 	return nil
 }
 
+// waitChange waits for a state change, ctx or the deadline (ErrNoFrame).
+func (d *aravisDevice) waitChange(ctx context.Context, changed <-chan struct{}, deadline int64) error {
+	var expired <-chan time.Time
+	if deadline != 0 {
+		t := d.timers.get()
+		t.Reset(time.Duration(deadline - clock.Nanos()))
+		defer d.timers.put(t)
+		expired = t.C
+	}
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("dequeue frame: %w", ctx.Err())
+	case <-expired:
+		return ErrNoFrame
+	}
+}
+
 // waitLost waits while the camera is lost, for it to come back, for
 // min(the deadline, lostReport), or for ctx. Called with mu held; returns
 // with it released. A nil error means the state changed: look again.
@@ -1066,7 +1094,7 @@ func (d *aravisDevice) waitLost(ctx context.Context, deadline int64) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.lost && d.stream != nil || d.acq != acqRunning || d.closed {
+	if !d.lost || d.acq != acqRunning || d.closed {
 		return nil
 	}
 	why := d.lostWhy
@@ -1311,11 +1339,11 @@ func (d *aravisDevice) Counters() Counters {
 func (d *aravisDevice) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
-		err = d.halt()
 		d.mu.Lock()
-		d.closed = true
+		d.closed = true // from here Start fails with ErrClosed: halt is the last stop
 		d.signal()
 		d.mu.Unlock()
+		err = d.halt()
 		d.l.close()
 		d.ctlMu.Lock()
 		d.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,6 +151,9 @@ func TestAravis(t *testing.T) {
 	t.Run("CameraLostAndBack", testCameraLost)
 	t.Run("StopAndStartWhileLost", testStopWhileLost)
 	t.Run("DequeueRequeueAllocs", testAravisAllocs)
+	for _, notify := range []string{native.NotifyPoll, native.NotifyCallback} {
+		t.Run("ConcurrentUse/"+notify, func(t *testing.T) { testAravisConcurrent(t, notify) })
+	}
 	t.Run("ListCameras", testListCameras)
 	t.Run("CSanitizers", testShimSanitizers)
 }
@@ -701,6 +705,85 @@ func testAllocs(t *testing.T, notify string) {
 			t.Errorf("%s: Dequeue+Counters+Requeue allocates %v per frame", notify, n)
 		}
 	}
+}
+
+// testAravisConcurrent races consumers (requeueing, or detaching and
+// queueing again) against Stop and Start cycles and finally Close (run it
+// with -race): every frame they get is the camera's, and each ends with
+// ErrClosed.
+func testAravisConcurrent(t *testing.T, notify string) {
+	e := openCam(t, 0, native.CameraOptions{Notify: notify, Settings: []native.FeatureSetting{
+		{Name: "Width", Value: "64"}, {Name: "Height", Value: "32"}, {Name: "AcquisitionFrameRate", Value: "500"}}})
+	ids, _ := e.announce(6, 0)
+	g := e.cfg.Geometry
+	var wg sync.WaitGroup
+	var frames atomic.Int64
+	for c := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				f, info, err := e.dequeue(20 * time.Millisecond)
+				switch {
+				case errors.Is(err, native.ErrClosed):
+					return
+				case errors.Is(err, native.ErrStopped), errors.Is(err, native.ErrNoFrame):
+					time.Sleep(time.Millisecond)
+					continue
+				case errors.Is(err, native.ErrLeaseEnded):
+					continue // Close ended the lease between Dequeue and Info
+				case err != nil:
+					t.Errorf("dequeue: %v", err)
+					return
+				}
+				if b := f.Bytes(); b != nil && info.Status == native.FrameComplete {
+					if d := equalOrDiff(b, testmain.FakeCameraFrame(g, blockID(info), 1)); d != "" {
+						t.Errorf("block %d: %s", blockID(info), d)
+					}
+					frames.Add(1)
+				}
+				if c == 0 {
+					id, err := f.Detach()
+					if err == nil {
+						err = e.g.Queue(id)
+					}
+					if err != nil && !errors.Is(err, native.ErrClosed) && !errors.Is(err, native.ErrBufferState) {
+						t.Errorf("detach and queue: %v", err)
+					}
+				} else if err := f.Requeue(); err != nil && !errors.Is(err, native.ErrClosed) {
+					t.Errorf("requeue: %v", err)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		if err := e.g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if err := e.g.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if err := e.g.Queue(id); err != nil && !errors.Is(err, native.ErrBufferState) {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for frames.Load() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatal("hang guard: no frames")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
 }
 
 func testListCameras(t *testing.T) {

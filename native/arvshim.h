@@ -21,7 +21,7 @@
  *    frarv_pop takes it back (drops it) before returning the buffer, so a
  *    popped buffer is alive exactly as long as the caller's own reference.
  *  - char * error and value strings: malloc'd here, freed by the caller
- *    with free().
+ *    with free() (NULL, freeable too, only when out of memory).
  *
  * Every function returning char * returns NULL on success and an error
  * message on failure, unless its comment says otherwise.
@@ -53,8 +53,10 @@ int frarv_probe(frarv_camera *c);
 /* 1 for a GigE Vision camera, 0 otherwise (USB3 Vision). */
 int frarv_is_gv(frarv_camera *c);
 
-/* Identity strings of an open camera (never NULL; "" when unknown),
- * malloc'd. */
+/* One line naming an open camera (vendor, model, serial, id, protocol;
+ * "?" for what it does not say), malloc'd; NULL only when out of memory.
+ * Like every string here, it is a copy: the GenICam node's own string is
+ * freed by the node's next read. */
 char *frarv_describe(frarv_camera *c);
 
 /* Sets feature name to value, typed by its GenICam node (integer, float,
@@ -132,8 +134,10 @@ void frarv_queues(ArvStream *s, int *in, int *out);
 int frarv_stream_stat(ArvStream *s, unsigned int i, const char **name, uint64_t *value);
 unsigned int frarv_stream_n_stats(ArvStream *s);
 
-/* Camera list. frarv_update_list discovers (returns the count); the
- * getters return malloc'd strings ("" when unknown). */
+/* Camera list. frarv_update_list discovers (returns the count);
+ * frarv_list_field returns field 0 id, 1 physical id, 2 address, 3 vendor,
+ * 4 model, 5 serial, 6 protocol of camera i as a malloc'd string ("" when
+ * unknown or for another field; NULL only when out of memory). */
 unsigned int frarv_update_list(void);
 char *frarv_list_field(unsigned int i, int field);
 

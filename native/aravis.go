@@ -61,6 +61,7 @@ package native
 #cgo nocallback frarv_queues
 #cgo nocallback frarv_stream_stat
 #cgo nocallback frarv_stream_n_stats
+#cgo nocallback frarv_free
 #include <stdlib.h>
 #include "arvshim.h"
 
@@ -254,10 +255,10 @@ func nextTag() uint64 {
 	return tag
 }
 
-// takeMsg converts a shim error message and frees it.
+// takeMsg converts a string the shim returned and frees it.
 func takeMsg(m *C.char) string {
 	s := C.GoString(m)
-	C.free(unsafe.Pointer(m))
+	C.frarv_free(m)
 	return s
 }
 

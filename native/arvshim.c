@@ -30,34 +30,23 @@ typedef struct {
 	uintptr_t handle;
 } notify_data;
 
-/* dupstr is strdup (POSIX, not C11): a malloc'd copy, NULL when out of
- * memory (the Go side reads NULL as "" and free(NULL) is a no-op). */
-static char *dupstr(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
+/* Strings handed out are GLib's (g_strdup*), freed with frarv_free. GLib
+ * aborts the process when out of memory, as it does everywhere inside
+ * Aravis, so they are never NULL. */
+static char *errorf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
-/* errorf returns a malloc'd message, or the shortest one it can when out
- * of memory. */
 static char *errorf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	char *s = malloc((size_t)n + 1);
-	if (s == NULL)
-		return dupstr("out of memory");
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	char *s = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+void frarv_free(char *s)
+{
+	g_free(s);
 }
 
 /* gerror turns a GError into a message and frees it. */
@@ -71,7 +60,7 @@ static char *gerror(GError *err, const char *what, const char *arg)
 
 static char *dup_or_empty(const char *s)
 {
-	return dupstr(s != NULL ? s : "");
+	return g_strdup(s != NULL ? s : "");
 }
 
 static void on_control_lost(ArvDevice *device, gpointer user_data)
@@ -161,12 +150,12 @@ char *frarv_describe(frarv_camera *c)
 	g_clear_error(&err);
 	char *id = dup_or_empty(arv_camera_get_device_id(c->camera, &err));
 	g_clear_error(&err);
-	char *s = errorf("%s %s serial %s id %s (%s)", vendor ? vendor : "?", model ? model : "?",
-			 serial ? serial : "?", id ? id : "?", ARV_IS_GV_DEVICE(c->device) ? "GigE Vision" : "USB3 Vision");
-	free(vendor);
-	free(model);
-	free(serial);
-	free(id);
+	char *s = errorf("%s %s serial %s id %s (%s)", vendor[0] ? vendor : "?", model[0] ? model : "?",
+			 serial[0] ? serial : "?", id[0] ? id : "?", ARV_IS_GV_DEVICE(c->device) ? "GigE Vision" : "USB3 Vision");
+	g_free(vendor);
+	g_free(model);
+	g_free(serial);
+	g_free(id);
 	return s;
 }
 

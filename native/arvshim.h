@@ -2,7 +2,7 @@
  * arvshim: the small C layer between framering's Go Aravis backend
  * (native/aravis.go) and libaravis-0.8. It exists so that each frame costs
  * one cgo call (pop + metadata in one), so that GError and GLib strings
- * become plain malloc'd C strings, and so that the camera's own threads
+ * become plain C strings, and so that the camera's own threads
  * (Aravis's stream receive thread, its GigE heartbeat thread) only ever run
  * C code here except for the optional completion callback.
  *
@@ -20,8 +20,8 @@
  *    frarv_buffer_free. frarv_push gives the stream a second reference;
  *    frarv_pop takes it back (drops it) before returning the buffer, so a
  *    popped buffer is alive exactly as long as the caller's own reference.
- *  - char * error and value strings: malloc'd here, freed by the caller
- *    with free() (NULL, freeable too, only when out of memory).
+ *  - char * error and value strings: allocated here (GLib), freed by the
+ *    caller with frarv_free. Never NULL: GLib aborts when out of memory.
  *
  * Every function returning char * returns NULL on success and an error
  * message on failure, unless its comment says otherwise.
@@ -54,9 +54,8 @@ int frarv_probe(frarv_camera *c);
 int frarv_is_gv(frarv_camera *c);
 
 /* One line naming an open camera (vendor, model, serial, id, protocol;
- * "?" for what it does not say), malloc'd; NULL only when out of memory.
- * Like every string here, it is a copy: the GenICam node's own string is
- * freed by the node's next read. */
+ * "?" for what it does not say). Like every string here, a copy: the
+ * GenICam node's own string is freed by the node's next read. */
 char *frarv_describe(frarv_camera *c);
 
 /* Sets feature name to value, typed by its GenICam node (integer, float,
@@ -77,6 +76,9 @@ typedef struct {
 	double frame_rate;     /* AcquisitionFrameRate, 0 if unavailable */
 	char pixel_format_name[64];
 } frarv_geometry;
+
+/* Frees a string this shim returned. */
+void frarv_free(char *s);
 
 /* Reads what the camera will send. */
 char *frarv_get_geometry(frarv_camera *c, frarv_geometry *out);
@@ -136,8 +138,8 @@ unsigned int frarv_stream_n_stats(ArvStream *s);
 
 /* Camera list. frarv_update_list discovers (returns the count);
  * frarv_list_field returns field 0 id, 1 physical id, 2 address, 3 vendor,
- * 4 model, 5 serial, 6 protocol of camera i as a malloc'd string ("" when
- * unknown or for another field; NULL only when out of memory). */
+ * 4 model, 5 serial, 6 protocol of camera i ("" when unknown or for
+ * another field). */
 unsigned int frarv_update_list(void);
 char *frarv_list_field(unsigned int i, int field);
 

@@ -34,7 +34,7 @@ static int check(char *msg, const char *what)
 	if (msg == NULL)
 		return 0;
 	fprintf(stderr, "arvshim_test: %s: %s\n", what, msg);
-	free(msg);
+	frarv_free(msg);
 	return 1;
 }
 
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "arvshim_test: Height=tall accepted\n");
 		goto out;
 	}
-	free(msg);
+	frarv_free(msg);
 	if (check(frarv_set_feature(c, "AcquisitionFrameRate", "200", NULL), "set rate") ||
 	    check(frarv_get_geometry(c, &g), "geometry"))
 		goto out;
@@ -136,10 +136,10 @@ int main(int argc, char **argv)
 	    frarv_control_lost(c) || !frarv_is_gv(c)) {
 		fprintf(stderr, "arvshim_test: %s: %lldx%lld, payload %llu\n", desc ? desc : "?", (long long)g.width,
 			(long long)g.height, (unsigned long long)g.payload);
-		free(desc);
+		frarv_free(desc);
 		goto out;
 	}
-	free(desc);
+	frarv_free(desc);
 	if (stream(c, &g, NULL) || stream(c, &g, notify))
 		goto out;
 	if (atomic_load(&notified) < N_FRAMES / 2) {
@@ -149,10 +149,10 @@ int main(int argc, char **argv)
 	unsigned int n = frarv_update_list();
 	for (unsigned int i = 0; i < n; i++)
 		for (int f = 0; f <= 7; f++)
-			free(frarv_list_field(i, f));
+			frarv_free(frarv_list_field(i, f));
 	rc = 0;
 out:
-	free(eff);
+	frarv_free(eff);
 	frarv_close(c);
 	if (rc == 0)
 		printf("ok\n");

@@ -40,9 +40,10 @@ var errRender = errors.New("cannot render frame")
 // renderer draws frames; it keeps its buffers between frames (one
 // goroutine at a time: the server pools them).
 type renderer struct {
-	gray *image.Gray
-	rgba *image.RGBA
-	row  []byte // an unpacked row (packed formats)
+	gray  *image.Gray
+	rgba  *image.RGBA
+	row   []byte // an unpacked row (packed formats)
+	cells []byte // a row of Bayer cells: four samples each
 }
 
 // step returns the integer downscale step that fits w x h in max x max.
@@ -80,40 +81,12 @@ func (r *renderer) render(m ringbuf.Meta, data []byte, maxSide int, levels bool)
 		ow, oh = g.Width, g.Height
 	}
 	rowAt := func(y int) []byte { return data[y*g.Stride : y*g.Stride+g.RowBytes()] }
-	n := info.SampleBits
-	// sample returns the 8-bit value of one-sample pixel x of row.
-	sample := func(row []byte, x int) uint8 {
-		if info.BitsPerPixel == 8 && info.Packing == frame.Unpacked {
-			return row[x]
-		}
-		return uint8(frame.To16(uint32(binary.LittleEndian.Uint16(row[2*x:])), n) >> 8)
-	}
-	// unpacked returns row y of a one-sample format as samples sample reads.
-	unpacked := func(y int) ([]byte, error) {
-		row := rowAt(y)
-		if info.Packing == frame.Unpacked {
-			return row, nil
-		}
-		if cap(r.row) < 2*g.Width {
-			r.row = make([]byte, 2*g.Width)
-		}
-		r.row = r.row[:2*g.Width]
-		if err := frame.Unpack16(r.row, row, g.Format, g.Width); err != nil {
-			return nil, fmt.Errorf("render frame %d: %w: %w", m.Seq, errRender, err)
-		}
-		return r.row, nil
-	}
 	switch {
 	case info.Kind == frame.KindMono || (info.Kind == frame.KindBayer && !bayer):
 		img := r.grayImage(ow, oh)
 		for y := 0; y < oh; y++ {
-			row, err := unpacked(y * s)
-			if err != nil {
-				return nil, err
-			}
-			dst := img.Pix[y*img.Stride:]
-			for x := 0; x < ow; x++ {
-				dst[x] = sample(row, x*s)
+			if err := r.samples8(img.Pix[y*img.Stride:y*img.Stride+ow], rowAt(y*s), 0, s, &info, g); err != nil {
+				return nil, fmt.Errorf("render frame %d: %w", m.Seq, err)
 			}
 		}
 		if levels {
@@ -122,26 +95,38 @@ func (r *renderer) render(m ringbuf.Meta, data []byte, maxSide int, levels bool)
 		return img, nil
 	case bayer:
 		img := r.rgbaImage(ow, oh)
+		if cap(r.cells) < 4*ow {
+			r.cells = make([]byte, 4*ow)
+		}
+		c := r.cells[:4*ow]
+		// Where red, blue and the two greens sit in a cell (index k = 2*row + column).
+		var red, blue int
+		var greens []int
+		for k, col := range info.CFA {
+			switch col {
+			case frame.Red:
+				red = k
+			case frame.Blue:
+				blue = k
+			default:
+				greens = append(greens, k)
+			}
+		}
+		if len(greens) != 2 {
+			return nil, fmt.Errorf("render frame %d: %w: filter layout %v", m.Seq, errRender, info.CFA)
+		}
 		for y := 0; y < oh; y++ {
-			y0 := y * s // even: s is
-			r0, r1 := rowAt(y0), rowAt(y0+1)
-			dst := img.Pix[y*img.Stride:]
+			y0 := y * s // s is even: y0+1 is a row of the frame
+			for k := range 4 {
+				if err := r.samples8(c[k*ow:(k+1)*ow], rowAt(y0+k/2), k%2, s, &info, g); err != nil {
+					return nil, fmt.Errorf("render frame %d: %w", m.Seq, err)
+				}
+			}
+			cr, cb, g0, g1 := c[red*ow:], c[blue*ow:], c[greens[0]*ow:], c[greens[1]*ow:]
+			dst := img.Pix[y*img.Stride : y*img.Stride+4*ow]
 			for x := 0; x < ow; x++ {
-				x0 := x * s
-				var rgb [3]int
-				var greens int
-				for k, v := range [4]uint8{sample(r0, x0), sample(r0, x0+1), sample(r1, x0), sample(r1, x0+1)} {
-					c := info.CFA[k]
-					rgb[c] += int(v)
-					if c == frame.Green {
-						greens++
-					}
-				}
-				if greens > 0 {
-					rgb[frame.Green] /= greens
-				}
-				d := dst[4*x : 4*x+4]
-				d[0], d[1], d[2], d[3] = uint8(min(rgb[0], 255)), uint8(min(rgb[1], 255)), uint8(min(rgb[2], 255)), 0xFF
+				d := dst[4*x : 4*x+4 : 4*x+4]
+				d[0], d[1], d[2], d[3] = cr[x], uint8((int(g0[x])+int(g1[x]))/2), cb[x], 0xFF
 			}
 		}
 		if levels {
@@ -150,14 +135,14 @@ func (r *renderer) render(m ringbuf.Meta, data []byte, maxSide int, levels bool)
 		return img, nil
 	case info.Kind == frame.KindRGB && info.BitsPerPixel == 24:
 		img := r.rgbaImage(ow, oh)
-		o := info.Order
+		o0, o1, o2 := int(info.Order[0]), int(info.Order[1]), int(info.Order[2])
 		for y := 0; y < oh; y++ {
 			src := rowAt(y * s)
-			dst := img.Pix[y*img.Stride:]
+			dst := img.Pix[y*img.Stride : y*img.Stride+4*ow]
 			for x := 0; x < ow; x++ {
-				px := src[3*x*s : 3*x*s+3]
-				d := dst[4*x : 4*x+4]
-				d[0], d[1], d[2], d[3] = px[o[0]], px[o[1]], px[o[2]], 0xFF
+				px := src[3*x*s : 3*x*s+3 : 3*x*s+3]
+				d := dst[4*x : 4*x+4 : 4*x+4]
+				d[0], d[1], d[2], d[3] = px[o0], px[o1], px[o2], 0xFF
 			}
 		}
 		if levels {
@@ -188,6 +173,38 @@ func (r *renderer) render(m ringbuf.Meta, data []byte, maxSide int, levels bool)
 		return img, nil
 	}
 	return nil, fmt.Errorf("render frame %d: %w: %v", m.Seq, errRender, g.Format)
+}
+
+// samples8 sets dst[i] to the 8-bit value of pixel x0 + i*step of row (a
+// one-sample format): the top 8 of its n significant bits, which is what
+// bit replication to 16 bits (frame.To16) puts in the high byte. A packed
+// row is unpacked first.
+func (r *renderer) samples8(dst, row []byte, x0, step int, info *frame.FormatInfo, g frame.Geometry) error {
+	if info.Packing == frame.Unpacked && info.BitsPerPixel == 8 {
+		for i := range dst {
+			dst[i] = row[x0+i*step]
+		}
+		return nil
+	}
+	if info.Packing != frame.Unpacked {
+		if cap(r.row) < 2*g.Width {
+			r.row = make([]byte, 2*g.Width)
+		}
+		r.row = r.row[:2*g.Width]
+		if err := frame.Unpack16(r.row, row, g.Format, g.Width); err != nil {
+			return fmt.Errorf("%w: %w", errRender, err)
+		}
+		row = r.row
+	}
+	n := info.SampleBits
+	top := uint32(1)<<n - 1
+	shift := uint(n - 8)
+	for i := range dst {
+		x := x0 + i*step
+		v := uint32(binary.LittleEndian.Uint16(row[2*x : 2*x+2]))
+		dst[i] = uint8(min(v, top) >> shift)
+	}
+	return nil
 }
 
 func (r *renderer) grayImage(w, h int) *image.Gray {

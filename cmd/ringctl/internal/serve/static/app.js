@@ -87,6 +87,7 @@ function spark(svg, ys, ups) {
 
 async function refreshRing() {
   if (!current) return;
+  const started = Date.now();
   let d;
   try {
     d = await getJSON("/api/rings/" + encodeURIComponent(current));
@@ -142,6 +143,8 @@ async function refreshRing() {
       tb.append(tr);
     }
   }
+  // When the figures shown were asked for (tests compare them with the ring).
+  $("#ring").dataset.fetched = String(started);
   const h = d.history;
   setK("rate-max", "max " + spark($("#spark-rate"), h.rate, h.up).toFixed(0));
   setK("drops-max", "max " + spark($("#spark-drops"), h.drop_rate, h.up).toFixed(0));

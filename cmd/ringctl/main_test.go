@@ -25,7 +25,13 @@ import (
 	"github.com/framering/framering/ringstat"
 )
 
-func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
+func TestMain(m *testing.M) {
+	code := testmain.Run(m, "", nil)
+	if binDir != "" {
+		os.RemoveAll(binDir) // the end-to-end tests' binaries (serve_e2e_test.go)
+	}
+	os.Exit(code)
+}
 
 func newRing(t *testing.T, name string, slots int) *ringbuf.Producer {
 	t.Helper()

@@ -32,12 +32,16 @@ import (
 	"github.com/framering/framering/ringstat"
 )
 
-// buildAll builds the commands the end-to-end tests run, once per test binary.
+// binDir holds the commands the end-to-end tests run, built once per test
+// binary by buildAll and removed by TestMain.
+var binDir string
+
 var buildAll = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "framering-serve-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/framering/framering/cmd/producer",
 		"github.com/framering/framering/cmd/analyzer", "github.com/framering/framering/cmd/archiver",
 		"github.com/framering/framering/cmd/ringctl")
@@ -53,7 +57,6 @@ func binaries(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
 

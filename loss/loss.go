@@ -194,7 +194,7 @@ var ErrUnknownCause = fmt.Errorf("unknown loss cause")
 type Counts [Max]uint64
 
 // Total is the sum over every cause.
-func (c *Counts) Total() uint64 {
+func (c Counts) Total() uint64 {
 	var t uint64
 	for _, n := range c {
 		t += n
@@ -212,7 +212,7 @@ func (c Counts) Sub(o Counts) Counts {
 }
 
 // Nonzero returns the causes with a nonzero count, in code order.
-func (c *Counts) Nonzero() []Cause {
+func (c Counts) Nonzero() []Cause {
 	var out []Cause
 	for i, n := range c {
 		if n != 0 {
@@ -223,7 +223,7 @@ func (c *Counts) Nonzero() []Cause {
 }
 
 // Map returns the nonzero counts by name (for JSON reports).
-func (c *Counts) Map() map[string]uint64 {
+func (c Counts) Map() map[string]uint64 {
 	m := map[string]uint64{}
 	for i, n := range c {
 		if n != 0 {

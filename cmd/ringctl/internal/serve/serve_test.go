@@ -376,3 +376,53 @@ func TestFrameOverlay(t *testing.T) {
 		t.Fatalf("after the analyzed frame went: seq %s defects %s", resp.Header.Get("X-Frame-Seq"), resp.Header.Get("X-Frame-Defects"))
 	}
 }
+
+// Scrapes, pages and frames while the server samples and the producer
+// publishes, restarts and goes: no race, no failure but 404 for a ring
+// that went and 503 for one with no frame.
+func TestConcurrentRequests(t *testing.T) {
+	r := newTestRing(t, "cam", frame.Packed(128, 64, frame.BayerGR8))
+	r.publish(2)
+	s, hs := newServer(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			s.Sample(ctx)
+		}
+	}()
+	for _, path := range []string{"/metrics", "/api/rings", "/api/rings/cam", "/api/rings/cam/frame"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := http.Get(hs.URL + path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if c := resp.StatusCode; c != 200 && c != 404 && c != 503 {
+					t.Errorf("GET %s: %d", path, c)
+					return
+				}
+			}
+		}()
+	}
+	for range 3 {
+		r.publish(50)
+		r.p.Close()
+		p, err := ringbuf.Create(ringbuf.Config{Name: "cam", Slots: 6, SlotSize: r.g.Size()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.p = p
+	}
+	r.publish(50)
+	cancel()
+	wg.Wait()
+	r.p.Close()
+}

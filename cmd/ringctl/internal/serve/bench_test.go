@@ -16,7 +16,7 @@ import (
 func BenchmarkFrameRefresh(b *testing.B) {
 	for _, f := range []frame.Format{frame.Mono8, frame.Mono16, frame.BayerRG8, frame.RGB8} {
 		g := frame.Packed(1280, 1024, f)
-		tr := newTestRing(&testing.T{}, "bench", g)
+		tr := newTestRing(b, "bench", g)
 		tr.publish(2)
 		s := New(Config{})
 		s.Sample(context.Background())

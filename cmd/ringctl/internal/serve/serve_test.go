@@ -28,14 +28,14 @@ func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
 
 // testRing is an in-process ring that publishes the test pattern.
 type testRing struct {
-	t   *testing.T
+	t   testing.TB
 	p   *ringbuf.Producer
 	gen *frame.Generator
 	g   frame.Geometry
 	id  uint64
 }
 
-func newTestRing(t *testing.T, name string, g frame.Geometry) *testRing {
+func newTestRing(t testing.TB, name string, g frame.Geometry) *testRing {
 	t.Helper()
 	p, err := ringbuf.Create(ringbuf.Config{Name: name, Slots: 6, SlotSize: g.Size()})
 	if err != nil {

@@ -26,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -321,8 +320,7 @@ func (p *Producer) shutdown() error {
 	// Underruns), and Stop gave back every queued and every filled but
 	// not dequeued buffer. Read them before Close zeroes them.
 	c := p.grab.Counters()
-	p.loop.account(c)
-	p.ring.RecordDrops(loss.Discarded, c.Discarded)
+	p.loop.account(c) // Stop's discards too
 	if c.Copies > 0 {
 		// A GStreamer source's upstream wrote these frames elsewhere: it
 		// ignored the sink's pool, or no slot was queued when it asked.

@@ -26,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -88,10 +87,11 @@ type Producer struct {
 	closeErr error
 }
 
-// New creates the ring, opens the frame grabber and lends it its buffers:
-// every ring slot announced (zero-copy) or QueueDepth private buffers
-// allocated (safe-copy). Consumers can attach as soon as New returns;
-// frames flow once Run starts.
+// New opens the frame grabber (a GStreamer source negotiates its caps
+// here, a camera is configured), creates the ring with slots for the frames the grabber produces,
+// and lends the grabber its buffers: every ring slot announced (zero-copy)
+// or QueueDepth private buffers allocated (safe-copy). Consumers can
+// attach as soon as New returns; frames flow once Run starts.
 func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -104,18 +104,27 @@ func New(cfg Config) (*Producer, error) {
 			p.release()
 		}
 	}()
+	// The grabber first: a GStreamer source knows its geometry only once
+	// its pipeline has negotiated, a camera once its features are set, and
+	// the ring's slots are sized for it.
+	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
+	}
+	gc := p.grab.Config()
+	if cfg, err = cfg.adopt(gc); err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
+	p.cfg = cfg
+	// A camera's payload may carry more than the image (chunk data).
 	p.ring, err = ringbuf.Create(ringbuf.Config{
-		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
+		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: max(cfg.Geometry.Size(), gc.PayloadSize),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
 		EvictAfter: cfg.EvictAfter, HoldQuota: cfg.HoldQuota, HeartbeatPeriod: cfg.heartbeat(),
 		HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
-	}
-	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
 	}
 	if err := p.loop.init(p); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)
@@ -136,6 +145,17 @@ func (p *Producer) Path() string { return p.ring.Path() }
 
 // Epoch is the random identity of this ring (ringbuf.Producer.Epoch).
 func (p *Producer) Epoch() uint64 { return p.ring.Epoch() }
+
+// ringPids appends the pids of the ring's consumers to dst (none once the
+// ring closed): ringbuf.Producer.ConsumerPids under ringMu.
+func (p *Producer) ringPids(dst []int) []int {
+	p.ringMu.RLock()
+	defer p.ringMu.RUnlock()
+	if p.ringClosed {
+		return dst
+	}
+	return p.ring.ConsumerPids(dst)
+}
 
 // Snapshot returns the ring's state (consumers, drops, slots). After the
 // ring closed it returns ErrClosed.
@@ -225,6 +245,12 @@ func (p *Producer) run(ctx context.Context) error {
 			if ended(ctx, err) {
 				return nil // the grabber's wait ended with ctx: a normal end
 			}
+			if errors.Is(err, native.ErrStopped) {
+				// Only Run stops the grabber: the source itself ended
+				// (a GStreamer stream's end), after its last frame.
+				p.log.Info("the source ended")
+				return nil
+			}
 			return err
 		}
 	}
@@ -294,8 +320,12 @@ func (p *Producer) shutdown() error {
 	// Underruns), and Stop gave back every queued and every filled but
 	// not dequeued buffer. Read them before Close zeroes them.
 	c := p.grab.Counters()
-	p.loop.account(c)
-	p.ring.RecordDrops(loss.Discarded, c.Discarded)
+	p.loop.account(c) // Stop's discards too
+	if c.Copies > 0 {
+		// A GStreamer source's upstream wrote these frames elsewhere: it
+		// ignored the sink's pool, or no slot was queued when it asked.
+		p.log.Info("frames copied into slots by the source", "copies", c.Copies, "delivered", c.Delivered)
+	}
 	if err := p.loop.reclaim(); err != nil {
 		errs = append(errs, err)
 	}

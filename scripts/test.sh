@@ -38,7 +38,7 @@ step "framering for Python, with Debian's interpreter: /usr/bin/python3 -m pytes
 /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python
 
 step "CGO_ENABLED=0: the pure-Go synthetic source stands in for the C SDK"
-CGO_ENABLED=0 go test -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer)$' || true)
+CGO_ENABLED=0 go test -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer|cmd/producer)$' || true)
 
 step "GOEXPERIMENT=cgocheck2: every pointer crossing into C checked"
 GOEXPERIMENT=cgocheck2 go test -tags "$TAGS" -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer)$' || true)

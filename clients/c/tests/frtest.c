@@ -40,7 +40,8 @@
  *       peeks meanwhile. After N frames the main thread shuts the ring down
  *       while the taker may be asleep in fr_next, joins it, and detaches
  *       while leases may still be queued; the workers release them
- *       afterwards (the last release frees the attachment). Prints "done delivered=D
+ *       afterwards (the last release frees the attachment), then waits
+ *       for stdin to close. Prints "done delivered=D
  *       released=R bad=B next_end=NAME". Run under TSan by make test.
  */
 #define _GNU_SOURCE
@@ -582,8 +583,14 @@ int main(int argc, char **argv)
 		return cmd_health(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "chaos") == 0)
 		return cmd_chaos(argv[2], strtol(argv[3], NULL, 10));
-	if (argc == 4 && strcmp(argv[1], "threads") == 0)
-		return cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
+	if (argc == 4 && strcmp(argv[1], "threads") == 0) {
+		int rc = cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
+		/* Detached: exit only once the test saw the producer release us
+		 * by the connection's end (and its bye), not by our exit. */
+		while (getchar() != EOF) {
+		}
+		return rc;
+	}
 	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N | chaos SOCKET MS | health SOCKET\n");
 	return 2;
 }

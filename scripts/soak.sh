@@ -48,4 +48,17 @@ for target in \
     exit 1
   fi
 done
+# FRAMERING_FUZZTIME as seconds, for libFuzzer's -max_total_time.
+fuzzsecs() {
+  local t=$1
+  case $t in
+    *h) echo $(( ${t%h} * 3600 )) ;;
+    *m) echo $(( ${t%m} * 60 )) ;;
+    *s) echo "${t%s}" ;;
+    *) echo "$t" ;;
+  esac
+}
+echo "== libframering's libFuzzer targets (headers, messages), $fuzztime each"
+make -s -C clients/c fuzz FUZZTIME="$(fuzzsecs "$fuzztime")"
+
 echo "soaks passed"

@@ -11,3 +11,6 @@ func (r *Reader) HoldAllRaw() {
 		r.ctl.hold(k).Or(r.bit)
 	}
 }
+
+// WaitersForTest returns the control header's waiters mask.
+func WaitersForTest(p *Producer) uint64 { return p.ctl.waiters().Load() }

@@ -56,8 +56,22 @@ type Options struct {
 	// the slot count).
 	MaxLeases int
 	// Spin is how long Wait polls before it sleeps on the futex (default
-	// 20µs). A negative Spin busy-polls and never sleeps.
+	// 20µs). A negative Spin busy-polls and never sleeps. A polling Wait
+	// yields to the Go scheduler (runtime.Gosched) every YieldEvery, so
+	// that sysmon never has to preempt it with a signal.
 	Spin time.Duration
+	// Latency selects the latency mode of Wait's sleep: instead of a
+	// futex wait the Go scheduler knows about (which, on every wake-up,
+	// must find a P again and often wakes sysmon or another thread), the
+	// thread sleeps in a raw FUTEX_WAIT holding its P, for at most
+	// LatencyWaitTimeout at a time. While it sleeps, the Go runtime cannot
+	// stop the world (a garbage collection waits up to LatencyWaitTimeout)
+	// and the P runs no other goroutine, so it suits a consumer process
+	// whose one job is this ring, run with GOMAXPROCS=1 and its waiting
+	// goroutine on a locked, pinned thread (see PinThread and
+	// docs/PERFORMANCE.md). It changes nothing else: polling, the
+	// waiter bit, and the wake-up protocol are the same.
+	Latency bool
 	// From is the first sequence number wanted. 0 (default) starts with
 	// the next frame published; 1 starts with the oldest frame the ring
 	// still has (a lossless consumer re-attaching to a restarted producer
@@ -103,6 +117,7 @@ type Reader struct {
 	stalled   atomic.Bool // Wait reported the producer stalled and has not seen it move since
 	closing   atomic.Bool
 	inflight  atomic.Int64 // calls currently inside the mappings (enter/exit)
+	lastYield atomic.Int64 // clock.Nanos() of Wait's last runtime.Gosched (local memory)
 	connDone  chan struct{}
 	closeOnce sync.Once
 
@@ -774,8 +789,22 @@ func (r *Reader) release1(l Lease) error {
 	return verdict
 }
 
+// YieldEvery is how often a polling Wait yields the processor with
+// runtime.Gosched (and how often a latency-mode Wait does before it
+// sleeps). sysmon preempts a goroutine that has run for 10 ms without a
+// scheduling event by sending its thread SIGURG; yielding twice as often
+// keeps a busy-polling consumer clear of those signals, at the cost of one
+// Gosched (about 100-300 ns on an unlocked thread) per YieldEvery.
+const YieldEvery = 5 * time.Millisecond
+
+// LatencyWaitTimeout is the longest a latency-mode Wait sleeps in one raw
+// futex wait (Options.Latency) before it re-checks its conditions: it is
+// also the longest it can hold up the Go runtime's stop-the-world.
+const LatencyWaitTimeout = time.Millisecond
+
 // Wait returns the newest published sequence number once it is greater
-// than after. It polls for Options.Spin, then sleeps on the ring's futex.
+// than after. It polls for Options.Spin, then sleeps on the ring's futex
+// (a raw futex wait with Options.Latency).
 // It returns early with ErrClosed, ErrProducerGone, ErrEvicted or the
 // context's error.
 func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
@@ -801,9 +830,11 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			if r.opts.Spin > 0 && clock.Nanos() > deadline {
+			now := clock.Nanos()
+			if r.opts.Spin > 0 && now > deadline {
 				break
 			}
+			r.maybeYield(now)
 			if i&(1<<16-1) == 1<<16-1 {
 				r.checkStall() // a busy-poller never sleeps: look now and then
 			}
@@ -813,6 +844,12 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 	r.setWaiting(true)
 	defer r.setWaiting(false)
 	for {
+		if r.opts.Latency {
+			// Yield before loading wake, never between that load and the
+			// sleep: a raw wait is scheduling-silent, so without this a
+			// sleeping consumer would be preempted by signal on a wake-up.
+			r.maybeYield(clock.Nanos())
+		}
 		w := r.wake.Load()
 		// Dekker with Publish: our waiter bit is stored (setWaiting), now
 		// load published; the producer stores published, then loads waiters.
@@ -830,10 +867,27 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if r.entry < 0 {
 			timeout = time.Millisecond // observers have no waiter bit
 		}
-		if err := r.wake.Wait(w, timeout); err != nil {
+		var err error
+		if r.opts.Latency {
+			err = r.wake.WaitRaw(w, min(timeout, LatencyWaitTimeout))
+		} else {
+			err = r.wake.Wait(w, timeout)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
+}
+
+// maybeYield calls runtime.Gosched if YieldEvery has passed since the
+// last yield of any of this Reader's waits (now is clock.Nanos()).
+func (r *Reader) maybeYield(now int64) {
+	last := r.lastYield.Load()
+	if now-last < int64(YieldEvery) {
+		return
+	}
+	r.lastYield.Store(now)
+	runtime.Gosched()
 }
 
 // ProducerState is how the producer looks from a consumer.

@@ -30,12 +30,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/ringbuf"
 )
 
 func main() {
@@ -65,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
+		latency   = fs.Bool("latency", false, "latency mode: GOMAXPROCS=1 and a raw futex wait for frames (README, Performance)")
+		cpus      = fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; empty: no pinning)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -80,6 +84,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "analyzer:", err)
 		return 2
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err == nil {
+			err = ringbuf.PinProcess(list...)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "analyzer: -cpus:", err)
+			return 2
+		}
+	}
+	if *latency {
+		// One P: a wake-up never searches for an idle P or wakes a thread.
+		runtime.GOMAXPROCS(1)
 	}
 	opts := analysis.Options{SkipStamp: *skipStamp, MinArea: *minArea, MaxDefects: *maxDef, Histogram: *histogram}
 	for _, th := range []struct {
@@ -103,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := inspect.Config{
 		Consumer: consumers.Options{Ring: *ring, SocketPath: *socket, Name: *name, Mode: mode, Copy: *copyMode,
-			Wait: *wait, Reattach: *reattach, Logger: log},
+			Wait: *wait, Reattach: *reattach, Latency: *latency, Logger: log},
 		Analysis: opts,
 		Frames:   *frames,
 		Duration: *duration,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/ringbuf"
 )
 
 // Exit codes of Command.
@@ -123,8 +124,19 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
+	fs.BoolVar(&cfg.Latency, "latency", false, "latency mode: sleep for frames in a raw futex wait (README, Performance)")
+	cpus := fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; empty: no pinning)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err != nil {
+			return fmt.Errorf("%w: -cpus: %w", ErrUsage, err)
+		}
+		if err := ringbuf.PinProcess(list...); err != nil {
+			return fmt.Errorf("%w: -cpus: %w", ErrUsage, err)
+		}
 	}
 	if cfg.Dir == "" {
 		return fmt.Errorf("%w: -dir is required", ErrUsage)

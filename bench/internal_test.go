@@ -113,11 +113,13 @@ func TestUsage(t *testing.T) {
 
 func sampleReport() *Report {
 	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26"}, Config: QuickConfig()}
-	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 400}}
+	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 500}}
+	rep.FutexPing = &FutexPingRow{OneWay: Percentiles{Count: 100, P50: 4000, P99: 30000}, Sent: 100}
 	for _, p := range []int{4 * KiB, 32 * MiB} {
 		rep.Latency = append(rep.Latency,
 			LatencyRow{Payload: p, Wait: WaitPoll, Latency: Percentiles{Count: 10, P50: 250, P99: 900}, Publish: Percentiles{Count: 10, P50: 50}},
-			LatencyRow{Payload: p, Wait: WaitFutex, Latency: Percentiles{Count: 10, P50: 7000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}})
+			LatencyRow{Payload: p, Wait: WaitFutex, Latency: Percentiles{Count: 10, P50: 7000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}},
+			LatencyRow{Payload: p, Wait: WaitLatency, Latency: Percentiles{Count: 10, P50: 5000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}})
 	}
 	rep.Throughput = []ThroughputRow{{Payload: 8 * MiB, Consumers: 1, Mode: "lossless", Read: ReadLease, Sent: 10, Received: []uint64{10},
 		FPS: 3000, SocketFPS: 300, VsSocket: 10, ConsumerStat: []ProcStat{{Role: roleRingConsumer}}}}
@@ -131,7 +133,8 @@ func TestTargets(t *testing.T) {
 		"busy-poll handoff 4KiB":  true,
 		"busy-poll handoff 32MiB": true,
 		"flat":                    true,
-		"futex wake-up":           false,
+		"futex wake-up":           false, // 7 µs: 1.75× the C futex ping
+		"futex-latency wake-up":   true,  // 5 µs: 1.25×
 		"Unix-socket":             false,
 		"zero allocations":        true,
 		"publish cost with 16":    true,
@@ -151,10 +154,13 @@ func TestTargets(t *testing.T) {
 			t.Errorf("no target %q in %+v", prefix, got)
 		}
 	}
-	rep.Latency[2].Latency.P50 = 400 // 32 MiB busy-poll
+	rep.Latency[3].Latency.P50 = 400 // 32 MiB busy-poll
+	rep.Latency[0].Latency.P99 = 1001 // 4 KiB busy-poll: above twice the ping's p99
+	rep.Latency[5].Latency.P50 = 6001 // 32 MiB latency mode: above 1.5× the C futex ping
 	rep.Throughput[0].ConsumerStat[0].Mallocs, rep.Throughput[0].ConsumerStat[0].AllocsPerFrame = 3, 0.3
 	for _, tg := range evaluateTargets(rep) {
-		if (strings.Contains(tg.Name, "32MiB") || strings.HasPrefix(tg.Name, "flat") || strings.Contains(tg.Name, "zero allocations")) && *tg.Met {
+		if (strings.Contains(tg.Name, "handoff 32MiB") || strings.Contains(tg.Name, "handoff 4KiB") || strings.HasPrefix(tg.Name, "flat") ||
+			strings.Contains(tg.Name, "zero allocations") || strings.HasPrefix(tg.Name, WaitLatency)) && *tg.Met {
 			t.Errorf("%s: met after the numbers got worse (%s)", tg.Name, tg.Detail)
 		}
 	}
@@ -197,5 +203,47 @@ func TestFormat(t *testing.T) {
 		if got := sizeName(n); got != want {
 			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// wordSum adds every byte's word, tail included: flipping any byte of the
+// payload changes it.
+func TestWordSumReadsEveryByte(t *testing.T) {
+	for _, n := range []int{0, 7, 64, 65, 200, 4096 + 13} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + 3)
+		}
+		base := wordSum(b)
+		for i := range b {
+			b[i]++
+			if wordSum(b) == base {
+				t.Fatalf("len %d: byte %d changed, sum did not", n, i)
+			}
+			b[i]--
+		}
+	}
+}
+
+// The lease-only row is planned again at a slot count whose working set
+// fits the LLC when the default one does not, and not otherwise.
+func TestThroughputPlanLLCRows(t *testing.T) {
+	cfg := FullConfig()
+	h := &harness{cfg: cfg, rep: &Report{Machine: Machine{LLCBytes: 32 * MiB}}}
+	var fit []tputItem
+	for _, it := range h.throughputPlan() {
+		if it.slots > 0 {
+			fit = append(fit, it)
+			if ws := it.slotCount() * it.payload; ws > 32*MiB || it.read != ReadLease {
+				t.Errorf("LLC row %+v: working set %d", it, ws)
+			}
+		}
+	}
+	// 8 MiB × 8 slots and 32 MiB × 8 slots exceed 32 MiB; 32 MiB × 3 cannot fit.
+	if len(fit) != 1 || fit[0].payload != 8*MiB || fit[0].slots != 3 {
+		t.Errorf("LLC-fitting rows: %+v", fit)
+	}
+	if got := workingSet(3*8*MiB, 32*MiB); got != "24MiB, fits LLC 32MiB" {
+		t.Errorf("working set label %q", got)
 	}
 }

@@ -43,6 +43,10 @@ const (
 	WaitFutex = "futex"
 	// WaitSpin is the ring's default: spin 20µs, then sleep on the futex.
 	WaitSpin = "spin20us+futex"
+	// WaitLatency is WaitFutex in the ring's latency mode
+	// (ringbuf.Options.Latency): the consumer process runs with
+	// GOMAXPROCS=1 and sleeps in a raw futex wait.
+	WaitLatency = "futex-latency"
 )
 
 // Consumer read modes.
@@ -51,7 +55,12 @@ const (
 	// (the baselines' equivalent reads the bytes out of the kernel, which
 	// is the least a copying transport can do).
 	ReadLease = "lease"
-	// ReadSum checksums every byte with frame.Sum64.
+	// ReadWords reads every byte with a memory-bound kernel (wordSum:
+	// 64-bit words into eight independent accumulators), so the row
+	// measures the ring and memory, not a checksum's dependency chain.
+	ReadWords = "words"
+	// ReadSum checksums every byte with frame.Sum64 (the integrity check,
+	// a serial chain: about 4-5 GB/s, well below memory bandwidth).
 	ReadSum = "sum"
 )
 

@@ -14,6 +14,7 @@ type Report struct {
 	Finished   time.Time       `json:"finished"`
 	Memcpy     []MemcpyRow     `json:"memcpy"`
 	Ping       *PingRow        `json:"ping,omitempty"`
+	FutexPing  *FutexPingRow   `json:"futex_ping,omitempty"`
 	Latency    []LatencyRow    `json:"latency"`
 	Breakdown  *BreakdownRow   `json:"breakdown,omitempty"`
 	Throughput []ThroughputRow `json:"throughput"`
@@ -120,8 +121,12 @@ type LatencyRow struct {
 	Latency   Percentiles `json:"latency"`
 	Publish   Percentiles `json:"publish"`
 	Acquire   Percentiles `json:"acquire"`
+	// The same run's floor for this wait: the cache-line ping for a
+	// polling consumer, the C futex ping for a sleeping one (Floor names it).
+	Floor     string      `json:"floor,omitempty"`
 	FloorP50  int64       `json:"floor_p50"`
 	FloorP99  int64       `json:"floor_p99"`
+	FloorP999 int64       `json:"floor_p999"`
 	Producer  ProcStat    `json:"producer"`
 	Consumers []ProcStat  `json:"consumers"`
 	Warning   string      `json:"warning,omitempty"`
@@ -145,6 +150,8 @@ type ThroughputRow struct {
 	Consumers    int         `json:"consumers"`
 	Mode         string      `json:"mode"`
 	Read         string      `json:"read"`
+	Slots        int         `json:"slots"`
+	WorkingSet   string      `json:"working_set"` // slots × payload, against the LLC
 	Sent         uint64      `json:"sent"`
 	Received     []uint64    `json:"received"`
 	ProducerFPS  float64     `json:"producer_fps"`

@@ -105,9 +105,9 @@ type Config struct {
 // FullConfig is the full run: a few minutes on a 2-core machine.
 func FullConfig() Config {
 	return Config{
-		Mode:          "full",
-		Payloads:      []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
-		LatencyWaits:  []string{WaitPoll, WaitFutex, WaitLatency},
+		Mode:         "full",
+		Payloads:     []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
+		LatencyWaits: []string{WaitPoll, WaitFutex, WaitLatency},
 		// 20,000 samples a row: p99.9 is then the 20th-worst value.
 		LatencyFrames: 20_000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 25 * time.Second,
 		ThroughputPayload: 8 * MiB, ThroughputConsumers: []int{1, 2, 4, 8},

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"math/bits"
 	"os"
@@ -154,7 +155,7 @@ func TestTargets(t *testing.T) {
 			t.Errorf("no target %q in %+v", prefix, got)
 		}
 	}
-	rep.Latency[3].Latency.P50 = 400 // 32 MiB busy-poll
+	rep.Latency[3].Latency.P50 = 400  // 32 MiB busy-poll
 	rep.Latency[0].Latency.P99 = 1001 // 4 KiB busy-poll: above twice the ping's p99
 	rep.Latency[5].Latency.P50 = 6001 // 32 MiB latency mode: above 1.5× the C futex ping
 	rep.Throughput[0].ConsumerStat[0].Mallocs, rep.Throughput[0].ConsumerStat[0].AllocsPerFrame = 3, 0.3
@@ -245,5 +246,46 @@ func TestThroughputPlanLLCRows(t *testing.T) {
 	}
 	if got := workingSet(3*8*MiB, 32*MiB); got != "24MiB, fits LLC 32MiB" {
 		t.Errorf("working set label %q", got)
+	}
+}
+
+// Compare pairs the metrics both runs have and marks which way they moved.
+func TestCompare(t *testing.T) {
+	old, cur := sampleReport(), sampleReport()
+	cur.Latency[0].Latency.P50 = 500 // 4 KiB busy-poll: twice as slow
+	cur.Throughput[0].FPS = 6000     // twice as fast
+	cur.Scale = nil                  // not in the new run: left out
+	rows := Compare(old, cur)
+	byName := map[string]CompareRow{}
+	for _, r := range rows {
+		byName[r.Metric] = r
+	}
+	if r := byName["latency 4KiB busy-poll p50"]; r.Ratio != 2 || r.HigherBetter {
+		t.Errorf("latency row: %+v", r)
+	}
+	if r := byName["throughput 8MiB x1 lossless lease 0 slots fps"]; r.Ratio != 2 || !r.HigherBetter {
+		t.Errorf("throughput row: %+v", r)
+	}
+	for n := range byName {
+		if strings.HasPrefix(n, "scale") {
+			t.Errorf("%s compared though the new run has no scale rows", n)
+		}
+	}
+	md := CompareMarkdown("old/results.json", rows)
+	for _, s := range []string{"| latency 4KiB busy-poll p50 | 250 ns | 500 ns | 2.00× | worse |", "| 3000 | 6000 | 2.00× | better |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("comparison lacks %q:\n%s", s, md)
+		}
+	}
+	dir := t.TempDir()
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadReport(dir); err != nil || len(got.Latency) != len(old.Latency) {
+		t.Fatalf("LoadReport(dir): %v, %v", got, err)
+	}
+	if _, err := LoadReport(filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("LoadReport of a missing file: no error")
 	}
 }

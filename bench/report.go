@@ -116,20 +116,20 @@ type PingRow struct {
 
 // LatencyRow is one handoff-latency scenario.
 type LatencyRow struct {
-	Payload   int         `json:"payload"`
-	Wait      string      `json:"wait"`
-	Latency   Percentiles `json:"latency"`
-	Publish   Percentiles `json:"publish"`
-	Acquire   Percentiles `json:"acquire"`
+	Payload int         `json:"payload"`
+	Wait    string      `json:"wait"`
+	Latency Percentiles `json:"latency"`
+	Publish Percentiles `json:"publish"`
+	Acquire Percentiles `json:"acquire"`
 	// The same run's floor for this wait: the cache-line ping for a
 	// polling consumer, the C futex ping for a sleeping one (Floor names it).
-	Floor     string      `json:"floor,omitempty"`
-	FloorP50  int64       `json:"floor_p50"`
-	FloorP99  int64       `json:"floor_p99"`
-	FloorP999 int64       `json:"floor_p999"`
-	Producer  ProcStat    `json:"producer"`
-	Consumers []ProcStat  `json:"consumers"`
-	Warning   string      `json:"warning,omitempty"`
+	Floor     string     `json:"floor,omitempty"`
+	FloorP50  int64      `json:"floor_p50"`
+	FloorP99  int64      `json:"floor_p99"`
+	FloorP999 int64      `json:"floor_p999"`
+	Producer  ProcStat   `json:"producer"`
+	Consumers []ProcStat `json:"consumers"`
+	Warning   string     `json:"warning,omitempty"`
 	// OtherLoad is the CPU other processes used meanwhile (cores).
 	OtherLoad float64 `json:"other_load_cores"`
 }

@@ -4,7 +4,11 @@
 //
 // Usage:
 //
-//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
+//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-compare OLD] [-v]
+//
+// -compare OLD (a results.json, or the directory holding one) prints, after
+// the run, each metric both runs have with its ratio new/old, and appends
+// that table to the new results.md.
 //
 // It re-executes itself for every process of every scenario (the
 // FRBENCH_ROLE environment variable selects the child's role).
@@ -12,12 +16,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -52,6 +58,7 @@ func run() int {
 	huge := flag.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := flag.Bool("v", false, "debug logs (children too)")
 	quiet := flag.Duration("quiet", 0, "wait up to this long before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
+	compare := flag.String("compare", "", "after the run, print each metric's ratio to this earlier `results.json` (or its directory)")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -91,9 +98,30 @@ func run() int {
 		cfg.Sections = slices.DeleteFunc(cfg.Sections, func(s string) bool { return s == skip.name })
 	}
 
+	var old *bench.Report
+	if *compare != "" {
+		// Read before the run: a bad path fails at once, not minutes later.
+		if old, err = bench.LoadReport(*compare); err != nil {
+			log.Error("cannot compare", "err", err)
+			return 2
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
+	if rep != nil && old != nil {
+		md := bench.CompareMarkdown(*compare, bench.Compare(old, rep))
+		fmt.Print("\n" + md)
+		f, ferr := os.OpenFile(filepath.Join(rep.Config.OutDir, "results.md"), os.O_APPEND|os.O_WRONLY, 0)
+		if ferr == nil {
+			_, ferr = f.WriteString("\n" + md)
+			ferr = errors.Join(ferr, f.Close())
+		}
+		if ferr != nil {
+			log.Error("cannot append the comparison to results.md", "err", ferr)
+		}
+	}
 	if rep != nil {
 		fmt.Fprintf(os.Stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
 	}

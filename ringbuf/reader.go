@@ -86,6 +86,13 @@ type Options struct {
 	StallAfter time.Duration
 	// Logger receives notes from the producer (default slog.Default()).
 	Logger *slog.Logger
+
+	// noChain makes the Reader attach as a client that does not pass
+	// wakes on (tests: an older or other client).
+	noChain bool
+	// sleepTimeout replaces a consumer's 100 ms futex timeout (tests: a
+	// sleeper that only a wake-up ends).
+	sleepTimeout time.Duration
 }
 
 // Frame is a frame seen through Peek: metadata and a read-only view of the
@@ -219,7 +226,11 @@ func (r *Reader) handshake(ctx context.Context) error {
 		r.conn.SetDeadline(time.Time{})
 	}
 	var b [msgSize]byte
-	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, name: r.opts.Consumer, start: r.opts.From}.encode(b[:])
+	flags := uint32(helloChainWake)
+	if r.opts.noChain {
+		flags = 0
+	}
+	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, flags: flags, name: r.opts.Consumer, start: r.opts.From}.encode(b[:])
 	// A failed send is not the end: a producer that refused us may have
 	// answered and closed; its welcome says why.
 	sendErr := r.conn.Send(b[:])
@@ -864,6 +875,9 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		}
 		r.checkStall()
 		timeout := 100 * time.Millisecond
+		if r.opts.sleepTimeout > 0 {
+			timeout = r.opts.sleepTimeout
+		}
 		if r.entry < 0 {
 			timeout = time.Millisecond // observers have no waiter bit
 		}
@@ -876,7 +890,23 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
+		r.passWake(w)
 	}
+}
+
+// passWake keeps this Reader's promise (the hello's chain-wake flag,
+// docs/LAYOUT.md 9.5): once its sleep ended and wake moved past w, it wakes
+// chainFanout more sleepers, if any other consumer's waiter bit is set (a
+// lone consumer pays no system call). Extra wakes are harmless: a woken
+// sleeper re-checks, as after any futex wait.
+func (r *Reader) passWake(w uint32) {
+	if r.opts.noChain || r.wake.Load() == w {
+		return
+	}
+	if r.ctl.waiters().Load()&^r.bit == 0 {
+		return
+	}
+	r.wake.Wake(chainFanout)
 }
 
 // maybeYield calls runtime.Gosched if YieldEvery has passed since the

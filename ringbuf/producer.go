@@ -232,15 +232,15 @@ type Producer struct {
 	pending   [dropsBeforeWords]Drop
 	lastState SourceState
 
-	lossless  atomic.Uint64 // bit per active lossless entry not evicted (the table is authoritative for consumers)
-	evicted   atomic.Uint64 // bit per evicted entry not yet released: its holds are ignored
+	lossless atomic.Uint64 // bit per active lossless entry not evicted (the table is authoritative for consumers)
+	evicted  atomic.Uint64 // bit per evicted entry not yet released: its holds are ignored
 	// noChain has a bit per entry whose consumer did not promise to pass
 	// wakes on (hello flags), plainObs counts such observers: while a
 	// sleeper might be one of them, Publish wakes every sleeper.
-	noChain  atomic.Uint64
-	plainObs atomic.Int32
-	closed    atomic.Bool   // set first by Close: the acquisition calls refuse from then on
-	closeMu   sync.RWMutex  // guards unmapped; Close holds it to unmap, Snapshot and friends read under it
+	noChain   atomic.Uint64
+	plainObs  atomic.Int32
+	closed    atomic.Bool  // set first by Close: the acquisition calls refuse from then on
+	closeMu   sync.RWMutex // guards unmapped; Close holds it to unmap, Snapshot and friends read under it
 	unmapped  bool
 	final     Snapshot // taken by Close just before it unmaps, returned by Snapshot afterwards
 	closeOnce sync.Once

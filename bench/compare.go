@@ -88,6 +88,8 @@ func metrics(rep *Report) ([]string, map[string]metric) {
 		add(name+" publish p50", float64(r.Publish.P50), false, "ns")
 		add(name+" producer CPU/frame", r.Producer.CPUPerFrameNs, false, "ns")
 		lat(name+" latency", r.Latency)
+		add(name+" last awake p50", float64(r.LastAwake.P50), false, "ns")
+		add(name+" last awake p99", float64(r.LastAwake.P99), false, "ns")
 	}
 	return names, m
 }

@@ -539,7 +539,7 @@ func (h *harness) scale(ctx context.Context) {
 			d := h.cfg.ScaleDuration
 			prod := params{Payload: h.cfg.ScalePayload, Slots: 2*n + 4, Frames: h.cfg.ScaleFrames, Warmup: 20,
 				DurationNs: int64(d), IntervalNs: int64(h.cfg.ScaleInterval), CapNs: h.capFor(d)}
-			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease}
+			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease, PerFrame: true, Frames: h.cfg.ScaleFrames}
 			pr, cs, st, err := h.ringRun(ctx, label, prod, cons, n)
 			if err != nil {
 				h.fail(label, err)
@@ -558,6 +558,7 @@ func (h *harness) scale(ctx context.Context) {
 				continue
 			}
 			row.Latency = percentiles(lat)
+			row.LastAwake, row.AllSaw = lastAwake(cs)
 			row.MaxAllocs = row.Producer.AllocsPerFrame
 			for _, c := range cs {
 				st := procStat(c)
@@ -579,6 +580,34 @@ func (h *harness) scale(ctx context.Context) {
 			h.rep.Scale = append(h.rep.Scale, row)
 		}
 	}
+}
+
+// lastAwake is, per frame every consumer took, the latency of the last
+// consumer to take it (publish → the slowest consumer holds the lease),
+// and how many frames that is.
+func lastAwake(cs []result) (Percentiles, int) {
+	type agg struct {
+		n   int
+		max int64
+	}
+	by := map[int64]agg{}
+	for _, c := range cs {
+		for _, fl := range c.FrameLat {
+			a := by[fl[0]]
+			a.n++
+			a.max = max(a.max, fl[1])
+			by[fl[0]] = a
+		}
+	}
+	h := newHist()
+	all := 0
+	for _, a := range by {
+		if a.n == len(cs) {
+			record(h, a.max)
+			all++
+		}
+	}
+	return percentiles(h), all
 }
 
 // loadNote adds to a scenario's note when other processes were busy.

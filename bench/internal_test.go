@@ -289,3 +289,16 @@ func TestCompare(t *testing.T) {
 		t.Fatal("LoadReport of a missing file: no error")
 	}
 }
+
+// lastAwake takes, per frame all consumers took, the slowest consumer's
+// latency, and ignores frames some consumer skipped.
+func TestLastAwake(t *testing.T) {
+	cs := []result{
+		{FrameLat: [][2]int64{{1, 100}, {2, 500}, {3, 100}}},
+		{FrameLat: [][2]int64{{1, 300}, {3, 900}}}, // skipped frame 2
+	}
+	p, n := lastAwake(cs)
+	if n != 2 || p.Count != 2 || p.Max < 899 || p.Max > 901 {
+		t.Fatalf("last awake %+v over %d frames, want frames 1 and 3, max 900", p, n)
+	}
+}

@@ -183,11 +183,13 @@ func Markdown(rep *Report) string {
 
 	if len(rep.Scale) > 0 {
 		p("## Scale (paced frames, lossy consumers)\n\n")
-		p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Last awake: per frame every consumer took, publish → the last consumer holds the lease (frames counted in brackets). Producer CPU/frame: all threads of the producer process.\n\n")
+		p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | last awake p50 | last awake p99 | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Scale {
-			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
+			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s (%d) | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
 				ns(r.Publish.P50), ns(r.Publish.P99), ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max),
+				ns(r.LastAwake.P50), r.AllSaw, ns(r.LastAwake.P99),
 				ns(r.WorstP99), nsf(r.Producer.CPUPerFrameNs), nsf(r.ConsumerCPU), allocs(r.MaxAllocs), r.Lost, r.Warning)
 		}
 		p("\n")

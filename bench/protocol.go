@@ -96,6 +96,7 @@ type params struct {
 	HugePages  bool   `json:"huge_pages,omitempty"`
 	Split      bool   `json:"split,omitempty"`       // consumer: Wait and Borrow timed apart instead of Next
 	LockThread bool   `json:"lock_thread,omitempty"` // consumer: stay on one thread and report its tid
+	PerFrame   bool   `json:"per_frame,omitempty"`   // consumer: report each measured frame's latency (FrameLat; Frames bounds it)
 	Sizes      []int  `json:"sizes,omitempty"`       // memcpy
 	BufBytes   int    `json:"buf_bytes,omitempty"`
 }
@@ -121,15 +122,17 @@ type result struct {
 	LastNs  int64  `json:"last_ns"`
 	Cost    cost   `json:"cost"`
 	// Encoded HDR histograms (V2, base64): latency, publish and acquire cost.
-	Lat     string `json:"lat,omitempty"`
-	Pub     string `json:"pub,omitempty"`
-	Acq     string `json:"acq,omitempty"`
-	RTT     string `json:"rtt,omitempty"`
-	Borrow  string `json:"borrow,omitempty"` // split consumer: Wait's return → Borrow's
-	Seen    string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
-	Skipped uint64 `json:"skipped,omitempty"`
-	Missed  uint64 `json:"missed,omitempty"`
-	NoSlot  uint64 `json:"no_slot,omitempty"` // producer: frames that found no free slot at first
+	Lat    string `json:"lat,omitempty"`
+	Pub    string `json:"pub,omitempty"`
+	Acq    string `json:"acq,omitempty"`
+	RTT    string `json:"rtt,omitempty"`
+	Borrow string `json:"borrow,omitempty"` // split consumer: Wait's return → Borrow's
+	Seen   string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
+	// FrameLat is [frame id, latency ns] per measured frame (PerFrame).
+	FrameLat [][2]int64 `json:"frame_lat,omitempty"`
+	Skipped  uint64     `json:"skipped,omitempty"`
+	Missed   uint64     `json:"missed,omitempty"`
+	NoSlot   uint64     `json:"no_slot,omitempty"` // producer: frames that found no free slot at first
 	// BlockedNs is the producer's time waiting for a free slot.
 	BlockedNs int64  `json:"blocked_ns,omitempty"`
 	Corrupt   uint64 `json:"corrupt,omitempty"`

@@ -195,12 +195,16 @@ type BaselineRow struct {
 
 // ScaleRow is one consumer count.
 type ScaleRow struct {
-	Consumers     int         `json:"consumers"`
-	Wait          string      `json:"wait"`
-	Payload       int         `json:"payload"`
-	Frames        uint64      `json:"frames"`
-	Publish       Percentiles `json:"publish"`
-	Latency       Percentiles `json:"latency"` // all consumers merged
+	Consumers int         `json:"consumers"`
+	Wait      string      `json:"wait"`
+	Payload   int         `json:"payload"`
+	Frames    uint64      `json:"frames"`
+	Publish   Percentiles `json:"publish"`
+	Latency   Percentiles `json:"latency"` // all consumers merged
+	// LastAwake is, over the AllSaw frames every consumer took, the
+	// latency of the last consumer to take each.
+	LastAwake     Percentiles `json:"last_awake"`
+	AllSaw        int         `json:"all_saw"`
 	WorstP99      int64       `json:"worst_consumer_p99"`
 	Lost          uint64      `json:"lost"`
 	Producer      ProcStat    `json:"producer"`

@@ -319,6 +319,10 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	}
 	lat := newHist()
 	res := &result{Role: p.Role, Index: p.Index, Tid: tid}
+	if p.PerFrame {
+		// Allocated here, appended to within capacity in the loop.
+		res.FrameLat = make([][2]int64, 0, p.Frames+1)
+	}
 	sum, words := p.Read == ReadSum, p.Read == ReadWords
 	var u0 usage
 	measuring := false
@@ -351,6 +355,9 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 			res.FirstNs = t
 		}
 		record(lat, t-m.Timestamp)
+		if p.PerFrame && len(res.FrameLat) < cap(res.FrameLat) {
+			res.FrameLat = append(res.FrameLat, [2]int64{int64(m.FrameID), t - m.Timestamp})
+		}
 		switch {
 		case sum:
 			b := l.Bytes()

@@ -106,8 +106,15 @@ func evaluateTargets(rep *Report) []Target {
 		}
 		f := float64(most.Publish.P50) / float64(one.Publish.P50)
 		ts = append(ts, Target{Name: fmt.Sprintf("publish cost with %d %s consumers within 2× of one", most.Consumers, wait),
-			Met: verdict(f <= targetPublishScale), Detail: fmt.Sprintf("p50 %s vs %s (%.2f×); p99 %s vs %s",
-				ns(most.Publish.P50), ns(one.Publish.P50), f, ns(most.Publish.P99), ns(one.Publish.P99))})
+			Met: verdict(f <= targetPublishScale), Detail: fmt.Sprintf("p50 %s vs %s (%.2f×); p99 %s vs %s; producer CPU/frame (all threads) %s vs %s",
+				ns(most.Publish.P50), ns(one.Publish.P50), f, ns(most.Publish.P99), ns(one.Publish.P99),
+				nsf(most.Producer.CPUPerFrameNs), nsf(one.Producer.CPUPerFrameNs))})
+		if wait != WaitPoll && one.LastAwake.P50 > 0 && most.LastAwake.P50 > 0 {
+			g := float64(most.LastAwake.P50) / float64(one.LastAwake.P50)
+			ts = append(ts, Target{Name: fmt.Sprintf("last of %d %s consumers awake within 2× of one consumer's wake-up", most.Consumers, wait),
+				Met: verdict(g <= targetPublishScale), Detail: fmt.Sprintf("last awake p50 %s vs %s (%.2f×); p99 %s vs %s",
+					ns(most.LastAwake.P50), ns(one.LastAwake.P50), g, ns(most.LastAwake.P99), ns(one.LastAwake.P99))})
+		}
 	}
 	return ts
 }

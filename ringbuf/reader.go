@@ -68,9 +68,9 @@ type Options struct {
 	// stop the world (a garbage collection waits up to LatencyWaitTimeout)
 	// and the P runs no other goroutine, so it suits a consumer process
 	// whose one job is this ring, run with GOMAXPROCS=1 and its waiting
-	// goroutine on a locked, pinned thread (see PinThread and
-	// docs/PERFORMANCE.md). It changes nothing else: polling, the
-	// waiter bit, and the wake-up protocol are the same.
+	// goroutine on a locked, pinned thread (see PinThread, and README,
+	// "Performance"). It changes nothing else: polling, the waiter bit,
+	// and the wake-up protocol are the same.
 	Latency bool
 	// From is the first sequence number wanted. 0 (default) starts with
 	// the next frame published; 1 starts with the oldest frame the ring

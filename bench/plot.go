@@ -158,4 +158,3 @@ func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	return ticks
 }
-

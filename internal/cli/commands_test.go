@@ -27,7 +27,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds every command once (go build ./cmd/...) into a
+// binaries builds every command once (go build ./cmd/... and the bench's
+// frbench) into a
 // directory shared by the tests of this binary.
 func binaries(t *testing.T) string {
 	t.Helper()
@@ -36,7 +37,7 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...", "./bench/cmd/frbench")
 		cmd.Dir = moduleRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = errors.New("go build ./cmd/...: " + err.Error() + "\n" + string(out))
@@ -140,7 +141,7 @@ var multi = map[string][]string{
 
 func TestHelpOfEveryCommand(t *testing.T) {
 	rt := t.TempDir()
-	for _, name := range []string{"producer", "analyzer", "pipeline"} {
+	for _, name := range []string{"producer", "analyzer", "pipeline", "frbench"} {
 		r := run(t, rt, name, "-h")
 		if r.code != cli.ExitOK || !strings.HasPrefix(r.stdout, "usage: "+name) || !strings.Contains(r.stdout, "Exit status:") {
 			t.Errorf("%s -h: exit %d, stdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
@@ -216,6 +217,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"archiver", "export", "-dir", dir, "-out", dir + "-png", "-from", "20", "-to", "10"}, "-from 20"},
 		{[]string{"archiver", "export", "-dir", dir, "-out", dir + "-png", "-format", "gif"}, "png or tiff"},
 		{[]string{"archiver", "bench", "-dir", dir, "-format", "Mono9"}, "Mono8, Mono10"},
+		{[]string{"frbench", "-only", "latency,nosuchsection"}, "nosuchsection"},
+		{[]string{"frbench", "-quiet", "-1s"}, "-quiet"},
 	} {
 		r := run(t, rt, tc.args[0], tc.args[1:]...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.says) || r.stdout != "" {

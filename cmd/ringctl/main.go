@@ -46,39 +46,23 @@ func main() {
 	os.Exit(code)
 }
 
-// commands are ringctl's subcommands, for its help.
-var commands = []cli.Command{
+// ringctl is the command's subcommands, for its help.
+var ringctl = cli.Multi{Prog: "ringctl", About: `Shows the state of framering rings. It attaches as an observer: no consumer
+table entry, no holds, nothing written to the ring.`, Commands: []cli.Command{
 	{Name: "list", Summary: "list the rings on this host, live or stale"},
 	{Name: "show", Summary: "show one ring: producer, rate, slots and their holders, consumers, drops by cause"},
 	{Name: "watch", Summary: "show one ring again every -interval until Ctrl-C"},
 	{Name: "serve", Summary: "serve Prometheus metrics and a live web view of every ring on the host"},
 	{Name: "help", Summary: "this list, or 'ringctl help COMMAND' for a command's flags"},
-}
-
-const about = `Shows the state of framering rings. It attaches as an observer: no consumer
-table entry, no holds, nothing written to the ring.`
+}}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		cli.PrintCommands(stderr, "ringctl", about, commands)
-		return cli.ExitUsage
+	args, code, done := ringctl.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
 	cmd, args := args[0], args[1:]
-	if cli.IsHelp(cmd) {
-		if cmd == "help" && len(args) == 1 {
-			cmd, args = args[0], []string{"-h"} // ringctl help show
-		} else {
-			cli.PrintCommands(stdout, "ringctl", about, commands)
-			return cli.ExitOK
-		}
-	}
-	h := cli.Help{Usage: "ringctl " + cmd + " [flags]", More: cli.ExitStatus}
-	for _, c := range commands {
-		if c.Name == cmd {
-			h.About = "ringctl " + c.Name + ": " + c.Summary + "."
-		}
-	}
-	fs := cli.NewFlagSet("ringctl "+cmd, h)
+	fs := ringctl.FlagSet(cmd, "[flags]")
 	var asJSON *bool
 	if cmd != "serve" {
 		asJSON = fs.Bool("json", false, "print JSON")
@@ -104,8 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			interval = fs.Duration("interval", time.Second, "refresh interval")
 		}
 	default:
-		fmt.Fprintf(stderr, "ringctl: unknown command %q (run 'ringctl help' for the commands)\n", cmd)
-		return cli.ExitUsage
+		return ringctl.Unknown(stderr, cmd)
 	}
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "ringctl", err)

@@ -193,22 +193,66 @@ type Command struct {
 	Summary string // one line
 }
 
-// PrintCommands prints a multi-command binary's help: its synopsis, about
-// text and subcommands, one line each.
-func PrintCommands(w io.Writer, prog, about string, cmds []Command) {
-	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n", prog)
-	if about != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(about, "\n"))
+// Multi is a multi-command binary: its name, what it does, its subcommands.
+type Multi struct {
+	Prog     string
+	About    string
+	Commands []Command
+}
+
+// Start answers what a multi-command binary answers before any subcommand
+// runs: no arguments print the commands on stderr (a usage error), -h,
+// -help, --help and help print them on stdout, and "help COMMAND" becomes
+// "COMMAND -h". When done, the caller exits with code; otherwise args is
+// what to dispatch on.
+func (m Multi) Start(args []string, stdout, stderr io.Writer) (rest []string, code int, done bool) {
+	switch {
+	case len(args) == 0:
+		m.PrintCommands(stderr)
+		return nil, ExitUsage, true
+	case args[0] == "help" && len(args) == 2:
+		return []string{args[1], "-h"}, 0, false
+	case IsHelp(args[0]):
+		m.PrintCommands(stdout)
+		return nil, ExitOK, true
+	}
+	return args, 0, false
+}
+
+// FlagSet returns the flag set of subcommand name, whose help starts with
+// "usage: PROG NAME USAGE" and the subcommand's summary.
+func (m Multi) FlagSet(name, usage string) *FlagSet {
+	h := Help{Usage: m.Prog + " " + name + " " + usage, More: ExitStatus}
+	for _, c := range m.Commands {
+		if c.Name == name {
+			h.About = m.Prog + " " + name + ": " + c.Summary + "."
+		}
+	}
+	return NewFlagSet(m.Prog+" "+name, h)
+}
+
+// Unknown reports an unknown subcommand (a usage error).
+func (m Multi) Unknown(stderr io.Writer, name string) int {
+	fmt.Fprintf(stderr, "%s: unknown command %q (run '%s help' for the commands)\n", m.Prog, name, m.Prog)
+	return ExitUsage
+}
+
+// PrintCommands prints the binary's help: its synopsis, about text and
+// subcommands, one line each.
+func (m Multi) PrintCommands(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n", m.Prog)
+	if m.About != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(m.About, "\n"))
 	}
 	fmt.Fprintln(w, "\ncommands:")
 	width := 0
-	for _, c := range cmds {
+	for _, c := range m.Commands {
 		width = max(width, len(c.Name))
 	}
-	for _, c := range cmds {
+	for _, c := range m.Commands {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Summary)
 	}
-	fmt.Fprintf(w, "\nRun '%s COMMAND -h' for a command's flags. %s\n", prog, ExitStatus)
+	fmt.Fprintf(w, "\nRun '%s COMMAND -h' for a command's flags. %s\n", m.Prog, ExitStatus)
 }
 
 // ExitStatus is the exit-code convention in one sentence, for help texts.

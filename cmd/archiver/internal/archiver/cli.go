@@ -27,34 +27,25 @@ const (
 	ExitCheck   = cli.ExitCheck // verify found damage
 )
 
-// commands are the archiver's subcommands, for its help.
-var commands = []cli.Command{
+// commandLine is the archiver's subcommands, for its help.
+var commandLine = cli.Multi{Prog: "archiver", About: `Stores every frame of a ring on disk, losslessly: each published frame is
+stored, or its loss is recorded in the archive with its cause.`, Commands: []cli.Command{
 	{Name: "run", Summary: "archive a ring's frames, losslessly (the default: 'archiver -ring R -dir D' is 'archiver run ...')"},
 	{Name: "verify", Summary: "check every record of an archive (exit 3 when it finds damage)"},
 	{Name: "export", Summary: "write frames -from SEQ -to SEQ of an archive as PNG or TIFF files"},
 	{Name: "bench", Summary: "the archive's write rate against a plain sequential write"},
 	{Name: "help", Summary: "this list, or 'archiver help COMMAND' for a command's flags"},
-}
-
-const about = `Stores every frame of a ring on disk, losslessly: each published frame is
-stored, or its loss is recorded in the archive with its cause.`
+}}
 
 // Command runs the archiver command line (args without the program name)
 // and returns the process exit code. ctx ends the run (cmd/archiver cancels
 // it on SIGINT and SIGTERM).
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		cli.PrintCommands(stderr, "archiver", about, commands)
-		return ExitUsage
+	args, code, done := commandLine.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
-	sub := "run"
-	if cli.IsHelp(args[0]) {
-		if args[0] != "help" || len(args) != 2 {
-			cli.PrintCommands(stdout, "archiver", about, commands)
-			return ExitOK
-		}
-		args = []string{args[1], "-h"} // archiver help verify
-	}
+	sub := "run" // archiver -ring R -dir D
 	if !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
@@ -69,8 +60,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		err = benchCommand(ctx, args, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "archiver: unknown command %q (run 'archiver help' for the commands)\n", sub)
-		return ExitUsage
+		return commandLine.Unknown(stderr, sub)
 	}
 	if errors.Is(err, ErrCorrupt) {
 		err = fmt.Errorf("%w: %w", cli.ErrCheck, err)
@@ -80,15 +70,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // newFlagSet returns the flag set of a subcommand; usage is its synopsis
 // after "archiver NAME".
-func newFlagSet(name, usage string) *cli.FlagSet {
-	h := cli.Help{Usage: "archiver " + name + " " + usage, More: cli.ExitStatus}
-	for _, c := range commands {
-		if c.Name == name {
-			h.About = "archiver " + name + ": " + c.Summary + "."
-		}
-	}
-	return cli.NewFlagSet("archiver "+name, h)
-}
+func newFlagSet(name, usage string) *cli.FlagSet { return commandLine.FlagSet(name, usage) }
 
 // NewLogger returns the logger for -log-format (text or json) writing to w.
 func NewLogger(format string, w io.Writer, level slog.Level) (*slog.Logger, error) {

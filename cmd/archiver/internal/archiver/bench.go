@@ -21,6 +21,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/cli"
 )
 
 // BenchConfig describes a bench run.
@@ -233,18 +234,18 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if cfg.Dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	f, err := frame.ParseFormat(*format)
 	if err != nil {
-		return fmt.Errorf("%w: -format: %w", ErrUsage, err)
+		return cli.Usagef("-format: %w", err)
 	}
 	cfg.Geometry = frame.Packed(*width, *height, f)
 	if err := cfg.Geometry.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+		return cli.Usagef("%w", err)
 	}
 	if cfg.Frames < 1 || cfg.Rounds < 1 {
-		return fmt.Errorf("%w: -frames and -rounds: want 1 or more", ErrUsage)
+		return cli.Usagef("-frames and -rounds: want 1 or more")
 	}
 	res, err := Bench(ctx, cfg)
 	if err != nil {

@@ -102,13 +102,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if cfg.Dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	if err := cli.CheckRing(cfg.Ring, cfg.SocketPath); err != nil {
 		return err
 	}
 	if cfg.Duration < 0 || cfg.StatsInterval < 0 {
-		return fmt.Errorf("%w: -duration and -stats-interval: want 0 or more", ErrUsage)
+		return cli.Usagef("-duration and -stats-interval: want 0 or more")
 	}
 	if !cfg.Wait {
 		// Without -wait a missing ring ends the run: find that out before
@@ -200,10 +200,10 @@ func exportCommand(_ context.Context, args []string, stdout, _ io.Writer) error 
 		return err
 	}
 	if *dir == "" || *out == "" {
-		return fmt.Errorf("%w: -dir and -out are required", ErrUsage)
+		return cli.Usagef("-dir and -out are required")
 	}
 	if *from > *to {
-		return fmt.Errorf("%w: -from %d is after -to %d", ErrUsage, *from, *to)
+		return cli.Usagef("-from %d is after -to %d", *from, *to)
 	}
 	var f archive.ExportFormat
 	switch *format {
@@ -212,7 +212,7 @@ func exportCommand(_ context.Context, args []string, stdout, _ io.Writer) error 
 	case "tiff", "tif":
 		f = archive.ExportTIFF
 	default:
-		return fmt.Errorf("%w: -format %q: want png or tiff", ErrUsage, *format)
+		return cli.Usagef("-format %q: want png or tiff", *format)
 	}
 	res, err := archive.Export(*dir, *from, *to, *out, f)
 	if err != nil {

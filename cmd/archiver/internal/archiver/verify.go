@@ -14,6 +14,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/cli"
 )
 
 // VerifyResult is what the verify subcommand reports.
@@ -198,7 +199,7 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	res, err := Verify(ctx, *dir, *pattern)
 	if err != nil {

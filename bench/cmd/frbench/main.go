@@ -4,20 +4,20 @@
 //
 // Usage:
 //
-//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-compare OLD] [-v]
+//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
 // -compare OLD (a results.json, or the directory holding one) prints, after
 // the run, each metric both runs have with its ratio new/old, and appends
 // that table to the new results.md.
 //
 // It re-executes itself for every process of every scenario (the
-// FRBENCH_ROLE environment variable selects the child's role).
+// FRBENCH_ROLE environment variable selects the child's role). Exit status
+// (package internal/cli): 0, 1 when the bench failed, 2 for a usage error.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/framering/framering/bench"
+	"github.com/framering/framering/internal/cli"
 )
 
 func main() {
@@ -46,26 +47,57 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() int {
-	quick := flag.Bool("quick", false, "smoke check: under a minute on a 2-core machine")
-	out := flag.String("out", "", "output directory (default ./bench-results/<timestamp>)")
-	only := flag.String("only", "", "comma-separated sections to run: "+strings.Join(bench.AllSections, ","))
-	noGst := flag.Bool("no-gst", false, "skip the GStreamer baseline")
-	noEBPF := flag.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
-	huge := flag.Bool("hugepages", false, "back ring data segments with huge pages when possible")
-	verbose := flag.Bool("v", false, "debug logs (children too)")
-	quiet := flag.Duration("quiet", 0, "wait up to this long before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
-	compare := flag.String("compare", "", "after the run, print each metric's ratio to this earlier `results.json` (or its directory)")
-	flag.Parse()
+// help is frbench's -h text around its flags.
+var help = cli.Help{
+	Usage: "frbench [flags]   (bench/run.sh builds it and runs it)",
+	About: `Measures framering and its alternatives on this machine: handoff latency,
+throughput against a Unix socket, a pipe and GStreamer's shmsink, memory
+bandwidth limits, and the targets. Prints markdown; results.md, results.json
+and latency.png go to -out.`,
+	More: cli.ExitStatus,
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("frbench", help)
+	quick := fs.Bool("quick", false, "smoke check: under a minute on a 2-core machine")
+	out := fs.String("out", "", "output `directory` (none: ./bench-results/<timestamp>)")
+	only := fs.String("only", "", "comma-separated `sections` to run (none: all): "+strings.Join(bench.AllSections, ","))
+	noGst := fs.Bool("no-gst", false, "skip the GStreamer baseline")
+	noEBPF := fs.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
+	huge := fs.Bool("hugepages", false, "back ring data segments with huge pages when possible")
+	verbose := fs.Bool("v", false, "debug logs (children too)")
+	quiet := fs.Duration("quiet", 0, "wait up to this `duration` before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
+	compare := fs.String("compare", "", "after the run, print each metric's ratio new/old against this earlier `results.json` (or its directory)")
+	if err := fs.Parse(args, stdout); err != nil {
+		return cli.Exit(stderr, "frbench", err)
+	}
+	var old *bench.Report
+	if *compare != "" {
+		// Read before the run: a bad path fails at once, not minutes later.
+		var err error
+		if old, err = bench.LoadReport(*compare); err != nil {
+			return cli.Exit(stderr, "frbench", cli.Usagef("-compare: %v", err))
+		}
+	}
+	if *quiet < 0 {
+		return cli.Exit(stderr, "frbench", cli.Usagef("-quiet %v: want 0 or more", *quiet))
+	}
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			if !slices.Contains(bench.AllSections, s) {
+				return cli.Exit(stderr, "frbench", cli.Usagef("-only: unknown section %q (want some of %s)", s, strings.Join(bench.AllSections, ",")))
+			}
+		}
+	}
 
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
 	cfg := bench.FullConfig()
@@ -75,9 +107,9 @@ func run() int {
 	exe, err := os.Executable()
 	if err != nil {
 		log.Error("cannot find this executable", "err", err)
-		return 1
+		return cli.ExitFailure
 	}
-	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, os.Stdout
+	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, stdout
 	cfg.QuietWait = *quiet
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
@@ -98,21 +130,12 @@ func run() int {
 		cfg.Sections = slices.DeleteFunc(cfg.Sections, func(s string) bool { return s == skip.name })
 	}
 
-	var old *bench.Report
-	if *compare != "" {
-		// Read before the run: a bad path fails at once, not minutes later.
-		if old, err = bench.LoadReport(*compare); err != nil {
-			log.Error("cannot compare", "err", err)
-			return 2
-		}
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil && old != nil {
 		md := bench.CompareMarkdown(*compare, bench.Compare(old, rep))
-		fmt.Print("\n" + md)
+		fmt.Fprint(stdout, "\n"+md)
 		f, ferr := os.OpenFile(filepath.Join(rep.Config.OutDir, "results.md"), os.O_APPEND|os.O_WRONLY, 0)
 		if ferr == nil {
 			_, ferr = f.WriteString("\n" + md)
@@ -123,11 +146,11 @@ func run() int {
 		}
 	}
 	if rep != nil {
-		fmt.Fprintf(os.Stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
+		fmt.Fprintf(stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
 	}
 	if err != nil {
 		log.Error("bench failed", "err", err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }

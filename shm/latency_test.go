@@ -37,19 +37,7 @@ func TestRawFutexWait(t *testing.T) {
 		close(done)
 	}()
 	w.Store(8)
-	deadline := time.After(10 * time.Second)
-	for {
-		if _, err := shm.FutexWake(w, 0); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-done:
-			return
-		case <-deadline:
-			t.Fatal("raw sleeper never saw the new value")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	wakeUntil(t, w, done, "raw sleeper never saw the new value")
 }
 
 // SleepUntil never returns before its deadline when that is near, and

@@ -111,3 +111,30 @@ func TestLegacyObserverMakesTheProducerWakeAll(t *testing.T) {
 	publish(t, p, 1)
 	collect(t, out, 2)
 }
+
+// Two goroutines of one Reader share its waiter bit: the one woken passes
+// the wake to the other.
+func TestChainedWakeReachesGoroutinesOfOneReader(t *testing.T) {
+	p := newRing(t, ringbuf.Config{Slots: 8})
+	r := attach(t, p, ringbuf.LongSleepForTest(ringbuf.Options{Consumer: "two", Spin: time.Nanosecond}))
+	ctx := testCtx(t)
+	out := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := r.Wait(ctx, 0)
+			out <- err
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for ringbuf.SleepersForTest(r) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two Waits never went to sleep")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	if n := ringbuf.WakeCountForTest(p); n != 1 {
+		t.Fatalf("want 1, got %d", n)
+	}
+	publish(t, p, 1)
+	collect(t, out, 2)
+}

@@ -26,3 +26,6 @@ func NoChainForTest(opts Options) Options { opts.noChain = true; return opts }
 // LongSleepForTest makes a consumer's futex sleeps last an hour: only a
 // wake-up ends them.
 func LongSleepForTest(opts Options) Options { opts.sleepTimeout = time.Hour; return opts }
+
+// SleepersForTest is how many of r's goroutines are in Wait's sleep loop.
+func SleepersForTest(r *Reader) int { return int(r.sleepers.Load()) }

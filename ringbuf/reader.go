@@ -125,6 +125,7 @@ type Reader struct {
 	closing   atomic.Bool
 	inflight  atomic.Int64 // calls currently inside the mappings (enter/exit)
 	lastYield atomic.Int64 // clock.Nanos() of Wait's last runtime.Gosched (local memory)
+	sleepers  atomic.Int32 // this Reader's goroutines inside Wait's sleep loop (mirrors waiting)
 	connDone  chan struct{}
 	closeOnce sync.Once
 
@@ -894,14 +895,15 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 
 // passWake keeps this Reader's promise (the hello's chain-wake flag,
 // docs/LAYOUT.md 9.5): once its sleep ended and wake moved past w, it wakes
-// chainFanout more sleepers, if any other consumer's waiter bit is set (a
-// lone consumer pays no system call). Extra wakes are harmless: a woken
-// sleeper re-checks, as after any futex wait.
+// chainFanout more sleepers, if any other consumer's waiter bit is set or
+// another of this Reader's goroutines sleeps (they share one bit); a lone
+// sleeper pays no system call. Extra wakes are harmless: a woken sleeper
+// re-checks, as after any futex wait.
 func (r *Reader) passWake(w uint32) {
 	if r.opts.noChain || r.wake.Load() == w {
 		return
 	}
-	if r.ctl.waiters().Load()&^r.bit == 0 {
+	if r.ctl.waiters().Load()&^r.bit == 0 && r.sleepers.Load() <= 1 {
 		return
 	}
 	r.wake.Wake(chainFanout)
@@ -1043,11 +1045,13 @@ func (r *Reader) setWaiting(on bool) {
 		return
 	}
 	if on {
+		r.sleepers.Add(1)
 		r.waiting++
 		if r.waiting == 1 && !r.gone.Load() {
 			r.ctl.waiters().Or(r.bit)
 		}
 	} else {
+		r.sleepers.Add(-1)
 		r.waiting--
 		// Once the connection ended the entry may already belong to
 		// another consumer: its waiter bit is no longer ours to clear (the

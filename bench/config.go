@@ -105,18 +105,19 @@ type Config struct {
 // FullConfig is the full run: a few minutes on a 2-core machine.
 func FullConfig() Config {
 	return Config{
-		Mode:          "full",
-		Payloads:      []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
-		LatencyWaits:  []string{WaitPoll, WaitFutex},
-		LatencyFrames: 2000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 3 * time.Second,
+		Mode:         "full",
+		Payloads:     []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
+		LatencyWaits: []string{WaitPoll, WaitFutex, WaitLatency},
+		// 20,000 samples a row: p99.9 is then the 20th-worst value.
+		LatencyFrames: 20_000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 25 * time.Second,
 		ThroughputPayload: 8 * MiB, ThroughputConsumers: []int{1, 2, 4, 8},
-		ThroughputModes: []string{"lossless", "lossy"}, ThroughputReads: []string{ReadLease, ReadSum},
+		ThroughputModes: []string{"lossless", "lossy"}, ThroughputReads: []string{ReadLease, ReadWords, ReadSum},
 		SweepPayloads:    []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
 		ThroughputFrames: 5_000_000, ThroughputWarmup: 20, ThroughputDuration: 1500 * time.Millisecond,
 		Baselines:    []string{TransportSocket, TransportPipe},
 		ScalePayload: 64 * KiB, ScaleConsumers: []int{1, 2, 4, 8, 16}, ScaleWaits: []string{WaitFutex, WaitPoll},
 		ScaleFrames: 1000, ScaleInterval: 2 * time.Millisecond, ScaleDuration: 2 * time.Second,
-		PingFrames: 3000, PingInterval: time.Millisecond,
+		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
 		EBPFFrames: 500,
@@ -171,7 +172,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, r := range c.ThroughputReads {
-		if r != ReadLease && r != ReadSum {
+		if r != ReadLease && r != ReadWords && r != ReadSum {
 			return fmt.Errorf("validate config: %w: read mode %q", errBadParams, r)
 		}
 	}

@@ -14,6 +14,7 @@ type Report struct {
 	Finished   time.Time       `json:"finished"`
 	Memcpy     []MemcpyRow     `json:"memcpy"`
 	Ping       *PingRow        `json:"ping,omitempty"`
+	FutexPing  *FutexPingRow   `json:"futex_ping,omitempty"`
 	Latency    []LatencyRow    `json:"latency"`
 	Breakdown  *BreakdownRow   `json:"breakdown,omitempty"`
 	Throughput []ThroughputRow `json:"throughput"`
@@ -115,16 +116,20 @@ type PingRow struct {
 
 // LatencyRow is one handoff-latency scenario.
 type LatencyRow struct {
-	Payload   int         `json:"payload"`
-	Wait      string      `json:"wait"`
-	Latency   Percentiles `json:"latency"`
-	Publish   Percentiles `json:"publish"`
-	Acquire   Percentiles `json:"acquire"`
-	FloorP50  int64       `json:"floor_p50"`
-	FloorP99  int64       `json:"floor_p99"`
-	Producer  ProcStat    `json:"producer"`
-	Consumers []ProcStat  `json:"consumers"`
-	Warning   string      `json:"warning,omitempty"`
+	Payload int         `json:"payload"`
+	Wait    string      `json:"wait"`
+	Latency Percentiles `json:"latency"`
+	Publish Percentiles `json:"publish"`
+	Acquire Percentiles `json:"acquire"`
+	// The same run's floor for this wait: the cache-line ping for a
+	// polling consumer, the C futex ping for a sleeping one (Floor names it).
+	Floor     string     `json:"floor,omitempty"`
+	FloorP50  int64      `json:"floor_p50"`
+	FloorP99  int64      `json:"floor_p99"`
+	FloorP999 int64      `json:"floor_p999"`
+	Producer  ProcStat   `json:"producer"`
+	Consumers []ProcStat `json:"consumers"`
+	Warning   string     `json:"warning,omitempty"`
 	// OtherLoad is the CPU other processes used meanwhile (cores).
 	OtherLoad float64 `json:"other_load_cores"`
 }
@@ -145,6 +150,8 @@ type ThroughputRow struct {
 	Consumers    int         `json:"consumers"`
 	Mode         string      `json:"mode"`
 	Read         string      `json:"read"`
+	Slots        int         `json:"slots"`
+	WorkingSet   string      `json:"working_set"` // slots × payload, against the LLC
 	Sent         uint64      `json:"sent"`
 	Received     []uint64    `json:"received"`
 	ProducerFPS  float64     `json:"producer_fps"`
@@ -188,12 +195,16 @@ type BaselineRow struct {
 
 // ScaleRow is one consumer count.
 type ScaleRow struct {
-	Consumers     int         `json:"consumers"`
-	Wait          string      `json:"wait"`
-	Payload       int         `json:"payload"`
-	Frames        uint64      `json:"frames"`
-	Publish       Percentiles `json:"publish"`
-	Latency       Percentiles `json:"latency"` // all consumers merged
+	Consumers int         `json:"consumers"`
+	Wait      string      `json:"wait"`
+	Payload   int         `json:"payload"`
+	Frames    uint64      `json:"frames"`
+	Publish   Percentiles `json:"publish"`
+	Latency   Percentiles `json:"latency"` // all consumers merged
+	// LastAwake is, over the AllSaw frames every consumer took, the
+	// latency of the last consumer to take each.
+	LastAwake     Percentiles `json:"last_awake"`
+	AllSaw        int         `json:"all_saw"`
 	WorstP99      int64       `json:"worst_consumer_p99"`
 	Lost          uint64      `json:"lost"`
 	Producer      ProcStat    `json:"producer"`

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Builds frbench and runs the full harness (a few minutes on 2 cores).
 # Arguments go to frbench, e.g. ./bench/run.sh -quick, or -quiet 30s to
-# wait for a quiet machine before each scenario. FRBENCH_OUT overrides the
-# output directory (default bench-results/<timestamp> in the repository).
+# wait for a quiet machine before each scenario, or -compare OLD (an
+# earlier results.json or its directory) to print every metric's ratio
+# new/old after the run. FRBENCH_OUT overrides the output directory
+# (default bench-results/<timestamp> in the repository).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

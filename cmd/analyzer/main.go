@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/framering/framering/analysis"
@@ -36,6 +37,7 @@ import (
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/ringbuf"
 )
 
 func main() {
@@ -75,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFormat = fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
 		logLevel  = fs.String("log-level", "info", "log `level`: "+cli.LogLevels)
 		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; none: off)")
+		latency   = fs.Bool("latency", false, "latency mode: GOMAXPROCS=1 and a raw futex wait for frames (README, Performance)")
+		cpus      = fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
 	)
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "analyzer", err)
@@ -85,6 +89,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log, err := cli.NewLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return cli.Exit(stderr, "analyzer", err)
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err == nil {
+			err = ringbuf.PinProcess(list...)
+		}
+		if err != nil {
+			return cli.Exit(stderr, "analyzer", cli.Usagef("-cpus: %v", err))
+		}
+	}
+	if *latency {
+		// One P: a wake-up never searches for an idle P or wakes a thread.
+		runtime.GOMAXPROCS(1)
 	}
 	opts := analysis.Options{SkipStamp: *skipStamp, MinArea: *minArea, MaxDefects: *maxDef, Histogram: *histogram}
 	for _, th := range []struct {
@@ -108,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := inspect.Config{
 		Consumer: consumers.Options{Ring: *ring, SocketPath: *socket, Name: *name, Mode: mode, Copy: *copyMode,
-			Wait: *wait, Reattach: *reattach, Logger: log},
+			Wait: *wait, Reattach: *reattach, Latency: *latency, Logger: log},
 		Analysis: opts,
 		Frames:   *frames,
 		Duration: *duration,

@@ -98,8 +98,19 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
+	fs.BoolVar(&cfg.Latency, "latency", false, "latency mode: sleep for frames in a raw futex wait (README, Performance)")
+	cpus := fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err == nil {
+			err = ringbuf.PinProcess(list...)
+		}
+		if err != nil {
+			return cli.Usagef("-cpus: %v", err)
+		}
 	}
 	if cfg.Dir == "" {
 		return cli.Usagef("-dir is required")

@@ -201,13 +201,13 @@ func Markdown(rep *Report) string {
 		for _, r := range rep.Iceoryx {
 			if r.Kind == "latency" {
 				p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Wait, sizeName(r.Payload), r.Buffers, r.Latency.Count, r.Lost,
-					ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), r.RingWait, ns(r.RingP50), ns(r.RingP99), ratio(r.Ratio))
+					ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), orDash(r.RingWait), nsOrDash(r.RingP50), nsOrDash(r.RingP99), ratio(r.Ratio))
 			}
 		}
 		p("\n| throughput (1 busy-polling subscriber, lossless) | payload | buffers | frames | fps | GB/s | ring fps (same read, slots) | ring/iceoryx |\n|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Iceoryx {
 			if r.Kind == "throughput" {
-				p("| %s | %s | %d | %d | %s | %.2f | %s | %s |\n", r.Read, sizeName(r.Payload), r.Buffers, r.Received, fps(r.FPS), r.GBps, fps(r.RingFPS), ratio(r.Ratio))
+				p("| %s | %s | %d | %d | %s | %.2f | %s | %s |\n", r.Read, sizeName(r.Payload), r.Buffers, r.Received, fps(r.FPS), r.GBps, orDash(fpsOrEmpty(r.RingFPS)), ratio(r.Ratio))
 			}
 		}
 		p("\n")
@@ -256,4 +256,27 @@ func Markdown(rep *Report) string {
 		p("\n")
 	}
 	return b.String()
+}
+
+// orDash, nsOrDash and fpsOrEmpty print a value the run did not measure
+// (the ring's matching row did not run) as a dash.
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func nsOrDash(v int64) string {
+	if v == 0 {
+		return "–"
+	}
+	return ns(v)
+}
+
+func fpsOrEmpty(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return fps(v)
 }

@@ -92,7 +92,9 @@ static int publisher(int argc, char **argv) {
 		pat[i] = (unsigned char)(i * 7 + (i >> 9));
 	// A loan that finds every chunk in flight is retried; iceoryx would log each.
 	iox_set_loglevel(Iceoryx_LogLevel_Fatal);
-	iox_runtime_init("frbench-pub");
+	char name[64];
+	snprintf(name, sizeof name, "frbench-pub-%d", (int)getpid());
+	iox_runtime_init(name);
 	iox_pub_options_t opts;
 	iox_pub_options_init(&opts);
 	opts.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
@@ -149,7 +151,9 @@ static int subscriber(int argc, char **argv) {
 		return 2;
 	}
 	iox_set_loglevel(Iceoryx_LogLevel_Fatal);
-	iox_runtime_init("frbench-sub");
+	char name[64];
+	snprintf(name, sizeof name, "frbench-sub-%d", (int)getpid());
+	iox_runtime_init(name);
 	iox_sub_options_t opts;
 	iox_sub_options_init(&opts);
 	opts.queueCapacity = (uint64_t)queue;

@@ -22,7 +22,7 @@ func TestIceoryxBaseline(t *testing.T) {
 	}
 	cfg := tinyConfig(t)
 	cfg.Sections = []string{bench.SectionLatency, bench.SectionThroughput, bench.SectionIceoryx}
-	cfg.Payloads, cfg.LatencyWaits = []int{4 * bench.KiB}, []string{bench.WaitFutex}
+	cfg.Payloads, cfg.LatencyWaits = []int{4 * bench.KiB}, []string{bench.WaitFutex, bench.WaitPoll}
 	cfg.IceoryxWaits = []string{bench.IoxWaitSet, bench.IoxPoll}
 	cfg.ThroughputPayload, cfg.ThroughputConsumers, cfg.ThroughputModes = 4*bench.KiB, []int{1}, []string{"lossless"}
 	cfg.ThroughputReads, cfg.SweepPayloads, cfg.Baselines = []string{bench.ReadLease, bench.ReadWords}, nil, nil

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -121,6 +122,9 @@ type Consumer struct {
 	// After an eviction: the epoch and last sequence number delivered, to
 	// count what the re-attached consumer never sees (Frames goroutine).
 	evictedEpoch, evictedSeq uint64
+	// ringDrops sums the drop tables of the rings this consumer left
+	// (under mu); RingDrops adds the current one's.
+	ringDrops loss.Counts
 
 	frame Frame // the loop's reused Frame (zero-copy), invariant 3
 }
@@ -225,6 +229,13 @@ func (c *Consumer) install(r *ringbuf.Reader) bool {
 // counters into base.
 func (c *Consumer) drop(r *ringbuf.Reader) {
 	c.fold(r)
+	if s, err := r.Snapshot(); err == nil {
+		c.mu.Lock()
+		for i, n := range s.Drops {
+			c.ringDrops[i] += n
+		}
+		c.mu.Unlock()
+	}
 	st := r.Stats()
 	c.base.Delivered += st.Delivered
 	c.base.Skipped += st.Skipped
@@ -444,6 +455,24 @@ type Stats struct {
 	Torn    uint64 `json:"torn"`
 }
 
+// RingDrops returns the frames the producers of the rings this consumer
+// attached to dropped before publishing them, by cause (their drop tables,
+// docs/LAYOUT.md 12): the same counts the ring, ringctl and the producer
+// show, summed over producer restarts.
+func (c *Consumer) RingDrops() loss.Counts {
+	c.mu.Lock()
+	sum, r := c.ringDrops, c.r
+	c.mu.Unlock()
+	if r != nil {
+		if s, err := r.Snapshot(); err == nil {
+			for i, n := range s.Drops {
+				sum[i] += n
+			}
+		}
+	}
+	return sum
+}
+
 // noteRelease counts a release that reported a revoked lease.
 func (c *Consumer) noteRelease(err error) {
 	if errors.Is(err, ringbuf.ErrRevoked) {
@@ -457,11 +486,7 @@ func (c *Consumer) noteRelease(err error) {
 // Health is the producer's condition as this consumer sees it: running,
 // waiting for its source, stalled (its heartbeat stopped), closed or gone.
 func (c *Consumer) Health() (ringbuf.Health, error) {
-	r, err := c.reader("producer health")
-	if err != nil {
-		return ringbuf.Health{}, err
-	}
-	return r.Health(), nil
+	return withReader(c, "producer health", func(r *ringbuf.Reader) (ringbuf.Health, error) { return r.Health(), nil })
 }
 
 // Stats returns the consumer's counters. Counts lag the frame being
@@ -484,27 +509,29 @@ func (c *Consumer) reader(verb string) (*ringbuf.Reader, error) {
 	return c.r, nil
 }
 
+// withReader asks the current Reader fn, or says why there is none.
+func withReader[T any](c *Consumer, verb string, fn func(*ringbuf.Reader) (T, error)) (T, error) {
+	r, err := c.reader(verb)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn(r)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", verb, err)
+	}
+	return v, nil
+}
+
 // Snapshot returns the ring's state (producer, slots, consumer table) as
 // this consumer sees it.
 func (c *Consumer) Snapshot() (ringbuf.Snapshot, error) {
-	r, err := c.reader("snapshot ring")
-	if err != nil {
-		return ringbuf.Snapshot{}, err
-	}
-	s, err := r.Snapshot()
-	if err != nil {
-		return s, fmt.Errorf("snapshot ring: %w", err)
-	}
-	return s, nil
+	return withReader(c, "snapshot ring", (*ringbuf.Reader).Snapshot)
 }
 
 // Info returns the current producer's identity and the ring's geometry.
 func (c *Consumer) Info() (ringbuf.Info, error) {
-	r, err := c.reader("ring info")
-	if err != nil {
-		return ringbuf.Info{}, err
-	}
-	return r.Info(), nil
+	return withReader(c, "ring info", func(r *ringbuf.Reader) (ringbuf.Info, error) { return r.Info(), nil })
 }
 
 // Close detaches the consumer and ends a range over Frames in progress

@@ -69,16 +69,11 @@ const (
 	Archive
 )
 
+var whereNames = [...]string{Legacy: "legacy", Ring: "ring", Consumer: "consumer", Archive: "archive"}
+
 func (w Where) String() string {
-	switch w {
-	case Legacy:
-		return "legacy"
-	case Ring:
-		return "ring"
-	case Consumer:
-		return "consumer"
-	case Archive:
-		return "archive"
+	if int(w) < len(whereNames) {
+		return whereNames[w]
 	}
 	return "where(" + strconv.Itoa(int(w)) + ")"
 }
@@ -199,7 +194,7 @@ var ErrUnknownCause = fmt.Errorf("unknown loss cause")
 type Counts [Max]uint64
 
 // Total is the sum over every cause.
-func (c *Counts) Total() uint64 {
+func (c Counts) Total() uint64 {
 	var t uint64
 	for _, n := range c {
 		t += n
@@ -217,7 +212,7 @@ func (c Counts) Sub(o Counts) Counts {
 }
 
 // Nonzero returns the causes with a nonzero count, in code order.
-func (c *Counts) Nonzero() []Cause {
+func (c Counts) Nonzero() []Cause {
 	var out []Cause
 	for i, n := range c {
 		if n != 0 {
@@ -228,7 +223,7 @@ func (c *Counts) Nonzero() []Cause {
 }
 
 // Map returns the nonzero counts by name (for JSON reports).
-func (c *Counts) Map() map[string]uint64 {
+func (c Counts) Map() map[string]uint64 {
 	m := map[string]uint64{}
 	for i, n := range c {
 		if n != 0 {

@@ -45,7 +45,7 @@ package native
 #cgo nocallback fr_dequeue
 #cgo nocallback fr_get_counters
 #cgo nocallback fr_fill_pattern
-#include "csdk/frsdk.h"
+#include "frsdk.h"
 */
 import "C"
 

@@ -61,9 +61,16 @@ type Config struct {
 	HugePages, Prefault bool
 
 	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
-	// through cgo) or native.KindSynthetic ("synthetic", pure Go). Empty:
-	// the SDK when this build has cgo (native.SDKAvailable), else synthetic.
+	// through cgo), native.KindSynthetic ("synthetic", pure Go) or
+	// native.KindGst ("gst", a GStreamer pipeline: Pipeline). Empty: the
+	// SDK when this build has cgo (native.SDKAvailable), else synthetic.
 	Source string
+	// Pipeline is the GStreamer source description of native.KindGst
+	// (required with it, refused with the others), e.g.
+	// "v4l2src device=/dev/video0": anything ending in raw video. The
+	// producer adds its own sink, and sizes the ring from what the
+	// pipeline negotiates: Geometry and FrameRate are then ignored.
+	Pipeline string
 	// Geometry is the frames' shape. Zero width and height mean
 	// 1280x1024, a zero format Mono8, a zero stride the packed stride.
 	Geometry frame.Geometry
@@ -72,6 +79,9 @@ type Config struct {
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// Faults make the synthetic source lose frames on purpose, by cause
+	// (native.Config.Faults): for testing every loss path of a pipeline.
+	Faults [native.MaxFaults]native.Fault
 
 	// Copy selects safe-copy mode: the grabber fills private buffers and
 	// the producer copies each frame into a ring slot. The default is
@@ -158,8 +168,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	switch {
-	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic)
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic, native.KindGst)
+	case cfg.Source == native.KindGst && cfg.Pipeline == "":
+		return cfg, fmt.Errorf("check config: %w: source %q needs a pipeline description", ErrConfig, cfg.Source)
+	case cfg.Source != native.KindGst && cfg.Pipeline != "":
+		return cfg, fmt.Errorf("check config: %w: a pipeline description is for source %q, not %q", ErrConfig, native.KindGst, cfg.Source)
 	case cfg.Slots < 0:
 		return cfg, fmt.Errorf("check config: %w: %d slots", ErrConfig, cfg.Slots)
 	case math.IsNaN(cfg.FrameRate) || cfg.FrameRate > native.MaxFrameRate:
@@ -190,7 +204,26 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+}
+
+// adopt takes from an open grabber what only it knows: a GStreamer
+// source's geometry and frame rate are what its pipeline negotiated (a
+// live pipeline's caps rate; otherwise it is paced by the slots, FreeRun).
+// The other sources produce exactly what cfg asked for.
+func (cfg Config) adopt(g native.Config) (Config, error) {
+	if cfg.Source != native.KindGst {
+		return cfg, nil
+	}
+	cfg.Geometry = g.Geometry
+	cfg.FrameRate = FreeRun
+	if g.Rate > 0 {
+		cfg.FrameRate = g.Rate
+	}
+	if err := cfg.Geometry.Validate(); err != nil {
+		return cfg, fmt.Errorf("check config: %w: the pipeline negotiated %w", ErrConfig, err)
+	}
+	return cfg, nil
 }
 
 // heartbeat is the ring's heartbeat period (DefaultHeartbeatPeriod until

@@ -178,13 +178,9 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 		l.ring.Beat(ringbuf.SourceAcquiring)
 		return l.wait(ctx)
 	}
-	f, err := l.dequeue(ctx)
-	if err != nil || f == (native.Frame{}) {
+	f, info, ok, err := l.dequeue(ctx)
+	if !ok {
 		return err
-	}
-	info, err := f.Info()
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
 	k, ok := l.slotOf[info.Buffer]
 	if !ok || !l.queued[k] {
@@ -220,38 +216,38 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 
 // dequeue waits for the grabber's next frame, for at most the heartbeat
 // period, and beats the ring's heartbeat with what it found: a frame (the
-// publish beats), nothing (waiting), or a lost source. A zero Frame with a
-// nil error means: no frame this time, come round again.
-func (l *loopState) dequeue(ctx context.Context) (native.Frame, error) {
-	f, err := l.grab.Dequeue(ctx, l.heartbeat)
+// publish beats), nothing (waiting), or a lost source. ok is false when
+// there is no frame this time; err then says whether that is a failure
+// (nil: come round again).
+func (l *loopState) dequeue(ctx context.Context) (f native.Frame, info native.FrameInfo, ok bool, err error) {
+	f, err = l.grab.Dequeue(ctx, l.heartbeat)
 	switch {
 	case err == nil:
-		return f, nil
+		if info, err = f.Info(); err != nil {
+			return f, info, false, fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+		}
+		return f, info, true, nil
 	case err == native.ErrNoFrame:
 		l.account(l.grab.Counters())
 		l.ring.Beat(ringbuf.SourceWaiting)
-		return native.Frame{}, nil
+		return f, info, false, nil
 	case errors.Is(err, native.ErrSourceLost):
 		// The backend is reopening its source; frames due meanwhile are in
 		// its Counters.Lost. Beat, and look again shortly.
 		l.account(l.grab.Counters())
 		l.ring.Beat(ringbuf.SourceLost)
-		return native.Frame{}, l.wait(ctx)
+		return f, info, false, l.wait(ctx)
 	}
-	return native.Frame{}, fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	return f, info, false, fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 }
 
 // stepCopy: dequeue a frame from a private buffer, copy it into a free
 // ring slot, requeue the buffer, publish the slot. No free slot: the frame
 // is dropped and counted.
 func (l *loopState) stepCopy(ctx context.Context) error {
-	f, err := l.dequeue(ctx)
-	if err != nil || f == (native.Frame{}) {
+	f, info, ok, err := l.dequeue(ctx)
+	if !ok {
 		return err
-	}
-	info, err := f.Info()
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 	}
 	if cause, ok := l.incomplete(info); ok {
 		l.ring.RecordDrops(cause, 1)

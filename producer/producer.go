@@ -88,10 +88,11 @@ type Producer struct {
 	closeErr error
 }
 
-// New creates the ring, opens the frame grabber and lends it its buffers:
-// every ring slot announced (zero-copy) or QueueDepth private buffers
-// allocated (safe-copy). Consumers can attach as soon as New returns;
-// frames flow once Run starts.
+// New opens the frame grabber (a GStreamer source negotiates its caps
+// here), creates the ring with slots for the frames the grabber produces,
+// and lends the grabber its buffers: every ring slot announced (zero-copy)
+// or QueueDepth private buffers allocated (safe-copy). Consumers can
+// attach as soon as New returns; frames flow once Run starts.
 func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -104,6 +105,16 @@ func New(cfg Config) (*Producer, error) {
 			p.release()
 		}
 	}()
+	// The grabber first: a GStreamer source knows its geometry only once
+	// its pipeline has negotiated, and the ring's slots are sized for it.
+	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
+	}
+	if cfg, err = cfg.adopt(p.grab.Config()); err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
+	p.cfg = cfg
 	p.ring, err = ringbuf.Create(ringbuf.Config{
 		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
@@ -112,10 +123,6 @@ func New(cfg Config) (*Producer, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
-	}
-	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
 	}
 	if err := p.loop.init(p); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)
@@ -136,6 +143,17 @@ func (p *Producer) Path() string { return p.ring.Path() }
 
 // Epoch is the random identity of this ring (ringbuf.Producer.Epoch).
 func (p *Producer) Epoch() uint64 { return p.ring.Epoch() }
+
+// ringPids appends the pids of the ring's consumers to dst (none once the
+// ring closed): ringbuf.Producer.ConsumerPids under ringMu.
+func (p *Producer) ringPids(dst []int) []int {
+	p.ringMu.RLock()
+	defer p.ringMu.RUnlock()
+	if p.ringClosed {
+		return dst
+	}
+	return p.ring.ConsumerPids(dst)
+}
 
 // Snapshot returns the ring's state (consumers, drops, slots). After the
 // ring closed it returns ErrClosed.
@@ -225,6 +243,12 @@ func (p *Producer) run(ctx context.Context) error {
 			if ended(ctx, err) {
 				return nil // the grabber's wait ended with ctx: a normal end
 			}
+			if errors.Is(err, native.ErrStopped) {
+				// Only Run stops the grabber: the source itself ended
+				// (a GStreamer stream's end), after its last frame.
+				p.log.Info("the source ended")
+				return nil
+			}
 			return err
 		}
 	}
@@ -296,6 +320,11 @@ func (p *Producer) shutdown() error {
 	c := p.grab.Counters()
 	p.loop.account(c)
 	p.ring.RecordDrops(loss.Discarded, c.Discarded)
+	if c.Copies > 0 {
+		// A GStreamer source's upstream wrote these frames elsewhere: it
+		// ignored the sink's pool, or no slot was queued when it asked.
+		p.log.Info("frames copied into slots by the source", "copies", c.Copies, "delivered", c.Delivered)
+	}
 	if err := p.loop.reclaim(); err != nil {
 		errs = append(errs, err)
 	}

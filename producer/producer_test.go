@@ -541,3 +541,68 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(b)
 }
+
+// Every loss path of the producer, provoked on purpose: a source that
+// delivers incomplete frames, times out and loses its camera (faults
+// injected into the synthetic source), and a lossless consumer that pins
+// the ring (blocked). Each drop is counted once under its own cause, in
+// the ring's drop table and the producer's stats alike; a lossless
+// consumer that reads every frame finds exactly those drops in the frames'
+// DropsBefore, and every frame id is accounted for.
+func TestEveryLossCauseCounted(t *testing.T) {
+	for _, cp := range []bool{false, true} {
+		t.Run(modeName(cp), func(t *testing.T) {
+			cfg := baseConfig(native.KindSynthetic, cp)
+			cfg.FrameRate = 500
+			cfg.Faults[0] = native.Fault{Cause: loss.Incomplete, Every: 5}
+			cfg.Faults[1] = native.Fault{Cause: loss.CameraLost, Every: 7}
+			cfg.Faults[2] = native.Fault{Cause: loss.Timeout, Every: 11}
+			cfg.EvictAfter = time.Hour
+			p := newProducer(t, cfg)
+			r := attach(t, cfg.Name, ringbuf.Lossless, "reader")
+			run := run(t, p)
+			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+			defer cancel()
+			var seen loss.Counts
+			ids := []uint64{}
+			for len(ids) < 120 {
+				l, err := r.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range l.Meta().DropsBefore {
+					seen[d.Cause] += d.Count
+				}
+				ids = append(ids, l.Meta().FrameID)
+				l.Release()
+			}
+			// Now stop reading: the lossless reader pins the ring, and the
+			// frames that find no slot are blamed on it.
+			waitFor(t, "blocked drops", func() bool { return p.Stats().Drops[loss.Blocked] >= 10 })
+			st := run.stop(t)
+			for _, c := range []loss.Cause{loss.Incomplete, loss.CameraLost, loss.Timeout, loss.Blocked} {
+				if st.Drops[c] == 0 {
+					t.Errorf("no drops under %s: %v", c, st.Drops.Map())
+				}
+			}
+			if st.Frames != st.Accounted() {
+				t.Errorf("frames %d != published %d + dropped %v", st.Frames, st.Published, st.Drops.Map())
+			}
+			// The frames' DropsBefore tell, exactly, what was lost between
+			// the frames the reader took: the ids it never saw.
+			// Frame ids count every frame due, so the ids missing up to the
+			// last frame read are exactly what its drops-before add up to.
+			missing := ids[len(ids)-1] + 1 - uint64(len(ids))
+			if seen.Total() != missing || seen[loss.Several] != 0 {
+				t.Errorf("the frames' drops before %v do not add up to the %d ids missing", seen.Map(), missing)
+			}
+			snap, err := r.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.Drops != st.Drops {
+				t.Errorf("ring drop table %v, producer stats %v", snap.Drops.Map(), st.Drops.Map())
+			}
+		})
+	}
+}

@@ -187,11 +187,14 @@ func TestHoldsOfSeveralEvictOldestHolder(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		publish(t, p, byte(i))
 	}
-	var held []ringbuf.Lease
-	for seq, r := range map[uint64]*ringbuf.Reader{1: first, 2: first, 3: second, 4: second} {
-		l, err := r.Borrow(seq)
+	var held []ringbuf.Lease // first's two, then second's two
+	for _, h := range []struct {
+		seq uint64
+		r   *ringbuf.Reader
+	}{{1, first}, {2, first}, {3, second}, {4, second}} {
+		l, err := h.r.Borrow(h.seq)
 		if err != nil {
-			t.Fatal(seq, err)
+			t.Fatal(h.seq, err)
 		}
 		held = append(held, l)
 	}
@@ -278,9 +281,11 @@ func TestStoppedProducerIsStalledNotGone(t *testing.T) {
 	pid := int(first["pid"].(float64))
 	r := attachPath(t, path, ringbuf.Options{Consumer: "watcher", StallAfter: 200 * time.Millisecond})
 	ctx := testCtx(t)
-	if _, err := r.Next(ctx); err != nil {
+	l, err := r.Next(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	l.Release()
 	if h := r.Health(); h.State != ringbuf.ProducerRunning {
 		t.Fatalf("running producer: %+v", h)
 	}
@@ -306,7 +311,7 @@ func TestStoppedProducerIsStalledNotGone(t *testing.T) {
 	}
 	// An attach cannot get an answer; Inspect reads the shared memory.
 	actx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err := ringbuf.Attach(actx, ringbuf.Options{SocketPath: path, Role: ringbuf.RoleObserver})
+	_, err = ringbuf.Attach(actx, ringbuf.Options{SocketPath: path, Role: ringbuf.RoleObserver})
 	cancel()
 	if !errors.Is(err, ringbuf.ErrNotResponding) {
 		t.Fatalf("attach to a stopped producer: %v", err)

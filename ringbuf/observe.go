@@ -180,3 +180,21 @@ func (r *Reader) Snapshot() (Snapshot, error) {
 	defer r.exit()
 	return snapshot(r.data, r.ctl), nil
 }
+
+// ConsumerPids appends the pids of the attached consumers (active or
+// evicted) to dst and returns it: the cheap question a supervisor asks
+// often, without building a Snapshot. It allocates nothing when dst has
+// room for MaxConsumers.
+func (p *Producer) ConsumerPids(dst []int) []int {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.unmapped {
+		return dst
+	}
+	for i := 0; i < MaxConsumers; i++ {
+		if st := p.ctl.entryState(i).Load(); st == entryActive || st == entryEvicted {
+			dst = append(dst, int(p.ctl.entryPid(i).Load()))
+		}
+	}
+	return dst
+}

@@ -291,32 +291,9 @@ func (s Slot) Bytes() []byte { return s.buf }
 // Create makes a ring, starts serving attaches on its socket and returns
 // the owning Producer. Close it to end the ring.
 func Create(cfg Config) (*Producer, error) {
-	if cfg.Slots == 0 {
-		cfg.Slots = 8
-	}
-	if cfg.SocketMode == 0 {
-		cfg.SocketMode = 0o660
-	}
-	if cfg.EvictAfter == 0 {
-		cfg.EvictAfter = 2 * time.Second
-	}
-	if cfg.HeartbeatPeriod == 0 {
-		cfg.HeartbeatPeriod = 100 * time.Millisecond
-	}
-	if cfg.HoldQuota == 0 {
-		cfg.HoldQuota = max(1, cfg.Slots-2)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.SlotSize <= 0 {
-		return nil, fmt.Errorf("create ring: %w: slot size %d", ErrConfig, cfg.SlotSize)
-	}
-	if cfg.HoldQuota < 1 || cfg.HoldQuota > cfg.Slots {
-		return nil, fmt.Errorf("create ring: %w: hold quota %d for %d slots (1..%d)", ErrConfig, cfg.HoldQuota, cfg.Slots, cfg.Slots)
-	}
-	if cfg.HeartbeatPeriod < time.Millisecond || cfg.HeartbeatPeriod > time.Minute || cfg.EvictAfter < 0 {
-		return nil, fmt.Errorf("create ring: %w: heartbeat period %v (1ms..1m), evict after %v", ErrConfig, cfg.HeartbeatPeriod, cfg.EvictAfter)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("create ring: %w", err)
 	}
 	path, err := resolvePath(cfg.Name, cfg.SocketPath)
 	if err != nil {
@@ -350,47 +327,105 @@ func Create(cfg Config) (*Producer, error) {
 		}
 		return nil, fmt.Errorf("create ring: %w", err)
 	}
-	segOpts := shm.SegmentOptions{HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger}
-	// The memfds are named for the ring, so that Inspect can find them in
-	// /proc/PID/fd when the producer does not answer (Appendix B.4).
-	tag := memfdTag(path)
-	if p.dataSeg, err = shm.CreateSegment("framering-data:"+tag, geo.dataSize, segOpts); err != nil {
+	if err := p.makeSegments(geo, memfdTag(path)); err != nil {
 		return nil, fmt.Errorf("create ring: %w", err)
+	}
+	p.initWords()
+	if p.watcher, err = shm.NewWatcher(); err != nil {
+		return nil, fmt.Errorf("create ring: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(2)
+	go p.serve()
+	go p.watch(ctx)
+	ok = true
+	p.log.Info("ring created", "slots", p.geo.slots, "slot_capacity", p.geo.capacity, "epoch", Epoch(p.geo.epoch),
+		"data_bytes", p.geo.dataSize, "huge_pages", p.dataSeg.HugePages(), "hold_quota", p.geo.holdQuota)
+	return p, nil
+}
+
+// withDefaults fills cfg's zero fields and checks it.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Slots == 0 {
+		cfg.Slots = 8
+	}
+	if cfg.SocketMode == 0 {
+		cfg.SocketMode = 0o660
+	}
+	if cfg.EvictAfter == 0 {
+		cfg.EvictAfter = 2 * time.Second
+	}
+	if cfg.HeartbeatPeriod == 0 {
+		cfg.HeartbeatPeriod = 100 * time.Millisecond
+	}
+	if cfg.HoldQuota == 0 {
+		cfg.HoldQuota = max(1, cfg.Slots-2)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch {
+	case cfg.SlotSize <= 0:
+		return cfg, fmt.Errorf("%w: slot size %d", ErrConfig, cfg.SlotSize)
+	case cfg.HoldQuota < 1 || cfg.HoldQuota > cfg.Slots:
+		return cfg, fmt.Errorf("%w: hold quota %d for %d slots (1..%d)", ErrConfig, cfg.HoldQuota, cfg.Slots, cfg.Slots)
+	case cfg.HeartbeatPeriod < time.Millisecond || cfg.HeartbeatPeriod > time.Minute || cfg.EvictAfter < 0:
+		return cfg, fmt.Errorf("%w: heartbeat period %v (1ms..1m), evict after %v", ErrConfig, cfg.HeartbeatPeriod, cfg.EvictAfter)
+	}
+	return cfg, nil
+}
+
+// makeSegments creates, maps and seals the two segments and writes their
+// immutable headers. The memfds are named for the ring (tag), so that
+// Inspect can find them in /proc/PID/fd when the producer does not answer
+// (docs/LAYOUT.md Appendix B.4).
+func (p *Producer) makeSegments(geo geometry, tag string) error {
+	var err error
+	segOpts := shm.SegmentOptions{HugePages: p.cfg.HugePages, Prefault: p.cfg.Prefault, Logger: p.cfg.Logger}
+	if p.dataSeg, err = shm.CreateSegment("framering-data:"+tag, geo.dataSize, segOpts); err != nil {
+		return err
 	}
 	if p.dataSeg.HugePages() {
 		geo.flags |= flagHugePages
 	}
 	if p.ctlSeg, err = shm.CreateSegment("framering-control:"+tag, geo.controlSize, shm.SegmentOptions{Prefault: true}); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	if p.dataMap, err = p.dataSeg.Map(true); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	if p.ctlMap, err = p.ctlSeg.Map(true); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	// Seal the data segment against writes by anyone else: our mapping
 	// stays writable, every later writable mapping and write(2) fails. The
 	// control segment stays writable: consumers record holds there.
 	if err := p.dataSeg.AddSeals(shm.SealFutureWrite | shm.SealSeal); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	if err := p.ctlSeg.AddSeals(shm.SealSeal); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	p.geo = geo
 	if p.data, err = newDataRW(p.dataMap, &p.geo); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	if p.ro, err = newDataRO(p.dataMap, &p.geo); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
 	if p.ctl, err = newCtlWords(p.ctlMap, &p.geo); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
+		return err
 	}
-	geo.encodeData(p.dataMap.Bytes(), uint64(time.Now().UnixNano()))
-	geo.encodeControl(p.ctlMap.Bytes())
-	n := int(geo.slots)
+	p.geo.encodeData(p.dataMap.Bytes(), uint64(time.Now().UnixNano()))
+	p.geo.encodeControl(p.ctlMap.Bytes())
+	return nil
+}
+
+// initWords gives every slot its first (odd) generation and the
+// acquisition state its start, then says the ring runs.
+func (p *Producer) initWords() {
+	n := int(p.geo.slots)
 	p.state, p.seqOf, p.lendTok = make([]uint8, n), make([]uint64, n), make([]uint32, n)
 	p.free, p.fifo = make([]uint32, 0, n), make([]uint32, 0, n)
 	for k := n - 1; k >= 0; k-- {
@@ -403,21 +438,8 @@ func Create(cfg Config) (*Producer, error) {
 	p.data.startMono().Store(uint64(now))
 	p.data.heartbeat().Store(uint64(now))
 	// Running is stored last: an attaching consumer is only ever handed
-	// the segments after this point anyway (the server starts below).
+	// the segments after this point anyway (the server starts after us).
 	p.data.ringState().Store(stateRunning)
-
-	if p.watcher, err = shm.NewWatcher(); err != nil {
-		return nil, fmt.Errorf("create ring: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.wg.Add(2)
-	go p.serve()
-	go p.watch(ctx)
-	ok = true
-	p.log.Info("ring created", "slots", geo.slots, "slot_capacity", geo.capacity, "epoch", Epoch(geo.epoch),
-		"data_bytes", geo.dataSize, "huge_pages", p.dataSeg.HugePages(), "hold_quota", geo.holdQuota)
-	return p, nil
 }
 
 // Path is the ring's socket path.

@@ -39,12 +39,11 @@ const (
 	Lossless Mode = 2
 )
 
+var modeNames = [...]string{Lossy: "lossy", Lossless: "lossless"}
+
 func (m Mode) String() string {
-	switch m {
-	case Lossy:
-		return "lossy"
-	case Lossless:
-		return "lossless"
+	if int(m) < len(modeNames) && modeNames[m] != "" {
+		return modeNames[m]
 	}
 	return fmt.Sprintf("Mode(%d)", uint32(m))
 }
@@ -84,18 +83,28 @@ func (h hello) encode(b []byte) {
 	le.PutUint64(b[56:], h.start)
 }
 
-func decodeHello(b []byte) (hello, error) {
+// checkMessage checks what every message of docs/LAYOUT.md 6.2 with a
+// version starts with: its size, its magic, then its version.
+func checkMessage(b []byte, magic uint64, what string) error {
 	le := binary.LittleEndian
 	if len(b) != msgSize {
-		return hello{}, fmt.Errorf("decode hello: %w: %d bytes", ErrProtocol, len(b))
+		return fmt.Errorf("decode %s: %w: %d bytes", what, ErrProtocol, len(b))
 	}
-	if le.Uint64(b[0:]) != magicHello {
-		return hello{}, fmt.Errorf("decode hello: %w: bad magic", ErrIncompatible)
+	if le.Uint64(b[0:]) != magic {
+		return fmt.Errorf("decode %s: %w: bad magic", what, ErrIncompatible)
+	}
+	if v := le.Uint32(b[8:]); v != Version {
+		return fmt.Errorf("decode %s: %w: version %d", what, ErrIncompatible, v)
+	}
+	return nil
+}
+
+func decodeHello(b []byte) (hello, error) {
+	le := binary.LittleEndian
+	if err := checkMessage(b, magicHello, "hello"); err != nil {
+		return hello{}, err
 	}
 	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:])), start: le.Uint64(b[56:])}
-	if h.version != Version {
-		return h, fmt.Errorf("decode hello: %w: version %d", ErrIncompatible, h.version)
-	}
 	if h.role != RoleConsumer && h.role != RoleObserver {
 		return h, fmt.Errorf("decode hello: %w: role %d", ErrProtocol, h.role)
 	}
@@ -141,14 +150,8 @@ func (w welcome) encode(b []byte) {
 
 func decodeWelcome(b []byte) (welcome, error) {
 	le := binary.LittleEndian
-	if len(b) != msgSize {
-		return welcome{}, fmt.Errorf("decode welcome: %w: %d bytes", ErrProtocol, len(b))
-	}
-	if le.Uint64(b[0:]) != magicWelcome {
-		return welcome{}, fmt.Errorf("decode welcome: %w: bad magic", ErrIncompatible)
-	}
-	if v := le.Uint32(b[8:]); v != Version {
-		return welcome{}, fmt.Errorf("decode welcome: %w: version %d", ErrIncompatible, v)
+	if err := checkMessage(b, magicWelcome, "welcome"); err != nil {
+		return welcome{}, err
 	}
 	w := welcome{status: le.Uint32(b[12:]), entry: le.Uint32(b[16:]), epoch: le.Uint64(b[24:]),
 		dataFileSize: le.Uint64(b[32:]), controlFileSize: le.Uint64(b[40:])}

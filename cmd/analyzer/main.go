@@ -13,6 +13,7 @@
 //	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
 //	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
+//	         [-metrics localhost:9465]
 //
 // It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
 // the ring ends (without -reattach). Exit status: 0 for those, 1 when the
@@ -34,6 +35,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/internal/diag"
 )
 
 func main() {
@@ -62,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		duration  = fs.Duration("duration", 0, "stop after this long (0: no limit)")
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -121,6 +124,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *metrics != "" {
+		cfg.Metrics = inspect.NewMetrics(*ring)
+		if _, err := diag.ServeMetrics(ctx, *metrics, log, cfg.Metrics.Collectors()...); err != nil {
+			log.Error("metrics", "err", err)
+			return 1
+		}
+	}
 	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
 		log.Error("analyzer stopped", "err", err)
 		return 1

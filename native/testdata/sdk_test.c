@@ -6,7 +6,7 @@
  * It prints "ok" and exits 0, or names the failed check and exits 1.
  */
 #define _GNU_SOURCE
-#include "../csdk/frsdk.h"
+#include "../frsdk.h"
 
 #include <pthread.h>
 #include <stdio.h>

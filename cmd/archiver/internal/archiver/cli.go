@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/internal/diag"
 )
 
 // Exit codes of Command.
@@ -121,6 +122,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -136,6 +138,12 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	if *metricsAddr != "" {
+		cfg.Metrics = NewMetrics(cfg.Ring, cfg.Dir)
+		if _, err := diag.ServeMetrics(ctx, *metricsAddr, log, cfg.Metrics); err != nil {
+			return err
+		}
+	}
 	sum, err := Run(ctx, cfg)
 	if sum != nil {
 		logSummary(log, sum)

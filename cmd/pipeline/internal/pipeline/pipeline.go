@@ -19,13 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/ringstat"
 )
 
 // Config says what to run.
@@ -202,6 +202,7 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 			obs.Close()
 		}
 	}()
+	var rates ringstat.Rates // the line's rate: since the previous line
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	end := time.NewTimer(time.Until(deadline)) // a Duration shorter than a tick ends on time
@@ -229,11 +230,8 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 		if err != nil {
 			continue
 		}
-		line := fmt.Sprintf("%5.1fs  published %-7d dropped %-5d", time.Until(deadline).Seconds()*-1+c.Duration.Seconds(),
-			snap.Published, snap.Drops.Total())
-		for _, ci := range snap.Consumers {
-			line += fmt.Sprintf("  %s(%s) lag %d", ci.Name, ci.Mode, ci.Lag)
-		}
+		rep := rates.Report(c.Ring, "", snap, time.Now())
+		line := fmt.Sprintf("%5.1fs  %s", time.Until(deadline).Seconds()*-1+c.Duration.Seconds(), rep.Line())
 		fmt.Fprintln(c.Progress, line)
 	}
 }
@@ -415,14 +413,10 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// byCause lists the nonzero drop causes: " (underrun 3, blocked 1)".
+// byCause lists the nonzero drop causes as every view does: " (blocked 1, underrun 3)".
 func byCause(c loss.Counts) string {
-	var parts []string
-	for _, cause := range c.Nonzero() {
-		parts = append(parts, fmt.Sprintf("%s %d", cause, c[cause]))
-	}
-	if len(parts) == 0 {
+	if c.Total() == 0 {
 		return ""
 	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return " (" + ringstat.CausesText(c.Map()) + ")"
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/framering/framering/loss"
+	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringstat"
 )
 
@@ -41,6 +44,11 @@ type Stats struct {
 	// for; KernelExits counts the consumer exits it reported.
 	ExitWatch   string `json:"exit_watch,omitempty"`
 	KernelExits uint64 `json:"kernel_exits"`
+	// SourceStats are the grabber's own counters, when it has some
+	// (native.StatsReporter): a camera's stream statistics (completed
+	// buffers, missing and resent packets, resend requests, ...) and its
+	// disconnects and reconnects.
+	SourceStats map[string]uint64 `json:"source_stats,omitempty"`
 }
 
 // DropTotal is the number of frames dropped, every cause.
@@ -68,6 +76,12 @@ func (p *Producer) Stats() Stats {
 	s.Copies = p.ring.Snapshot().Copies
 	if m, ok := p.exitWatch.Load().(string); ok {
 		s.ExitWatch = m
+	}
+	if r, ok := p.grab.(native.StatsReporter); ok {
+		s.SourceStats = map[string]uint64{}
+		for _, st := range r.SourceStats(nil) {
+			s.SourceStats[st.Name] = st.Value
+		}
 	}
 	if start := p.startNs.Load(); start != 0 {
 		end := p.endNs.Load()
@@ -110,10 +124,31 @@ func (p *Producer) logStats(rates *ringstat.Rates, now time.Time, log bool) {
 	// Frames counts the grabber's frame ids, published, dropped or in
 	// flight: the one figure that is the producer's own.
 	attrs := append(rep.LogAttrs(), slog.Uint64("frames", p.frames.Load()))
+	if src := p.sourceStatAttrs(); len(src) > 0 {
+		attrs = append(attrs, slog.Group("source_stats", src...))
+	}
 	p.log.LogAttrs(context.Background(), slog.LevelInfo, "producer stats", attrs...)
 	for i := range rep.Consumers {
 		p.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer stats", rep.Consumers[i].LogAttrs()...)
 	}
+}
+
+// sourceStatAttrs are the grabber's own nonzero counters (a camera has a
+// score of them, mostly 0), sorted by name, for the stats line.
+func (p *Producer) sourceStatAttrs() []any {
+	r, ok := p.grab.(native.StatsReporter)
+	if !ok {
+		return nil
+	}
+	stats := r.SourceStats(nil)
+	slices.SortFunc(stats, func(a, b native.SourceStat) int { return strings.Compare(a.Name, b.Name) })
+	var out []any
+	for _, st := range stats {
+		if st.Value != 0 {
+			out = append(out, slog.Uint64(st.Name, st.Value))
+		}
+	}
+	return out
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }

@@ -45,7 +45,12 @@ func TestFrcat(t *testing.T) {
 			// A futex sleep far longer than the test: frcat wakes only if the
 			// producer honours its waiter bit (a lost wake would hang it, and
 			// the hang guard fail the test).
-			args := []string{"-n", strconv.Itoa(sc.n), "-p", sc.proto, "-N", name, "-i", "-w", "600000"}
+			// -W: frcat exits only when its stdin closes, after the producer
+			// saw it detach: the Go producer reclaims a consumer whose
+			// process exit it notices (pidfd) before reading the bye its
+			// connection still carries, and would count a clean detach as a
+			// reclaim (reported to the ringbuf maintainers).
+			args := []string{"-n", strconv.Itoa(sc.n), "-p", sc.proto, "-N", name, "-i", "-w", "600000", "-W"}
 			if sc.mode == "" {
 				args = append(args, "-O")
 			} else {
@@ -75,6 +80,11 @@ func TestFrcat(t *testing.T) {
 			}
 			before := r.p.Snapshot()
 			r.start()
+			pr.expect(t, "done")
+			var s ringbuf.Snapshot
+			if sc.mode != "" {
+				s = waitDetached(t, r.p, pr.cmd.Process.Pid)
+			}
 			code := pr.finish(t)
 			r.halt(t)
 			if code != 0 {
@@ -82,7 +92,6 @@ func TestFrcat(t *testing.T) {
 			}
 			checkOutput(t, pr.all, sc.mode, sc.proto, sc.n, sc.geo)
 			if sc.mode != "" {
-				s := waitDetached(t, r.p, pr.cmd.Process.Pid)
 				// It said bye: a detach, not a reclaim (docs/LAYOUT.md 6.2).
 				if s.Detaches != before.Detaches+1 || s.Reclaims != before.Reclaims || s.ReclaimedHolds != 0 {
 					t.Fatalf("after a clean exit: detaches %d→%d, reclaims %d→%d, %d holds reclaimed; want one detach, no reclaim",
@@ -270,6 +279,7 @@ func TestThreads(t *testing.T) {
 	pr.expect(t, "attached")
 	r.start()
 	done := pr.expect(t, "done")
+	s := waitDetached(t, r.p, pr.cmd.Process.Pid) // frtest waits for its stdin to close: see TestFrcat
 	if code := pr.finish(t); code != 0 {
 		t.Fatalf("frtest threads exited %d: %v\nstderr:\n%s", code, done, pr.errText())
 	}
@@ -277,8 +287,44 @@ func TestThreads(t *testing.T) {
 		num(t, done, "released") < 1000 || done["next_end"] != "FR_ERR_CLOSED" {
 		t.Fatalf("threads: %v", done)
 	}
-	s := waitDetached(t, r.p, pr.cmd.Process.Pid)
 	if s.Reclaims != 0 {
 		t.Fatalf("the threaded consumer was reclaimed, not detached: %+v", s)
+	}
+}
+
+// The producer's health as a C consumer sees it (docs/LAYOUT.md 8.4): a
+// producer stopped with SIGSTOP is stalled (reported once), resumes by
+// itself after SIGCONT, and is gone once killed.
+func TestHealthStalledResumedGone(t *testing.T) {
+	b := cBuild(t)
+	path := filepath.Join(os.Getenv("FRAMERING_RUNTIME_DIR"), "health.sock")
+	prod := testmain.Start(t, roleEnv, "producer", "FR_PATH="+path, "FR_INTERVAL_US=5000")
+	prod.Next(t)
+	pr := startC(t, b, "frtest", "health", path)
+	if h := pr.expect(t, "health"); h["state"] != "running" {
+		t.Fatalf("a publishing producer: %v", h)
+	}
+	if err := prod.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	got := pr.expectAll(t, "health", "event stalled")
+	if h := got["health"]; h["state"] != "stalled" || num(t, h, "age_ms") < 300 {
+		t.Fatalf("a stopped producer: %v", h)
+	}
+	if err := prod.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if h := pr.expectAll(t, "health", "event resumed")["health"]; h["state"] != "running" {
+		t.Fatalf("a resumed producer: %v", h)
+	}
+	prod.Kill9(t)
+	if h := pr.expect(t, "health"); h["state"] != "gone" {
+		t.Fatalf("a killed producer: %v", h)
+	}
+	if e := pr.expect(t, "end"); e["rc"] != "FR_ERR_PRODUCER_GONE" {
+		t.Fatalf("waiting on a killed producer: %v", e)
+	}
+	if code := pr.finish(t); code != 0 {
+		t.Fatalf("frtest health exited %d\nstderr:\n%s", code, pr.errText())
 	}
 }

@@ -196,6 +196,34 @@ func (pr *proc) expect(t *testing.T, prefix string) map[string]string {
 	}
 }
 
+// expectAll returns the next line starting with each prefix, in whatever
+// order they come.
+func (pr *proc) expectAll(t *testing.T, prefixes ...string) map[string]map[string]string {
+	t.Helper()
+	got := map[string]map[string]string{}
+	timeout := time.After(hangGuard)
+	for len(got) < len(prefixes) {
+		select {
+		case l, ok := <-pr.lines:
+			if !ok {
+				t.Fatalf("%s ended before printing %q; stdout:\n%s\nstderr:\n%s", pr.cmd.Path, prefixes,
+					strings.Join(pr.all, "\n"), pr.errText())
+			}
+			pr.all = append(pr.all, l)
+			for _, p := range prefixes {
+				if _, seen := got[p]; !seen && (l == p || strings.HasPrefix(l, p+" ")) {
+					got[p] = fields(l)
+					break
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no %q lines from %s; stdout so far:\n%s\nstderr:\n%s", prefixes, pr.cmd.Path,
+				strings.Join(pr.all, "\n"), pr.errText())
+		}
+	}
+	return got
+}
+
 // finish drains stdout and waits for the process; it returns its exit
 // code (-1 if a signal killed it), failing the test on a sanitizer report.
 func (pr *proc) finish(t *testing.T) int {

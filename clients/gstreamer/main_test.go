@@ -124,13 +124,13 @@ func setup(t *testing.T) {
 
 // proc is a running process whose stdout and stderr lines are collected.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	cond *sync.Cond
-	all  []string
-	out  bytes.Buffer // stdout, unsplit (a producer's -json summary)
+	name  string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	mu    sync.Mutex
+	cond  *sync.Cond
+	all   []string
+	out   bytes.Buffer // stdout, unsplit (a producer's -json summary)
 	ended bool
 }
 

@@ -8,7 +8,7 @@
  * (docs/LAYOUT.md Appendix A), prints one line per frame, and detaches.
  *
  * Usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name]
- *              [-w ms] [-s start] [-i] [-K] [-R] SOCKET|RING
+ *              [-w ms] [-s start] [-i] [-K] [-R] [-W] SOCKET|RING
  *   -n N      frames to deliver (default 100)
  *   -m MODE   lossless (default): every sequence number in order;
  *             lossy: always the newest frame, counting the skipped ones
@@ -23,6 +23,9 @@
  *             and wait to be killed (for crash tests)
  *   -R        when the producer goes away, attach again (lossless from the
  *             new producer's first frame) until N frames are delivered
+ *   -W        after detaching, wait for stdin to close before exiting (for
+ *             tests: the producer then sees the connection end, and its bye,
+ *             before it sees the process exit)
  *   The last argument is a socket path if it contains a '/', else a ring
  *   name.
  *
@@ -88,7 +91,7 @@ static void on_event(void *arg, int event, const char *msg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name] [-w ms] [-s start] [-i] [-K] [-R] "
-			"SOCKET|RING\n");
+			"[-W] SOCKET|RING\n");
 	exit(EXIT_USAGE);
 }
 
@@ -122,13 +125,13 @@ static void print_attached(fr_ring *r, const char *proto)
 int main(int argc, char **argv)
 {
 	uint64_t want = 100;
-	int peek = 0, id_is_seq = 0, hold_at_end = 0, reattach = 0;
+	int peek = 0, id_is_seq = 0, hold_at_end = 0, reattach = 0, wait_stdin = 0;
 	fr_options o;
 	fr_options_init(&o);
 	o.name = "frcat";
 	o.mode = FR_MODE_LOSSLESS;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:m:p:ON:w:s:iKR")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:p:ON:w:s:iKRW")) != -1) {
 		char *end;
 		switch (opt) {
 		case 'n':
@@ -182,6 +185,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			reattach = 1;
+			break;
+		case 'W':
+			wait_stdin = 1;
 			break;
 		default:
 			usage();
@@ -298,6 +304,9 @@ int main(int argc, char **argv)
 	       delivered, skipped, missed, torn, bad, n.cursor, start.cursor, end == FR_OK ? "ok" : fr_error_name(end));
 	fflush(stdout);
 	fr_detach(c.r);
+	if (wait_stdin)
+		while (getchar() != EOF) {
+		}
 	if (bad != 0 || (o.mode == FR_MODE_LOSSLESS && o.role != FR_ROLE_OBSERVER && missed != 0))
 		return EXIT_BAD;
 	if (delivered < want)

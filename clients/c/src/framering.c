@@ -121,6 +121,8 @@ struct fr_ring {
 	/* Shared between threads. */
 	atomic_int gone;         /* our connection ended */
 	atomic_int evicted_note; /* the producer's note said so (the entry state is authoritative) */
+	atomic_int evicted_reported;
+	atomic_uint evict_reason;
 	atomic_int closing;      /* fr_detach was called */
 	atomic_int shut;         /* fr_shutdown (or fr_detach) was called */
 	atomic_int stalled;      /* the last stall check found the producer stalled */
@@ -351,10 +353,20 @@ static void poll_conn(fr_ring *r)
 		 * says closed; unknown kinds are ignored, 6.2). */
 	}
 	pthread_mutex_unlock(&r->conn_mu);
-	if (evicted && !atomic_exchange(&r->evicted_note, 1))
-		emit(r, FR_EVENT_EVICTED, "evicted by the producer: %s", evict_reason_name(reason));
+	if (evicted) {
+		atomic_store(&r->evict_reason, reason);
+		atomic_store(&r->evicted_note, 1); /* reported by report_events */
+	}
 	if (ended && !atomic_exchange(&r->gone, 1))
 		futex_wake_all(r); /* our other sleepers notice at once */
+}
+
+/* report_events tells the log callback, once, what poll_conn learned. Only
+ * from paths that hold no lock (poll_conn may run under mu, in settle). */
+static void report_events(fr_ring *r)
+{
+	if (atomic_load(&r->evicted_note) && !atomic_exchange(&r->evicted_reported, 1))
+		emit(r, FR_EVENT_EVICTED, "evicted by the producer: %s", evict_reason_name(atomic_load(&r->evict_reason)));
 }
 
 static int is_evicted(const fr_ring *r)
@@ -364,11 +376,13 @@ static int is_evicted(const fr_ring *r)
 
 /* status says why the ring cannot deliver more (9.5), in the Go reader's
  * order: detaching, evicted, closed, gone. poll: read the connection first
- * (a syscall: slow paths only). */
+ * (a syscall: slow paths only, never under mu). */
 static int status(fr_ring *r, int poll)
 {
-	if (poll)
+	if (poll) {
 		poll_conn(r);
+		report_events(r);
+	}
 	if (atomic_load(&r->shut))
 		return FR_ERR_CLOSED;
 	if (is_evicted(r))
@@ -1014,6 +1028,7 @@ int fr_get_health(fr_ring *r, fr_health *h)
 		return FR_OK;
 	}
 	poll_conn(r);
+	report_events(r);
 	health(r, h);
 	unref(r);
 	return FR_OK;

@@ -21,6 +21,11 @@
  *       "released revoked=N held=H", and wait for another line before
  *       detaching.
  *
+ *   frtest health SOCKET
+ *       wait for frames, printing the producer's state whenever it changes
+ *       ("health state=S source=N age_ms=A") and the stall events ("event
+ *       stalled|resumed MSG"), until the ring ends ("end rc=NAME").
+ *
  *   frtest chaos SOCKET MS
  *       for MS milliseconds, call everything (next, borrow, peek,
  *       peek_copy, wait, health, stats) on a ring whose producer scribbles
@@ -35,7 +40,8 @@
  *       peeks meanwhile. After N frames the main thread shuts the ring down
  *       while the taker may be asleep in fr_next, joins it, and detaches
  *       while leases may still be queued; the workers release them
- *       afterwards (the last release frees the attachment). Prints "done delivered=D
+ *       afterwards (the last release frees the attachment), then waits
+ *       for stdin to close. Prints "done delivered=D
  *       released=R bad=B next_end=NAME". Run under TSan by make test.
  */
 #define _GNU_SOURCE
@@ -520,6 +526,51 @@ static int cmd_chaos(const char *sock, long ms)
 	return violations == 0 && c.held == 0 ? 0 : 1;
 }
 
+/* ---- health ---- */
+
+static void health_event(void *arg, int event, const char *msg)
+{
+	(void)arg;
+	printf("event %s %s\n", event == FR_EVENT_STALLED ? "stalled" : event == FR_EVENT_RESUMED ? "resumed" : "other", msg);
+	fflush(stdout);
+}
+
+/* cmd_health waits for frames and prints the producer's state each time it
+ * changes ("health state=S source=N"), and the log events, until the
+ * attachment ends. */
+static int cmd_health(const char *sock)
+{
+	fr_options o;
+	fr_options_init(&o);
+	o.socket_path = sock;
+	o.name = "health";
+	o.stall_after_ms = 300;
+	o.log = health_event;
+	fr_ring *r;
+	int rc = fr_attach(&o, &r);
+	if (rc != FR_OK)
+		die("attach", rc);
+	uint32_t last = 99;
+	for (;;) {
+		uint64_t p = fr_published(r);
+		rc = fr_wait(r, p, 20, NULL);
+		fr_health h;
+		fr_get_health(r, &h);
+		if (h.state != last) {
+			last = h.state;
+			printf("health state=%s source=%" PRIu32 " age_ms=%" PRId64 "\n", fr_producer_state_name(h.state),
+			       h.source_state, h.heartbeat_age_ns / 1000000);
+			fflush(stdout);
+		}
+		if (rc != FR_OK && rc != FR_ERR_TIMEOUT) {
+			printf("end rc=%s\n", fr_error_name(rc));
+			break;
+		}
+	}
+	fr_detach(r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "attach") == 0)
@@ -528,10 +579,18 @@ int main(int argc, char **argv)
 		return cmd_hoard(0, argv[2]);
 	if (argc == 4 && strcmp(argv[1], "hoard") == 0 && strcmp(argv[2], "-forge") == 0)
 		return cmd_hoard(1, argv[3]);
+	if (argc == 3 && strcmp(argv[1], "health") == 0)
+		return cmd_health(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "chaos") == 0)
 		return cmd_chaos(argv[2], strtol(argv[3], NULL, 10));
-	if (argc == 4 && strcmp(argv[1], "threads") == 0)
-		return cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
-	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N | chaos SOCKET MS\n");
+	if (argc == 4 && strcmp(argv[1], "threads") == 0) {
+		int rc = cmd_threads(argv[2], strtoull(argv[3], NULL, 10));
+		/* Detached: exit only once the test saw the producer release us
+		 * by the connection's end (and its bye), not by our exit. */
+		while (getchar() != EOF) {
+		}
+		return rc;
+	}
+	fprintf(stderr, "usage: frtest attach SOCKET consumer|observer | hoard [-forge] SOCKET | threads SOCKET N | chaos SOCKET MS | health SOCKET\n");
 	return 2;
 }

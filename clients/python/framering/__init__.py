@@ -403,7 +403,7 @@ class Ring:
 
     def __init__(self, opts, copy, errbuf):
         self._copy = copy
-        self._closed = False
+        self._closed = True  # until attached: nothing to detach
         self._torn = 0
         self._handle = _lib.RingPtr()
         # Kept alive while attached: libframering calls it from our own calls.
@@ -426,10 +426,14 @@ class Ring:
             raise _error(fd, "dup the data segment")
         try:
             self._mm = mmap.mmap(fd, i.data_mapping_size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+        except BaseException:
+            _c.fr_detach(self._handle)
+            raise
         finally:
             os.close(fd)
         self._base = np.frombuffer(self._mm, np.uint8).__array_interface__["data"][0]
         self._lib_base = i.data_mapping
+        self._closed = False
 
     # -- attributes --
     epoch = property(lambda s: s._info.epoch)
@@ -455,6 +459,10 @@ class Ring:
 
     @property
     def counters(self):
+        """What this attachment did: Counters(delivered, skipped, missed,
+        revoked, torn, held, cursor); after close, as they were at close."""
+        if self._closed:
+            return self._final
         c = _lib.Counters()
         _c.fr_get_counters(self._handle, ctypes.byref(c))
         return Counters(c.delivered, c.skipped, c.missed, c.revoked, c.torn, c.held, c.cursor)
@@ -599,6 +607,7 @@ class Ring:
         """Detach. Frames still kept stay held (and the attachment with them)
         until they are released; arrays stay mapped for as long as they live."""
         if not self._closed:
+            self._final = self.counters
             self._closed = True
             _c.fr_detach(self._handle)
 
@@ -614,7 +623,9 @@ class Ring:
             self.close()
 
     def __repr__(self):
-        i = self._info
+        i = getattr(self, "_info", None)
+        if i is None:
+            return "<framering.Ring (not attached)>"
         return f"<framering.Ring {i.socket_path.decode()} epoch={i.epoch:016x} entry={i.entry}>"
 
 

@@ -63,8 +63,13 @@ def test_timeout(producer):
 def test_closed_ring_object(producer):
     producer("obj", "-width", "64", "-height", "48", "-fps", "100")
     ring = framering.attach("obj")
-    ring.close()
+    kept = ring.next(timeout=10)
+    ring.close()  # detaches once the kept frame is released
     with pytest.raises(framering.Closed):
         ring.next(timeout=1)
+    assert ring.counters.delivered == 1 and ring.counters.held == 1  # as at close
+    assert kept.valid() and kept.array.shape == (48, 64)
+    kept.release()
+    assert not kept.valid()
     ring.close()  # idempotent
     assert os.path.exists(framering.socket_path("obj"))

@@ -120,6 +120,7 @@ with framering.attach("sig", name="sigint", lossless={lossless}) as ring:
         print("interrupted held=%d" % ring.counters.held, flush=True)
         sys.stdin.readline()   # the test looks at the ring now
 print("detached", flush=True)
+sys.stdin.readline()  # exit once the producer saw the connection end (and the bye)
 """
 
 
@@ -146,9 +147,16 @@ def test_ctrl_c_releases_holds(producer, python_child, where):
     child.stdin.write("\n")
     child.stdin.flush()
     read_line(child, "detached")
+    deadline = time.monotonic() + 30
+    while consumer_of(show := p.show(), child.pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # A detach with a bye, not a reclaim. (The child stays alive until the
+    # producer saw its connection end: the Go producer counts a reclaim when
+    # it notices the process exit before reading the bye.)
+    assert consumer_of(show, child.pid) is None and show["reclaims"] == 0, show
+    child.stdin.write("\n")
+    child.stdin.flush()
     assert child.wait(timeout=30) == 0
-    show = p.show()
-    assert consumer_of(show, child.pid) is None and show["reclaims"] == 0
     print(f"KeyboardInterrupt after {took * 1000:.0f} ms ({where})")
 
 

@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +132,7 @@ type proc struct {
 	cond  *sync.Cond
 	all   []string
 	out   bytes.Buffer // stdout, unsplit (a producer's -json summary)
+	stdin io.WriteCloser
 	ended bool
 }
 
@@ -170,6 +172,10 @@ func start(t *testing.T, prefix []string, env []string, name string, args ...str
 	p.cond = sync.NewCond(&p.mu)
 	cmd.Stdout = &lineWriter{p: p, keep: true}
 	cmd.Stderr = &lineWriter{p: p}
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

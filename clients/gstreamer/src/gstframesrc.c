@@ -283,7 +283,8 @@ static void on_ring_event(void *arg, int event, const char *msg)
 				    ("%s", msg));
 		break;
 	case FR_EVENT_RESUMED:
-		GST_ELEMENT_INFO(self, RESOURCE, READ, ("The producer of the ring is making progress again."), ("%s", msg));
+		GST_ELEMENT_INFO(self, RESOURCE, READ, ("The producer of the ring is making progress again."),
+				 ("The producer of the ring is making progress again: %s", msg));
 		break;
 	case FR_EVENT_EVICTED:
 		g_strlcpy(self->evict_msg, msg, sizeof self->evict_msg);
@@ -390,7 +391,8 @@ static GstFlowReturn wait_attach(GstFrameSrc *self)
 			self->discont = TRUE;
 			gchar *label = ring_label(self);
 			GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ, ("Attached to ring %s again.", label),
-					 ("producer pid %u, epoch %016" PRIx64, self->info.producer_pid, self->info.epoch));
+					 ("Attached to ring %s again: producer pid %u, epoch %016" PRIx64, label,
+					  self->info.producer_pid, self->info.epoch));
 			g_free(label);
 			return GST_FLOW_OK;
 		}
@@ -441,7 +443,8 @@ static GstFlowReturn ring_ended(GstFrameSrc *self, int rc)
 			ret = GST_FLOW_EOS;
 			break;
 		}
-		GST_ELEMENT_INFO(self, RESOURCE, READ, ("Ring %s was closed; waiting for its next producer.", label), (NULL));
+		GST_ELEMENT_INFO(self, RESOURCE, READ, ("Ring %s was closed; waiting for its next producer.", label),
+				 ("Ring %s was closed; waiting for its next producer.", label));
 		do_detach(self);
 		ret = FLOW_RETRY;
 		break;
@@ -563,7 +566,8 @@ static GstFlowReturn renegotiate(GstFrameSrc *self, const fs_layout *lay)
 		GST_ELEMENT_INFO(self, STREAM, FORMAT,
 				 ("The ring's frames changed from %s %ux%u to %s %ux%u; caps renegotiated.", self->lay.fmt->name,
 				  self->lay.width, self->lay.height, lay->fmt->name, lay->width, lay->height),
-				 (NULL));
+				 ("The ring's frames changed from %s %ux%u to %s %ux%u; caps renegotiated.", self->lay.fmt->name,
+				  self->lay.width, self->lay.height, lay->fmt->name, lay->width, lay->height));
 	}
 	GST_INFO_OBJECT(self, "caps %" GST_PTR_FORMAT " (ring stride %u, GStreamer's %u, downstream video meta %d)", caps,
 			lay->stride, lay->gst_stride, atomic_load(&self->meta_ok));

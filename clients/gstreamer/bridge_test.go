@@ -1,7 +1,6 @@
 package framesrc_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,12 +77,12 @@ type bridgeCase struct {
 	port   int // host B's UDP port
 	format frame.Format
 	drop   float64 // identity drop-probability on host A: losses injected
-	// open: host A's caller closes the connection at its end of stream,
-	// and what B's receiver still buffers (SRT's latency) is lost: host A
-	// streams until B has n frames instead, then stops.
-	open    bool
-	send    string
-	receive string
+	// transitLoss: the most frames lost between the hosts tolerated, in
+	// percent of those sent (UDP on the veth pair loses none; SRT's live
+	// mode drops packets later than its latency on a loaded machine).
+	transitLoss int
+	send        string
+	receive     string
 }
 
 var rtpGstCaps = `application/x-rtp,media=(string)application,clock-rate=(int)90000,encoding-name=(string)X-GST`
@@ -99,7 +98,7 @@ var bridgeCases = []bridgeCase{
 	{
 		// SRT, Bayer; 1316-byte RTP packets
 		// fit one SRT live-mode message each.
-		name: "srt-BayerRG8", port: 7001, format: frame.BayerRG8, open: true,
+		name: "srt-BayerRG8", port: 7001, format: frame.BayerRG8, transitLoss: 25,
 		send:    "rtpgstpay config-interval=1 mtu=1316 ! srtsink uri=srt://" + bridgeB + ":7001 mode=caller latency=200 wait-for-connection=true sync=false",
 		receive: `srtsrc uri=srt://:7001 mode=listener latency=200 ! ` + rtpGstCaps + ` ! rtpgstdepay`,
 	},
@@ -125,98 +124,101 @@ func TestBridge(t *testing.T) {
 func bridge(t *testing.T, b []string, tc bridgeCase) {
 	const n = 60
 	ringA, ringB := ringName(t)+"-a", ringName(t)+"-b"
-	dir := t.TempDir()
+	arch := filepath.Join(t.TempDir(), "archive")
 
 	recv := start(t, b, nil, filepath.Join(tools.bin, "producer"), "-ring", ringB, "-source", "gst", "-pipeline",
 		tc.receive, "-stats-interval", "0", "-exit-watch=false", "-json")
-	// Host A sends only once host B listens: nothing is lost before.
+	// Host A sends only once host B listens.
 	waitBound(t, b, tc.port)
-	arch := filepath.Join(dir, "archive")
-	var ar *proc
 	prodA := producer(t, nil, ringA, "-format", tc.format.String(), "-width", "64", "-height", "48", "-fps", "100")
 
-	args := []string{"-e", "framesrc", "ring=" + ringA, "lossless=true"}
-	if !tc.open {
-		args = append(args, fmt.Sprintf("num-buffers=%d", n))
-	}
+	args := []string{"-v", "-e", "framesrc", "ring=" + ringA, "lossless=true"}
 	if tc.drop > 0 {
 		args = append(args, "!", "identity", fmt.Sprintf("drop-probability=%g", tc.drop))
 	}
-	// "sent" counts what leaves host A: one last-message line a buffer.
+	// "sent" shows what leaves host A: one last-message line a buffer,
+	// with its ring sequence number (offset).
 	args = append(args, "!", "identity", "name=sent", "silent=false", "!")
 	args = append(args, strings.Fields(tc.send)...)
-	g := gst(t, nil, append([]string{"-v"}, args...)...)
+	g := gst(t, nil, args...)
 
-	// B's producer is ready once the first frame's caps arrived.
+	// B's ring exists once the first frame's caps arrived; its archiver
+	// takes the frames from its attach on.
 	from := 0
 	recv.waitContains(t, "receiver ready", &from, `msg="producer ready"`)
-	ar = start(t, b, nil, filepath.Join(tools.bin, "archiver"), "run", "-ring", ringB, "-dir", arch,
+	ar := start(t, b, nil, filepath.Join(tools.bin, "archiver"), "run", "-ring", ringB, "-dir", arch,
 		"-fsync", "never", "-stats-interval", "0", "-reattach=false")
 	afrom := 0
 	ar.waitContains(t, "archiver attached", &afrom, "attached")
+	waitRing(t, b, ringB, fmt.Sprintf("%d frames on host B", n), func(v ringView) bool {
+		return v.Producer.Published >= n
+	})
 
-	if tc.open {
-		waitRing(t, b, ringB, fmt.Sprintf("%d frames on host B", n), func(v ringView) bool {
-			return v.Producer.Published >= n
-		})
-		g.signal(t, syscall.SIGINT)
-	}
+	// Stop A, then B (over SRT, the caller's disconnect may have ended
+	// B's producer already), then the archiver (the ring closed).
+	g.signal(t, syscall.SIGINT)
 	if code := finishGst(t, g); code != 0 {
 		t.Fatalf("host A gst-launch-1.0 exited %d:\n%s", code, g.text())
 	}
-	sent := strings.Count(g.text(), "GstIdentity:sent: last-message = chain")
-	if tc.open {
-		bridgeOpen(t, tc, recv, arch, sent)
-		stopProducer(t, prodA)
-		return
-	}
-	if sent == 0 || sent > n || (tc.drop > 0) != (sent < n) {
-		t.Fatalf("host A sent %d of %d frames (drop-probability %g)", sent, n, tc.drop)
-	}
-	// The newest frame stays in B's receiving pipeline until another
-	// arrives or the producer stops (known: README). Over SRT, the
-	// caller's disconnect at A's end of stream ends B's producer.
-	deadline := time.Now().Add(hangGuard)
-	for {
-		if recv.exited() {
-			break
-		}
-		argv := append(append([]string{}, b...), filepath.Join(tools.bin, "ringctl"), "show", "-ring", ringB, "-json")
-		out, err := execOut(argv[0], argv[1:]...)
-		var v ringView
-		if err == nil && json.Unmarshal(out, &v) == nil && v.Producer.Published >= uint64(sent-1) {
-			stopProducer(t, recv)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host B: not %d frames within %v: %s", sent-1, hangGuard, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	recv.cmd.Process.Signal(syscall.SIGTERM)
 	if code := recv.wait(t); code != 0 {
 		t.Fatalf("host B's producer exited %d:\n%s", code, recv.text())
-	}
-	if sum := summary(t, recv); sum.Published != uint64(sent) && sum.Published != uint64(sent-1) {
-		t.Fatalf("host B's producer published %d frames, host A sent %d", sum.Published, sent)
 	}
 	if code := ar.wait(t); code != 0 {
 		t.Fatalf("archiver exited %d:\n%s", code, ar.text())
 	}
 	stopProducer(t, prodA)
 	st := lastStats(t, g)
+	if st["lost"] != 0 {
+		t.Fatalf("lossless framesrc lost frames: %v", st)
+	}
 
-	got, prev, gaps := readBridged(t, tc, arch)
-	// The archiver attached after B's ring existed, which its first
-	// frame made: it has the frames from then on.
-	if last := lastID(t, g); got == 0 || got > sent || prev > last || prev+1 < last {
-		t.Fatalf("host B archived %d frames (the last id %d), host A sent %d", got, prev, sent)
+	sent := sentSeqs(g)
+	ids := readBridged(t, tc, arch)
+	if len(ids) == 0 {
+		t.Fatal("host B archived nothing")
 	}
-	// framesrc was lossless: every gap on B is a frame dropped on A (or
-	// dropped before the first or after the last one B saw).
-	if lost := uint64(n - sent); gaps > lost || st["lost"] != 0 || st["pushed"] != n {
-		t.Fatalf("gaps %d on host B, %d dropped on host A; framesrc stats %v", gaps, lost, st)
+	// The synthetic source numbers frames from 0, the ring from 1.
+	inRange, missing := 0, 0
+	for _, id := range ids {
+		if !sent[id+1] {
+			t.Fatalf("host B has frame %d, which host A did not send (dropped on purpose, or never made)", id)
+		}
 	}
-	t.Logf("%s: %d frames pushed by framesrc, %d dropped on purpose, %d received byte-identical", tc.name, n, n-sent, got)
+	got := map[uint64]bool{}
+	for _, id := range ids {
+		got[id+1] = true
+	}
+	for seq := range sent {
+		if seq >= ids[0]+1 && seq <= ids[len(ids)-1]+1 {
+			inRange++
+			if !got[seq] {
+				missing++
+			}
+		}
+	}
+	dropped := st["pushed"] - uint64(len(sent))
+	if tc.drop > 0 && dropped == 0 {
+		t.Fatalf("nothing dropped on purpose: framesrc pushed %d, host A sent %d", st["pushed"], len(sent))
+	}
+	if missing > tc.transitLoss*inRange/100 {
+		t.Fatalf("%d of the %d frames host A sent between B's first and last archived frame are missing on B", missing, inRange)
+	}
+	t.Logf("%s: framesrc pushed %d, %d not sent (dropped on purpose, or in flight at the stop), %d sent; host B archived %d byte-identical, "+
+		"%d of those sent in its range lost in transit", tc.name, st["pushed"], dropped, len(sent), len(ids), missing)
+}
+
+// sentSeqs returns the ring sequence numbers of the frames that left
+// host A (identity name=sent's last-message lines).
+func sentSeqs(g *proc) map[uint64]bool {
+	seqs := map[uint64]bool{}
+	for _, l := range strings.Split(g.text(), "\n") {
+		if m := sentLine.FindStringSubmatch(l); m != nil {
+			seq, _ := strconv.ParseUint(m[1], 10, 64)
+			seqs[seq] = true
+		}
+	}
+	return seqs
 }
 
 // waitBound waits until a UDP socket on host B is bound to port.
@@ -239,33 +241,19 @@ func waitBound(t *testing.T, b []string, port int) {
 	}
 }
 
-// lastID is the frame id of the last frame host A sent: identity's
-// last-message shows its ring sequence number (offset), and the synthetic
-// source's frame ids are its sequence numbers.
-func lastID(t *testing.T, g *proc) uint64 {
-	t.Helper()
-	var id uint64
-	for _, l := range strings.Split(g.text(), "\n") {
-		if m := sentLine.FindStringSubmatch(l); m != nil {
-			id, _ = strconv.ParseUint(m[1], 10, 64)
-		}
-	}
-	return id
-}
-
 var sentLine = regexp.MustCompile(`GstIdentity:sent: last-message = chain .*offset: (\d+),`)
 
 // readBridged checks every frame host B archived: the geometry, and the
 // bytes against the pattern stamp host A's producer wrote (checksum,
-// format); frame ids increase. It returns the count, the last id and the
-// ids missing between the first and the last.
-func readBridged(t *testing.T, tc bridgeCase, arch string) (got int, prev, gaps uint64) {
+// format); frame ids increase. It returns the ids in order.
+func readBridged(t *testing.T, tc bridgeCase, arch string) []uint64 {
 	t.Helper()
 	r, err := archive.OpenReader(arch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	var ids []uint64
 	for {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -282,40 +270,15 @@ func readBridged(t *testing.T, tc bridgeCase, arch string) (got int, prev, gaps 
 		}
 		s, err := frame.Verify(rec.Payload)
 		if err != nil {
-			t.Fatalf("frame %d on host B is not what host A's producer wrote: %v", got, err)
+			t.Fatalf("frame %d on host B is not what host A's producer wrote: %v", len(ids), err)
 		}
 		if s.Format != tc.format {
 			t.Fatalf("frame %d: stamp format %v, want %v", s.FrameID, s.Format, tc.format)
 		}
-		if got > 0 {
-			if s.FrameID <= prev {
-				t.Fatalf("frame id %d after %d", s.FrameID, prev)
-			}
-			gaps += s.FrameID - prev - 1
+		if len(ids) > 0 && s.FrameID <= ids[len(ids)-1] {
+			t.Fatalf("frame id %d after %d", s.FrameID, ids[len(ids)-1])
 		}
-		prev = s.FrameID
-		got++
+		ids = append(ids, s.FrameID)
 	}
-	return got, prev, gaps
-}
-
-// bridgeOpen checks a stream host A stopped while it ran: host B
-// archived nothing host A did not send, and counts what went missing.
-func bridgeOpen(t *testing.T, tc bridgeCase, recv *proc, arch string, sent int) {
-	t.Helper()
-	// The caller's disconnect may have ended B's producer already.
-	recv.cmd.Process.Signal(syscall.SIGTERM)
-	if code := recv.wait(t); code != 0 {
-		t.Fatalf("host B's producer exited %d:\n%s", code, recv.text())
-	}
-	sum := summary(t, recv)
-	got, _, gaps := readBridged(t, tc, arch)
-	// SRT's live mode drops packets later than its latency (too-late
-	// packet drop): a frame missing a packet never reaches B's ring. The
-	// missing ones are counted, never replaced by anything else.
-	if got == 0 || uint64(got) > sum.Published || sum.Published > uint64(sent) || uint64(got)+gaps > uint64(sent) {
-		t.Fatalf("host A sent %d, host B published %d and archived %d with %d missing", sent, sum.Published, got, gaps)
-	}
-	t.Logf("%s: %d frames sent, %d received, %d archived byte-identical, %d missing between them", tc.name, sent,
-		sum.Published, got, gaps)
+	return ids
 }

@@ -181,10 +181,18 @@ func Markdown(rep *Report) string {
 	}
 
 	if len(rep.GStreamer) > 0 {
-		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer)\n\n")
-		p("| payload | buffers | fps | GB/s | ring fps (1 lossless lease consumer) | ring/GStreamer | note |\n|---|---|---|---|---|---|---|\n")
+		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
+		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | framesrc buffers | framesrc fps | framesrc/shmsrc | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
-			p("| %s | %d / %d | %s | %.2f | %s | %s | %s |\n", sizeName(r.Payload), r.Received, r.Sent, fps(r.FPS), r.GBps, fps(r.RingFPS), ratio(r.VsRing), r.Note)
+			fr, ffps, note := "-", "-", r.Note
+			if f := r.Framesrc; f != nil {
+				fr, ffps = fmt.Sprintf("%d / %d", f.Received, r.Sent), fps(f.FPS)
+				if f.Note != "" {
+					note = strings.TrimPrefix(note+"; framesrc: "+f.Note, "; ")
+				}
+			}
+			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
+				r.Received, r.Sent, fps(r.FPS), r.GBps, fr, ffps, ratio(r.VsShm), fps(r.RingFPS), ratio(r.VsRing), note)
 		}
 		p("\n")
 	}

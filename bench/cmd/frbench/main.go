@@ -48,6 +48,7 @@ func run() int {
 	out := flag.String("out", "", "output directory (default ./bench-results/<timestamp>)")
 	only := flag.String("only", "", "comma-separated sections to run: "+strings.Join(bench.AllSections, ","))
 	noGst := flag.Bool("no-gst", false, "skip the GStreamer baseline")
+	plugin := flag.String("framesrc-plugin", "", "directory holding libgstframering.so (clients/gstreamer: make): adds framesrc runs to the GStreamer rows")
 	noEBPF := flag.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
 	huge := flag.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := flag.Bool("v", false, "debug logs (children too)")
@@ -72,6 +73,7 @@ func run() int {
 	}
 	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, os.Stdout
 	cfg.QuietWait = *quiet
+	cfg.FramesrcPlugin = *plugin
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
 	}

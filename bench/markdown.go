@@ -191,8 +191,12 @@ func Markdown(rep *Report) string {
 					note = strings.TrimPrefix(note+"; framesrc: "+f.Note, "; ")
 				}
 			}
+			ring := "–"
+			if r.RingFPS > 0 {
+				ring = fps(r.RingFPS)
+			}
 			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
-				r.Received, r.Sent, fps(r.FPS), r.GBps, fr, ffps, ratio(r.VsShm), fps(r.RingFPS), ratio(r.VsRing), note)
+				r.Received, r.Sent, fps(r.FPS), r.GBps, fr, ffps, ratio(r.VsShm), ring, ratio(r.VsRing), note)
 		}
 		p("\n")
 	}

@@ -105,3 +105,15 @@ func TestInstall(t *testing.T) {
 		}
 	}
 }
+
+// TestUnit runs the C unit test (formats, layouts, caps) built under
+// ASan+UBSan with the plugin.
+func TestUnit(t *testing.T) {
+	setup(t)
+	cmd := exec.Command(filepath.Join(tools.plugin, "unit"))
+	cmd.Env = append(os.Environ(), "ASAN_OPTIONS=detect_leaks=0", "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "unit: ok") {
+		t.Fatalf("unit: %v\n%s", err, out)
+	}
+}

@@ -1,9 +1,7 @@
 package framesrc_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,27 +246,12 @@ var sentLine = regexp.MustCompile(`GstIdentity:sent: last-message = chain .*offs
 // format); frame ids increase. It returns the ids in order.
 func readBridged(t *testing.T, tc bridgeCase, arch string) []uint64 {
 	t.Helper()
-	r, err := archive.OpenReader(arch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var ids []uint64
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	eachArchived(t, arch, func(m archive.Meta, payload []byte) {
+		if m.Width != 64 || m.Height != 48 {
+			t.Fatalf("frame %d: %dx%d on host B", m.FrameID, m.Width, m.Height)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Kind != archive.KindFrame {
-			continue
-		}
-		if rec.Meta.Width != 64 || rec.Meta.Height != 48 {
-			t.Fatalf("frame %d: %dx%d on host B", rec.Meta.FrameID, rec.Meta.Width, rec.Meta.Height)
-		}
-		s, err := frame.Verify(rec.Payload)
+		s, err := frame.Verify(payload)
 		if err != nil {
 			t.Fatalf("frame %d on host B is not what host A's producer wrote: %v", len(ids), err)
 		}
@@ -279,6 +262,6 @@ func readBridged(t *testing.T, tc bridgeCase, arch string) []uint64 {
 			t.Fatalf("frame id %d after %d", s.FrameID, ids[len(ids)-1])
 		}
 		ids = append(ids, s.FrameID)
-	}
+	})
 	return ids
 }

@@ -198,16 +198,6 @@ func start(t *testing.T, prefix []string, env []string, name string, args ...str
 	return p
 }
 
-// exited tells whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *proc) text() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

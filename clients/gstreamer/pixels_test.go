@@ -233,24 +233,10 @@ func compareRaw(t *testing.T, tc pixCase, rawName, arch string, n int) {
 	if len(raw) != n*g.Size() {
 		t.Fatalf("framesrc wrote %d bytes, want %d frames of %d", len(raw), n, g.Size())
 	}
-	r, err := archive.OpenReader(arch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	byID := map[uint64][]byte{}
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Kind == archive.KindFrame {
-			byID[rec.Meta.FrameID] = append([]byte(nil), rec.Payload...)
-		}
-	}
+	eachArchived(t, arch, func(m archive.Meta, payload []byte) {
+		byID[m.FrameID] = append([]byte(nil), payload...)
+	})
 	for i := 0; i < n; i++ {
 		f := raw[i*g.Size() : (i+1)*g.Size()]
 		st, err := frame.Verify(f)
@@ -263,6 +249,29 @@ func compareRaw(t *testing.T, tc pixCase, rawName, arch string, n int) {
 		}
 		if !bytes.Equal(f, want) {
 			t.Fatalf("frame %d differs from the archived bytes", st.FrameID)
+		}
+	}
+}
+
+// eachArchived calls fn with every frame of the archive in dir, in order
+// (payload is valid during the call only).
+func eachArchived(t *testing.T, dir string, fn func(m archive.Meta, payload []byte)) {
+	t.Helper()
+	r, err := archive.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Kind == archive.KindFrame {
+			fn(rec.Meta, rec.Payload)
 		}
 	}
 }

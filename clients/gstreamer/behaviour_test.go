@@ -135,7 +135,7 @@ func TestRenegotiateOnNewProducer(t *testing.T) {
 	c := producer(t, nil, ring, "-format", "Mono12", "-width", "32", "-height", "16", "-fps", "100")
 	waitCaps(t, g, &from, "format=(string)GRAY16_LE", "width=(int)32", "height=(int)16")
 	st := waitStats(t, g, "two renegotiations", &from, func(s map[string]uint64) bool {
-		return s["caps-changes"] == 2 && s["reattaches"] == 2
+		return s["caps-changes"] == 2 && s["reattaches"] >= 2
 	})
 	if st["evictions"] != 0 {
 		t.Fatalf("stats %v", st)

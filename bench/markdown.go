@@ -182,11 +182,11 @@ func Markdown(rep *Report) string {
 
 	if len(rep.GStreamer) > 0 {
 		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
-		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | framesrc buffers | framesrc fps | framesrc/shmsrc | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
-			fr, ffps, note := "-", "-", r.Note
+			fr, ffps, fcpu, note := "-", "-", "-", r.Note
 			if f := r.Framesrc; f != nil {
-				fr, ffps = fmt.Sprintf("%d / %d", f.Received, r.Sent), fps(f.FPS)
+				fr, ffps, fcpu = fmt.Sprintf("%d / %d", f.Received, r.Sent), fps(f.FPS), ns(int64(f.CPUPerFrameNs))
 				if f.Note != "" {
 					note = strings.TrimPrefix(note+"; framesrc: "+f.Note, "; ")
 				}
@@ -195,8 +195,8 @@ func Markdown(rep *Report) string {
 			if r.RingFPS > 0 {
 				ring = fps(r.RingFPS)
 			}
-			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
-				r.Received, r.Sent, fps(r.FPS), r.GBps, fr, ffps, ratio(r.VsShm), ring, ratio(r.VsRing), note)
+			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
+				r.Received, r.Sent, fps(r.FPS), r.GBps, ns(int64(r.CPUPerFrameNs)), fr, ffps, ratio(r.VsShm), fcpu, ring, ratio(r.VsRing), note)
 		}
 		p("\n")
 	}

@@ -15,17 +15,7 @@
 
 #include "formats.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                      \
-	do {                                                                                                  \
-		if (!(cond)) {                                                                                \
-			failures++;                                                                           \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                           \
-			fprintf(stderr, __VA_ARGS__);                                                         \
-			fputc('\n', stderr);                                                                  \
-		}                                                                                             \
-	} while (0)
+#include "check.h"
 
 /* Every PFNC code framering's producer writes (frame/format.go). */
 static const struct {

@@ -26,17 +26,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                      \
-	do {                                                                                                  \
-		if (!(cond)) {                                                                                \
-			failures++;                                                                           \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                      \
-			fprintf(stderr, __VA_ARGS__);                                                         \
-			fputc('\n', stderr);                                                                  \
-		}                                                                                             \
-	} while (0)
+#include "check.h"
 
 /* data_mapping finds the ring's data segment in this process's maps. */
 static int data_mapping(const char *ring, uintptr_t *lo, uintptr_t *hi)

@@ -71,7 +71,10 @@ func TestInstall(t *testing.T) {
 	setup(t)
 	prefix := filepath.Join(t.TempDir(), "prefix")
 	// The sanitized build is the one already made: install only copies.
-	out, err := exec.Command("make", "-s", "install", "BUILD="+tools.plugin, "PREFIX="+prefix).CombinedOutput()
+	// With the asan target's flags, so that make never relinks the
+	// sanitized plugin without them.
+	out, err := exec.Command("make", "-s", "install", "BUILD="+tools.plugin, "PREFIX="+prefix, "CFLAGS=-O1 -g",
+		"SAN=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer").CombinedOutput()
 	if err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}

@@ -90,8 +90,10 @@ int main(int argc, char **argv)
 	GError *err = NULL;
 	GstElement *pipe = gst_parse_launch(desc, &err);
 	g_free(desc);
-	if (pipe == NULL) {
-		fprintf(stderr, "parse: %s\n", err->message);
+	if (pipe == NULL || err != NULL || !GST_IS_BIN(pipe)) {
+		/* A missing element (framesrc not found) is a recoverable parse
+		 * error: the result is not the pipeline. */
+		fprintf(stderr, "parse: %s\n", err != NULL ? err->message : "not a pipeline");
 		return 1;
 	}
 	GstElement *src = gst_bin_get_by_name(GST_BIN(pipe), "src");

@@ -14,6 +14,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // pixelAt returns the sample values of pixel (x, y) of a raw frame.
@@ -50,7 +51,7 @@ func TestExportRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	w := openW(t, dir, archive.Options{Codec: archive.CodecS2})
 	appendFrames(t, w, 6) // Mono8, Mono16, RGB8 twice, with stride padding
-	w.AppendGap(archive.Gap{FirstID: 6, LastID: 6, Count: 1, Cause: archive.CauseProducerDrop})
+	w.AppendGap(archive.Gap{FirstID: 6, LastID: 6, Count: 1, Cause: loss.ProducerDrop})
 	w.Close()
 
 	for _, format := range []archive.ExportFormat{archive.ExportPNG, archive.ExportTIFF} {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // fuzzSegment returns a valid segment of a few records (frame, compressed
@@ -29,7 +30,7 @@ func fuzzSegment(tb testing.TB) []byte {
 	fh.seq, fh.flags, fh.stored = 11, uint32(c), uint64(len(stored))
 	add(fh, stored)
 	var g [gapPayloadSize]byte
-	encodeGap(g[:], Gap{FirstID: 12, LastID: 14, Count: 3, Cause: CauseEvicted})
+	encodeGap(g[:], Gap{FirstID: 12, LastID: 14, Count: 3, Cause: loss.Evicted})
 	add(recHeader{kind: KindGap, seq: 12, frameID: 12, stored: gapPayloadSize, raw: gapPayloadSize}, g[:])
 	return seg
 }

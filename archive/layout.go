@@ -48,6 +48,7 @@ import (
 	"math"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // FormatVersion is the segment and index format version this package writes
@@ -174,55 +175,11 @@ func (c Codec) String() string {
 
 func (c Codec) known() bool { return c <= CodecZstd }
 
-// Cause says why frames were lost.
-type Cause uint32
-
-// Causes of loss. Values are part of the format; unknown values read back
-// unchanged.
-const (
-	CauseUnknown      Cause = 0 // not said
-	CauseProducerDrop Cause = 1 // dropped at the producer (grabber overrun, no free slot)
-	CauseEvicted      Cause = 2 // overwritten in the ring before the archiver read it
-	CauseDiskFull     Cause = 3 // the archive's filesystem was full (ErrDiskFull)
-	CauseWriteError   Cause = 4 // another write error of the archive
-	CauseRejected     Cause = 5 // the frame was refused (bad metadata, too large)
-	CauseShutdown     Cause = 6 // in flight when the archiver stopped, or published while it was down
-	// The producer's own drop causes, as the ring counts them, and the
-	// losses a consumer of the ring sees:
-	CauseUnderrun        Cause = 7  // the frame grabber had no buffer queued when the frame was due
-	CauseSourceError     Cause = 8  // the source delivered an incomplete or failed frame
-	CauseProducerRestart Cause = 9  // lost while the producer restarted
-	CauseMissed          Cause = 10 // published, and overwritten before the archiver could borrow it
-)
-
-// String names the cause.
-func (c Cause) String() string {
-	switch c {
-	case CauseUnknown:
-		return "unknown"
-	case CauseProducerDrop:
-		return "dropped at producer"
-	case CauseEvicted:
-		return "evicted"
-	case CauseDiskFull:
-		return "disk full"
-	case CauseWriteError:
-		return "write error"
-	case CauseRejected:
-		return "rejected"
-	case CauseShutdown:
-		return "shutdown"
-	case CauseUnderrun:
-		return "grabber underrun"
-	case CauseSourceError:
-		return "source error"
-	case CauseProducerRestart:
-		return "producer restart"
-	case CauseMissed:
-		return "missed"
-	}
-	return "cause(" + itoa(uint64(c)) + ")"
-}
+// Cause says why frames were lost: a code of the one table of loss causes
+// (package loss, FORMAT.md "Loss causes"), shared by the ring, the
+// consumers and the archive. A gap record stores it as a u32; codes this
+// build does not know read back unchanged and print as "cause_N".
+type Cause = loss.Cause
 
 // Meta is what the archive keeps about a frame beside its bytes.
 type Meta struct {
@@ -537,8 +494,15 @@ func decodeGap(b []byte) (Gap, error) {
 		FirstID: binary.LittleEndian.Uint64(b[offGapFirst:]),
 		LastID:  binary.LittleEndian.Uint64(b[offGapLast:]),
 		Count:   binary.LittleEndian.Uint64(b[offGapCount:]),
-		Cause:   Cause(binary.LittleEndian.Uint32(b[offGapCause:])),
 	}
+	// Cause codes are one byte everywhere else (the ring's drops_before,
+	// package loss): a larger value is a code space this reader does not
+	// know.
+	c := binary.LittleEndian.Uint32(b[offGapCause:])
+	if c > math.MaxUint8 {
+		return Gap{}, versionf("gap cause %d beyond the one-byte code space", c)
+	}
+	g.Cause = Cause(c)
 	if !allZero(b[offGapReserved:]) {
 		return Gap{}, corruptf("gap reserved bytes not zero")
 	}

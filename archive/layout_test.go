@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // TestLayoutSizes pins the sizes FORMAT.md documents (the compile-time checks
@@ -93,7 +94,7 @@ func TestRecordBytes(t *testing.T) {
 	}
 
 	var g [gapPayloadSize]byte
-	encodeGap(g[:], Gap{FirstID: 1, LastID: 2, Count: 2, Cause: CauseEvicted})
+	encodeGap(g[:], Gap{FirstID: 1, LastID: 2, Count: 2, Cause: loss.Evicted})
 	if le.Uint64(g[0:]) != 1 || le.Uint64(g[8:]) != 2 || le.Uint64(g[16:]) != 2 || le.Uint32(g[24:]) != 2 || le.Uint32(g[28:]) != 0 {
 		t.Fatalf("gap bytes % x", g)
 	}

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/framering/framering/archive"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -72,10 +72,10 @@ func TestLossless(t *testing.T) {
 			if a.frames != tp.published || num(t, sum, "stored") != tp.published {
 				t.Fatalf("stored %d (summary %d), published %d", a.frames, num(t, sum, "stored"), tp.published)
 			}
-			want := map[archive.Cause]uint64{
-				archive.CauseProducerDrop: tp.drops[ringbuf.DropNoSlot],
-				archive.CauseUnderrun:     tp.drops[ringbuf.DropUnderrun],
-				archive.CauseSourceError:  tp.drops[ringbuf.DropSource],
+			want := map[loss.Cause]uint64{
+				loss.Blocked:     tp.drops[ringbuf.DropNoSlot],
+				loss.Underrun:    tp.drops[ringbuf.DropUnderrun],
+				loss.SourceError: tp.drops[ringbuf.DropSource],
 			}
 			for cause, n := range want {
 				if a.lost[cause] != n {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/internal/testmain"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
@@ -59,8 +60,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	a := readArchive(t, dir, geom)
 	accountFor(t, a, tp.offered, sum)
-	if a.lost[archive.CauseDiskFull] != lost {
-		t.Fatalf("archive records %d disk-full losses, summary %d", a.lost[archive.CauseDiskFull], lost)
+	if a.lost[loss.DiskFull] != lost {
+		t.Fatalf("archive records %d disk-full losses, summary %d", a.lost[loss.DiskFull], lost)
 	}
 	// Archiving resumed: the last records are frames after the gap.
 	lastRec := a.records[len(a.records)-1]

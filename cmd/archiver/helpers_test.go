@@ -24,6 +24,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -404,7 +405,7 @@ func num(t *testing.T, line map[string]any, key string) uint64 {
 type archived struct {
 	records []archive.Record // payloads copied
 	frames  uint64
-	lost    map[archive.Cause]uint64
+	lost    map[loss.Cause]uint64
 	gaps    []archive.Gap
 	report  *archive.Report
 }
@@ -435,7 +436,7 @@ func readArchive(t *testing.T, dir string, geom func(uint64) frame.Geometry) *ar
 		t.Fatal(err)
 	}
 	defer r.Close()
-	a := &archived{report: rep, lost: map[archive.Cause]uint64{}}
+	a := &archived{report: rep, lost: map[loss.Cause]uint64{}}
 	for {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {

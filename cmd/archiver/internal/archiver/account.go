@@ -23,6 +23,7 @@ import (
 	"math"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -68,7 +69,7 @@ type accountant struct {
 	// archiver attached to the same producer run as its archive: frames up
 	// to it (and the first after it) are the catch-up on what was published
 	// while the archiver was down. Their id gaps are losses of that
-	// downtime (CauseShutdown), and the position keeps lastSeq 0 until the
+	// downtime (loss.ConsumerDown), and the position keeps lastSeq 0 until the
 	// catch-up ends so that each is handled by the restart rule.
 	catchUpTo uint64
 	pos       position
@@ -84,11 +85,11 @@ type accountant struct {
 	// context is the cause of published frames this consumer did not get
 	// (a sequence gap) before the next frame: missed, or evicted after a
 	// re-attach that followed an eviction.
-	context archive.Cause
+	context loss.Cause
 }
 
 func newAccountant(pos position) *accountant {
-	return &accountant{pos: pos, context: CauseMissed}
+	return &accountant{pos: pos, context: loss.Missed}
 }
 
 // gapList collects the gaps for one frame; it is a small helper that keeps
@@ -98,7 +99,7 @@ type gapList struct {
 	gaps        []archive.Gap
 }
 
-func (l *gapList) add(c archive.Cause, n uint64) {
+func (l *gapList) add(c loss.Cause, n uint64) {
 	if n == 0 {
 		return
 	}
@@ -119,9 +120,9 @@ func (l *gapList) addDrops(d drops, budget *uint64) drops {
 	took.noSlot = take(d.noSlot)
 	took.underrun = take(d.underrun)
 	took.source = take(d.source)
-	l.add(CauseNoSlot, took.noSlot)
-	l.add(CauseUnderrun, took.underrun)
-	l.add(CauseSourceError, took.source)
+	l.add(loss.Blocked, took.noSlot)
+	l.add(loss.Underrun, took.underrun)
+	l.add(loss.SourceError, took.source)
 	return took
 }
 
@@ -149,7 +150,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 			a.catchUpTo = 0
 		}
 	}
-	a.context = CauseMissed
+	a.context = loss.Missed
 	id := m.FrameID
 	var idGap uint64
 	if id > prev.lastID {
@@ -188,7 +189,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 				}
 				upstream = budget
 			}
-			l.add(CauseUnknown, upstream)
+			l.add(loss.Unknown, upstream)
 		}
 		return l.gaps
 
@@ -200,7 +201,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 			return nil
 		}
 		l := gapList{first: prev.lastID + 1, last: id - 1}
-		l.add(CauseShutdown, idGap)
+		l.add(loss.ConsumerDown, idGap)
 		return l.gaps
 
 	default:
@@ -230,7 +231,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 			budget := idGap
 			l.addDrops(trailing, &budget)
 			l.addDrops(now, &budget)
-			l.add(CauseProducerRestart, budget)
+			l.add(loss.ProducerRestart, budget)
 			return l.gaps
 		}
 		// Ids restarted: record what is known. The old run's trailing
@@ -247,7 +248,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 			if id >= known {
 				n.first, n.last = id-known, id-1
 			}
-			n.add(CauseProducerRestart, pre)
+			n.add(loss.ProducerRestart, pre)
 			n.addDrops(now, nil)
 			l.gaps = append(l.gaps, n.gaps...)
 		}
@@ -299,7 +300,7 @@ func (a *accountant) attached(d drops, e uint64, ok bool) {
 
 // evicted notes that this consumer was evicted: the frames published until
 // it is attached again are lost for that cause.
-func (a *accountant) evicted() { a.context = CauseEvicted }
+func (a *accountant) evicted() { a.context = loss.Evicted }
 
 // ringEnded notes that the producer closed the ring or died, with its final
 // counters: the drops after the last frame are carried to the next run.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -51,29 +52,29 @@ func TestAccountantCases(t *testing.T) {
 		{"upstream drops by cause", position{}, []step{
 			{epoch: e1, seq: 1, id: 0},
 			{epoch: e1, seq: 2, id: 4, d: drops{noSlot: 1, underrun: 1, source: 1}, want: []archive.Gap{
-				g(1, 3, 1, CauseNoSlot), g(1, 3, 1, CauseUnderrun), g(1, 3, 1, CauseSourceError)}},
+				g(1, 3, 1, loss.Blocked), g(1, 3, 1, loss.Underrun), g(1, 3, 1, loss.SourceError)}},
 			{epoch: e1, seq: 3, id: 7, d: drops{noSlot: 2, underrun: 1, source: 1}, want: []archive.Gap{
-				g(5, 6, 1, CauseNoSlot), g(5, 6, 1, CauseUnknown)}},
+				g(5, 6, 1, loss.Blocked), g(5, 6, 1, loss.Unknown)}},
 			// Counters ahead of the frames (a drop after this frame): the
 			// surplus waits for the next gap.
-			{epoch: e1, seq: 4, id: 9, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(8, 8, 1, CauseNoSlot)}},
-			{epoch: e1, seq: 5, id: 11, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(10, 10, 1, CauseNoSlot)}},
+			{epoch: e1, seq: 4, id: 9, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(8, 8, 1, loss.Blocked)}},
+			{epoch: e1, seq: 5, id: 11, d: drops{noSlot: 4, underrun: 1, source: 1}, want: []archive.Gap{g(10, 10, 1, loss.Blocked)}},
 		}},
 		{"missed and evicted", position{}, []step{
 			{epoch: e1, seq: 1, id: 100},
-			{epoch: e1, seq: 4, id: 103, want: []archive.Gap{g(101, 102, 2, CauseMissed)}},
+			{epoch: e1, seq: 4, id: 103, want: []archive.Gap{g(101, 102, 2, loss.Missed)}},
 			{epoch: e1, seq: 10, id: 112, evicted: true, d: drops{noSlot: 3}, want: []archive.Gap{
-				g(104, 111, 5, CauseEvicted), g(104, 111, 3, CauseNoSlot)}},
-			{epoch: e1, seq: 12, id: 114, want: []archive.Gap{g(113, 113, 1, CauseMissed)}},
+				g(104, 111, 5, loss.Evicted), g(104, 111, 3, loss.Blocked)}},
+			{epoch: e1, seq: 12, id: 114, want: []archive.Gap{g(113, 113, 1, loss.Missed)}},
 		}},
 		{"ids that do not count frames", position{}, []step{
 			{epoch: e1, seq: 1, id: 7},
-			{epoch: e1, seq: 5, id: 7, want: []archive.Gap{wide(3, CauseMissed)}},
+			{epoch: e1, seq: 5, id: 7, want: []archive.Gap{wide(3, loss.Missed)}},
 		}},
 		{"archiver restarted, same producer run", position{known: true, epoch: e1, lastID: 50}, []step{
-			{epoch: e1, seq: 300, id: 80, d: drops{noSlot: 9}, want: []archive.Gap{g(51, 79, 29, CauseShutdown)}},
+			{epoch: e1, seq: 300, id: 80, d: drops{noSlot: 9}, want: []archive.Gap{g(51, 79, 29, loss.ConsumerDown)}},
 			// The baseline is the ring's counters at the restart.
-			{epoch: e1, seq: 301, id: 82, d: drops{noSlot: 10}, want: []archive.Gap{g(81, 81, 1, CauseNoSlot)}},
+			{epoch: e1, seq: 301, id: 82, d: drops{noSlot: 10}, want: []archive.Gap{g(81, 81, 1, loss.Blocked)}},
 		}},
 		{"producer restart, ids go on", position{}, []step{
 			{epoch: e1, seq: 1, id: 10},
@@ -81,13 +82,13 @@ func TestAccountantCases(t *testing.T) {
 			// The old run dropped 2 after id 11 and ended; the new one
 			// published 3 before we attached and dropped 1.
 			{epoch: e2, seq: 4, id: 30, ended: true, endDrops: drops{underrun: 2}, d: drops{noSlot: 1}, want: []archive.Gap{
-				g(12, 29, 2, CauseUnderrun), g(12, 29, 1, CauseNoSlot), g(12, 29, 15, CauseProducerRestart)}},
+				g(12, 29, 2, loss.Underrun), g(12, 29, 1, loss.Blocked), g(12, 29, 15, loss.ProducerRestart)}},
 			{epoch: e2, seq: 5, id: 31, d: drops{noSlot: 1}},
 		}},
 		{"producer restart, ids start over", position{}, []step{
 			{epoch: e1, seq: 1, id: 500},
 			{epoch: e2, seq: 4, id: 5, ended: true, endDrops: drops{source: 2}, d: drops{noSlot: 1}, want: []archive.Gap{
-				g(501, 502, 2, CauseSourceError), g(1, 4, 3, CauseProducerRestart), g(1, 4, 1, CauseNoSlot)}},
+				g(501, 502, 2, loss.SourceError), g(1, 4, 3, loss.ProducerRestart), g(1, 4, 1, loss.Blocked)}},
 		}},
 		{"producer restart, nothing known lost", position{}, []step{
 			{epoch: e1, seq: 1, id: 500},
@@ -95,18 +96,18 @@ func TestAccountantCases(t *testing.T) {
 		}},
 		{"drops after the first frame, before its baseline", position{}, []step{
 			{epoch: e1, seq: 10, id: 100, attach: &drops{underrun: 5}, d: drops{underrun: 7}},
-			{epoch: e1, seq: 11, id: 103, d: drops{underrun: 7}, want: []archive.Gap{g(101, 102, 2, CauseUnderrun)}},
-			{epoch: e1, seq: 12, id: 105, d: drops{underrun: 7}, want: []archive.Gap{g(104, 104, 1, CauseUnknown)}},
+			{epoch: e1, seq: 11, id: 103, d: drops{underrun: 7}, want: []archive.Gap{g(101, 102, 2, loss.Underrun)}},
+			{epoch: e1, seq: 12, id: 105, d: drops{underrun: 7}, want: []archive.Gap{g(104, 104, 1, loss.Unknown)}},
 		}},
 		{"producer restart with an attach baseline", position{}, []step{
 			{epoch: e1, seq: 1, id: 10},
 			{epoch: e1, seq: 2, id: 11},
 			{epoch: e2, seq: 4, id: 30, ended: true, attach: &drops{noSlot: 1}, d: drops{noSlot: 2}, want: []archive.Gap{
-				g(12, 29, 1, CauseNoSlot), g(12, 29, 17, CauseProducerRestart)}},
-			{epoch: e2, seq: 5, id: 32, d: drops{noSlot: 2}, want: []archive.Gap{g(31, 31, 1, CauseNoSlot)}},
+				g(12, 29, 1, loss.Blocked), g(12, 29, 17, loss.ProducerRestart)}},
+			{epoch: e2, seq: 5, id: 32, d: drops{noSlot: 2}, want: []archive.Gap{g(31, 31, 1, loss.Blocked)}},
 		}},
 		{"unknown previous run", position{known: true, lastID: 20}, []step{
-			{epoch: e1, seq: 1, id: 25, want: []archive.Gap{g(21, 24, 4, CauseProducerRestart)}},
+			{epoch: e1, seq: 1, id: 25, want: []archive.Gap{g(21, 24, 4, loss.ProducerRestart)}},
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -158,7 +159,7 @@ func TestAccountantSimulation(t *testing.T) {
 		for n := 0; n < 400; n++ {
 			id++
 			if rng.IntN(4) == 0 {
-				c := []archive.Cause{CauseNoSlot, CauseUnderrun, CauseSourceError}[rng.IntN(3)]
+				c := []archive.Cause{loss.Blocked, loss.Underrun, loss.SourceError}[rng.IntN(3)]
 				counts = append(counts, c)
 				evs = append(evs, event{drop: true, cause: c, id: id, countsLen: len(counts)})
 				continue
@@ -171,9 +172,9 @@ func TestAccountantSimulation(t *testing.T) {
 			var d drops
 			for _, c := range counts[:evs[i].countsLen] {
 				switch c {
-				case CauseNoSlot:
+				case loss.Blocked:
 					d.noSlot++
-				case CauseUnderrun:
+				case loss.Underrun:
 					d.underrun++
 				default:
 					d.source++
@@ -203,7 +204,7 @@ func TestAccountantSimulation(t *testing.T) {
 			case evs[i].drop:
 				want[evs[i].cause]++
 			case evs[i].missed:
-				want[CauseMissed]++
+				want[loss.Missed]++
 			}
 		}
 		var frames uint64
@@ -231,11 +232,11 @@ func TestAccountantSimulation(t *testing.T) {
 		}
 		for c, n := range want {
 			if lost[c] != n {
-				t.Fatalf("round %d: cause %s: %d recorded, %d happened (all %v, want %v)", round, CauseName(c), lost[c], n, lost, want)
+				t.Fatalf("round %d: cause %s: %d recorded, %d happened (all %v, want %v)", round, c.String(), lost[c], n, lost, want)
 			}
 		}
-		if lost[CauseUnknown] != 0 {
-			t.Fatalf("round %d: %d unknown losses", round, lost[CauseUnknown])
+		if lost[loss.Unknown] != 0 {
+			t.Fatalf("round %d: %d unknown losses", round, lost[loss.Unknown])
 		}
 	}
 }
@@ -246,7 +247,7 @@ func TestAccountantEndGaps(t *testing.T) {
 	a.frame(1, meta(1, 10), r.snap)
 	a.ringEnded(drops{underrun: 2, source: 1}, 1, true)
 	got := a.endGaps()
-	want := []archive.Gap{{FirstID: 11, LastID: 13, Count: 2, Cause: CauseUnderrun}, {FirstID: 11, LastID: 13, Count: 1, Cause: CauseSourceError}}
+	want := []archive.Gap{{FirstID: 11, LastID: 13, Count: 2, Cause: loss.Underrun}, {FirstID: 11, LastID: 13, Count: 1, Cause: loss.SourceError}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("end gaps %+v, want %+v", got, want)
 	}
@@ -258,16 +259,16 @@ func TestAccountantEndGaps(t *testing.T) {
 func TestLoseMerges(t *testing.T) {
 	a := &archiver{log: slog.New(slog.DiscardHandler), lost: map[archive.Cause]uint64{}}
 	for id := uint64(10); id < 20; id++ {
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseDiskFull})
+		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.DiskFull})
 	}
-	if len(a.pending) != 1 || a.pending[0] != (archive.Gap{FirstID: 10, LastID: 19, Count: 10, Cause: CauseDiskFull}) {
+	if len(a.pending) != 1 || a.pending[0] != (archive.Gap{FirstID: 10, LastID: 19, Count: 10, Cause: loss.DiskFull}) {
 		t.Fatalf("pending %+v", a.pending)
 	}
 	// Alternating causes fill the list; beyond maxPending they merge per cause.
 	for i := uint64(0); i < 3*maxPending; i++ {
-		c := CauseDiskFull
+		c := loss.DiskFull
 		if i%2 == 0 {
-			c = CauseMissed
+			c = loss.Missed
 		}
 		a.lose(archive.Gap{FirstID: 100 + 2*i, LastID: 100 + 2*i, Count: 1, Cause: c})
 	}

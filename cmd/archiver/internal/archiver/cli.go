@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,15 +147,8 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 // logSummary logs the final summary line.
 func logSummary(log *slog.Logger, s *Summary) {
 	var lost []any
-	for _, c := range causeOrder {
-		if n := s.Lost[causeKey(c)]; n > 0 {
-			lost = append(lost, slog.Uint64(causeKey(c), n))
-		}
-	}
-	for k, n := range s.Lost { // archiver-unknown causes, if any
-		if !knownKey(k) {
-			lost = append(lost, slog.Uint64(k, n))
-		}
+	for _, k := range lostKeys(s.Lost) {
+		lost = append(lost, slog.Uint64(k, s.Lost[k]))
 	}
 	mbps := 0.0
 	if sec := s.Elapsed.Seconds(); sec > 0 {
@@ -168,13 +162,23 @@ func logSummary(log *slog.Logger, s *Summary) {
 		"elapsed", s.Elapsed.Round(time.Millisecond).String(), "mb_per_s", mbps)
 }
 
-func knownKey(k string) bool {
-	for _, c := range causeOrder {
-		if causeKey(c) == k {
-			return true
+// lostKeys returns the cause names of a by-name count map in report order
+// (reportOrder), names no cause of this build has last, sorted.
+func lostKeys(m map[string]uint64) []string {
+	var keys []string
+	for _, c := range reportOrder() {
+		if _, ok := m[c.String()]; ok {
+			keys = append(keys, c.String())
 		}
 	}
-	return false
+	var other []string
+	for k := range m {
+		if !slices.Contains(keys, k) {
+			other = append(other, k)
+		}
+	}
+	slices.Sort(other)
+	return append(keys, other...)
 }
 
 func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -24,8 +24,8 @@
 //     published while the archiver was re-attaching after an eviction.
 //   - Frame ids skipped beyond those are frames lost upstream, before the
 //     ring. They are attributed to the ring's drop counters (Snapshot:
-//     DropNoSlot, DropUnderrun, DropSource) by the delta since the last
-//     attribution, greedily; what the counters do not explain is "unknown".
+//     DropNoSlot as "blocked", DropUnderrun, DropSource) by the delta since
+//     the last attribution, greedily.
 //     Totals per cause are exact once every drop is followed by a frame;
 //     which gap a drop is assigned to is approximate when drops of several
 //     causes interleave within the ring's lag.
@@ -38,7 +38,7 @@
 //     sequence number - 1) and its drop counters.
 //   - The same epoch after the archiver itself was restarted (kill -9, or a
 //     clean stop): the ids between the last frame in the archive and the
-//     first frame after the restart are "shutdown" losses. The epoch of the
+//     first frame after the restart are "consumer_down" losses. The epoch of the
 //     archive's last records is kept in a small sidecar file (StateFile).
 //   - A full disk (archive.ErrDiskFull): the frame is lost with cause "disk
 //     full", the archiver keeps consuming (so the producer is never blocked

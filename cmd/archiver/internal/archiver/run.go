@@ -27,6 +27,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -68,7 +69,7 @@ type Summary struct {
 	Received uint64 `json:"received"` // frames the ring delivered
 	Stored   uint64 `json:"stored"`   // frames appended to the archive
 	Bytes    uint64 `json:"bytes"`    // frame bytes stored, uncompressed
-	// Lost counts frames lost, by cause key (see CauseName), found during
+	// Lost counts frames lost, by cause name (package loss), found during
 	// this run; Recorded says how many of them are in gap records,
 	// Pending how many are not (the disk was still full at exit).
 	Lost        map[string]uint64 `json:"lost"`
@@ -368,7 +369,7 @@ func (a *archiver) store(m ringbuf.Meta, b []byte) error {
 		}
 		return nil
 	case errors.Is(err, archive.ErrDiskFull):
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseDiskFull})
+		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.DiskFull})
 		if !a.full {
 			a.full, a.fullSince, a.fullLost = true, now, 0
 		}
@@ -379,13 +380,13 @@ func (a *archiver) store(m ringbuf.Meta, b []byte) error {
 		}
 		return nil
 	case errors.Is(err, archive.ErrInvalid) || errors.Is(err, archive.ErrTooLarge):
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseRejected})
+		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.Rejected})
 		a.log.Error("frame rejected by the archive", "frame_id", id, "seq", m.Seq, "err", err)
 		return nil
 	case errors.Is(err, archive.ErrClosed):
 		return fmt.Errorf("store frame %d: %w", id, err)
 	default:
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: CauseWriteError})
+		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.WriteError})
 		if ok, n := a.errLog.allow(now); ok {
 			a.log.Error("archive write failed; frames are counted lost", "frame_id", id, "suppressed", n, "err", err)
 		}
@@ -404,9 +405,9 @@ func (a *archiver) lose(g archive.Gap) {
 	a.sum.LostTotal += g.Count
 	total := a.sum.LostTotal
 	a.mu.Unlock()
-	if g.Cause != CauseDiskFull { // logged by store, with its own limit
+	if g.Cause != loss.DiskFull { // logged by store, with its own limit
 		if ok, n := a.lossLog.allow(time.Now()); ok {
-			a.log.Warn("frames lost", "cause", CauseName(g.Cause), "count", g.Count, "first_id", g.FirstID, "last_id", g.LastID,
+			a.log.Warn("frames lost", "cause", g.Cause.String(), "count", g.Count, "first_id", g.FirstID, "last_id", g.LastID,
 				"lost_total", total, "events_suppressed", n)
 		}
 	}
@@ -472,7 +473,7 @@ func (a *archiver) summary() *Summary {
 	a.mu.Unlock()
 	s.Lost = map[string]uint64{}
 	for c, n := range a.lost {
-		s.Lost[causeKey(c)] = n
+		s.Lost[c.String()] = n
 	}
 	s.Pending = s.LostTotal - s.Recorded
 	s.GapRecords, s.ArchiveSize, s.Fsyncs, s.SyncErrors = ws.GapRecords, ws.Bytes, ws.Fsyncs, ws.SyncErrors

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
@@ -65,7 +64,7 @@ func Verify(ctx context.Context, dir string, pattern bool) (*VerifyResult, error
 		if res.LostBy == nil {
 			res.LostBy = map[string]uint64{}
 		}
-		res.LostBy[causeKey(g.Gap.Cause)] += g.Gap.Count
+		res.LostBy[g.Gap.Cause.String()] += g.Gap.Count
 	}
 	for _, r := range rep.Corrupt {
 		res.Corrupt = append(res.Corrupt, fmt.Sprintf("segment %d offset %d length %d: %v", r.Segment, r.Offset, r.Length, r.Err))
@@ -132,21 +131,7 @@ func (res *VerifyResult) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "frames       %d stored, %s raw\n", res.Frames, humanBytes(res.RawBytes))
 	fmt.Fprintf(w, "losses       %d frames in %d gap records\n", res.FramesLost, res.GapRecords)
-	keys := make([]string, 0, len(res.LostBy))
-	for _, c := range causeOrder {
-		if n, ok := res.LostBy[causeKey(c)]; ok {
-			fmt.Fprintf(w, "  %-32s %d\n", CauseName(c), n)
-			keys = append(keys, causeKey(c))
-		}
-	}
-	var other []string
-	for k := range res.LostBy {
-		if !slices.Contains(keys, k) {
-			other = append(other, k)
-		}
-	}
-	slices.Sort(other)
-	for _, k := range other {
+	for _, k := range lostKeys(res.LostBy) {
 		fmt.Fprintf(w, "  %-32s %d\n", k, res.LostBy[k])
 	}
 	if res.TornTail != "" {

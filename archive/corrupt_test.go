@@ -334,7 +334,7 @@ func TestRecoveryHeaders(t *testing.T) {
 		smallArchive(t, dir, 4, 1<<20)
 		seg := segFiles(t, dir, "*.frseg")[0]
 		b, _ := os.ReadFile(seg)
-		binary.LittleEndian.PutUint16(b[8:], 2)
+		binary.LittleEndian.PutUint16(b[8:], archive.FormatVersion+1)
 		binary.LittleEndian.PutUint32(b[60:], crc32.Checksum(b[:60], crc32.MakeTable(crc32.Castagnoli)))
 		os.WriteFile(seg, b, 0o644)
 		if _, err := archive.Open(dir, archive.Options{}); !errors.Is(err, archive.ErrVersion) {

@@ -58,6 +58,7 @@ type rsegment struct {
 	ents    []idxEntry // nil until loaded
 	loaded  bool
 	rebuilt bool // ents came from a scan of the segment, not the index file
+	checked bool // the first and last entry were checked against their records
 }
 
 // Reader reads an archive. It is not safe for concurrent use.
@@ -189,9 +190,9 @@ func (r *Reader) Next() (Record, error) {
 			continue
 		}
 		off := r.off
-		h, err := parseRecord(data, off)
+		h, err := parseRecord(data, off, s.hdr.version)
 		if err != nil {
-			r.off = resync(data, off+recAlign)
+			r.off = resync(data, off+recAlign, s.hdr.version)
 			return Record{}, fmt.Errorf("read record in segment %s: %w", segName(s.info.Index), err)
 		}
 		r.off = off + h.size()
@@ -213,16 +214,17 @@ func (r *Reader) decode(data []byte, off uint64, h *recHeader) (Record, error) {
 		Stored:  h.stored,
 		Segment: r.segs[r.cur].info.Index,
 		Offset:  int64(off),
-		Meta:    Meta{FrameID: h.frameID, Timestamp: h.timestamp},
+		Meta:    Meta{Epoch: h.epoch, RingSeq: h.ringSeq, FrameID: h.frameID, Timestamp: h.timestamp},
 	}
 	p := off + uint64(h.hdrLen)
 	stored := data[p : p+h.stored]
 	switch h.kind {
 	case KindGap:
-		g, err := decodeGap(stored)
+		g, err := decodeGap(stored, r.segs[r.cur].hdr.version)
 		if err != nil {
 			return Record{}, err
 		}
+		g.Epoch = h.epoch
 		rec.Gap = g
 	case KindFrame:
 		rec.Meta.Width, rec.Meta.Height, rec.Meta.Stride = int(h.width), int(h.height), int(h.stride)
@@ -283,7 +285,7 @@ func (r *Reader) seekInSegment(i int, target uint64) (uint64, bool, error) {
 		k := searchEntries(s.ents, target)
 		if k < len(s.ents) {
 			e := s.ents[k]
-			if h, err := parseRecord(data, e.off); err == nil && h.seq == e.seq {
+			if h, err := parseRecord(data, e.off, s.hdr.version); err == nil && h.seq == e.seq {
 				return e.off, true, nil
 			}
 		}
@@ -306,8 +308,8 @@ func (r *Reader) loadEntries(s *rsegment, data []byte, force bool) error {
 	if !force {
 		b, err := os.ReadFile(filepath.Join(r.dir, idxName(s.info.Index)))
 		if err == nil {
-			if ents, err := decodeIndex(b, s.info.Index); err == nil {
-				s.ents, s.loaded, s.rebuilt = ents, true, false
+			if ix, err := decodeIndex(b, s.info.Index, s.hdr.version); err == nil {
+				s.ents, s.loaded, s.rebuilt = ix.ents, true, false
 				return nil
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -315,8 +317,8 @@ func (r *Reader) loadEntries(s *rsegment, data []byte, force bool) error {
 		}
 	}
 	var ents []idxEntry
-	scanRecords(data, recordStart(s.hdr), func(off uint64, h *recHeader) {
-		ents = append(ents, idxEntry{seq: h.seq, off: off})
+	scanRecords(data, recordStart(s.hdr), s.hdr.version, func(off uint64, h *recHeader) {
+		ents = append(ents, entryOf(off, h))
 	}, nil)
 	s.ents, s.loaded, s.rebuilt = ents, true, true
 	return nil

@@ -58,7 +58,7 @@ func (w *Writer) recoverLast(segs []uint64) error {
 			m.Close()
 			return fmt.Errorf("recover segment %s: %w", segName(last), herr)
 		}
-		if p := resync(data, recAlign); p < uint64(len(data)) {
+		if p := resyncAny(data, recAlign); p < uint64(len(data)) {
 			m.Close()
 			return fmt.Errorf("recover segment %s: %w: header damaged (%v) but a valid record follows at %d; refusing to rewrite it", segName(last), ErrCorrupt, herr, p)
 		}
@@ -95,8 +95,8 @@ func (w *Writer) recoverLast(segs []uint64) error {
 	var ents []idxEntry
 	var spans []badSpan
 	nextSeq := hdr.firstSeq
-	scanRecords(data, start, func(off uint64, h *recHeader) {
-		ents = append(ents, idxEntry{seq: h.seq, off: off})
+	scanRecords(data, start, hdr.version, func(off uint64, h *recHeader) {
+		ents = append(ents, entryOf(off, h))
 		if h.seq >= nextSeq {
 			nextSeq = h.seq + 1
 		}
@@ -135,7 +135,7 @@ func (w *Writer) recoverLast(segs []uint64) error {
 		f.Close()
 		return fmt.Errorf("sync recovered segment %s: %w", segName(last), err)
 	}
-	w.seg, w.segIndex = f, last
+	w.seg, w.segIndex, w.segVer = f, last, hdr.version
 	w.off, w.recStart = end, start
 	w.nextSeq = nextSeq
 	w.recovery.Records = uint64(len(ents))
@@ -143,12 +143,14 @@ func (w *Writer) recoverLast(segs []uint64) error {
 	old, rerr := os.ReadFile(ipath)
 	var have []idxEntry
 	if rerr == nil {
-		have, rerr = decodeIndex(old, last)
+		var ix indexFile
+		ix, rerr = decodeIndex(old, last, hdr.version)
+		have = ix.ents
 	}
 	if rerr != nil || !slices.Equal(have, ents) {
 		w.recovery.IndexRebuilt = true
 		w.log.Info("rebuilding index of the last segment", "segment", last, "entries", len(ents), "had", len(have), "reason", rerr)
-		if err := writeIndexFile(ipath, last, ents); err != nil {
+		if err := writeIndexFile(ipath, last, hdr.version, 0, ents, false); err != nil {
 			w.idxBroken = true
 			w.log.Warn("cannot rewrite index; it will be rebuilt at Close or the next Open", "segment", last, "err", err)
 			return nil
@@ -161,7 +163,7 @@ func (w *Writer) recoverLast(segs []uint64) error {
 		return nil
 	}
 	w.idx = idx
-	w.idxOff = idxHeaderSize + uint64(len(ents))*idxEntrySize
+	w.idxOff = idxHeaderSize + uint64(len(ents))*uint64(idxEntrySizeFor(hdr.version))
 	return nil
 }
 
@@ -179,7 +181,7 @@ func nextSeqAfter(path string) (uint64, error) {
 		return 0, fmt.Errorf("read segment %s: %w", filepath.Base(path), err)
 	}
 	next := h.firstSeq
-	scanRecords(data, recordStart(h), func(_ uint64, rh *recHeader) {
+	scanRecords(data, recordStart(h), h.version, func(_ uint64, rh *recHeader) {
 		if rh.seq >= next {
 			next = rh.seq + 1
 		}

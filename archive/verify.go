@@ -129,7 +129,7 @@ func verifySegment(dir string, idx uint64, last bool, rep *Report, dec *decompre
 		err = corruptf("header says segment %d", h.index)
 	}
 	if err != nil {
-		if last && !errors.Is(err, ErrVersion) && resync(data, recAlign) == uint64(len(data)) {
+		if last && !errors.Is(err, ErrVersion) && resyncAny(data, recAlign) == uint64(len(data)) {
 			// A crash while the segment was being created: no record was
 			// ever written to it. Open rewrites its header.
 			rep.TornTail = &Region{Segment: idx, Offset: 0, Length: int64(len(data)), Err: err}
@@ -141,8 +141,8 @@ func verifySegment(dir string, idx uint64, last bool, rep *Report, dec *decompre
 	sr.FirstSeq = h.firstSeq
 	var ents []idxEntry
 	var spans []badSpan
-	scanRecords(data, recordStart(h), func(off uint64, rh *recHeader) {
-		ents = append(ents, idxEntry{seq: rh.seq, off: off})
+	scanRecords(data, recordStart(h), h.version, func(off uint64, rh *recHeader) {
+		ents = append(ents, entryOf(off, rh))
 		size := rh.size()
 		region := func(err error) {
 			rep.Corrupt = append(rep.Corrupt, Region{Segment: idx, Offset: int64(off), Length: int64(size), Err: err})
@@ -162,11 +162,12 @@ func verifySegment(dir string, idx uint64, last bool, rep *Report, dec *decompre
 			rep.Frames++
 			rep.RawBytes += rh.raw
 		case KindGap:
-			g, err := decodeGap(stored)
+			g, err := decodeGap(stored, h.version)
 			if err != nil {
 				region(wrapAt(off, err))
 				return
 			}
+			g.Epoch = rh.epoch
 			rep.GapRecords++
 			rep.FramesLost += g.Count
 			rep.Gaps = append(rep.Gaps, GapInfo{Seq: rh.seq, Timestamp: rh.timestamp, Gap: g})
@@ -196,20 +197,21 @@ func verifySegment(dir string, idx uint64, last bool, rep *Report, dec *decompre
 		}
 		return cmpU64(uint64(a.Offset), uint64(b.Offset))
 	})
-	sr.IndexErr = checkIndex(filepath.Join(dir, idxName(idx)), idx, ents)
+	sr.IndexErr = checkIndex(filepath.Join(dir, idxName(idx)), idx, h.version, ents)
 	return sr, nil
 }
 
 // checkIndex compares an index file with the records a scan found.
-func checkIndex(path string, idx uint64, ents []idxEntry) error {
+func checkIndex(path string, idx uint64, ver uint16, ents []idxEntry) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read index: %w", err)
 	}
-	have, err := decodeIndex(b, idx)
+	ix, err := decodeIndex(b, idx, ver)
 	if err != nil {
 		return fmt.Errorf("decode index %s: %w", filepath.Base(path), err)
 	}
+	have := ix.ents
 	for i, e := range have {
 		if i >= len(ents) || e != ents[i] {
 			return fmt.Errorf("check index %s: %w: entry %d (seq %d at %d) matches no record", filepath.Base(path), ErrCorrupt, i, e.seq, e.off)

@@ -137,6 +137,7 @@ type Writer struct {
 
 	seg       *os.File
 	segIndex  uint64
+	segVer    uint16 // format version of the open segment
 	off       uint64
 	recStart  uint64 // where records start in the open segment
 	dirtyTail bool
@@ -234,6 +235,13 @@ func Open(dir string, opts Options) (*Writer, error) {
 		w.recovery = Recovery{Created: true, CutOffset: -1}
 	} else {
 		err = w.recoverLast(segs)
+		if err == nil && w.segVer < FormatVersion {
+			// Records of the current version never go into a segment of an
+			// older one: start a new segment (the old one was fsynced by
+			// recovery, so it is sealed).
+			w.log.Info("the archive's last segment has an older format version; continuing in a new segment", "segment", w.segIndex, "version", w.segVer)
+			err = w.rotate()
+		}
 	}
 	if err != nil {
 		w.closeFiles()
@@ -295,6 +303,8 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 	stored, codec := w.cp.compress(payload)
 	h := recHeader{
 		kind:      KindFrame,
+		epoch:     m.Epoch,
+		ringSeq:   m.RingSeq,
 		frameID:   m.FrameID,
 		timestamp: m.Timestamp,
 		width:     uint32(m.Width),
@@ -324,7 +334,7 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 // knows better how to summarize them.
 func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	if !g.validate() {
-		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID)
+		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d, ring seqs %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID, g.FirstSeq, g.LastSeq)
 	}
 	w.mu.Lock()
 	holdSync, err := w.lockForRecord(gapPayloadSize)
@@ -335,6 +345,8 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	encodeGap(w.gapBuf[:], g)
 	h := recHeader{
 		kind:      KindGap,
+		epoch:     g.Epoch,
+		ringSeq:   g.FirstSeq,
 		frameID:   g.FirstID,
 		timestamp: time.Now().UnixNano(),
 		stored:    gapPayloadSize,
@@ -501,7 +513,7 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint
 	w.stats.Bytes += size
 	w.unsyncedRecs++
 	w.unsyncedBytes += int64(size)
-	w.addIndexEntry(h.seq, off)
+	w.addIndexEntry(entryOf(off, h))
 	return h.seq, nil
 }
 
@@ -536,13 +548,13 @@ func (w *Writer) cutBack() error {
 	return nil
 }
 
-func (w *Writer) addIndexEntry(seq, off uint64) {
+func (w *Writer) addIndexEntry(e idxEntry) {
 	if w.idxBroken {
 		return
 	}
 	n := len(w.idxBuf)
 	w.idxBuf = w.idxBuf[:n+idxEntrySize]
-	encodeIndexEntry(w.idxBuf[n:], idxEntry{seq: seq, off: off})
+	encodeIndexEntry(w.idxBuf[n:], e, FormatVersion)
 	if len(w.idxBuf) == cap(w.idxBuf) {
 		w.flushIndex()
 	}
@@ -666,9 +678,9 @@ func (w *Writer) rotate() error {
 	w.durableSeq = w.nextSeq
 	w.unsyncedRecs, w.unsyncedBytes = 0, 0
 
-	old, oldSeg, oldIdx, broken := w.segIndex, w.seg, w.idx, w.idxBroken
+	old, oldSeg, oldIdx, broken, oldVer := w.segIndex, w.seg, w.idx, w.idxBroken, w.segVer
 	if err := w.createSegment(old+1, w.nextSeq); err != nil {
-		w.seg, w.idx, w.segIndex, w.idxBroken = oldSeg, oldIdx, old, broken
+		w.seg, w.idx, w.segIndex, w.idxBroken, w.segVer = oldSeg, oldIdx, old, broken, oldVer
 		if isDiskFull(err) {
 			w.stats.DiskFull++
 			return fmt.Errorf("rotate to segment %s: %w: %w", segName(old+1), ErrDiskFull, err)
@@ -710,7 +722,7 @@ func (w *Writer) createSegment(index, firstSeq uint64) error {
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("sync segment header: %w", err))
 	}
-	if err := writeIndexFile(ipath, index, nil); err != nil {
+	if err := writeIndexFile(ipath, index, FormatVersion, 0, nil, false); err != nil {
 		return fail(err)
 	}
 	idx, err := os.OpenFile(ipath, os.O_RDWR, 0)
@@ -721,7 +733,7 @@ func (w *Writer) createSegment(index, firstSeq uint64) error {
 		idx.Close()
 		return fail(err)
 	}
-	w.seg, w.idx, w.segIndex = f, idx, index
+	w.seg, w.idx, w.segIndex, w.segVer = f, idx, index, FormatVersion
 	w.off, w.recStart, w.dirtyTail = segHeaderSize, segHeaderSize, false
 	w.idxOff, w.idxBroken = idxHeaderSize, false
 	w.idxBuf = w.idxBuf[:0]
@@ -733,9 +745,9 @@ func (w *Writer) createSegment(index, firstSeq uint64) error {
 
 // repairIndex rebuilds the index of a closed segment from its records.
 func (w *Writer) repairIndex(index uint64) {
-	ents, err := scanIndexEntries(filepath.Join(w.dir, segName(index)))
+	ents, ver, err := scanIndexEntries(filepath.Join(w.dir, segName(index)))
 	if err == nil {
-		err = writeIndexFile(filepath.Join(w.dir, idxName(index)), index, ents)
+		err = writeIndexFile(filepath.Join(w.dir, idxName(index)), index, ver, 0, ents, false)
 	}
 	if err != nil {
 		w.log.Warn("cannot rebuild index; readers will scan the segment", "segment", index, "err", err)
@@ -744,23 +756,24 @@ func (w *Writer) repairIndex(index uint64) {
 	w.log.Info("rebuilt index", "segment", index, "entries", len(ents))
 }
 
-// scanIndexEntries maps a segment and returns the index entries of its valid records.
-func scanIndexEntries(path string) ([]idxEntry, error) {
+// scanIndexEntries maps a segment and returns the index entries of its
+// valid records and the segment's format version.
+func scanIndexEntries(path string) ([]idxEntry, uint16, error) {
 	m, err := shm.OpenFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scan segment: %w", err)
+		return nil, 0, fmt.Errorf("scan segment: %w", err)
 	}
 	defer m.Close()
 	data := m.Bytes()
 	h, err := decodeSegHeader(data)
 	if err != nil {
-		return nil, fmt.Errorf("scan segment %s: %w", filepath.Base(path), err)
+		return nil, 0, fmt.Errorf("scan segment %s: %w", filepath.Base(path), err)
 	}
 	var ents []idxEntry
-	scanRecords(data, recordStart(h), func(off uint64, rh *recHeader) {
-		ents = append(ents, idxEntry{seq: rh.seq, off: off})
+	scanRecords(data, recordStart(h), h.version, func(off uint64, rh *recHeader) {
+		ents = append(ents, entryOf(off, rh))
 	}, nil)
-	return ents, nil
+	return ents, h.version, nil
 }
 
 func (w *Writer) closeFiles() error {

@@ -68,7 +68,7 @@ func TestProducerRestart(t *testing.T) {
 			restart = append(restart, g)
 		}
 	}
-	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: loss.ProducerRestart}) {
+	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: loss.ProducerRestart, Epoch: restart[0].Epoch}) || restart[0].Epoch == 0 {
 		t.Fatalf("restart gaps %+v, want ids 100..%d first", restart, 100+lostInRestart-1)
 	}
 	if len(restart) == 2 {

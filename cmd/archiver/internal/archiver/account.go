@@ -58,6 +58,10 @@ type position struct {
 	epoch   uint64 // the producer run of lastID, 0 if unknown
 	lastID  uint64 // frame id
 	lastSeq uint64 // ring sequence number in the current attachment, 0 if unknown (another process)
+	// ringSeq is the ring sequence number of lastID's frame if known, also
+	// when it was archived by an earlier process (0: not known, or the
+	// last frame accounted for was lost before publication).
+	ringSeq uint64
 }
 
 // snapFunc returns the ring's drop counters now and the epoch they belong
@@ -95,6 +99,7 @@ func newAccountant(pos position) *accountant {
 // gapList collects the gaps for one frame; it is a small helper that keeps
 // zero counts out and clamps counts to a budget.
 type gapList struct {
+	epoch       uint64 // the producer run of the lost frames
 	first, last uint64 // id range every gap of the list covers
 	gaps        []archive.Gap
 }
@@ -103,7 +108,16 @@ func (l *gapList) add(c loss.Cause, n uint64) {
 	if n == 0 {
 		return
 	}
-	l.gaps = append(l.gaps, archive.Gap{FirstID: l.first, LastID: l.last, Count: n, Cause: c})
+	l.gaps = append(l.gaps, archive.Gap{FirstID: l.first, LastID: l.last, Count: n, Cause: c, Epoch: l.epoch})
+}
+
+// addPublished adds the n published frames with ring seqs firstSeq..lastSeq
+// that this consumer did not get.
+func (l *gapList) addPublished(c loss.Cause, n, firstSeq, lastSeq uint64) {
+	if n == 0 {
+		return
+	}
+	l.gaps = append(l.gaps, archive.Gap{FirstID: l.first, LastID: l.last, Count: n, Cause: c, Epoch: l.epoch, FirstSeq: firstSeq, LastSeq: lastSeq})
 }
 
 // addDrops adds d by cause, taking at most *budget frames (nil: no budget),
@@ -142,7 +156,7 @@ func idRange(last, next, n uint64) (uint64, uint64) {
 func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Gap {
 	prev := a.pos
 	ctxCause := a.context
-	a.pos = position{known: true, epoch: e, lastID: m.FrameID, lastSeq: m.Seq}
+	a.pos = position{known: true, epoch: e, lastID: m.FrameID, lastSeq: m.Seq, ringSeq: m.Seq}
 	if a.catchUpTo != 0 {
 		if e == prev.epoch && m.Seq <= a.catchUpTo {
 			a.pos.lastSeq = 0 // still catching up: the next frame too follows the restart rule
@@ -173,8 +187,8 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 		}
 		upstream := idGap - min(seqGap, idGap)
 		first, last := idRange(prev.lastID, id, max(idGap, seqGap))
-		l := gapList{first: first, last: last}
-		l.add(ctxCause, seqGap)
+		l := gapList{epoch: e, first: first, last: last}
+		l.addPublished(ctxCause, seqGap, prev.lastSeq+1, m.Seq-1)
 		if upstream > 0 {
 			if now, ne, ok := snap(); ok && ne == e {
 				if !a.baseOK {
@@ -200,7 +214,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 		if idGap == 0 {
 			return nil
 		}
-		l := gapList{first: prev.lastID + 1, last: id - 1}
+		l := gapList{epoch: e, first: prev.lastID + 1, last: id - 1}
 		l.add(loss.ConsumerDown, idGap)
 		return l.gaps
 
@@ -227,7 +241,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 		if idGap > 0 {
 			// Ids continue across the restart (a camera's counter): the
 			// ids between are lost, explained by drop counters where they can be.
-			l := gapList{first: prev.lastID + 1, last: id - 1}
+			l := gapList{epoch: e, first: prev.lastID + 1, last: id - 1}
 			budget := idGap
 			l.addDrops(trailing, &budget)
 			l.addDrops(now, &budget)
@@ -236,7 +250,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 		}
 		// Ids restarted: record what is known. The old run's trailing
 		// drops followed its last frame.
-		l := gapList{first: prev.lastID + 1, last: prev.lastID + max(trailing.total(), 1)}
+		l := gapList{epoch: prev.epoch, first: prev.lastID + 1, last: prev.lastID + max(trailing.total(), 1)}
 		if l.last < l.first { // overflow at the top of the id space
 			l.first, l.last = 0, math.MaxUint64
 		}
@@ -244,7 +258,7 @@ func (a *accountant) frame(e uint64, m ringbuf.Meta, snap snapFunc) []archive.Ga
 		known := pre + now.total()
 		if known > 0 {
 			// Below the first id we got, if the ids count frames.
-			n := gapList{first: 0, last: math.MaxUint64}
+			n := gapList{epoch: e, first: 0, last: math.MaxUint64}
 			if id >= known {
 				n.first, n.last = id-known, id-1
 			}
@@ -265,7 +279,7 @@ func (a *accountant) endGaps() []archive.Gap {
 	if n == 0 || !a.pos.known || a.pos.lastID > math.MaxUint64-n {
 		return nil
 	}
-	l := gapList{first: a.pos.lastID + 1, last: a.pos.lastID + n}
+	l := gapList{epoch: a.pos.epoch, first: a.pos.lastID + 1, last: a.pos.lastID + n}
 	l.addDrops(a.trailing, nil)
 	a.trailing = drops{}
 	a.pos.lastID += n

@@ -27,7 +27,7 @@ const (
 const usageText = `usage:
   archiver [run] [flags]      archive a ring's frames (lossless consumer)
   archiver verify -dir D      check every record of an archive
-  archiver export -dir D -from SEQ -to SEQ -format png|tiff -out DIR
+  archiver export -dir D [-seq N | -from N -to M] [-epoch E] -format png|tiff -out DIR
   archiver bench -dir D       archive write throughput vs a plain sequential write
 
 Run "archiver <subcommand> -h" for a subcommand's flags.
@@ -184,8 +184,11 @@ func lostKeys(m map[string]uint64) []string {
 func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
 	dir := fs.String("dir", "", "archive `directory` (required)")
-	from := fs.Uint64("from", 0, "first sequence number")
-	to := fs.Uint64("to", math.MaxUint64, "last sequence number (inclusive)")
+	seq := fs.Uint64("seq", 0, "export the one frame with this ring sequence `number` (same as -from N -to N)")
+	from := fs.Uint64("from", 1, "first ring sequence `number`")
+	to := fs.Uint64("to", math.MaxUint64, "last ring sequence `number` (inclusive)")
+	epoch := fs.String("epoch", "", "the producer run (ring epoch, hex, a unique prefix will do); needed when the archive holds the sequence numbers in several runs")
+	records := fs.Bool("records", false, "-from and -to are record sequence numbers of the archive instead (version 1 archives have no others)")
 	format := fs.String("format", "png", "image `format`: png or tiff")
 	out := fs.String("out", "", "output `directory` (required)")
 	if err := parse(fs, args); err != nil {
@@ -203,11 +206,32 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	default:
 		return fmt.Errorf("%w: -format %q: want png or tiff", ErrUsage, *format)
 	}
-	res, err := archive.Export(*dir, *from, *to, *out, f)
+	sel := archive.Selection{From: *from, To: *to, Records: *records}
+	if *seq != 0 {
+		sel.From, sel.To = *seq, *seq
+	}
+	if *epoch != "" {
+		e, err := resolveEpoch(*dir, *epoch)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		sel.Epoch = e
+	}
+	res, err := archive.Export(*dir, sel, *out, f)
 	fmt.Fprintf(stdout, "exported %d frames as %s to %s (gap records in range: %d, damaged: %d, unsupported formats: %d)\n",
 		res.Frames, f, *out, res.Gaps, res.Corrupt, res.Unsupported)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil
+}
+
+// resolveEpoch finds the archive's epoch that s (hex) is a prefix of.
+func resolveEpoch(dir, s string) (uint64, error) {
+	r, err := archive.OpenReader(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return r.ResolveEpoch(s)
 }

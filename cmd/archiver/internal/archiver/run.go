@@ -106,9 +106,6 @@ type archiver struct {
 	w    *archive.Writer
 	acct *accountant
 
-	stateEpoch uint64 // the epoch StateFile names
-	stateOK    bool
-
 	pending []archive.Gap
 
 	full      bool // the last append met a full disk
@@ -116,7 +113,6 @@ type archiver struct {
 	fullLost  uint64
 	fullLog   rateLimit
 	errLog    rateLimit
-	stateLog  rateLimit
 	lossLog   rateLimit
 
 	cons atomic.Pointer[consumers.Consumer]
@@ -177,7 +173,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		log.Warn("cannot tell which frame the archive ends with; no gap will be recorded before the first frame", "err", err)
 	}
 	a.acct = newAccountant(pos)
-	a.stateEpoch, a.stateOK = pos.epoch, pos.epoch != 0
 	if pos.known {
 		log.Info("archive ends", "frame_id", pos.lastID, "epoch", fmt.Sprintf("%016x", pos.epoch))
 	}
@@ -289,7 +284,7 @@ func (a *archiver) loop(ctx context.Context) error {
 // handle archives one frame straight from its lease and releases it. It
 // returns an error only when the archive cannot go on at all (closed).
 func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
-	if p := a.acct.pos; p.known && p.epoch == f.Epoch() && f.Meta().FrameID <= p.lastID {
+	if p := a.acct.pos; p.known && p.epoch == f.Epoch() && alreadyHave(p, f.Meta()) {
 		// Already archived (we asked the ring for every frame it holds).
 		f.Release()
 		return nil
@@ -304,6 +299,16 @@ func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
 	})
 	f.Release() // the one copy is done: give the slot back now
 	return err
+}
+
+// alreadyHave reports whether frame m of the position's epoch is at or
+// before the position: by ring seq where the position has one, else by
+// frame id.
+func alreadyHave(p position, m ringbuf.Meta) bool {
+	if p.ringSeq != 0 {
+		return m.Seq <= p.ringSeq
+	}
+	return m.FrameID <= p.lastID
 }
 
 // archiveFrame accounts for frame m of epoch e, records the losses before
@@ -322,31 +327,19 @@ func (a *archiver) archiveFrame(e uint64, m ringbuf.Meta, b []byte, snap snapFun
 		a.log.Warn("producer restarted", "old_epoch", fmt.Sprintf("%016x", prevEpoch), "epoch", fmt.Sprintf("%016x", e),
 			"first_seq", m.Seq, "first_id", m.FrameID)
 	}
-	if !a.stateOK || a.stateEpoch != e {
-		a.saveState(e)
-	}
 	for _, g := range gaps {
 		a.lose(g)
 	}
-	return a.store(m, b)
+	return a.store(e, m, b)
 }
 
-func (a *archiver) saveState(e uint64) {
-	if err := writeState(a.cfg.Dir, e, a.w.Stats().NextSeq); err != nil {
-		if ok, n := a.stateLog.allow(time.Now()); ok {
-			a.log.Warn("cannot save the archiver state; a restart gap may be attributed to the wrong cause", "err", err, "suppressed", n)
-		}
-		return
-	}
-	a.stateEpoch, a.stateOK = e, true
-}
-
-// store appends the frame, after the pending gaps.
-func (a *archiver) store(m ringbuf.Meta, b []byte) error {
+// store appends frame m of epoch e, after the pending gaps.
+func (a *archiver) store(e uint64, m ringbuf.Meta, b []byte) error {
 	id := m.FrameID
+	lost := archive.Gap{FirstID: id, LastID: id, Count: 1, Epoch: e, FirstSeq: m.Seq, LastSeq: m.Seq}
 	err := a.flush()
 	if err == nil {
-		am := archive.Meta{FrameID: id, Timestamp: m.Timestamp, Width: int(m.Width), Height: int(m.Height), Stride: int(m.Stride), Format: m.Format}
+		am := archive.Meta{Epoch: e, RingSeq: m.Seq, FrameID: id, Timestamp: m.Timestamp, Width: int(m.Width), Height: int(m.Height), Stride: int(m.Stride), Format: m.Format}
 		_, err = a.w.Append(am, b)
 		if errors.Is(err, archive.ErrSync) {
 			// The record is stored; its durability waits for the next fsync.
@@ -369,7 +362,8 @@ func (a *archiver) store(m ringbuf.Meta, b []byte) error {
 		}
 		return nil
 	case errors.Is(err, archive.ErrDiskFull):
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.DiskFull})
+		lost.Cause = loss.DiskFull
+		a.lose(lost)
 		if !a.full {
 			a.full, a.fullSince, a.fullLost = true, now, 0
 		}
@@ -380,13 +374,15 @@ func (a *archiver) store(m ringbuf.Meta, b []byte) error {
 		}
 		return nil
 	case errors.Is(err, archive.ErrInvalid) || errors.Is(err, archive.ErrTooLarge):
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.Rejected})
+		lost.Cause = loss.Rejected
+		a.lose(lost)
 		a.log.Error("frame rejected by the archive", "frame_id", id, "seq", m.Seq, "err", err)
 		return nil
 	case errors.Is(err, archive.ErrClosed):
 		return fmt.Errorf("store frame %d: %w", id, err)
 	default:
-		a.lose(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.WriteError})
+		lost.Cause = loss.WriteError
+		a.lose(lost)
 		if ok, n := a.errLog.allow(now); ok {
 			a.log.Error("archive write failed; frames are counted lost", "frame_id", id, "suppressed", n, "err", err)
 		}
@@ -411,27 +407,47 @@ func (a *archiver) lose(g archive.Gap) {
 				"lost_total", total, "events_suppressed", n)
 		}
 	}
-	wide := func(x archive.Gap) bool { return x.FirstID == 0 && x.LastID == math.MaxUint64 }
-	if n := len(a.pending); n > 0 {
+	if n := len(a.pending); n > 0 && adjacent(a.pending[n-1], g) {
 		last := &a.pending[n-1]
-		if last.Cause == g.Cause && !wide(*last) && !wide(g) && last.LastID != math.MaxUint64 && last.LastID+1 == g.FirstID {
-			last.LastID = g.LastID
-			last.Count += g.Count
-			return
-		}
+		last.LastID, last.LastSeq = g.LastID, g.LastSeq
+		last.Count += g.Count
+		return
 	}
 	if len(a.pending) >= maxPending {
 		for i := range a.pending {
-			p := &a.pending[i]
-			if p.Cause == g.Cause {
-				// The union range holds both sets of ids.
-				p.FirstID, p.LastID = min(p.FirstID, g.FirstID), max(p.LastID, g.LastID)
-				p.Count += g.Count
+			if p := &a.pending[i]; p.Cause == g.Cause {
+				*p = union(*p, g)
 				return
 			}
 		}
 	}
 	a.pending = append(a.pending, g)
+}
+
+// adjacent reports whether gap g continues gap p exactly: same cause and
+// epoch, the next frame ids, and the next ring seqs if both have them.
+func adjacent(p, g archive.Gap) bool {
+	wide := func(x archive.Gap) bool { return x.FirstID == 0 && x.LastID == math.MaxUint64 }
+	if p.Cause != g.Cause || p.Epoch != g.Epoch || wide(p) || wide(g) || p.LastID == math.MaxUint64 || p.LastID+1 != g.FirstID {
+		return false
+	}
+	if (p.FirstSeq == 0) != (g.FirstSeq == 0) {
+		return false
+	}
+	return p.FirstSeq == 0 || p.LastSeq+1 == g.FirstSeq
+}
+
+// union is one gap for the losses of p and g (same cause): the range of
+// ids (and ring seqs, if both have them) that holds both sets.
+func union(p, g archive.Gap) archive.Gap {
+	u := archive.Gap{FirstID: min(p.FirstID, g.FirstID), LastID: max(p.LastID, g.LastID), Count: p.Count + g.Count, Cause: p.Cause}
+	if p.Epoch == g.Epoch {
+		u.Epoch = p.Epoch
+		if p.FirstSeq != 0 && g.FirstSeq != 0 {
+			u.FirstSeq, u.LastSeq = min(p.FirstSeq, g.FirstSeq), max(p.LastSeq, g.LastSeq)
+		}
+	}
+	return u
 }
 
 func (a *archiver) pendingCount() uint64 {

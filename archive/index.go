@@ -22,7 +22,12 @@ package archive
 //	12 entry size (u16)      14 flags (u16)       16 segment index (u64)
 //	24 reserved (u32, 0)     28 CRC32C of [0,28) (u32)
 //	32 entries. Version 1 (16 bytes): record seq, offset (u64 each).
-//	   Version 2 (32 bytes): record seq, offset, epoch, ring seq.
+//	   Version 2 (40 bytes): record seq, offset, epoch, ring seq (u64
+//	   each), CRC32C of the entry's first 32 bytes (u32), reserved (u32, 0).
+//
+// A version 2 entry carries its own CRC because Verify believes what an
+// index lists (a listed record the data lacks is a loss): a flipped bit
+// must read as a damaged index, never as a lost record.
 //
 // An index has the version of its segment.
 
@@ -34,7 +39,8 @@ import (
 const (
 	idxMagic        = "FRARCIDX"
 	idxHeaderSize   = 32
-	idxEntrySize    = 32 // version 2
+	idxEntrySize    = 40 // version 2
+	offIdxEntryCRC  = 32 // version 2, in an entry
 	idxEntrySizeV1  = 16
 	offIdxVersion   = 8
 	offIdxHdrSize   = 10
@@ -88,6 +94,8 @@ func encodeIndexEntry(dst []byte, e idxEntry, ver uint16) {
 	if ver >= 2 {
 		binary.LittleEndian.PutUint64(dst[16:], e.epoch)
 		binary.LittleEndian.PutUint64(dst[24:], e.ringSeq)
+		binary.LittleEndian.PutUint32(dst[offIdxEntryCRC:], crc32.Checksum(dst[:offIdxEntryCRC], castagnoli))
+		binary.LittleEndian.PutUint32(dst[offIdxEntryCRC+4:], 0)
 	}
 }
 
@@ -100,8 +108,10 @@ type indexFile struct {
 
 // decodeIndex decodes the index file b of segment segIndex, whose segment
 // has format version segVer. A trailing partial entry (a torn append) is
-// ignored. The entries must have strictly increasing seqs and offsets,
-// 8-aligned offsets past the segment header.
+// ignored, and so is a last entry whose CRC does not match (version 2: a
+// torn append too); any other entry with a bad CRC is ErrCorrupt. The
+// entries must have strictly increasing seqs and offsets, 8-aligned
+// offsets past the segment header.
 func decodeIndex(b []byte, segIndex uint64, segVer uint16) (indexFile, error) {
 	n := uint64(len(b))
 	if n < idxHeaderSize {
@@ -142,6 +152,15 @@ func decodeIndex(b []byte, segIndex uint64, segVer uint16) (indexFile, error) {
 		e := idxEntry{seq: binary.LittleEndian.Uint64(p), off: binary.LittleEndian.Uint64(p[8:])}
 		if v >= 2 {
 			e.epoch, e.ringSeq = binary.LittleEndian.Uint64(p[16:]), binary.LittleEndian.Uint64(p[24:])
+			if crc32.Checksum(p[:offIdxEntryCRC], castagnoli) != binary.LittleEndian.Uint32(p[offIdxEntryCRC:]) {
+				if i == count-1 {
+					break // a torn last entry
+				}
+				return indexFile{}, corruptf("index entry %d: CRC32C mismatch", i)
+			}
+			if binary.LittleEndian.Uint32(p[offIdxEntryCRC+4:]) != 0 {
+				return indexFile{}, corruptf("index entry %d: reserved bytes not zero", i)
+			}
 		}
 		if e.off < segHeaderSize || e.off%recAlign != 0 {
 			return indexFile{}, corruptf("index entry %d: offset %d", i, e.off)

@@ -25,7 +25,7 @@ func TestLayoutSizes(t *testing.T) {
 		{"gap payload", gapPayloadSize, 48},
 		{"gap payload, version 1", gapPayloadSizeV1, 32},
 		{"index header", idxHeaderSize, 32},
-		{"index entry", idxEntrySize, 32},
+		{"index entry", idxEntrySize, 40},
 		{"index entry, version 1", idxEntrySizeV1, 16},
 		{"record alignment", recAlign, 8},
 		{"segment CRC offset", offSegCRC, 60},
@@ -110,9 +110,10 @@ func TestRecordBytes(t *testing.T) {
 	var ib [idxHeaderSize + idxEntrySize]byte
 	encodeIndexHeader(ib[:], 3, FormatVersion, idxSealed)
 	encodeIndexEntry(ib[idxHeaderSize:], idxEntry{seq: 5, off: 64, epoch: 9, ringSeq: 6}, FormatVersion)
-	if string(ib[:8]) != "FRARCIDX" || le.Uint16(ib[8:]) != 2 || le.Uint16(ib[10:]) != 32 || le.Uint16(ib[12:]) != 32 ||
+	if string(ib[:8]) != "FRARCIDX" || le.Uint16(ib[8:]) != 2 || le.Uint16(ib[10:]) != 32 || le.Uint16(ib[12:]) != 40 ||
 		le.Uint16(ib[14:]) != 1 || le.Uint64(ib[16:]) != 3 || le.Uint32(ib[28:]) != crc32.Checksum(ib[:28], tab) ||
-		le.Uint64(ib[32:]) != 5 || le.Uint64(ib[40:]) != 64 || le.Uint64(ib[48:]) != 9 || le.Uint64(ib[56:]) != 6 {
+		le.Uint64(ib[32:]) != 5 || le.Uint64(ib[40:]) != 64 || le.Uint64(ib[48:]) != 9 || le.Uint64(ib[56:]) != 6 ||
+		le.Uint32(ib[64:]) != crc32.Checksum(ib[32:64], tab) || le.Uint32(ib[68:]) != 0 {
 		t.Fatalf("index bytes % x", ib)
 	}
 }
@@ -260,7 +261,7 @@ func TestDecoderSentinels(t *testing.T) {
 	ib := make([]byte, idxHeaderSize+2*idxEntrySize)
 	encodeIndexHeader(ib, 4, FormatVersion, 0)
 	encodeIndexEntry(ib[32:], idxEntry{seq: 1, off: 64}, FormatVersion)
-	encodeIndexEntry(ib[64:], idxEntry{seq: 2, off: 160}, FormatVersion)
+	encodeIndexEntry(ib[72:], idxEntry{seq: 2, off: 160}, FormatVersion)
 	if ix, err := decodeIndex(append(ib, 1, 2, 3), 4, FormatVersion); err != nil || len(ix.ents) != 2 || ix.sealed {
 		t.Fatalf("index with a torn trailing entry: %+v %v", ix, err)
 	}
@@ -271,12 +272,22 @@ func TestDecoderSentinels(t *testing.T) {
 		t.Errorf("version 2 index of a version 1 segment: %v", err)
 	}
 	back := append([]byte(nil), ib...)
-	encodeIndexEntry(back[64:], idxEntry{seq: 1, off: 160}, FormatVersion)
+	encodeIndexEntry(back[72:], idxEntry{seq: 1, off: 160}, FormatVersion)
 	if _, err := decodeIndex(back, 4, FormatVersion); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("index seq not increasing: %v", err)
 	}
 	if _, err := decodeIndex(ib[:20], 4, FormatVersion); !errors.Is(err, ErrTruncated) {
 		t.Errorf("short index: %v", err)
+	}
+	flipped := append([]byte(nil), ib...)
+	flipped[32] ^= 1 // the first entry's seq: its CRC no longer matches
+	if _, err := decodeIndex(flipped, 4, FormatVersion); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("index entry with a flipped bit: %v", err)
+	}
+	torn := append([]byte(nil), ib...)
+	torn[72] ^= 1 // the last entry: taken for a torn append, ignored
+	if ix, err := decodeIndex(torn, 4, FormatVersion); err != nil || len(ix.ents) != 1 {
+		t.Errorf("index with a damaged last entry: %+v %v", ix, err)
 	}
 	flagged := append([]byte(nil), ib...)
 	encodeIndexHeader(flagged, 4, FormatVersion, 0x8000)

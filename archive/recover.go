@@ -17,6 +17,11 @@ package archive
 //     truncated (shm.FileMapping: a mapped file must not shrink).
 //   - After recovery the segment is fsynced, so every record that survived
 //     is durable before the first new one is written.
+//   - Records the index lists (durable ones: the writer lists only those)
+//     that the segment no longer holds are not a torn tail but a loss: their
+//     seqs are never reused (the next seq is past them, so the hole stays
+//     visible to Verify), and the manifest records the range, with the
+//     identity the index gave, before the index is rewritten.
 
 import (
 	"errors"
@@ -40,6 +45,10 @@ type Recovery struct {
 	CutReason     error    // why the first byte cut was refused, nil if nothing was cut
 	Corrupt       []Region // damaged regions before the tail, kept
 	IndexRebuilt  bool     // the segment's index did not match its records and was rewritten
+	// Lost lists records the index listed (so they had been fsynced) that
+	// the segment no longer holds: damage, kept visible as a hole in the
+	// record seqs and in the manifest.
+	Lost []LostRange
 }
 
 func (w *Writer) recoverLast(segs []uint64) error {
@@ -147,6 +156,20 @@ func (w *Writer) recoverLast(segs []uint64) error {
 		ix, rerr = decodeIndex(old, last, hdr.version)
 		have = ix.ents
 	}
+	if lost := listedButGone(have, ents); len(lost) > 0 {
+		now := nowNano()
+		for i := range lost {
+			lost[i].FoundUnixNs = now
+			w.nextSeq = max(w.nextSeq, lost[i].To+1)
+			w.log.Error("records the index lists as durable are gone from the segment: damage, not a torn tail; their seqs stay unused",
+				"segment", last, "from", lost[i].From, "to", lost[i].To, "epoch", lost[i].Epoch, "first_ring_seq", lost[i].FirstSeq, "last_ring_seq", lost[i].LastSeq)
+		}
+		w.recovery.Lost = lost
+		w.manifest.Lost = append(w.manifest.Lost, lost...)
+		if err := writeManifest(w.dir, w.manifest); err != nil {
+			return fmt.Errorf("recover segment %s: record lost records: %w", segName(last), err)
+		}
+	}
 	if rerr != nil || !slices.Equal(have, ents) {
 		w.recovery.IndexRebuilt = true
 		w.log.Info("rebuilding index of the last segment", "segment", last, "entries", len(ents), "had", len(have), "reason", rerr)
@@ -208,4 +231,45 @@ func reinitSegment(path string, index, firstSeq uint64) error {
 		return fmt.Errorf("reinitialize segment %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// listedButGone returns, as ranges of consecutive listed entries, the
+// entries of listed (an index) whose record seq no valid record in valid
+// has. Both are in seq order.
+func listedButGone(listed, valid []idxEntry) []LostRange {
+	var out []LostRange
+	var cur *LostRange
+	j := 0
+	for i, e := range listed {
+		for j < len(valid) && valid[j].seq < e.seq {
+			j++
+		}
+		if j < len(valid) && valid[j].seq == e.seq {
+			cur = nil
+			continue
+		}
+		if cur == nil || listed[i-1].seq != cur.To {
+			out = append(out, LostRange{From: e.seq, To: e.seq})
+			cur = &out[len(out)-1]
+		}
+		cur.To = e.seq
+		addIdentity(cur, e)
+	}
+	return out
+}
+
+// addIdentity widens the ring identity of l by entry e: one epoch, the
+// range of ring seqs; several epochs leave it unsaid (0).
+func addIdentity(l *LostRange, e idxEntry) {
+	if e.epoch == 0 || e.ringSeq == 0 || l.mixed {
+		return
+	}
+	switch {
+	case l.Epoch == 0:
+		l.Epoch, l.FirstSeq, l.LastSeq = Epoch(e.epoch), e.ringSeq, e.ringSeq
+	case l.Epoch == Epoch(e.epoch):
+		l.FirstSeq, l.LastSeq = min(l.FirstSeq, e.ringSeq), max(l.LastSeq, e.ringSeq)
+	default:
+		l.Epoch, l.FirstSeq, l.LastSeq, l.mixed = 0, 0, 0, true
+	}
 }

@@ -39,9 +39,13 @@ package archive
 //     claimed. w.unsyncedRecs and w.unsyncedBytes count what was appended
 //     since the last target was taken; a failed fsync adds its share back,
 //     so the policy retries at its next trigger.
-//   - Index entries are buffered and written after the records they point
-//     to. The index may lag or be broken (disk full); it is derived data and
-//     is rebuilt at the next Open, or at rotation or Close if it broke.
+//   - Index entries are buffered and written only after an fsync covered
+//     the records they point to (syncHeld, rotate), so the index lists only
+//     durable records: one it lists that the data no longer holds was lost
+//     after it was written (Verify: missing). The index may lag or be broken
+//     (disk full); it is derived data and is rebuilt at the next Open, or at
+//     rotation or Close if it broke. The index file, idxOff and idxBroken
+//     belong to syncMu; the buffer idxBuf to mu.
 //   - Sealed segments (all but the last) were fsynced at rotation, whatever
 //     the policy, so after power loss only the last segment needs recovery.
 //     The seal (and the new segment's header and directory fsyncs) run
@@ -70,7 +74,8 @@ const DefaultMaxSegmentSize = 1 << 30
 // minSegmentSize is the smallest MaxSegmentSize Open accepts.
 const minSegmentSize = 4096
 
-// idxBufEntries is how many index entries the writer buffers before writing.
+// idxBufEntries is how many index entries the writer's buffer holds before
+// it grows (entries wait for the next fsync, whatever their number).
 const idxBufEntries = 256
 
 // SyncPolicy says when the Writer fsyncs the open segment on its own. Any
@@ -142,10 +147,13 @@ type Writer struct {
 	recStart  uint64 // where records start in the open segment
 	dirtyTail bool
 
-	idx       *os.File
-	idxOff    uint64
-	idxBuf    []byte
-	idxBroken bool
+	idx       *os.File // syncMu
+	idxOff    uint64   // syncMu
+	idxBroken bool     // syncMu
+	idxBuf    []byte   // mu: entries of records not yet covered by an fsync
+	idxSpare  []byte   // syncMu: the other buffer, swapped in by syncHeld
+
+	manifest Manifest // syncMu (and Open)
 
 	nextSeq       uint64
 	durableSeq    uint64
@@ -214,22 +222,26 @@ func Open(dir string, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	w := &Writer{
-		dir:    dir,
-		opts:   opts,
-		log:    log.With("archive", dir),
-		cp:     cp,
-		idxBuf: make([]byte, 0, idxBufEntries*idxEntrySize),
-		lock:   lock,
+		dir:      dir,
+		opts:     opts,
+		log:      log.With("archive", dir),
+		cp:       cp,
+		idxBuf:   make([]byte, 0, idxBufEntries*idxEntrySize),
+		idxSpare: make([]byte, 0, idxBufEntries*idxEntrySize),
+		lock:     lock,
 	}
-	segs, err := listSegments(dir)
+	segs, err := w.openManifest()
 	if err != nil {
 		cp.close()
 		lock.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	if len(segs) == 0 {
-		err = w.createSegment(0, 0)
-		if isDiskFull(err) {
+		err = w.createSegment(w.manifest.FirstSegment, w.manifest.FirstRecord)
+		if err == nil {
+			err = writeManifest(dir, w.manifest)
+		}
+		if isDiskFull(err) && !errors.Is(err, ErrDiskFull) {
 			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
 		}
 		w.recovery = Recovery{Created: true, CutOffset: -1}
@@ -548,35 +560,34 @@ func (w *Writer) cutBack() error {
 	return nil
 }
 
+// addIndexEntry buffers the entry of a record just written; it is written
+// to the index once an fsync covers the record. Under w.mu.
 func (w *Writer) addIndexEntry(e idxEntry) {
-	if w.idxBroken {
-		return
-	}
 	n := len(w.idxBuf)
-	w.idxBuf = w.idxBuf[:n+idxEntrySize]
-	encodeIndexEntry(w.idxBuf[n:], e, FormatVersion)
-	if len(w.idxBuf) == cap(w.idxBuf) {
-		w.flushIndex()
+	if n+idxEntrySize > cap(w.idxBuf) {
+		w.idxBuf = append(w.idxBuf, make([]byte, idxEntrySize)...) // grows: entries wait for the fsync
+	} else {
+		w.idxBuf = w.idxBuf[:n+idxEntrySize]
 	}
+	encodeIndexEntry(w.idxBuf[n:], e, FormatVersion)
 }
 
-// flushIndex writes the buffered index entries. A failure breaks the index of
-// this segment (it is repaired at rotation, Close or the next Open); it never
-// fails the append, because the records themselves are stored.
-func (w *Writer) flushIndex() {
-	if w.idxBroken || len(w.idxBuf) == 0 {
-		w.idxBuf = w.idxBuf[:0]
+// writeIndexEntries writes entries of durable records to the open
+// segment's index. A failure breaks the index of this segment (it is
+// repaired at rotation, Close or the next Open); it never fails an append,
+// because the records themselves are stored. The caller holds w.syncMu.
+func (w *Writer) writeIndexEntries(b []byte) {
+	if w.idxBroken || len(b) == 0 {
 		return
 	}
-	_, err := w.idx.WriteAt(w.idxBuf, int64(w.idxOff))
+	_, err := w.idx.WriteAt(b, int64(w.idxOff))
 	if err != nil {
 		w.idxBroken = true
 		_ = w.idx.Truncate(int64(w.idxOff))
 		w.log.Warn("index write failed; the index of this segment will be rebuilt", "segment", w.segIndex, "err", err)
-	} else {
-		w.idxOff += uint64(len(w.idxBuf))
+		return
 	}
-	w.idxBuf = w.idxBuf[:0]
+	w.idxOff += uint64(len(b))
 }
 
 // finishAppend is called after the record seq was appended, with w.mu held
@@ -613,7 +624,10 @@ func (w *Writer) finishAppend(seq uint64, holdSync bool) error {
 // The file stays open meanwhile because w.syncMu is held (see the top of the
 // file). Only the records before the target taken here become durable.
 func (w *Writer) syncHeld() error {
-	w.flushIndex()
+	// The entries of the records the fsync will cover; those appended
+	// meanwhile go to the other buffer.
+	pending := w.idxBuf
+	w.idxBuf = w.idxSpare[:0]
 	f, seg, target := w.seg, w.segIndex, w.nextSeq
 	recs, bytes := w.unsyncedRecs, w.unsyncedBytes
 	w.unsyncedRecs, w.unsyncedBytes = 0, 0
@@ -623,13 +637,20 @@ func (w *Writer) syncHeld() error {
 		hook(target)
 	}
 	err := f.Sync()
+	if err == nil {
+		w.writeIndexEntries(pending) // durable now: the index may list them
+	}
 	w.mu.Lock()
 	if err != nil {
 		w.stats.SyncErrors++
 		w.unsyncedRecs += recs
 		w.unsyncedBytes += bytes
+		// Their entries wait for the next fsync, before the newer ones.
+		w.idxBuf = append(pending, w.idxBuf...)
+		w.idxSpare = w.idxSpare[:0]
 		return fmt.Errorf("sync segment %s: %w: %w", segName(seg), ErrSync, err)
 	}
+	w.idxSpare = pending[:0]
 	w.stats.Fsyncs++
 	w.durableSeq = max(w.durableSeq, target)
 	return nil
@@ -665,7 +686,6 @@ func (w *Writer) syncLoop(iv time.Duration, stop <-chan struct{}) {
 // locks: the seal runs under w.mu (see the top of the file), and the old
 // files are closed with no fsync in flight.
 func (w *Writer) rotate() error {
-	w.flushIndex()
 	if err := w.seg.Sync(); err != nil {
 		w.stats.SyncErrors++
 		if isDiskFull(err) {
@@ -677,6 +697,8 @@ func (w *Writer) rotate() error {
 	w.stats.Fsyncs++
 	w.durableSeq = w.nextSeq
 	w.unsyncedRecs, w.unsyncedBytes = 0, 0
+	w.writeIndexEntries(w.idxBuf)
+	w.idxBuf = w.idxBuf[:0]
 
 	old, oldSeg, oldIdx, broken, oldVer := w.segIndex, w.seg, w.idx, w.idxBroken, w.segVer
 	if err := w.createSegment(old+1, w.nextSeq); err != nil {

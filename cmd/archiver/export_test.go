@@ -161,7 +161,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, code = runCmd(t, "verify", "-dir", dir)
-	if code != 1 || !strings.Contains(text, "corrupt") || !strings.Contains(text, "DAMAGED") {
+	if code != 3 || !strings.Contains(text, "corrupt") || !strings.Contains(text, "DAMAGED") {
 		t.Fatalf("verify of a damaged archive: exit %d:\n%s", code, text)
 	}
 	if _, code := runCmd(t, "verify"); code != 2 {

@@ -20,8 +20,9 @@ import (
 // Exit codes of Command.
 const (
 	ExitOK      = 0
-	ExitFailure = 1 // the run failed, or verify found damage
+	ExitFailure = 1 // the run failed
 	ExitUsage   = 2
+	ExitDamaged = 3 // a check ran and found a problem: verify found damage
 )
 
 const usageText = `usage:
@@ -64,6 +65,9 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintf(stderr, "archiver: %v\n", err)
 		return ExitUsage
+	case errors.Is(err, ErrDamaged):
+		fmt.Fprintf(stderr, "archiver: %v\n", err)
+		return ExitDamaged
 	default:
 		fmt.Fprintf(stderr, "archiver: %v\n", err)
 		return ExitFailure

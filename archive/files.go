@@ -57,6 +57,18 @@ func listSegments(dir string) ([]uint64, error) {
 	return out, nil
 }
 
+// dropSpare returns segs without a last segment that is an empty file: the
+// next segment a live writer pre-created (FORMAT.md, "Writing"), which holds
+// nothing until the writer rotates into it.
+func dropSpare(dir string, segs []uint64) []uint64 {
+	if n := len(segs); n > 0 {
+		if st, err := os.Stat(filepath.Join(dir, segName(segs[n-1]))); err == nil && st.Size() == 0 {
+			return segs[:n-1]
+		}
+	}
+	return segs
+}
+
 // syncDir fsyncs a directory so that file creations and renames in it are
 // durable.
 func syncDir(dir string) error {

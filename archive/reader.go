@@ -91,15 +91,28 @@ func OpenReader(dir string) (*Reader, error) {
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
+	idx = dropSpare(dir, idx)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
+	}
 	r := &Reader{dir: dir, mapped: -1}
-	for _, i := range idx {
+	for k, i := range idx {
 		s := &rsegment{info: SegmentInfo{Index: i, Path: filepath.Join(dir, segName(i))}}
 		m, err := shm.OpenFile(s.info.Path)
+		if errors.Is(err, os.ErrNotExist) && (k == 0 || k == len(idx)-1) {
+			// A live archive: retention deleted the oldest segment, or the
+			// writer removed its pre-created one, since the listing.
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open archive reader: %w", err)
 		}
 		data := m.Bytes()
 		s.info.Size = int64(len(data))
+		if s.info.Size == 0 && k == len(idx)-1 {
+			m.Close() // a pre-created segment, made after the listing
+			continue
+		}
 		s.hdr, s.info.Err = decodeSegHeader(data)
 		m.Close()
 		if s.info.Err == nil && s.hdr.index != i {
@@ -112,6 +125,9 @@ func OpenReader(dir string) (*Reader, error) {
 			s.info.Created = time.Unix(0, s.hdr.created)
 		}
 		r.segs = append(r.segs, s)
+	}
+	if len(r.segs) == 0 {
+		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
 	return r, nil
 }

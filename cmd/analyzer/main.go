@@ -13,6 +13,10 @@
 //	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
 //	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
+//	         [-debug-addr localhost:PORT]
+//
+// -debug-addr serves net/http/pprof and expvar on a loopback address, for a
+// heap profile of a process that has run for weeks.
 //
 // It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
 // the ring ends (without -reattach). Exit status: 0 for those, 1 when the
@@ -34,6 +38,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/diag"
 )
 
 func main() {
@@ -62,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		duration  = fs.Duration("duration", 0, "stop after this long (0: no limit)")
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		debugAddr = fs.String("debug-addr", "", "serve pprof and expvar diagnostics on this loopback `address` (e.g. localhost:6062)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +115,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "analyzer:", err)
 		return 2
 	}
+	if *debugAddr != "" {
+		d, err := diag.Serve(*debugAddr, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "analyzer:", err)
+			return 2
+		}
+		defer d.Close()
+	}
 	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -126,9 +140,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if f, ok := w.(*os.File); ok && *out != "" {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-			log.Error("sync output", "err", err)
-			return 1
+		// fsync a file; /dev/null, a pipe or a terminal cannot be fsynced.
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := f.Sync(); err != nil {
+				log.Error("sync output", "err", err)
+				return 1
+			}
 		}
 	}
 	return 0

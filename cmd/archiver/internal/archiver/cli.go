@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/diag"
 )
 
 // Exit codes of Command.
@@ -126,6 +127,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
+	debugAddr := fs.String("debug-addr", "", "serve pprof and expvar diagnostics on this loopback `address` (e.g. localhost:6061)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +143,13 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	if *debugAddr != "" {
+		d, err := diag.Serve(*debugAddr, log)
+		if err != nil {
+			return fmt.Errorf("%w: -debug-addr: %w", ErrUsage, err)
+		}
+		defer d.Close()
+	}
 	sum, err := Run(ctx, cfg)
 	if sum != nil {
 		logSummary(log, sum)

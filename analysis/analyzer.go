@@ -3,9 +3,11 @@ package analysis
 // Invariants kept by this file (and relied on by stats.go and label.go):
 //
 //  1. No byte outside buf[:need] is read, where need = (Height-1)*Stride +
-//     Width*bpp: checkGeometry proves len(buf) >= need, in uint64, before
+//     RowBytes: checkGeometry proves len(buf) >= need, in uint64, before
 //     anything else looks at buf, and every row is sliced as
-//     buf[y*Stride : y*Stride+Width*bpp], so padding bytes are never read.
+//     buf[y*Stride : y*Stride+RowBytes] (Analyzer.row), so padding bytes are
+//     never read. Rows that need decoding (pixels.go) are decoded into the
+//     analyzer's scratch row, Width*sw bytes, and the kernels read that.
 //  2. Every pixel is either ignored (SkipStamp, Ignore) or measured, never
 //     both and never twice: rowSpans returns at most two disjoint, ordered,
 //     non-empty column intervals inside [0, Width) per row, and both the
@@ -47,10 +49,16 @@ type Analyzer struct {
 
 	// Per-frame setup (setup).
 	g         frame.Geometry
-	bpp       int
-	stampRows int  // rows touched by the stamp when SkipStamp
-	ign       span // clipped Ignore columns
-	ignY0     int  // clipped Ignore rows [ignY0, ignY1)
+	info      frame.FormatInfo
+	kern      kernel   // pixels.go
+	dec       decoding // pixels.go
+	sw        int      // bytes per pixel in the kernel's layout: 1, 2 or 3
+	bits      int      // significant bits of a k16 sample (8 otherwise)
+	rb        int      // bytes of a row in the buffer (RowBytes)
+	scratch   []byte   // a decoded row (pixels.go); only grows
+	stampRows int      // rows touched by the stamp when SkipStamp
+	ign       span     // clipped Ignore columns
+	ignY0     int      // clipped Ignore rows [ignY0, ignY1)
 	ignY1     int
 	bandRows  int    // rows per band of the statistics pass
 	bands     []bool // per band: may hold foreground (stats.go)
@@ -110,9 +118,10 @@ func (a *Analyzer) apply(o Options) {
 func (a *Analyzer) Options() Options { return a.opts }
 
 // Analyze inspects the frame of geometry g in buf, reading it in place and
-// never writing it. buf must hold at least (Height-1)*Stride + Width*bpp
+// never writing it. buf must hold at least (Height-1)*Stride + RowBytes
 // bytes (the last row's padding may be absent); otherwise, or when g is
-// invalid, Analyze returns an error wrapping ErrGeometry and reads nothing.
+// invalid, Analyze returns an error wrapping ErrGeometry and reads nothing
+// (for an unknown pixel format the error also wraps frame.ErrFormat).
 //
 // The returned Result belongs to the analyzer and is valid until the next
 // call to Analyze (see Result).
@@ -128,7 +137,9 @@ func (a *Analyzer) Analyze(buf []byte, g frame.Geometry) (*Result, error) {
 	if err := checkGeometry(buf, g); err != nil {
 		return nil, fmt.Errorf("analyze frame: %w", err)
 	}
-	a.setup(g)
+	if err := a.setup(g); err != nil {
+		return nil, fmt.Errorf("analyze frame: %w", err)
+	}
 	fg := a.stats(buf)
 	r := &a.res
 	*r = Result{Format: g.Format.String(), Width: g.Width, Height: g.Height}
@@ -167,9 +178,12 @@ func checkGeometry(buf []byte, g frame.Geometry) error {
 }
 
 // setup derives the per-frame row layout from g and the options.
-func (a *Analyzer) setup(g frame.Geometry) {
+func (a *Analyzer) setup(g frame.Geometry) error {
 	a.g = g
-	a.bpp = g.Format.BytesPerPixel()
+	if err := a.setFormat(g); err != nil {
+		return err
+	}
+	a.rb = g.RowBytes()
 	a.stampRows = 0
 	if a.opts.SkipStamp {
 		a.stampRows = min((frame.StampSize+g.Stride-1)/g.Stride, g.Height)
@@ -188,6 +202,7 @@ func (a *Analyzer) setup(g frame.Geometry) {
 			a.ign, a.ignY0, a.ignY1 = span{x0, x1}, y0, y1
 		}
 	}
+	return nil
 }
 
 // clip returns [lo, lo+n) ∩ [0, limit) as [a, b), with a == b when empty,
@@ -212,8 +227,11 @@ func clip(lo, n, limit int) (a, b int) {
 func (a *Analyzer) rowSpans(y int) (s [2]span, n int) {
 	lo := 0
 	if y < a.stampRows {
+		// Pixel x starts at bit x*BitsPerPixel of the row; it touches the
+		// stamp when that is below the stamp's remaining rem*8 bits.
 		rem := frame.StampSize - y*a.g.Stride // > 0
-		lo = min((rem+a.bpp-1)/a.bpp, a.g.Width)
+		bpp := a.info.BitsPerPixel
+		lo = min((rem*8+bpp-1)/bpp, a.g.Width)
 	}
 	w := a.g.Width
 	if y >= a.ignY0 && y < a.ignY1 {

@@ -231,7 +231,7 @@ func TestZeroAllocs(t *testing.T) {
 		for range bufs {
 			run() // warm-up
 		}
-		if n := testing.AllocsPerRun(100, run); n != 0 {
+		if n := testing.AllocsPerRun(20, run); n != 0 {
 			t.Fatalf("%v: %v allocations per frame", f, n)
 		}
 		if dst.DefectCount == 0 && i%3 != 0 {

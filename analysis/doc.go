@@ -4,15 +4,24 @@
 //
 // For each frame an Analyzer computes
 //   - statistics: pixel count, min, max, exact sum, mean, population
-//     standard deviation and a 256-bin histogram. Mono8 is measured on
-//     the value; Mono16 on the full 16-bit little-endian value, with the
-//     histogram of value>>8; RGB8 on the luma Y = (R + 2G + B) / 4
-//     (integer division), plus per-channel means;
+//     standard deviation and a 256-bin histogram, of each pixel's measured
+//     value: the sample for Mono8 and the 8-bit Bayer mosaics; the full
+//     n-bit sample for Mono10/12/16, Mono10p/12p (unpacked on the fly into
+//     a reused scratch row) and the 16-bit Bayer mosaics, with the
+//     histogram of value>>(n-8); the luma Y = (R + 2G + B) / 4 (integer
+//     division) for RGB8 and BGR8, plus per-channel means; the Y sample for
+//     the 4:2:2 YUV formats. Bayer formats are measured on the raw mosaic,
+//     every sample a pixel (pixels.go says why);
 //   - defects: pixels at or above a bright threshold or at or below a dark
-//     threshold (in 8-bit terms; times 257 for Mono16; on the luma for
-//     RGB8), grouped into 8-connected blobs of one polarity by run-based
-//     union-find labeling, each reported with its bounding box, area,
-//     centroid and polarity, after a minimum-area filter.
+//     threshold (in 8-bit terms, scaled to n-bit samples by bit
+//     replication, frame.Expand8: times 257 for 16 bits), grouped into
+//     8-connected blobs of one polarity by run-based union-find labeling,
+//     each reported with its bounding box, area, centroid and polarity,
+//     after a minimum-area filter.
+//
+// The format's layout comes from frame's format table; a format the
+// analyzer has no measurement for is refused with frame.ErrFormat, never
+// measured as zeros.
 //
 // Pixels can be ignored: Options.SkipStamp drops the 32-byte pattern stamp
 // at the start of the frame, which is not image content, and
@@ -31,8 +40,8 @@
 // JSON-friendly, for the analyzer's JSON-lines output.
 //
 // Each frame is read in two passes over its rows. The statistics pass
-// loads eight bytes at a time into four sub-histograms (Mono16 also sums
-// values and squares and tracks min/max). Every 16 KiB or so of rows it
+// loads eight bytes at a time into four sub-histograms (16-bit samples
+// also sum values and squares and track min/max). Every 16 KiB or so of rows it
 // looks at the histogram's foreground bins; the labeling pass then scans
 // only the bands of rows that gained foreground pixels (none, on a good
 // frame) and stops after the last foreground pixel the histogram counted.

@@ -14,10 +14,13 @@ import (
 func fuzzCase(data []byte) ([]byte, frame.Geometry, analysis.Options, int) {
 	var h [14]byte
 	copy(h[:], data)
-	f := formats[int(h[0])%3]
+	f := formats[int(h[0])%len(formats)]
 	w := 1 + int(h[1])%24
 	if h[3]&0x80 != 0 {
 		w = 1 + int(h[1]) // wide: several 64-pixel chunks per row
+	}
+	if info, _ := f.Info(); w%info.WidthMultiple != 0 {
+		w++
 	}
 	g := frame.Packed(w, 1+int(h[2])%24, f)
 	g.Stride += int(h[3]&0x7F) % 8

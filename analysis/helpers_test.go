@@ -11,35 +11,80 @@ import (
 	"github.com/framering/framering/frame"
 )
 
-var formats = []frame.Format{frame.Mono8, frame.Mono16, frame.RGB8}
+// formats is every format of the table.
+var formats = frame.Formats()
+
+// bits16 returns the significant bits of f's samples when the analyzer
+// measures them as 16-bit values (Mono10/12/16, Mono10p/12p, Bayer16),
+// else 0.
+func bits16(f frame.Format) int {
+	info, _ := f.Info()
+	if (info.Kind == frame.KindMono || info.Kind == frame.KindBayer) && info.BitsPerPixel > 8 {
+		return info.SampleBits
+	}
+	return 0
+}
+
+// measured is the value the analyzer measures for a pixel image8 wrote
+// from the 8-bit value v.
+func measured(f frame.Format, v uint8) uint64 {
+	if n := bits16(f); n != 0 {
+		return uint64(frame.Expand8(v, n))
+	}
+	return uint64(v)
+}
 
 // image8 builds a frame of format f from 8-bit values, one row per
 // element of rows, with pad bytes of padding per row filled with padByte
-// (so that reading padding would show). Mono16 stores v*257, RGB8 stores
-// (v, v, v), whose luma is v. The buffer stops right after the last row's
-// pixels: the last row's padding is absent.
+// (so that reading padding would show). Mono and Bayer formats store
+// Expand8(v, n) (v*257 for 16 bits), packed for the packed formats;
+// RGB8 and BGR8 store (v, v, v), whose luma is v; YUV422 stores Y = v with
+// U = 0 and V = 255 (chroma must not be measured). A YUV422 picture of odd
+// width gets one more column of background (100), as 4:2:2 widths are
+// even. The buffer stops right after the last row's pixels: the last
+// row's padding is absent.
 func image8(t testing.TB, f frame.Format, rows [][]byte, pad int, padByte byte) ([]byte, frame.Geometry) {
 	t.Helper()
-	g := frame.Packed(len(rows[0]), len(rows), f)
+	info, _ := f.Info()
+	w := len(rows[0])
+	g := frame.Packed(w+w%info.WidthMultiple, len(rows), f)
 	g.Stride += pad
-	bpp := f.BytesPerPixel()
 	buf := make([]byte, (g.Height-1)*g.Stride+g.RowBytes())
 	for i := range buf {
 		buf[i] = padByte
 	}
+	tmp := make([]byte, 2*g.Width)
 	for y, row := range rows {
-		if len(row) != g.Width {
-			t.Fatalf("row %d has %d pixels, want %d", y, len(row), g.Width)
+		if len(row) != w {
+			t.Fatalf("row %d has %d pixels, want %d", y, len(row), w)
 		}
+		if g.Width > w {
+			row = append(append([]byte{}, row...), 100)
+		}
+		r := buf[y*g.Stride : y*g.Stride+g.RowBytes()]
 		for x, v := range row {
-			p := buf[y*g.Stride+x*bpp:]
-			switch f {
-			case frame.Mono8:
-				p[0] = v
-			case frame.Mono16:
-				binary.LittleEndian.PutUint16(p, uint16(v)*257)
-			case frame.RGB8:
-				p[0], p[1], p[2] = v, v, v
+			switch {
+			case info.Packing != frame.Unpacked:
+				binary.LittleEndian.PutUint16(tmp[2*x:], uint16(measured(f, v)))
+			case info.Kind == frame.KindRGB:
+				r[3*x], r[3*x+1], r[3*x+2] = v, v, v
+			case info.Kind == frame.KindYUV422:
+				yOff := info.Order[0]
+				if x%2 == 1 {
+					yOff = info.Order[2]
+				}
+				pair := r[x/2*4:]
+				pair[info.Order[1]], pair[info.Order[3]] = 0, 255
+				pair[yOff] = v
+			case info.BitsPerPixel == 8:
+				r[x] = v
+			default:
+				binary.LittleEndian.PutUint16(r[2*x:], uint16(measured(f, v)))
+			}
+		}
+		if info.Packing != frame.Unpacked {
+			if err := frame.Pack16(r, tmp, f, g.Width); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
@@ -108,7 +153,7 @@ func checkAgainstRef(t testing.TB, r *analysis.Result, buf []byte, g frame.Geome
 	if st.Mean != s.mean || !near(st.StdDev, s.std) {
 		t.Fatalf("%v: mean/stddev = %v/%v, want %v/%v", g.Format, st.Mean, st.StdDev, s.mean, s.std)
 	}
-	if g.Format == frame.RGB8 && s.count > 0 {
+	if info, _ := g.Format.Info(); info.Kind == frame.KindRGB && s.count > 0 {
 		c := st.Channels
 		if c == nil || c.R != s.cr || c.G != s.cg || c.B != s.cb {
 			t.Fatalf("channels = %+v, want %v %v %v", c, s.cr, s.cg, s.cb)

@@ -91,15 +91,20 @@ func TestClip(t *testing.T) {
 // TestRowSpans checks Invariant 2 of analyzer.go against a pixel-by-pixel
 // rule for many stamp/ignore combinations.
 func TestRowSpans(t *testing.T) {
-	for _, f := range []frame.Format{frame.Mono8, frame.Mono16, frame.RGB8} {
-		bpp := f.BytesPerPixel()
+	for _, f := range frame.Formats() {
+		bits := f.BitsPerPixel()
 		for _, w := range []int{1, 2, 5, 11, 40} {
 			for _, pad := range []int{0, 1, 9} {
-				g := frame.Geometry{Width: w, Height: 12, Stride: w*bpp + pad, Format: f}
+				g := frame.Geometry{Width: w, Height: 12, Stride: f.RowBytes(w) + pad, Format: f}
+				if g.Validate() != nil {
+					continue // odd width of a 4:2:2 format
+				}
 				for _, r := range []Rect{{}, {X: 0, Y: 0, W: 3, H: 2}, {X: 2, Y: 1, W: 2, H: 3}, {X: -5, Y: -5, W: 100, H: 6}, {X: 4, Y: 0, W: 1, H: 12}} {
 					for _, stamp := range []bool{false, true} {
 						a := &Analyzer{opts: Options{SkipStamp: stamp, Ignore: r}}
-						a.setup(g)
+						if err := a.setup(g); err != nil {
+							t.Fatal(err)
+						}
 						for y := 0; y < g.Height; y++ {
 							s, n := a.rowSpans(y)
 							got := make([]bool, w)
@@ -114,7 +119,7 @@ func TestRowSpans(t *testing.T) {
 								}
 							}
 							for x := 0; x < w; x++ {
-								ign := stamp && y*g.Stride+x*bpp < frame.StampSize ||
+								ign := stamp && y*g.Stride*8+x*bits < 8*frame.StampSize ||
 									x >= r.X && x < r.X+r.W && y >= r.Y && y < r.Y+r.H
 								if got[x] == ign {
 									t.Fatalf("%v w %d rect %+v stamp %v: pixel (%d,%d) measured %v", f, w, r, stamp, x, y, got[x])

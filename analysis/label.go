@@ -5,8 +5,8 @@ package analysis
 // A run is a maximal horizontal stretch of foreground pixels of one
 // polarity in one row. Each measured span is cut into chunks of up to 64
 // pixels, and for each chunk a bright mask and a dark mask (bit k for pixel
-// k) are built a word at a time: for Mono8 and Mono16 by comparing all the
-// lanes of a word at once (laneGE), for RGB8 by a lane prefilter that
+// k) are built a word at a time: for 8- and 16-bit samples by comparing all
+// the lanes of a word at once (laneGE), for RGB by a lane prefilter that
 // skips eight pixels whose bytes cannot make a foreground luma, then a
 // table lookup per pixel. Runs are then read off the masks with
 // trailing-zero counts (chunk), so the cost is a cheap scan plus work
@@ -78,8 +78,10 @@ type labeler struct {
 	lut        [256]uint8 // class of an 8-bit value or luma
 	hiW, loW   uint64     // Hi and Lo in every byte lane
 	geM, leM   uint64     // laneHigh, or 0 when bright (dark) detection is off
-	hiW16      uint64     // Hi*257 in every uint16 lane
-	loW16      uint64     // Lo*257 in every uint16 lane
+	hi, lo     uint8      // the options' thresholds
+	bits       int        // the sample bits hiW16 and loW16 are for
+	hiW16      uint64     // Expand8(Hi, bits) in every uint16 lane
+	loW16      uint64     // Expand8(Lo, bits) in every uint16 lane
 	geM16      uint64     // lane16High, or 0 when bright (dark) detection is off
 	leM16      uint64
 	minArea    uint64
@@ -123,10 +125,22 @@ func (l *labeler) setThresholds(o *Options) {
 		l.leM, l.leM16 = laneHigh, lane16High
 	}
 	l.hiW, l.loW = uint64(o.Hi)*laneOnes, uint64(o.Lo)*laneOnes
-	l.hiW16, l.loW16 = uint64(o.Hi)*257*lane16Ones, uint64(o.Lo)*257*lane16Ones
+	l.hi, l.lo, l.bits = o.Hi, o.Lo, 0
+	l.setBits(16)
 	l.minArea = uint64(o.MinArea)
 	l.maxDefects = o.MaxDefects
 	l.maxRuns = o.MaxRuns
+}
+
+// setBits sets the 16-bit lane thresholds for samples of n significant
+// bits: Expand8(Hi, n) and Expand8(Lo, n) (Hi*257 and Lo*257 for 16).
+func (l *labeler) setBits(n int) {
+	if n == l.bits || n < 8 || n > 16 {
+		return
+	}
+	l.bits = n
+	l.hiW16 = uint64(frame.Expand8(l.hi, n)) * lane16Ones
+	l.loW16 = uint64(frame.Expand8(l.lo, n)) * lane16Ones
 }
 
 // laneGE returns, in the top bit of each lane of w (h marks the top bit of
@@ -172,8 +186,7 @@ func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 	l.clear()
 	l.prev0, l.prev1, l.found, l.oc = 0, 0, 0, clsBack
 	g := a.g
-	rb := g.RowBytes()
-	bpp := a.bpp
+	sw := a.sw
 	for y := 0; y < g.Height; y++ {
 		if y%a.bandRows == 0 && !a.bands[y/a.bandRows] {
 			// No foreground in this band: its rows have no runs.
@@ -181,18 +194,21 @@ func (l *labeler) label(a *Analyzer, buf []byte, fg int64) {
 			l.prev0, l.prev1 = int32(len(l.runs)), int32(len(l.runs))
 			continue
 		}
-		row := buf[y*g.Stride : y*g.Stride+rb]
 		cur := int32(len(l.runs))
 		l.y, l.j = uint16(y), l.prev0
 		s, n := a.rowSpans(y)
+		var row []byte
+		if n > 0 {
+			row = a.row(buf, y)
+		}
 		for _, sp := range s[:n] {
-			p := row[sp.x0*bpp : sp.x1*bpp]
-			switch g.Format {
-			case frame.Mono8:
+			p := row[sp.x0*sw : sp.x1*sw]
+			switch a.kern {
+			case k8:
 				l.scan8(p, sp.x0)
-			case frame.Mono16:
+			case k16:
 				l.scan16(p, sp.x0)
-			case frame.RGB8:
+			case kRGB:
 				l.scanRGB(p, sp.x0)
 			}
 		}
@@ -256,7 +272,7 @@ func (l *labeler) closeRun(x int) {
 	}
 }
 
-// scan8 finds the runs of the Mono8 span p, whose first pixel is column x0.
+// scan8 finds the runs of the 8-bit span p, whose first pixel is column x0.
 func (l *labeler) scan8(p []byte, x0 int) {
 	hiW, loW, geM, leM := l.hiW, l.loW, l.geM, l.leM
 	for i := 0; i < len(p); i += 64 {
@@ -285,8 +301,9 @@ func (l *labeler) scan8(p []byte, x0 int) {
 	l.closeRun(x0 + len(p))
 }
 
-// scan16 finds the runs of the Mono16 span p, whose first pixel is column
-// x0, comparing the four little-endian uint16 lanes of each word exactly.
+// scan16 finds the runs of the 16-bit span p, whose first pixel is column
+// x0, comparing the four little-endian uint16 lanes of each word exactly
+// with the thresholds for the format's sample bits.
 func (l *labeler) scan16(p []byte, x0 int) {
 	hiW, loW, geM, leM := l.hiW16, l.loW16, l.geM16, l.leM16
 	n := len(p) / 2
@@ -316,7 +333,7 @@ func (l *labeler) scan16(p []byte, x0 int) {
 	l.closeRun(x0 + n)
 }
 
-// scanRGB finds the runs of the RGB8 span p, whose first pixel is column
+// scanRGB finds the runs of the RGB8 or BGR8 span p, whose first pixel is column
 // x0. A pixel can only have luma >= Hi if one of its bytes is >= Hi, and
 // luma <= Lo only if one of its bytes is <= Lo, so eight pixels (three
 // words) with no such byte are skipped; the others are classified by luma.

@@ -30,10 +30,12 @@ func (r Rect) Empty() bool { return r.W <= 0 || r.H <= 0 }
 
 // Options configures an Analyzer. The zero value computes statistics only.
 //
-// Thresholds are in 8-bit terms: for Mono8 they apply to the pixel value,
-// for Mono16 they are multiplied by 257 (so 200 means 51400) and applied to
-// the 16-bit value, and for RGB8 they apply to the luma
-// Y = (R + 2G + B) / 4 (integer division).
+// Thresholds are in 8-bit terms: for 8-bit samples (Mono8, 8-bit Bayer)
+// they apply to the sample; for n-bit samples (Mono10/12/16, Mono10p/12p,
+// 16-bit Bayer) to the sample compared with frame.Expand8(t, n), t's bits
+// replicated to n bits (t*257 for 16 bits, so 200 means 51400; 200 means
+// 803 for 10 bits); for RGB8 and BGR8 to the luma Y = (R + 2G + B) / 4
+// (integer division); for YUV422 to the Y sample.
 type Options struct {
 	// Bright enables bright-defect detection: a pixel is bright when its
 	// value is >= Hi.

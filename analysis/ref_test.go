@@ -22,26 +22,49 @@ type refImage struct {
 }
 
 func decode(buf []byte, g frame.Geometry, o analysis.Options) *refImage {
-	bpp := g.Format.BytesPerPixel()
+	info, _ := g.Format.Info()
+	bits := info.BitsPerPixel
 	im := &refImage{w: g.Width, h: g.Height, f: g.Format}
 	n := g.Width * g.Height
 	im.val, im.ignored = make([]int, n), make([]bool, n)
 	im.r, im.g, im.b = make([]int, n), make([]int, n), make([]int, n)
 	for y := 0; y < g.Height; y++ {
+		row := buf[y*g.Stride:]
 		for x := 0; x < g.Width; x++ {
-			off := y*g.Stride + x*bpp
 			i := y*g.Width + x
-			switch g.Format {
-			case frame.Mono8:
-				im.val[i] = int(buf[off])
-			case frame.Mono16:
-				im.val[i] = int(binary.LittleEndian.Uint16(buf[off:]))
-			case frame.RGB8:
-				r, gg, b := int(buf[off]), int(buf[off+1]), int(buf[off+2])
+			switch {
+			case info.Packing == frame.PackedGEV:
+				b, l := row[x/2*3:], info.SampleBits-8
+				if x%2 == 0 {
+					im.val[i] = int(b[0])<<l | int(b[1])&(1<<l-1)
+				} else {
+					im.val[i] = int(b[2])<<l | int(b[1]>>4)&(1<<l-1)
+				}
+			case info.Packing == frame.PackedLSB:
+				v := 0
+				for k := 0; k < bits; k++ {
+					bit := x*bits + k
+					v |= int(row[bit/8]>>(bit%8)&1) << k
+				}
+				im.val[i] = v
+			case info.Kind == frame.KindRGB:
+				px := row[3*x:]
+				r, gg, b := int(px[info.Order[0]]), int(px[info.Order[1]]), int(px[info.Order[2]])
 				im.r[i], im.g[i], im.b[i] = r, gg, b
 				im.val[i] = (r + 2*gg + b) / 4
+			case info.Kind == frame.KindYUV422:
+				yOff := int(info.Order[0])
+				if x%2 == 1 {
+					yOff = int(info.Order[2])
+				}
+				im.val[i] = int(row[x/2*4+yOff])
+			case bits == 8:
+				im.val[i] = int(row[x])
+			default:
+				im.val[i] = int(binary.LittleEndian.Uint16(row[2*x:]))
 			}
-			ig := o.SkipStamp && off < frame.StampSize
+			// A pixel is under the stamp when its first bit is.
+			ig := o.SkipStamp && y*g.Stride*8+x*bits < 8*frame.StampSize
 			rc := o.Ignore
 			if rc.W > 0 && rc.H > 0 && x >= rc.X && x-rc.X < rc.W && y >= rc.Y && y-rc.Y < rc.H {
 				ig = true
@@ -51,6 +74,19 @@ func decode(buf []byte, g frame.Geometry, o analysis.Options) *refImage {
 	}
 	return im
 }
+
+// sampleBits is the significant bits of the values decode stores for f when
+// they are more than 8 (16-bit-container and packed formats), else 0.
+func sampleBits(f frame.Format) int {
+	info, _ := f.Info()
+	if (info.Kind == frame.KindMono || info.Kind == frame.KindBayer) && info.BitsPerPixel > 8 {
+		return info.SampleBits
+	}
+	return 0
+}
+
+// scale8 is an 8-bit threshold at n bits, by bit replication.
+func scale8(t, n int) int { return t<<(n-8) | t>>(16-n) }
 
 type refStats struct {
 	count, sum, sq uint64
@@ -74,8 +110,8 @@ func (im *refImage) stats() refStats {
 			s.min = v
 		}
 		s.max = max(s.max, v)
-		if im.f == frame.Mono16 {
-			s.hist[v>>8]++
+		if n := sampleBits(im.f); n != 0 {
+			s.hist[min(v>>(n-8), 255)]++
 		} else {
 			s.hist[v]++
 		}
@@ -107,8 +143,8 @@ func (im *refImage) class(i int, o analysis.Options) int {
 		return 0
 	}
 	v, hi, lo := im.val[i], int(o.Hi), int(o.Lo)
-	if im.f == frame.Mono16 {
-		hi, lo = hi*257, lo*257
+	if n := sampleBits(im.f); n != 0 {
+		hi, lo = scale8(hi, n), scale8(lo, n)
 	}
 	if o.Bright && v >= hi {
 		return 1

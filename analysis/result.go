@@ -15,8 +15,8 @@ package analysis
 //	               "cx": 12, "cy": 22, "bright": true}]
 //	}
 //
-// (illustrative numbers), where "channels" appears for RGB8 only (the
-// other statistics are of the luma there). "defects" is always an array,
+// (illustrative numbers), where "channels" appears for RGB8 and BGR8 only
+// (the other statistics are of the luma there). "defects" is always an array,
 // never null.
 //
 // A *Result returned by Analyzer.Analyze is owned by the analyzer: it, and
@@ -31,9 +31,10 @@ type Result struct {
 
 	Stats Stats `json:"stats"`
 
-	// Histogram has 256 bins: of the value for Mono8, of value>>8 for
-	// Mono16, of the luma for RGB8. It is nil unless Options.Histogram is
-	// set.
+	// Histogram has 256 bins: of the 8-bit sample (Mono8, 8-bit Bayer), of
+	// value>>(n-8) for n-bit samples (bin 255 also counts a sample above
+	// 2^n-1, which a camera should not send), of the luma (RGB8, BGR8) or
+	// of Y (YUV422). It is nil unless Options.Histogram is set.
 	Histogram []uint64 `json:"histogram,omitempty"`
 
 	// DefectCount is the number of blobs of at least Options.MinArea
@@ -49,8 +50,10 @@ type Result struct {
 }
 
 // Stats are the statistics of the pixels that were not ignored: of the
-// value for Mono8, of the full 16-bit value for Mono16, of the luma
-// Y = (R + 2G + B) / 4 (integer division) for RGB8.
+// sample for Mono and Bayer formats (the full n-bit value for 10-, 12- and
+// 16-bit ones, packed or not; the raw mosaic for Bayer), of the luma
+// Y = (R + 2G + B) / 4 (integer division) for RGB8 and BGR8, of the Y
+// sample for YUV422.
 //
 // With no pixel counted (everything ignored) every field is zero.
 type Stats struct {
@@ -64,12 +67,13 @@ type Stats struct {
 	// StdDev is the population standard deviation, computed from exact
 	// integer sums.
 	StdDev float64 `json:"stddev"`
-	// Channels holds the per-channel means for RGB8 and is nil otherwise.
+	// Channels holds the per-channel means for RGB8 and BGR8 and is nil
+	// otherwise.
 	Channels *ChannelMeans `json:"channels,omitempty"`
 }
 
 // ChannelMeans are the means of the red, green and blue bytes of an RGB8
-// frame (over the pixels that were not ignored).
+// or BGR8 frame (over the pixels that were not ignored).
 type ChannelMeans struct {
 	R float64 `json:"r"`
 	G float64 `json:"g"`

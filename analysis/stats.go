@@ -14,18 +14,16 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-
-	"github.com/framering/framering/frame"
 )
 
-// acc16 accumulates exact Mono16 statistics. sq cannot overflow: at most
+// acc16 accumulates exact statistics of 16-bit-container samples. sq cannot overflow: at most
 // 2^32 pixels of at most (2^16-1)^2 each is below 2^64.
 type acc16 struct {
 	sum, sq, mn, mx uint64
 }
 
-// accRGB accumulates per-channel sums of an RGB8 frame (at most 2^32·255
-// each).
+// accRGB accumulates the sums of bytes 0, 1 and 2 of the pixels of an
+// RGB8 or BGR8 frame (at most 2^32·255 each).
 type accRGB struct {
 	r, g, b uint64
 }
@@ -33,39 +31,42 @@ type accRGB struct {
 // bandBytes is about how many pixel bytes the statistics pass measures
 // between two looks at the foreground bins of the histogram. A band whose
 // rows add nothing to those bins holds no foreground (no candidate, for
-// Mono16) and the labeling pass skips it. Summing the foreground bins costs
+// 16-bit samples) and the labeling pass skips it. Summing the foreground bins costs
 // at most 1024 loads per band, about 1.5% of measuring 16 KiB. It is a
 // variable only so that tests can make bands of a row or two.
 var bandBytes = 16 << 10
 
 // stats runs the statistics pass over buf, marking in a.bands which bands
 // of rows may hold foreground, and returns how many foreground pixels the
-// frame has: exactly when the histogram tells (Mono8, RGB8), or -1 when it
-// only tells that there may be some (Mono16, whose histogram is of the high
-// byte). 0 means certainly none.
+// frame has: exactly when the histogram tells (8-bit samples, luma), or -1
+// when it only tells that there may be some (n-bit samples, whose histogram
+// is of the top 8 bits). 0 means certainly none.
 func (a *Analyzer) stats(buf []byte) int64 {
 	a.sub = [4][256]uint32{}
 	a.counts = 0
 	a.s16 = acc16{mn: math.MaxUint64}
 	a.rgb = accRGB{}
 	g := a.g
-	rb := g.RowBytes()
-	bpp := a.bpp
+	sw := a.sw
+	shift := uint(a.bits - 8)
 	detect := a.opts.detect()
 	var fg uint64
 	for b, y0 := 0, 0; y0 < g.Height; b, y0 = b+1, y0+a.bandRows {
 		for y := y0; y < min(y0+a.bandRows, g.Height); y++ {
-			row := buf[y*g.Stride : y*g.Stride+rb]
 			s, n := a.rowSpans(y)
+			if n == 0 {
+				continue
+			}
+			row := a.row(buf, y)
 			for _, sp := range s[:n] {
-				p := row[sp.x0*bpp : sp.x1*bpp]
+				p := row[sp.x0*sw : sp.x1*sw]
 				a.counts += uint64(sp.x1 - sp.x0)
-				switch g.Format {
-				case frame.Mono8:
+				switch a.kern {
+				case k8:
 					hist8(&a.sub, p)
-				case frame.Mono16:
-					stats16(&a.s16, &a.sub, p)
-				case frame.RGB8:
+				case k16:
+					stats16(&a.s16, &a.sub, p, shift)
+				case kRGB:
 					statsRGB(&a.rgb, &a.sub, p)
 				}
 			}
@@ -79,9 +80,10 @@ func (a *Analyzer) stats(buf []byte) int64 {
 	for v := range a.hist {
 		a.hist[v] = uint64(a.sub[0][v]) + uint64(a.sub[1][v]) + uint64(a.sub[2][v]) + uint64(a.sub[3][v])
 	}
-	if g.Format == frame.Mono16 && fg != 0 {
-		// A 16-bit value >= Hi*257 has a high byte >= Hi, and one <=
-		// Lo*257 has a high byte <= Lo: fg is an upper bound only.
+	if a.kern == k16 && fg != 0 {
+		// An n-bit value >= Expand8(Hi, n) has v>>(n-8) >= Hi, and one <=
+		// Expand8(Lo, n) has v>>(n-8) <= Lo (and a value above 2^n-1 is
+		// counted in bin 255): fg is an upper bound only.
 		return -1
 	}
 	return int64(fg)
@@ -111,7 +113,7 @@ func (a *Analyzer) finishStats(st *Stats) {
 		return
 	}
 	st.Count = n
-	if a.g.Format == frame.Mono16 {
+	if a.kern == k16 {
 		st.Min, st.Max, st.Sum = int(a.s16.mn), int(a.s16.mx), a.s16.sum
 		st.Mean = float64(a.s16.sum) / float64(n)
 		st.StdDev = stddev(n, a.s16.sum, a.s16.sq)
@@ -133,9 +135,13 @@ func (a *Analyzer) finishStats(st *Stats) {
 	st.Min, st.Max, st.Sum = mn, mx, sum
 	st.Mean = float64(sum) / float64(n)
 	st.StdDev = stddev(n, sum, sq)
-	if a.g.Format == frame.RGB8 {
+	if a.kern == kRGB {
+		// a.rgb sums bytes 0, 1 and 2 of each pixel; Order says which
+		// channel each is.
 		fn := float64(n)
-		a.chans = ChannelMeans{R: float64(a.rgb.r) / fn, G: float64(a.rgb.g) / fn, B: float64(a.rgb.b) / fn}
+		sums := [3]uint64{a.rgb.r, a.rgb.g, a.rgb.b}
+		o := a.info.Order
+		a.chans = ChannelMeans{R: float64(sums[o[0]]) / fn, G: float64(sums[o[1]]) / fn, B: float64(sums[o[2]]) / fn}
 		st.Channels = &a.chans
 	}
 }
@@ -171,8 +177,9 @@ func hist8(h *[4][256]uint32, p []byte) {
 }
 
 // stats16 accumulates the little-endian 16-bit values of p into s, and
-// their high bytes into h.
-func stats16(s *acc16, h *[4][256]uint32, p []byte) {
+// v>>shift (clamped to 255: only a sample with bits above its format's
+// significant bits gets there) into h.
+func stats16(s *acc16, h *[4][256]uint32, p []byte, shift uint) {
 	sum, sq, mn, mx := s.sum, s.sq, s.mn, s.mx
 	for len(p) >= 8 {
 		w := binary.LittleEndian.Uint64(p)
@@ -182,10 +189,10 @@ func stats16(s *acc16, h *[4][256]uint32, p []byte) {
 		// Reduce pairwise so that the loop-carried chain is one step.
 		mn = min(mn, min(min(v0, v1), min(v2, v3)))
 		mx = max(mx, max(max(v0, v1), max(v2, v3)))
-		h[0][byte(w>>8)]++
-		h[1][byte(w>>24)]++
-		h[2][byte(w>>40)]++
-		h[3][byte(w>>56)]++
+		h[0][byte(min(v0>>shift, 255))]++
+		h[1][byte(min(v1>>shift, 255))]++
+		h[2][byte(min(v2>>shift, 255))]++
+		h[3][byte(min(v3>>shift, 255))]++
 		p = p[8:]
 	}
 	for len(p) >= 2 {
@@ -194,13 +201,13 @@ func stats16(s *acc16, h *[4][256]uint32, p []byte) {
 		sq += v * v
 		mn = min(mn, v)
 		mx = max(mx, v)
-		h[0][byte(v>>8)]++
+		h[0][byte(min(v>>shift, 255))]++
 		p = p[2:]
 	}
 	s.sum, s.sq, s.mn, s.mx = sum, sq, mn, mx
 }
 
-// statsRGB accumulates the channel sums of the RGB8 pixels of p into s,
+// statsRGB accumulates the byte sums of the RGB8 or BGR8 pixels of p into s,
 // and their luma (R + 2G + B) / 4 into h.
 func statsRGB(s *accRGB, h *[4][256]uint32, p []byte) {
 	sr, sg, sb := s.r, s.g, s.b

@@ -23,26 +23,24 @@ func TestStatsHandMade(t *testing.T) {
 				o := analysis.Options{Histogram: true}
 				r := analyze(t, o, buf, g)
 				checkAgainstRef(t, r, buf, g, o)
-				if r.Stats.Count != 33 {
-					t.Fatalf("%v pad %d: count %d", f, pad, r.Stats.Count)
-				}
-				var sum uint64
+				var sum, count uint64
 				for _, row := range rows {
 					for _, v := range row {
-						sum += uint64(v)
+						sum += measured(f, v)
+						count++
+					}
+					if g.Width > len(row) { // the column image8 adds to odd 4:2:2 rows
+						sum += measured(f, 100)
+						count++
 					}
 				}
-				if f == frame.Mono16 {
-					sum *= 257
+				if r.Stats.Count != count {
+					t.Fatalf("%v pad %d: count %d", f, pad, r.Stats.Count)
 				}
 				if r.Stats.Sum != sum {
 					t.Fatalf("%v: sum %d, want %d", f, r.Stats.Sum, sum)
 				}
-				wantMax := 255
-				if f == frame.Mono16 {
-					wantMax = 65535
-				}
-				if r.Stats.Min != 0 || r.Stats.Max != wantMax {
+				if r.Stats.Min != 0 || uint64(r.Stats.Max) != measured(f, 255) {
 					t.Fatalf("%v: min %d max %d", f, r.Stats.Min, r.Stats.Max)
 				}
 			}
@@ -101,12 +99,15 @@ func TestStatsPattern(t *testing.T) {
 		{Histogram: true, SkipStamp: true, Ignore: analysis.Rect{X: 5, Y: -3, W: 17, H: 40}},
 		{Histogram: true, Ignore: analysis.Rect{X: 30, Y: 10, W: 1000, H: 2}},
 	}
-	for _, f := range formats {
-		for _, wh := range [][2]int{{1, 40}, {7, 9}, {61, 33}, {64, 64}, {203, 77}} {
-			for _, pad := range []int{0, 3, 16} {
+	for i, f := range formats {
+		for k, wh := range [][2]int{{1, 40}, {7, 9}, {61, 33}, {64, 64}, {203, 77}} {
+			for j, pad := range []int{0, 3, 16} {
+				if i >= 3 && j != (i+k)%3 {
+					continue // past the first formats, one padding per size
+				}
 				g := frame.Packed(wh[0], wh[1], f)
 				g.Stride += pad
-				if g.Size() < frame.StampSize {
+				if g.Size() < frame.StampSize || g.Validate() != nil {
 					continue
 				}
 				for id := uint64(0); id < 3; id++ {
@@ -140,15 +141,18 @@ func TestStampRows(t *testing.T) {
 		for _, w := range []int{1, 3, 5, 10, 11, 12} {
 			g := frame.Packed(w, 40, f)
 			g.Stride++
+			if g.Validate() != nil {
+				continue // odd width of a 4:2:2 format
+			}
 			buf := pattern(t, g, 4)
 			o := analysis.Options{SkipStamp: true, Histogram: true}
 			r := analyze(t, o, buf, g)
 			checkAgainstRef(t, r, buf, g, o)
-			bpp := f.BytesPerPixel()
+			bits := f.BitsPerPixel()
 			ignored := 0
 			for y := 0; y < g.Height; y++ {
 				for x := 0; x < w; x++ {
-					if y*g.Stride+x*bpp < frame.StampSize {
+					if y*g.Stride*8+x*bits < 8*frame.StampSize {
 						ignored++
 					}
 				}

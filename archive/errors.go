@@ -84,3 +84,8 @@ func wrapAt(off uint64, err error) error {
 // ErrLocked is returned by Open when another writer (in this or another
 // process) has the archive directory open: one directory, one writer.
 var ErrLocked = errors.New("archive in use by another writer")
+
+// ErrPayloadChanged is returned by AppendChecked when its check says the
+// payload changed while it was written (a revoked ring lease): nothing was
+// stored.
+var ErrPayloadChanged = errors.New("payload changed while it was written")

@@ -3,12 +3,11 @@ package archive
 // Export: frames out of the archive as image files a user can open.
 //
 // Invariant: an exported image holds exactly the frame's pixels, Width x
-// Height, with the stride padding removed; Mono16 samples are converted from
-// the frame's little-endian order to the image's. Files are written under a
+// Height, with the stride padding removed, converted as FrameImage
+// (frameimage.go) says for each pixel format. Files are written under a
 // temporary name and renamed, so a file with the final name is complete.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -18,15 +17,14 @@ import (
 	"path/filepath"
 
 	"golang.org/x/image/tiff"
-
-	"github.com/framering/framering/frame"
 )
 
 // ExportFormat is an image file format Export writes.
 type ExportFormat int
 
 const (
-	// ExportPNG writes PNG: 8-bit gray, 16-bit gray, or 8-bit RGBA for RGB8.
+	// ExportPNG writes PNG: 8-bit gray, 16-bit gray, or 8-bit RGBA, as
+	// FrameImage converts each pixel format.
 	ExportPNG ExportFormat = iota + 1
 	// ExportTIFF writes uncompressed TIFF with the same pixel types.
 	ExportTIFF
@@ -136,49 +134,6 @@ func ExportName(rec Record, format ExportFormat) string {
 		return fmt.Sprintf("record%020d-id%d.%s", rec.Seq, rec.Meta.FrameID, format)
 	}
 	return fmt.Sprintf("%016x-%012d.%s", rec.Meta.Epoch, rec.Meta.RingSeq, format)
-}
-
-// FrameImage converts a raw frame to an image without stride padding: Mono8
-// to *image.Gray, Mono16 to *image.Gray16, RGB8 to *image.NRGBA (opaque). The
-// image does not alias raw.
-func FrameImage(m Meta, raw []byte) (image.Image, error) {
-	g := m.Geometry()
-	if !g.Format.Valid() {
-		return nil, fmt.Errorf("convert frame %d: %w: %v", m.FrameID, ErrFormat, g.Format)
-	}
-	if err := g.Validate(); err != nil || len(raw) != g.Size() {
-		return nil, fmt.Errorf("convert frame %d: %w: %dx%d stride %d for %d bytes (%v)", m.FrameID, ErrInvalid, g.Width, g.Height, g.Stride, len(raw), err)
-	}
-	rect := image.Rect(0, 0, g.Width, g.Height)
-	switch g.Format {
-	case frame.Mono8:
-		img := image.NewGray(rect)
-		for y := 0; y < g.Height; y++ {
-			copy(img.Pix[y*img.Stride:y*img.Stride+g.Width], raw[y*g.Stride:])
-		}
-		return img, nil
-	case frame.Mono16:
-		img := image.NewGray16(rect)
-		for y := 0; y < g.Height; y++ {
-			src := raw[y*g.Stride:]
-			dst := img.Pix[y*img.Stride:]
-			for x := 0; x < g.Width; x++ {
-				binary.BigEndian.PutUint16(dst[2*x:], binary.LittleEndian.Uint16(src[2*x:]))
-			}
-		}
-		return img, nil
-	case frame.RGB8:
-		img := image.NewNRGBA(rect)
-		for y := 0; y < g.Height; y++ {
-			src := raw[y*g.Stride:]
-			dst := img.Pix[y*img.Stride:]
-			for x := 0; x < g.Width; x++ {
-				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = src[3*x], src[3*x+1], src[3*x+2], 0xFF
-			}
-		}
-		return img, nil
-	}
-	return nil, fmt.Errorf("convert frame %d: %w: %v", m.FrameID, ErrFormat, g.Format)
 }
 
 func writeImage(name string, img image.Image, format ExportFormat) error {

@@ -302,6 +302,16 @@ func (w *Writer) Recovery() Recovery {
 // kept, see ErrDiskFull); ErrSync when the record was written but the fsync
 // the policy asked for failed (the seq is valid); ErrClosed.
 func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
+	return w.AppendChecked(m, payload, nil)
+}
+
+// AppendChecked is Append for a payload that may change while it is being
+// written (a ring lease the producer can revoke): after the record is
+// written, and before it counts as stored, check (if not nil) says whether
+// the payload the writer read — for its checksum and for the file — was
+// intact. If check fails, the record is cut off the segment again, nothing
+// is stored, and the error wraps ErrPayloadChanged and check's error.
+func (w *Writer) AppendChecked(m Meta, payload []byte, check func() error) (uint64, error) {
 	if err := checkMeta(&m, len(payload)); err != nil {
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
 	}
@@ -326,7 +336,7 @@ func (w *Writer) Append(m Meta, payload []byte) (uint64, error) {
 		stored:    uint64(len(stored)),
 		raw:       uint64(len(payload)),
 	}
-	seq, err := w.appendRecord(&h, stored, holdSync)
+	seq, err := w.appendRecord(&h, stored, holdSync, check)
 	if err != nil {
 		w.unlock(holdSync)
 		return 0, fmt.Errorf("append frame %d: %w", m.FrameID, err)
@@ -363,7 +373,7 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 		stored:    gapPayloadSize,
 		raw:       gapPayloadSize,
 	}
-	seq, err := w.appendRecord(&h, w.gapBuf[:], holdSync)
+	seq, err := w.appendRecord(&h, w.gapBuf[:], holdSync, nil)
 	if err != nil {
 		w.unlock(holdSync)
 		return 0, fmt.Errorf("append gap of %d frames (%v): %w", g.Count, g.Cause, err)
@@ -437,9 +447,10 @@ func (w *Writer) unlock(holdSync bool) {
 }
 
 // appendRecord writes h and payload at w.off, rotating first if the record
-// does not fit (see lockForRecord for when that needs holdSync). On success
+// does not fit (see lockForRecord for when that needs holdSync). If check
+// is set and fails after the write, the record is cut back off. On success
 // it consumes a seq and queues an index entry.
-func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint64, error) {
+func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check func() error) (uint64, error) {
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
 			return 0, err
@@ -463,6 +474,16 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool) (uint
 	}
 	if err != nil {
 		return 0, w.failWrite(err)
+	}
+	if check != nil {
+		if cerr := check(); cerr != nil {
+			// What we checksummed and wrote may be torn: take it back.
+			w.dirtyTail = true
+			if err := w.cutBack(); err != nil {
+				w.log.Error("cannot cut back a changed record; will retry before the next write", "segment", w.cur.index, "offset", w.off, "err", err)
+			}
+			return 0, fmt.Errorf("write segment %s: %w: %w", segName(w.cur.index), ErrPayloadChanged, cerr)
+		}
 	}
 	w.off += size
 	w.nextSeq++

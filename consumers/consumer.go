@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -60,11 +61,15 @@ type Options struct {
 	// and its slot released before the frame is yielded (see the package
 	// documentation). The default is zero-copy.
 	Copy bool
-	// Wait makes Attach retry while there is no producer (no socket, a
-	// stale socket, or a producer that is closing) until its context ends.
+	// Wait makes Attach retry while there is no producer (no such ring, a
+	// stale socket, a producer that is closing or not answering) until its
+	// context ends.
 	Wait bool
 	// Reattach makes Frames, after the producer closed the ring or died,
-	// wait for a new producer of the same ring and continue with it.
+	// wait for a new producer of the same ring and continue with it; and
+	// after the producer evicted this consumer (docs/LAYOUT.md 11.4),
+	// attach again at once as a new consumer. Frames lost meanwhile are
+	// counted (Stats.LostToEviction).
 	Reattach bool
 	// Spin is passed to ringbuf.Options.Spin: how long to poll for a frame
 	// before sleeping on the ring's futex (0: ringbuf's default; negative:
@@ -110,8 +115,16 @@ type Consumer struct {
 	base                       ringbuf.Stats
 	delivered, skipped, missed atomic.Uint64
 	reattaches                 atomic.Uint64
+	evictions, lostToEviction  atomic.Uint64
+	revoked, torn              atomic.Uint64
 	epoch, lastSeq             atomic.Uint64
 	kept                       atomic.Int64
+	// After an eviction: the epoch and last sequence number delivered, to
+	// count what the re-attached consumer never sees (Frames goroutine).
+	evictedEpoch, evictedSeq uint64
+	// ringDrops sums the drop tables of the rings this consumer left
+	// (under mu); RingDrops adds the current one's.
+	ringDrops loss.Counts
 
 	frame Frame // the loop's reused Frame (zero-copy), invariant 3
 }
@@ -191,7 +204,8 @@ func (c *Consumer) dial(ctx context.Context, wait bool) (*ringbuf.Reader, error)
 // absent reports whether err means there is no live producer to talk to
 // (yet or any more), as opposed to one that refuses us.
 func absent(err error) bool {
-	return errors.Is(err, ringbuf.ErrProducerGone) || errors.Is(err, ringbuf.ErrClosed)
+	return errors.Is(err, ringbuf.ErrProducerGone) || errors.Is(err, ringbuf.ErrClosed) ||
+		errors.Is(err, ringbuf.ErrNoSuchRing) || errors.Is(err, ringbuf.ErrNotResponding)
 }
 
 // install makes r the current Reader (invariant 4: unless Close came first).
@@ -215,6 +229,13 @@ func (c *Consumer) install(r *ringbuf.Reader) bool {
 // counters into base.
 func (c *Consumer) drop(r *ringbuf.Reader) {
 	c.fold(r)
+	if s, err := r.Snapshot(); err == nil {
+		c.mu.Lock()
+		for i, n := range s.Drops {
+			c.ringDrops[i] += n
+		}
+		c.mu.Unlock()
+	}
 	st := r.Stats()
 	c.base.Delivered += st.Delivered
 	c.base.Skipped += st.Skipped
@@ -302,8 +323,16 @@ func (c *Consumer) next(ctx context.Context) (*Frame, error) {
 		if c.life.Err() != nil || ctx.Err() != nil {
 			return nil, err
 		}
+		if c.opts.Reattach && errors.Is(err, ringbuf.ErrEvicted) {
+			c.evictions.Add(1)
+			c.evictedEpoch, c.evictedSeq = r.Info().Epoch, c.lastSeq.Load()
+			c.log.Warn("evicted by the producer; attaching again", "epoch", ringbuf.Epoch(r.Info().Epoch),
+				"last_seq", c.evictedSeq, "evictions", c.evictions.Load())
+			c.drop(r)
+			continue
+		}
 		if c.opts.Reattach && absent(err) {
-			c.log.Warn("producer left; waiting for a new one", "epoch", fmt.Sprintf("%016x", r.Info().Epoch),
+			c.log.Warn("producer left; waiting for a new one", "epoch", ringbuf.Epoch(r.Info().Epoch),
 				"last_seq", c.lastSeq.Load(), "err", err)
 			c.drop(r)
 			continue
@@ -314,8 +343,9 @@ func (c *Consumer) next(ctx context.Context) (*Frame, error) {
 
 func (c *Consumer) reattach(ctx context.Context) error {
 	if c.opts.Mode == Lossless {
-		// The new producer may have published before we found it: a
-		// lossless consumer wants those frames too, from its first.
+		// The new producer may have published before we found it (or, after
+		// an eviction, the ring still holds frames we have not read): a
+		// lossless consumer wants those frames too, from the oldest.
 		c.ropts.From = 1
 	}
 	r, err := c.dial(ctx, true)
@@ -327,8 +357,17 @@ func (c *Consumer) reattach(ctx context.Context) error {
 	}
 	c.reattaches.Add(1)
 	c.lastSeq.Store(0)
-	c.log.Info("re-attached to a new producer", "epoch", fmt.Sprintf("%016x", r.Info().Epoch),
-		"reattaches", c.reattaches.Load())
+	if c.evictedEpoch != 0 {
+		// Back on the ring that evicted us: what was published between our
+		// last frame and where we start again, we never see.
+		if r.Info().Epoch == c.evictedEpoch {
+			if start := r.Stats().Cursor; start > c.evictedSeq+1 {
+				c.lostToEviction.Add(start - c.evictedSeq - 1)
+			}
+		}
+		c.evictedEpoch, c.evictedSeq = 0, 0
+	}
+	c.log.Info("re-attached", "epoch", ringbuf.Epoch(r.Info().Epoch), "reattaches", c.reattaches.Load())
 	return nil
 }
 
@@ -361,7 +400,10 @@ func (c *Consumer) done(f *Frame) {
 		return
 	}
 	if f.keptAs == nil {
-		f.lease.Release() // ErrReleased if the body released it early: fine
+		// ErrReleased if the body released it early: fine. A revoked lease
+		// is counted (Stats.Revoked, Stats.Torn): the loop body should
+		// have asked Frame.Check before acting on what it read.
+		c.noteRelease(f.lease.Release())
 	}
 	f.lease = ringbuf.Lease{}
 	f.keptAs = nil
@@ -400,13 +442,59 @@ type Stats struct {
 	LastSeq uint64 `json:"last_seq"`
 	// Kept counts the kept frames not yet released.
 	Kept int64 `json:"kept"`
+	// Evictions counts the times the producer evicted this consumer (with
+	// Reattach it attached again each time); LostToEviction the frames
+	// published meanwhile that it never saw.
+	Evictions      uint64 `json:"evictions"`
+	LostToEviction uint64 `json:"lost_to_eviction"`
+	// Revoked counts frames whose hold the producer revoked before they
+	// were released (an eviction); Torn those of them whose bytes changed
+	// while held: whatever was computed from them without a Frame.Check
+	// is void.
+	Revoked uint64 `json:"revoked"`
+	Torn    uint64 `json:"torn"`
+}
+
+// RingDrops returns the frames the producers of the rings this consumer
+// attached to dropped before publishing them, by cause (their drop tables,
+// docs/LAYOUT.md 12): the same counts the ring, ringctl and the producer
+// show, summed over producer restarts.
+func (c *Consumer) RingDrops() loss.Counts {
+	c.mu.Lock()
+	sum, r := c.ringDrops, c.r
+	c.mu.Unlock()
+	if r != nil {
+		if s, err := r.Snapshot(); err == nil {
+			for i, n := range s.Drops {
+				sum[i] += n
+			}
+		}
+	}
+	return sum
+}
+
+// noteRelease counts a release that reported a revoked lease.
+func (c *Consumer) noteRelease(err error) {
+	if errors.Is(err, ringbuf.ErrRevoked) {
+		c.revoked.Add(1)
+		if errors.Is(err, ringbuf.ErrOverwritten) {
+			c.torn.Add(1)
+		}
+	}
+}
+
+// Health is the producer's condition as this consumer sees it: running,
+// waiting for its source, stalled (its heartbeat stopped), closed or gone.
+func (c *Consumer) Health() (ringbuf.Health, error) {
+	return withReader(c, "producer health", func(r *ringbuf.Reader) (ringbuf.Health, error) { return r.Health(), nil })
 }
 
 // Stats returns the consumer's counters. Counts lag the frame being
 // processed by nothing: they are updated before each frame is yielded.
 func (c *Consumer) Stats() Stats {
 	return Stats{Delivered: c.delivered.Load(), Skipped: c.skipped.Load(), Missed: c.missed.Load(),
-		Reattaches: c.reattaches.Load(), Epoch: c.epoch.Load(), LastSeq: c.lastSeq.Load(), Kept: c.kept.Load()}
+		Reattaches: c.reattaches.Load(), Epoch: c.epoch.Load(), LastSeq: c.lastSeq.Load(), Kept: c.kept.Load(),
+		Evictions: c.evictions.Load(), LostToEviction: c.lostToEviction.Load(), Revoked: c.revoked.Load(), Torn: c.torn.Load()}
 }
 
 func (c *Consumer) reader(verb string) (*ringbuf.Reader, error) {
@@ -421,27 +509,29 @@ func (c *Consumer) reader(verb string) (*ringbuf.Reader, error) {
 	return c.r, nil
 }
 
+// withReader asks the current Reader fn, or says why there is none.
+func withReader[T any](c *Consumer, verb string, fn func(*ringbuf.Reader) (T, error)) (T, error) {
+	r, err := c.reader(verb)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn(r)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", verb, err)
+	}
+	return v, nil
+}
+
 // Snapshot returns the ring's state (producer, slots, consumer table) as
 // this consumer sees it.
 func (c *Consumer) Snapshot() (ringbuf.Snapshot, error) {
-	r, err := c.reader("snapshot ring")
-	if err != nil {
-		return ringbuf.Snapshot{}, err
-	}
-	s, err := r.Snapshot()
-	if err != nil {
-		return s, fmt.Errorf("snapshot ring: %w", err)
-	}
-	return s, nil
+	return withReader(c, "snapshot ring", (*ringbuf.Reader).Snapshot)
 }
 
 // Info returns the current producer's identity and the ring's geometry.
 func (c *Consumer) Info() (ringbuf.Info, error) {
-	r, err := c.reader("ring info")
-	if err != nil {
-		return ringbuf.Info{}, err
-	}
-	return r.Info(), nil
+	return withReader(c, "ring info", func(r *ringbuf.Reader) (ringbuf.Info, error) { return r.Info(), nil })
 }
 
 // Close detaches the consumer and ends a range over Frames in progress

@@ -161,7 +161,7 @@ func TestZeroCopyAndSafeCopyAgree(t *testing.T) {
 // through the other slots; Release frees it.
 func TestKeepHoldsSlot(t *testing.T) {
 	path := sockPath(t)
-	r := newRing(t, path, ringbuf.Config{Slots: 3})
+	r := newRing(t, path, ringbuf.Config{Slots: 4})
 	c := attach(t, consumers.Options{SocketPath: path, Name: "keeper"})
 	r.publish(t)
 	var kept *consumers.Frame
@@ -308,7 +308,7 @@ func TestPanicReleasesFrame(t *testing.T) {
 // Attach with Wait before the producer exists; without Wait it fails at once.
 func TestWaitForProducer(t *testing.T) {
 	path := sockPath(t)
-	if _, err := consumers.Attach(testCtx(t), consumers.Options{SocketPath: path}); !errors.Is(err, consumers.ErrProducerGone) {
+	if _, err := consumers.Attach(testCtx(t), consumers.Options{SocketPath: path}); !errors.Is(err, consumers.ErrNoSuchRing) {
 		t.Fatalf("attach without a producer: %v", err)
 	}
 	type res struct {
@@ -439,12 +439,31 @@ func TestReattachAfterClose(t *testing.T) {
 	}
 }
 
-// A lossless consumer that stalls is evicted; Frames ends with ErrEvicted
-// and a kept frame stays valid.
+// stallUntilEvicted keeps acquiring until the producer evicts the consumer
+// that pins the ring (every Acquire fails until then).
+func stallUntilEvicted(t *testing.T, r *testRing) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second) // hang guard
+	for {
+		s, err := r.p.Acquire()
+		if err == nil {
+			r.p.Abort(s)
+			return
+		}
+		if !errors.Is(err, ringbuf.ErrNoFreeSlot) || time.Now().After(deadline) {
+			t.Fatalf("never evicted: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A lossless consumer that stalls is evicted. Without Reattach, Frames ends
+// with ErrEvicted, and the frame it kept is revoked: Check says so (and
+// whether the bytes changed), as does Release.
 func TestEvictionEndsFrames(t *testing.T) {
 	path := sockPath(t)
-	r := newRing(t, path, ringbuf.Config{Slots: 2, EvictAfter: 20 * time.Millisecond})
-	c := attach(t, consumers.Options{SocketPath: path, Name: "slow", Mode: consumers.Lossless, Reattach: true})
+	r := newRing(t, path, ringbuf.Config{Slots: 4, EvictAfter: 20 * time.Millisecond})
+	c := attach(t, consumers.Options{SocketPath: path, Name: "slow", Mode: consumers.Lossless})
 	r.publish(t)
 	var kept *consumers.Frame
 	for f := range c.Frames(testCtx(t)) {
@@ -452,28 +471,61 @@ func TestEvictionEndsFrames(t *testing.T) {
 			t.Fatalf("frame %d delivered after eviction", f.Meta().Seq)
 		}
 		kept = f.Keep()
-		r.publish(t)
-		// Stall: the producer finds no slot until it evicts us.
-		deadline := time.Now().Add(20 * time.Second) // hang guard
-		for {
-			s, err := r.p.Acquire()
-			if err == nil {
-				r.p.Abort(s)
-				break
-			}
-			if !errors.Is(err, ringbuf.ErrNoFreeSlot) || time.Now().After(deadline) {
-				t.Fatalf("never evicted: %v", err)
-			}
-			time.Sleep(time.Millisecond)
+		for range 3 {
+			r.publish(t) // the ring fills up behind our cursor
 		}
+		stallUntilEvicted(t, r)
 	}
 	if !errors.Is(c.Err(), consumers.ErrEvicted) {
 		t.Fatalf("Err after eviction: %v", c.Err())
 	}
-	if st, err := frame.Verify(kept.Bytes()); err != nil || st.FrameID != 1 {
-		t.Fatalf("kept frame after eviction: %v", err)
+	if err := kept.Check(); !errors.Is(err, consumers.ErrRevoked) {
+		t.Fatalf("Check of a kept frame after eviction: %v", err)
 	}
-	kept.Release()
+	if err := kept.Release(); !errors.Is(err, consumers.ErrRevoked) {
+		t.Fatalf("Release of a kept frame after eviction: %v", err)
+	}
+	if st := c.Stats(); st.Revoked != 1 || st.Kept != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// With Reattach, an evicted consumer attaches again as a new consumer and
+// goes on receiving frames; the frames published meanwhile are counted.
+func TestEvictedConsumerReattaches(t *testing.T) {
+	path := sockPath(t)
+	r := newRing(t, path, ringbuf.Config{Slots: 4, EvictAfter: 20 * time.Millisecond})
+	c := attach(t, consumers.Options{SocketPath: path, Name: "slow", Mode: consumers.Lossless, Reattach: true})
+	r.publish(t)
+	var seqs []uint64
+	for f := range c.Frames(testCtx(t)) {
+		seqs = append(seqs, f.Meta().Seq)
+		if len(seqs) == 1 {
+			for range 3 {
+				r.publish(t)
+			}
+			stallUntilEvicted(t, r)
+			for range 5 {
+				r.publish(t) // published while we re-attach: some are gone
+			}
+		}
+		if len(seqs) == 3 {
+			break
+		}
+	}
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.Evictions != 1 || st.Reattaches != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Every sequence number after the first is either delivered or lost to
+	// the eviction (the re-attached lossless consumer starts at the oldest
+	// frame the ring still holds).
+	if seqs[1] != 1+st.LostToEviction+1 {
+		t.Fatalf("delivered %v, lost to eviction %d", seqs, st.LostToEviction)
+	}
 }
 
 // Cancelling the context ends a Frames loop that is waiting for a frame;

@@ -17,9 +17,18 @@ var (
 	// the connection (and Options.Reattach is off), or when there is no
 	// producer to attach to (and Options.Wait is off).
 	ErrProducerGone = ringbuf.ErrProducerGone
-	// ErrEvicted is returned when the producer evicted this lossless
-	// consumer for falling behind past its bound.
+	// ErrEvicted is returned when the producer evicted this consumer (and
+	// Options.Reattach is off): it fell behind as a lossless consumer, held
+	// more slots than the ring's quota, or its holds kept the producer from
+	// every slot.
 	ErrEvicted = ringbuf.ErrEvicted
+	// ErrRevoked is returned by Frame.Check and Frame.Release when the
+	// producer revoked the frame's hold (an eviction); wrapped with
+	// ringbuf.ErrOverwritten when the bytes changed while it was held.
+	ErrRevoked = ringbuf.ErrRevoked
+	// ErrNoSuchRing is returned by Attach (without Options.Wait) when no
+	// ring of that name exists.
+	ErrNoSuchRing = ringbuf.ErrNoSuchRing
 	// ErrReleased is returned by Frame.Release when the frame was
 	// already released.
 	ErrReleased = ringbuf.ErrReleased

@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -104,11 +105,31 @@ func (f *Frame) Release() error {
 		}
 		return nil
 	}
-	if err := f.lease.Release(); err != nil {
+	err := f.lease.Release()
+	if errors.Is(err, ErrReleased) {
 		return fmt.Errorf("release frame %d: %w", f.meta.Seq, err)
 	}
 	if f.handle || f.keptAs != nil {
 		f.c.kept.Add(-1)
 	}
+	if err != nil {
+		// Released, but revoked first (an eviction): say whether the bytes
+		// the caller read were intact.
+		f.c.noteRelease(err)
+		return fmt.Errorf("release frame %d: %w", f.meta.Seq, err)
+	}
 	return nil
+}
+
+// Check tells whether what was read from the frame so far is good (see
+// ringbuf.Lease.Check): nil while the frame holds its slot (always, in
+// safe-copy mode); ErrRevoked if the producer evicted this consumer but
+// the bytes are still intact; ErrRevoked wrapping ringbuf.ErrOverwritten
+// if they changed — discard what was computed from them. A consumer that
+// holds frames long (or many) calls it before acting on a result.
+func (f *Frame) Check() error {
+	if f.copied {
+		return nil
+	}
+	return f.lease.Check()
 }

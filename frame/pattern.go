@@ -7,14 +7,28 @@ package frame
 //
 //  1. Background. For pixel (x, y) the base value is
 //         v = 16 + ((x + 2*y + 3*f) mod 128)          (16..143)
-//     computed with unsigned 64-bit arithmetic. It is written as
-//         Mono8:  one byte v
-//         Mono16: uint16 little-endian v*257
-//         RGB8:   three bytes v, v+32, v+64
-//     Padding bytes (row bytes W*bpp..S-1) are zero.
+//     computed with unsigned 64-bit arithmetic, and written according to
+//     the format's kind (see the format table, format.go), with
+//     n = SampleBits and E(u) = Expand8(u, n):
+//         Mono:   one sample E(v)
+//         Bayer:  one sample E(v + 16*c), c = 0, 1, 2 for the red, green,
+//                 blue filter color of (x, y) (FormatInfo.CFA)
+//         RGB:    samples R = v, G = v+32, B = v+64, at the byte offsets
+//                 FormatInfo.Order gives (R, G, B for RGB8; B, G, R for BGR8)
+//         YUV422: for each pair of pixels (x even, x+1): Y0 = v(x, y),
+//                 Y1 = v(x+1, y), U = v(x, y)+32, V = v(x, y)+64, at the
+//                 byte offsets FormatInfo.Order gives
+//     and samples are stored by the packing: 8-bit samples as a byte,
+//     16-bit-container samples (Mono10/12/16, Bayer16) as little-endian
+//     uint16, PackedLSB samples into the row's LSB-first bit stream,
+//     PackedGEV samples into their pair's three bytes.
+//     Padding (bytes RowBytes..S-1 of each row, and the unused bits of a
+//     packed row's last byte) is zero.
 //  2. Defects (only when enabled; see Defects for placement). Each defect is
-//     an axis-aligned square whose pixels are all set to the format's
-//     maximum (bright: 0xFF, 0xFFFF, or 0xFF,0xFF,0xFF) or to zero (dark).
+//     an axis-aligned square whose pixels are set to the format's maximum
+//     (bright) or to zero (dark): every sample of the pixel (2^n-1 or 0)
+//     for Mono, Bayer and RGB; only the pixel's Y sample (0xFF or 0) for
+//     YUV422, its U and V staying as the background wrote them.
 //  3. Stamp. The first StampSize bytes of the frame are overwritten with
 //         off  0  uint32  StampMagic (0x54505246, bytes "FRPT")
 //         off  4  uint32  format code F
@@ -158,13 +172,24 @@ func splitmix64(z uint64) uint64 {
 	return z ^ z>>31
 }
 
-// Generator writes pattern frames of one geometry. It keeps one precomputed
-// line so that filling a frame is a copy per row. A Generator is not safe for
-// concurrent use; Fill allocates nothing.
+// Generator writes pattern frames of one geometry. It keeps precomputed
+// background lines so that filling a frame is a copy per row: line
+// (r, ph) holds the encoded background of pixels j = 0..L-1 with base
+// values 16 + (j+ph) mod 128, as they are written in a row of parity r
+// (Bayer rows alternate filter colors; other formats have one row
+// variant). Row y of frame f needs the values from offset
+// o = (2y + 3f) mod 128; with ph = o mod P and s = o - ph (a multiple of P,
+// the pixels of a byte-aligned group that also keep Bayer column colors
+// and YUV pairs in step), the row is bytes [s*B/8, s*B/8 + RowBytes) of
+// line (y mod 2, ph). A Generator is not safe for concurrent use; Fill
+// allocates nothing.
 type Generator struct {
 	g       Geometry
+	info    FormatInfo
 	defects bool
-	line    []byte // background values for x = 0..W+127, one period past the row
+	phases  int      // P
+	lines   [][]byte // [r*phases+ph]
+	tail    byte     // mask of the used bits of a row's last byte
 	blobs   []Blob
 }
 
@@ -176,12 +201,81 @@ func NewGenerator(g Geometry, defects bool) (*Generator, error) {
 	if g.Size() < StampSize {
 		return nil, fmt.Errorf("new pattern generator: %w: %d-byte frame cannot hold a %d-byte stamp", ErrGeometry, g.Size(), StampSize)
 	}
-	bpp := g.Format.BytesPerPixel()
-	gen := &Generator{g: g, defects: defects, line: make([]byte, (g.Width+128)*bpp), blobs: make([]Blob, 0, MaxDefects)}
-	for i := 0; i < g.Width+128; i++ {
-		putPixel(gen.line[i*bpp:], g.Format, 16+uint64(i%128))
+	info, _ := g.Format.Info()
+	gen := &Generator{g: g, info: info, defects: defects, phases: patternPhases(&info), tail: 0xFF,
+		blobs: make([]Blob, 0, MaxDefects)}
+	if r := g.Width * info.BitsPerPixel % 8; r != 0 {
+		gen.tail = byte(1)<<r - 1
+	}
+	rows := 1
+	if info.Kind == KindBayer {
+		rows = 2
+	}
+	n := (g.Width + 128 + gen.phases - 1) / gen.phases * gen.phases // L pixels: whole groups
+	for r := 0; r < rows; r++ {
+		for ph := 0; ph < gen.phases; ph++ {
+			line := make([]byte, n*info.BitsPerPixel/8)
+			encodeLine(line, &info, n, r, ph)
+			gen.lines = append(gen.lines, line)
+		}
 	}
 	return gen, nil
+}
+
+// patternPhases returns P: the fewest pixels whose bits fill whole bytes,
+// doubled where the column parity matters (Bayer colors, YUV pairs).
+func patternPhases(p *FormatInfo) int {
+	n := 8 / gcd(p.BitsPerPixel, 8)
+	if (p.Kind == KindBayer || p.Kind == KindYUV422) && n%2 != 0 {
+		n *= 2
+	}
+	return n
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// encodeLine writes the background of pixels j = 0..n-1 (n a multiple of
+// the phases) with base values 16 + (j+ph) mod 128 into line, for a row of
+// parity r.
+func encodeLine(line []byte, p *FormatInfo, n, r, ph int) {
+	v := func(j int) uint32 { return 16 + uint32((j+ph)%128) }
+	for j := 0; j < n; j++ {
+		switch p.Kind {
+		case KindMono, KindBayer:
+			u := v(j)
+			if p.Kind == KindBayer {
+				u += 16 * uint32(p.CFA[r*2+j%2])
+			}
+			putSample(line, p, j, Expand8(uint8(u), p.SampleBits))
+		case KindRGB:
+			px := line[3*j : 3*j+3]
+			px[p.Order[0]], px[p.Order[1]], px[p.Order[2]] = byte(v(j)), byte(v(j)+32), byte(v(j)+64)
+		case KindYUV422:
+			if j%2 == 0 {
+				pair := line[2*j : 2*j+4]
+				pair[p.Order[0]], pair[p.Order[1]], pair[p.Order[2]], pair[p.Order[3]] = byte(v(j)), byte(v(j)+32), byte(v(j+1)), byte(v(j)+64)
+			}
+		}
+	}
+}
+
+// putSample stores the one-sample pixel x (Mono, Bayer) of a row.
+func putSample(row []byte, p *FormatInfo, x int, s uint32) {
+	switch {
+	case p.Packing == PackedLSB:
+		setBits(row, uint(x*p.BitsPerPixel), uint(p.BitsPerPixel), s)
+	case p.Packing == PackedGEV:
+		putGEV(row, x, s, p.SampleBits)
+	case p.BitsPerPixel == 8:
+		row[x] = byte(s)
+	default:
+		binary.LittleEndian.PutUint16(row[2*x:], uint16(s))
+	}
 }
 
 // Geometry returns the generator's geometry.
@@ -195,25 +289,26 @@ func (gen *Generator) Fill(dst []byte, id uint64) error {
 		return fmt.Errorf("fill frame %d: %w: buffer of %d bytes for a %d-byte frame", id, ErrGeometry, len(dst), size)
 	}
 	dst = dst[:size]
-	bpp := g.Format.BytesPerPixel()
+	p := &gen.info
+	bits := p.BitsPerPixel
 	row := g.RowBytes()
+	rows := len(gen.lines) / gen.phases
 	for y := 0; y < g.Height; y++ {
 		off := int((uint64(2*y) + 3*id) % 128)
+		ph := off % gen.phases
+		start := (off - ph) * bits / 8
 		r := dst[y*g.Stride : y*g.Stride+g.Stride]
-		copy(r, gen.line[off*bpp:off*bpp+row])
+		copy(r, gen.lines[(y%rows)*gen.phases+ph][start:start+row])
+		r[row-1] &= gen.tail
 		clear(r[row:])
 	}
 	if gen.defects {
 		gen.blobs = Defects(gen.blobs[:0], g, id)
 		for _, b := range gen.blobs {
-			var v uint64
-			if b.Bright {
-				v = 0xFFFF
-			}
 			for y := b.Y; y < b.Y+b.Size; y++ {
-				r := dst[y*g.Stride:]
+				r := dst[y*g.Stride : y*g.Stride+row]
 				for x := b.X; x < b.X+b.Size; x++ {
-					putDefect(r[x*bpp:], g.Format, v != 0)
+					putDefect(r, p, x, b.Bright)
 				}
 			}
 		}
@@ -227,28 +322,22 @@ func (gen *Generator) Fill(dst []byte, id uint64) error {
 	return nil
 }
 
-func putPixel(b []byte, f Format, v uint64) {
-	switch f {
-	case Mono8:
-		b[0] = byte(v)
-	case Mono16:
-		binary.LittleEndian.PutUint16(b, uint16(v*257))
-	case RGB8:
-		b[0], b[1], b[2] = byte(v), byte(v+32), byte(v+64)
-	}
-}
-
-func putDefect(b []byte, f Format, bright bool) {
+// putDefect sets pixel x of a row to the format's maximum (bright) or zero.
+func putDefect(row []byte, p *FormatInfo, x int, bright bool) {
 	var v byte
 	if bright {
 		v = 0xFF
 	}
-	switch f {
-	case Mono8:
-		b[0] = v
-	case Mono16:
-		b[0], b[1] = v, v
-	case RGB8:
-		b[0], b[1], b[2] = v, v, v
+	switch p.Kind {
+	case KindMono, KindBayer:
+		var s uint32
+		if bright {
+			s = 1<<p.SampleBits - 1
+		}
+		putSample(row, p, x, s)
+	case KindRGB:
+		row[3*x], row[3*x+1], row[3*x+2] = v, v, v
+	case KindYUV422:
+		row[x/2*4+int(p.Order[2*(x%2)])] = v
 	}
 }

@@ -1,7 +1,6 @@
 package frame_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -9,7 +8,7 @@ import (
 )
 
 func TestFillVerifyRoundTrip(t *testing.T) {
-	for _, f := range []frame.Format{frame.Mono8, frame.Mono16, frame.RGB8} {
+	for _, f := range frame.Formats() {
 		g := frame.Packed(160, 90, f)
 		g.Stride += 7 // padding must be zeroed and covered by the checksum
 		gen, err := frame.NewGenerator(g, true)
@@ -42,22 +41,133 @@ func TestFillVerifyRoundTrip(t *testing.T) {
 	}
 }
 
-func TestBackgroundValues(t *testing.T) {
-	g := frame.Packed(64, 32, frame.Mono16)
-	gen, _ := frame.NewGenerator(g, false)
-	buf := make([]byte, g.Size())
-	const id = 5
-	if err := gen.Fill(buf, id); err != nil {
-		t.Fatal(err)
-	}
-	for y := 1; y < g.Height; y++ {
-		for x := 0; x < g.Width; x++ {
-			want := uint16((16 + (x+2*y+3*id)%128) * 257)
-			if got := binary.LittleEndian.Uint16(buf[y*g.Stride+2*x:]); got != want {
-				t.Fatalf("(%d,%d) = %d, want %d", x, y, got, want)
+// TestPatternReference compares every pixel of pattern frames, in every
+// format, with the pattern as the file comment (and LAYOUT.md Appendix A)
+// specifies it, decoded naively here: background, defects, padding.
+func TestPatternReference(t *testing.T) {
+	for _, f := range frame.Formats() {
+		for _, w := range []int{54, 61, 100} {
+			g := frame.Packed(w, 40, f)
+			if g.Validate() != nil {
+				continue // odd width of a YUV422 format
+			}
+			g.Stride += 3
+			gen, err := frame.NewGenerator(g, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, g.Size())
+			for _, id := range []uint64{1, 2, 5, 127, 1<<63 + 2, ^uint64(0)} {
+				if err := gen.Fill(buf, id); err != nil {
+					t.Fatal(err)
+				}
+				checkReference(t, buf, g, id)
 			}
 		}
 	}
+}
+
+func checkReference(t *testing.T, buf []byte, g frame.Geometry, id uint64) {
+	t.Helper()
+	info, _ := g.Format.Info()
+	blobs := frame.Defects(nil, g, id)
+	if id%3 != 0 && len(blobs) == 0 {
+		t.Fatalf("%v: no defects in %+v", g.Format, g)
+	}
+	for y := 0; y < g.Height; y++ {
+		row := buf[y*g.Stride : (y+1)*g.Stride]
+		for x := 0; x < g.Width; x++ {
+			if y*g.Stride*8+x*info.BitsPerPixel < 8*frame.StampSize {
+				continue // under the stamp
+			}
+			want := refPixel(info, x, y, id, blobs)
+			if got := decodePixel(info, row, x); got != want {
+				t.Fatalf("%v %dx%d id %d pixel (%d,%d) = %v, want %v", g.Format, g.Width, g.Height, id, x, y, got, want)
+			}
+		}
+		for i := g.RowBytes(); i < g.Stride; i++ {
+			if row[i] != 0 {
+				t.Fatalf("%v: padding byte %d of row %d = %#x", g.Format, i, y, row[i])
+			}
+		}
+		if r := g.Width * info.BitsPerPixel % 8; r != 0 && row[g.RowBytes()-1]>>r != 0 {
+			t.Fatalf("%v: unused bits of row %d = %#x", g.Format, y, row[g.RowBytes()-1])
+		}
+	}
+}
+
+// sample is up to four sample values of a pixel: its own (Mono, Bayer:
+// s[0]; RGB: R, G, B; YUV: Y, and the pair's U and V).
+type sample [4]uint32
+
+func base(x, y int, id uint64) uint32 { return 16 + uint32((uint64(x)+uint64(2*y)+3*id)%128) }
+
+func expand(v uint32, n int) uint32 { return v<<(n-8) | v>>(16-n) }
+
+// refPixel is the pattern's pixel (x, y) of frame id, from the spec.
+func refPixel(info frame.FormatInfo, x, y int, id uint64, blobs []frame.Blob) sample {
+	var s sample
+	v := base(x, y, id)
+	n := info.SampleBits
+	switch info.Kind {
+	case frame.KindMono:
+		s[0] = expand(v, n)
+	case frame.KindBayer:
+		s[0] = expand(v+16*uint32(info.CFA[y%2*2+x%2]), n)
+	case frame.KindRGB:
+		s = sample{v, v + 32, v + 64}
+	case frame.KindYUV422:
+		x0 := x &^ 1
+		s = sample{v, base(x0, y, id) + 32, base(x0, y, id) + 64}
+	}
+	for _, b := range blobs {
+		if x >= b.X && x < b.X+b.Size && y >= b.Y && y < b.Y+b.Size {
+			m := uint32(1)<<n - 1
+			if !b.Bright {
+				m = 0
+			}
+			switch info.Kind {
+			case frame.KindRGB:
+				s = sample{m, m, m}
+			default:
+				s[0] = m
+			}
+		}
+	}
+	return s
+}
+
+// decodePixel reads pixel x of a row naively, bit by bit for packed formats.
+func decodePixel(info frame.FormatInfo, row []byte, x int) sample {
+	var s sample
+	switch {
+	case info.Packing == frame.PackedLSB:
+		for k := 0; k < info.BitsPerPixel; k++ {
+			bit := x*info.BitsPerPixel + k
+			s[0] |= uint32(row[bit/8]>>(bit%8)&1) << k
+		}
+	case info.Packing == frame.PackedGEV:
+		b, l := row[x/2*3:], info.SampleBits-8
+		if x%2 == 0 {
+			s[0] = uint32(b[0])<<l | uint32(b[1])&(1<<l-1)
+		} else {
+			s[0] = uint32(b[2])<<l | uint32(b[1]>>4)&(1<<l-1)
+		}
+	case info.Kind == frame.KindRGB:
+		s = sample{uint32(row[3*x+int(info.Order[0])]), uint32(row[3*x+int(info.Order[1])]), uint32(row[3*x+int(info.Order[2])])}
+	case info.Kind == frame.KindYUV422:
+		pair := row[x/2*4:]
+		yOff := info.Order[0]
+		if x%2 == 1 {
+			yOff = info.Order[2]
+		}
+		s = sample{uint32(pair[yOff]), uint32(pair[info.Order[1]]), uint32(pair[info.Order[3]])}
+	case info.BitsPerPixel == 8:
+		s[0] = uint32(row[x])
+	default:
+		s[0] = uint32(row[2*x]) | uint32(row[2*x+1])<<8
+	}
+	return s
 }
 
 func TestDefectsPlacement(t *testing.T) {
@@ -114,12 +224,14 @@ func TestGeneratorRejects(t *testing.T) {
 }
 
 func TestFillAllocs(t *testing.T) {
-	g := frame.Packed(256, 64, frame.RGB8)
-	gen, _ := frame.NewGenerator(g, true)
-	buf := make([]byte, g.Size())
-	id := uint64(0)
-	if n := testing.AllocsPerRun(100, func() { id++; _ = gen.Fill(buf, id) }); n != 0 {
-		t.Fatalf("Fill allocates %v", n)
+	for _, f := range frame.Formats() {
+		g := frame.Packed(256, 64, f)
+		gen, _ := frame.NewGenerator(g, true)
+		buf := make([]byte, g.Size())
+		id := uint64(0)
+		if n := testing.AllocsPerRun(20, func() { id++; _ = gen.Fill(buf, id) }); n != 0 {
+			t.Fatalf("%v: Fill allocates %v", f, n)
+		}
 	}
 }
 
@@ -138,11 +250,15 @@ func FuzzVerify(f *testing.F) {
 }
 
 func BenchmarkFill8MiB(b *testing.B) {
-	g := frame.Packed(4096, 2048, frame.Mono8)
-	gen, _ := frame.NewGenerator(g, true)
-	buf := make([]byte, g.Size())
-	b.SetBytes(int64(g.Size()))
-	for i := 0; b.Loop(); i++ {
-		_ = gen.Fill(buf, uint64(i))
+	for _, f := range []frame.Format{frame.Mono8, frame.Mono10p, frame.BayerRG16, frame.YUV422_8} {
+		b.Run(f.String(), func(b *testing.B) {
+			g := frame.Packed(4096, 8<<20/f.RowBytes(4096), f)
+			gen, _ := frame.NewGenerator(g, true)
+			buf := make([]byte, g.Size())
+			b.SetBytes(int64(g.Size()))
+			for i := 0; b.Loop(); i++ {
+				_ = gen.Fill(buf, uint64(i))
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@
 package loss
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -68,16 +69,11 @@ const (
 	Archive
 )
 
+var whereNames = [...]string{Legacy: "legacy", Ring: "ring", Consumer: "consumer", Archive: "archive"}
+
 func (w Where) String() string {
-	switch w {
-	case Legacy:
-		return "legacy"
-	case Ring:
-		return "ring"
-	case Consumer:
-		return "consumer"
-	case Archive:
-		return "archive"
+	if int(w) < len(whereNames) {
+		return whereNames[w]
 	}
 	return "where(" + strconv.Itoa(int(w)) + ")"
 }
@@ -198,7 +194,7 @@ var ErrUnknownCause = fmt.Errorf("unknown loss cause")
 type Counts [Max]uint64
 
 // Total is the sum over every cause.
-func (c *Counts) Total() uint64 {
+func (c Counts) Total() uint64 {
 	var t uint64
 	for _, n := range c {
 		t += n
@@ -216,7 +212,7 @@ func (c Counts) Sub(o Counts) Counts {
 }
 
 // Nonzero returns the causes with a nonzero count, in code order.
-func (c *Counts) Nonzero() []Cause {
+func (c Counts) Nonzero() []Cause {
 	var out []Cause
 	for i, n := range c {
 		if n != 0 {
@@ -227,7 +223,7 @@ func (c *Counts) Nonzero() []Cause {
 }
 
 // Map returns the nonzero counts by name (for JSON reports).
-func (c *Counts) Map() map[string]uint64 {
+func (c Counts) Map() map[string]uint64 {
 	m := map[string]uint64{}
 	for i, n := range c {
 		if n != 0 {
@@ -235,4 +231,28 @@ func (c *Counts) Map() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// MarshalJSON writes the nonzero counts as an object keyed by cause name.
+func (c Counts) MarshalJSON() ([]byte, error) { return json.Marshal(c.Map()) }
+
+// UnmarshalJSON reads an object keyed by cause name (names of unknown
+// causes as "cause_N").
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	var m map[string]uint64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("decode loss counts: %w", err)
+	}
+	*c = Counts{}
+	for name, n := range m {
+		cause, err := Parse(name)
+		if err != nil {
+			return fmt.Errorf("decode loss counts: %w", err)
+		}
+		if int(cause) >= Max {
+			return fmt.Errorf("decode loss counts: %w: code %d", ErrUnknownCause, cause)
+		}
+		c[cause] = n
+	}
+	return nil
 }

@@ -101,3 +101,19 @@ func TestSpecsListEveryCause(t *testing.T) {
 		}
 	}
 }
+
+func TestCountsJSONRoundTrip(t *testing.T) {
+	var c loss.Counts
+	c[loss.Blocked], c[loss.Incomplete], c[61] = 3, 4, 5
+	b, err := json.Marshal(c)
+	if err != nil || string(b) != `{"blocked":3,"cause_61":5,"incomplete":4}` {
+		t.Fatalf("marshal: %s, %v", b, err)
+	}
+	var back loss.Counts
+	if err := json.Unmarshal(b, &back); err != nil || back != c {
+		t.Fatalf("round trip: %v, %v", back.Map(), err)
+	}
+	if err := json.Unmarshal([]byte(`{"no_such":1}`), &back); !errors.Is(err, loss.ErrUnknownCause) {
+		t.Fatalf("unknown name: %v", err)
+	}
+}

@@ -2,7 +2,7 @@
 
 package native
 
-// Go mirrors of the C structs that cross the boundary (csdk/frsdk.h).
+// Go mirrors of the C structs that cross the boundary (frsdk.h).
 //
 // Invariant: each mirror has its C struct's size (asserted at compile time
 // below) and field offsets (asserted by TestCABILayout against the C
@@ -10,7 +10,7 @@ package native
 // in C order; padding is explicit.
 
 /*
-#include "csdk/frsdk.h"
+#include "frsdk.h"
 */
 import "C"
 

@@ -99,8 +99,12 @@ func TestCPatternMatchesGenerator(t *testing.T) {
 		{160, 90, 7}, // padded
 		{333, 77, 61},
 		{1, 64, 31},
+		{2, 64, 31},  // the narrowest YUV422 frame
+		{52, 40, 0},  // too narrow for defects, even
+		{55, 19, 3},  // odd width: packed rows end inside a byte
+		{101, 30, 1}, // Mono10p: 1010 bits, a 2-bit tail
 	}
-	for _, f := range []frame.Format{frame.Mono8, frame.Mono16, frame.RGB8} {
+	for _, f := range frame.Formats() {
 		for _, gm := range geoms {
 			for _, defects := range []bool{false, true} {
 				cfg := Config{Geometry: frame.Packed(gm.w, gm.h, f), Defects: defects}
@@ -143,5 +147,27 @@ func TestCPatternMatchesGenerator(t *testing.T) {
 	c := Config{Geometry: frame.Packed(8, 4, frame.Mono8)}.toC()
 	if st := frFillPattern(&c, make([]byte, 31), 0); st != StatusBufferSize {
 		t.Fatalf("short buffer: %v", st)
+	}
+}
+
+// TestCValidationMatchesGo: the C SDK accepts exactly the geometries Go's
+// format table accepts, with the same status, for every format of the
+// table and for PFNC codes outside it (Mono8 signed, Mono14, GigE Vision
+// BayerGR12Packed, Aravis custom).
+func TestCValidationMatchesGo(t *testing.T) {
+	codes := append(frame.Formats(), 0, 0x01080002, 0x01100025, 0x010C002A, 0x810C0001)
+	for _, f := range codes {
+		for _, w := range []int{1, 2, 3, 4, 5, 64, 65} {
+			rb := f.RowBytes(w)
+			for _, stride := range []int{rb - 1, rb, rb + 1, 2 * w, 3 * w} {
+				cfg := Config{Geometry: frame.Geometry{Width: w, Height: 40, Stride: stride, Format: f}}
+				want := cfg.validate()
+				c := cfg.toC()
+				got := frFillPattern(&c, make([]byte, max(0, stride*40)), 0)
+				if got != want {
+					t.Fatalf("%v %dx40 stride %d: C %v, Go %v", f, w, stride, got, want)
+				}
+			}
+		}
 	}
 }

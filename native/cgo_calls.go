@@ -45,7 +45,7 @@ package native
 #cgo nocallback fr_dequeue
 #cgo nocallback fr_get_counters
 #cgo nocallback fr_fill_pattern
-#include "csdk/frsdk.h"
+#include "frsdk.h"
 */
 import "C"
 
@@ -216,6 +216,23 @@ var (
 	_ = [1]struct{}{}[frame.MaxDimension^C.FR_MAX_DIMENSION]
 	_ = [1]struct{}{}[frame.StampSize^C.FR_STAMP_SIZE]
 	_ = [1]struct{}{}[uint32(frame.Mono8)^C.FR_PFNC_MONO8]
+	_ = [1]struct{}{}[uint32(frame.Mono10)^C.FR_PFNC_MONO10]
+	_ = [1]struct{}{}[uint32(frame.Mono12)^C.FR_PFNC_MONO12]
 	_ = [1]struct{}{}[uint32(frame.Mono16)^C.FR_PFNC_MONO16]
+	_ = [1]struct{}{}[uint32(frame.Mono10p)^C.FR_PFNC_MONO10P]
+	_ = [1]struct{}{}[uint32(frame.Mono12p)^C.FR_PFNC_MONO12P]
+	_ = [1]struct{}{}[uint32(frame.Mono10Packed)^C.FR_PFNC_MONO10_PACKED]
+	_ = [1]struct{}{}[uint32(frame.Mono12Packed)^C.FR_PFNC_MONO12_PACKED]
+	_ = [1]struct{}{}[uint32(frame.BayerGR8)^C.FR_PFNC_BAYER_GR8]
+	_ = [1]struct{}{}[uint32(frame.BayerRG8)^C.FR_PFNC_BAYER_RG8]
+	_ = [1]struct{}{}[uint32(frame.BayerGB8)^C.FR_PFNC_BAYER_GB8]
+	_ = [1]struct{}{}[uint32(frame.BayerBG8)^C.FR_PFNC_BAYER_BG8]
+	_ = [1]struct{}{}[uint32(frame.BayerGR16)^C.FR_PFNC_BAYER_GR16]
+	_ = [1]struct{}{}[uint32(frame.BayerRG16)^C.FR_PFNC_BAYER_RG16]
+	_ = [1]struct{}{}[uint32(frame.BayerGB16)^C.FR_PFNC_BAYER_GB16]
+	_ = [1]struct{}{}[uint32(frame.BayerBG16)^C.FR_PFNC_BAYER_BG16]
 	_ = [1]struct{}{}[uint32(frame.RGB8)^C.FR_PFNC_RGB8]
+	_ = [1]struct{}{}[uint32(frame.BGR8)^C.FR_PFNC_BGR8]
+	_ = [1]struct{}{}[uint32(frame.YUV422_8)^C.FR_PFNC_YUV422_8]
+	_ = [1]struct{}{}[uint32(frame.YUV422_8_UYVY)^C.FR_PFNC_YUV422_8_UYVY]
 )

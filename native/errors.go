@@ -17,7 +17,7 @@ import (
 // and frame.ErrGeometry.
 type Status int32
 
-// The status codes, equal to the C enum in csdk/frsdk.h (a compile-time
+// The status codes, equal to the C enum in frsdk.h (a compile-time
 // assertion in abi_cgo.go keeps them equal).
 const (
 	StatusOK              Status = 0
@@ -137,3 +137,15 @@ var ErrNoCgo = errors.New("sdk backend needs cgo, and this build has none")
 
 // ErrUnknownKind is returned by Open for a kind it does not know.
 var ErrUnknownKind = errors.New("unknown grabber kind")
+
+// ErrNoGst is returned by Open for the "gst" kind in a build without the
+// GStreamer backend: it needs the gst build tag, cgo and GStreamer's
+// development files.
+var ErrNoGst = errors.New("the gst source is not in this build: build with -tags gst (needs cgo and pkg-config gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0)")
+
+// ErrPipeline is wrapped by the GStreamer source's errors when its
+// pipeline fails: a description that does not parse, an element's error
+// (a device gone, a file that ends in garbage), caps that cannot be
+// negotiated or that change geometry mid-stream. The error's text is
+// GStreamer's.
+var ErrPipeline = errors.New("gstreamer pipeline failed")

@@ -84,11 +84,14 @@ const (
 )
 
 // Open opens a grabber of the given kind: KindSDK (ErrNoCgo in a build
-// without cgo) or KindSynthetic.
+// without cgo), KindSynthetic, or KindGst (ErrNoGst in a build without
+// the gst tag).
 func Open(kind string, cfg Config) (Grabber, error) {
 	switch kind {
 	case KindSDK:
 		return OpenSDK(cfg)
+	case KindGst:
+		return OpenGst(cfg)
 	case KindSynthetic:
 		s, err := OpenSynthetic(cfg)
 		if err != nil {
@@ -106,7 +109,9 @@ const MaxFrameRate = 1e6
 const MaxBuffers = 4096
 
 // Config is what a device produces: frame geometry and pixel format, the
-// frame rate, and whether the pattern carries defects.
+// frame rate, and whether the pattern carries defects. A GStreamer source
+// (KindGst) takes only Pipeline: its geometry and rate are what the
+// pipeline negotiates, and its Config reports them.
 type Config struct {
 	Geometry frame.Geometry
 	// Rate is in frames per second. At a positive rate a frame is due every
@@ -117,7 +122,62 @@ type Config struct {
 	Rate float64
 	// Defects injects the pattern's defects (frame.Defects).
 	Defects bool
+	// Pipeline is a GStreamer source description ending in raw video
+	// (KindGst only): "videotestsrc ! video/x-raw,format=GRAY8", "v4l2src",
+	// "filesrc location=x.mkv ! decodebin ! videoconvert". The source adds
+	// its own sink.
+	Pipeline string
+	// Faults make the synthetic source lose frames on purpose, for tests
+	// of every loss path (the C SDK refuses them). Each fault hits the
+	// frames whose id is Every-1 modulo Every: a cause a camera reports
+	// with a buffer (incomplete, timeout, size_mismatch, source_error) is
+	// delivered with that FrameStatus; one without a buffer (camera_lost,
+	// replay_gap) is counted in Counters.Lost and takes none. The first
+	// fault that matches a frame wins; entries with Every 0 are unused (an
+	// array, so that a Config stays comparable).
+	Faults [MaxFaults]Fault
 }
+
+// MaxFaults is the number of fault kinds one Config can inject.
+const MaxFaults = 4
+
+// Fault is one kind of frame the synthetic source loses on purpose.
+type Fault struct {
+	Cause loss.Cause
+	Every uint64
+}
+
+// faultStatus says how a fault of cause reaches the producer: with a
+// buffer and this status, or (ok false) without one.
+func faultStatus(c loss.Cause) (FrameStatus, bool) {
+	switch c {
+	case loss.Incomplete:
+		return FrameIncomplete, true
+	case loss.Timeout:
+		return FrameTimeout, true
+	case loss.SizeMismatch:
+		return FrameSizeMismatch, true
+	case loss.SourceError:
+		return FrameFailed, true
+	}
+	return FrameComplete, false
+}
+
+// validFaults checks that every fault is one the synthetic source can make.
+func validFaults(fs [MaxFaults]Fault) bool {
+	for _, f := range fs {
+		if f.Every == 0 {
+			continue
+		}
+		if _, withBuffer := faultStatus(f.Cause); f.Every < 2 || !withBuffer && f.Cause != loss.CameraLost && f.Cause != loss.ReplayGap {
+			return false
+		}
+	}
+	return true
+}
+
+// HasFaults reports whether cfg injects any fault.
+func (cfg Config) HasFaults() bool { return cfg.Faults != [MaxFaults]Fault{} }
 
 // validate checks cfg as the C SDK's validate_config does, in the same
 // order, returning the same Status.
@@ -129,7 +189,7 @@ func (cfg Config) validate() Status {
 	if g.Validate() != nil || g.Size() < frame.StampSize {
 		return StatusGeometry
 	}
-	if math.IsNaN(cfg.Rate) || cfg.Rate < 0 || cfg.Rate > MaxFrameRate {
+	if math.IsNaN(cfg.Rate) || cfg.Rate < 0 || cfg.Rate > MaxFrameRate || !validFaults(cfg.Faults) {
 		return StatusInvalidArgument
 	}
 	return StatusOK

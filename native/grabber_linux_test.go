@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 )
 
@@ -245,9 +246,12 @@ func TestBufferMisuse(t *testing.T) {
 // pattern is the Go pattern.
 func TestStreamMatchesPattern(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
-		for _, f := range []frame.Format{frame.Mono8, frame.Mono16, frame.RGB8} {
+		for i, f := range frame.Formats() {
 			for _, defects := range []bool{false, true} {
 				for _, pad := range []int{0, 13} {
+					if i > 2 && defects == (pad == 0) {
+						continue // the first three formats in all four ways; the rest in two
+					}
 					cfg := cfgOf(160, 90, pad, f, 0, defects)
 					e := newEnv(t, kind, cfg)
 					_, mem := e.buffers(3, 7, true)
@@ -875,4 +879,71 @@ func TestDequeueTimeout(t *testing.T) {
 			t.Errorf("a timed-out Dequeue allocates %v", n)
 		}
 	})
+}
+
+// Faults injected into the synthetic source reach the producer as they
+// would from a camera: a frame with a buffer and a failed status for
+// incomplete/timeout/size mismatch/source error, a count in Lost for a
+// cause without a buffer; every frame id is accounted for. The C SDK
+// refuses them, and so does a fault the source cannot make.
+func TestSyntheticFaults(t *testing.T) {
+	cfg := small
+	cfg.Faults[0] = native.Fault{Cause: loss.Incomplete, Every: 5}
+	cfg.Faults[1] = native.Fault{Cause: loss.CameraLost, Every: 7}
+	cfg.Faults[2] = native.Fault{Cause: loss.Timeout, Every: 11}
+	e := newEnv(t, native.KindSynthetic, cfg)
+	e.buffers(4, 0, true)
+	if err := e.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[native.FrameStatus]int{}
+	var ids []uint64
+	for len(ids) < 60 {
+		f, err := e.g.Dequeue(context.Background(), hangGuard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := f.Info()
+		statuses[info.Status]++
+		ids = append(ids, info.FrameID)
+		switch {
+		case info.FrameID%5 == 4:
+			if info.Status != native.FrameIncomplete {
+				t.Fatalf("frame %d: status %d, want incomplete", info.FrameID, info.Status)
+			}
+		case info.FrameID%7 == 6:
+			t.Fatalf("frame %d delivered, but the camera was lost for it", info.FrameID)
+		case info.FrameID%11 == 10:
+			if info.Status != native.FrameTimeout {
+				t.Fatalf("frame %d: status %d, want timeout", info.FrameID, info.Status)
+			}
+		default:
+			if info.Status != native.FrameComplete {
+				t.Fatalf("frame %d: status %d", info.FrameID, info.Status)
+			}
+		}
+		if err := f.Requeue(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.g.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := e.g.Counters()
+	if c.NextFrameID != c.Delivered+c.Underruns+c.Lost.Total() || c.Lost[loss.CameraLost] == 0 || c.Lost.Total() != c.Lost[loss.CameraLost] {
+		t.Fatalf("counters %+v (lost %v)", c, c.Lost.Map())
+	}
+	if statuses[native.FrameIncomplete] == 0 || statuses[native.FrameTimeout] == 0 {
+		t.Fatalf("statuses %v", statuses)
+	}
+	bad := small
+	bad.Faults[0] = native.Fault{Cause: loss.Blocked, Every: 3} // not the source's to make
+	if _, err := native.Open(native.KindSynthetic, bad); !errors.Is(err, native.StatusInvalidArgument) {
+		t.Fatalf("a fault the source cannot make: %v", err)
+	}
+	if native.SDKAvailable {
+		if _, err := native.Open(native.KindSDK, cfg); !errors.Is(err, native.StatusInvalidArgument) {
+			t.Fatalf("faults on the C SDK: %v", err)
+		}
+	}
 }

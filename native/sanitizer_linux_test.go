@@ -18,13 +18,13 @@ import (
 //
 //	gcc -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
 //	    -fno-omit-frame-pointer -fno-sanitize-recover=all -pthread \
-//	    native/testdata/sdk_test.c native/csdk/frsdk.c -o /tmp/sdk_test && /tmp/sdk_test
+//	    native/testdata/sdk_test.c native/frsdk.c -o /tmp/sdk_test && /tmp/sdk_test
 func TestCSanitizers(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		t.Skip("gcc not found: cannot build the C SDK with sanitizers")
 	}
-	sources := []string{filepath.Join("testdata", "sdk_test.c"), filepath.Join("csdk", "frsdk.c")}
+	sources := []string{filepath.Join("testdata", "sdk_test.c"), "frsdk.c"}
 	for _, s := range []struct {
 		name  string
 		flags []string

@@ -2,7 +2,7 @@
 
 package native
 
-// The C SDK backend: a Grabber over the simulated SDK in csdk/.
+// The C SDK backend: a Grabber over the simulated SDK in .
 //
 // Invariants kept by this file:
 //
@@ -44,6 +44,9 @@ type sdkDevice struct {
 
 // OpenSDK opens the simulated C SDK with cfg. It starts stopped.
 func OpenSDK(cfg Config) (Grabber, error) {
+	if cfg.HasFaults() {
+		return nil, fmt.Errorf("open sdk grabber: %w: fault injection is the synthetic source's", StatusInvalidArgument)
+	}
 	if st := cfg.validate(); st != StatusOK {
 		return nil, fmt.Errorf("open sdk grabber: %w", st)
 	}

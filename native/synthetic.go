@@ -1,6 +1,6 @@
 package native
 
-// The pure-Go grabber: the C SDK's semantics (csdk/frsdk.c) in Go, with
+// The pure-Go grabber: the C SDK's semantics (frsdk.c) in Go, with
 // frame.Generator writing the pattern.
 //
 // Invariants kept by this file (the same as frsdk.c's):
@@ -13,7 +13,8 @@ package native
 //     those writes against its reads.
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
 //     its state is bufQueued or bufOutput.
-//  3. nextID == delivered + underruns + (1 if a buffer is filling).
+//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling),
+//     lost being the faults injected without a buffer (Config.Faults).
 //  4. Every buffer holds a frame of the current geometry.
 //  5. avail and queued are wake-up hints with room for one token: a sender
 //     never blocks, a receiver re-checks the queue under mu after waking,
@@ -28,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/framering/framering/clock"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/frame"
 )
@@ -82,10 +84,13 @@ type Synthetic struct {
 	inQ, outQ fifo
 	delivered uint64
 	underruns uint64
+	lost      loss.Counts // Config.Faults that take no buffer
 	discarded uint64
 	nextID    uint64
 	held      int
 	announced int
+
+	timers timers // Dequeue's, reused
 }
 
 type synBuffer struct {
@@ -441,6 +446,19 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	s.mu.Lock()
 	id := s.nextID
 	s.nextID++
+	status := FrameComplete
+	for _, f := range cfg.Faults {
+		if f.Every != 0 && id%f.Every == f.Every-1 {
+			st, withBuffer := faultStatus(f.Cause)
+			if !withBuffer {
+				s.lost[f.Cause]++ // due while the "camera" was away: no buffer
+				s.mu.Unlock()
+				return
+			}
+			status = st
+			break
+		}
+	}
 	if s.inQ.n == 0 {
 		s.underruns++
 		s.mu.Unlock()
@@ -465,7 +483,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Buffer:    s.makeID(i),
 		FrameID:   id,
 		Timestamp: ts,
-		Status:    FrameComplete,
+		Status:    status,
 		Geometry:  g,
 		Length:    g.Size(),
 		Flags:     flags,
@@ -485,9 +503,9 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 	var epoch uint64
 	var expired <-chan time.Time
 	if timeout > 0 {
-		t := timerPool.Get().(*time.Timer)
+		t := s.timers.get()
 		t.Reset(timeout)
-		defer func() { t.Stop(); timerPool.Put(t) }()
+		defer s.timers.put(t)
 		expired = t.C
 	}
 	for {
@@ -533,14 +551,34 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 	}
 }
 
-// timerPool keeps Dequeue's timeout timers: a stopped timer (Go 1.23+
-// timers drain on Stop/Reset) is reused, so a timed Dequeue allocates
-// nothing once the pool is warm.
-var timerPool = sync.Pool{New: func() any {
+// timers keeps Dequeue's timeout timers: a stopped timer (Go 1.23+ timers
+// drain on Stop/Reset) is reused, so a timed Dequeue allocates nothing once
+// there is one per concurrent caller. Not a sync.Pool: the race detector
+// makes a Pool drop items at random, and so allocate.
+type timers struct {
+	mu   sync.Mutex
+	free []*time.Timer
+}
+
+func (ts *timers) get() *time.Timer {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if n := len(ts.free); n > 0 {
+		t := ts.free[n-1]
+		ts.free = ts.free[:n-1]
+		return t
+	}
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return t
-}}
+}
+
+func (ts *timers) put(t *time.Timer) {
+	t.Stop()
+	ts.mu.Lock()
+	ts.free = append(ts.free, t)
+	ts.mu.Unlock()
+}
 
 // Counters returns the device's counters; the zero value after Close.
 func (s *Synthetic) Counters() Counters {
@@ -552,6 +590,7 @@ func (s *Synthetic) Counters() Counters {
 	return Counters{
 		Delivered:   s.delivered,
 		Underruns:   s.underruns,
+		Lost:        s.lost,
 		Discarded:   s.discarded,
 		NextFrameID: s.nextID,
 		Queued:      s.inQ.n,

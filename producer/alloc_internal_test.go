@@ -66,7 +66,33 @@ func TestStarvedStepAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per starved step", allocs)
 	}
 	closeAndCheck(t, p)
-	if st := p.Stats(); st.DropUnderrun != 0 {
+	if st := p.Stats(); st.DropTotal() != 0 {
 		t.Fatalf("a FreeRun grabber underran: %+v", st)
+	}
+}
+
+// The exit observer follows the consumer table every 100 ms for the
+// producer's whole life: that must not allocate either (its garbage was
+// the producer's slow heap growth on a line running for weeks).
+func TestExitObserverSyncAllocatesNothing(t *testing.T) {
+	p := stepper(t, kinds()[0], false, frame.Packed(64, 64, frame.Mono8), 8, 2)
+	r, err := ringbuf.Attach(context.Background(), ringbuf.Options{SocketPath: p.Path(), Consumer: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o := &exitObserver{p: p, watched: map[int]bool{}, pids: make([]int, 0, ringbuf.MaxConsumers), live: map[int]bool{}}
+	o.pids = p.ringPids(o.pids[:0])
+	for _, pid := range o.pids {
+		o.watched[pid] = true // as if handed to the kernel already
+	}
+	if n := testing.AllocsPerRun(100, o.sync); n != 0 {
+		t.Fatalf("sync allocates %v times", n)
+	}
+	if len(o.watched) != 1 {
+		t.Fatalf("watched %v", o.watched)
+	}
+	if err := p.Close(); err != nil { // never stepped: no frames to account for
+		t.Fatal(err)
 	}
 }

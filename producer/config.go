@@ -20,6 +20,9 @@ const (
 	DefaultSlots         = 16
 	DefaultQueueDepth    = 4
 	DefaultStatsInterval = 10 * time.Second
+	// DefaultHeartbeatPeriod is how often, at the least, the acquisition
+	// loop beats the ring's heartbeat.
+	DefaultHeartbeatPeriod = 100 * time.Millisecond
 )
 
 // FreeRun is the FrameRate that asks the grabber for no pacing at all:
@@ -58,9 +61,16 @@ type Config struct {
 	HugePages, Prefault bool
 
 	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
-	// through cgo) or native.KindSynthetic ("synthetic", pure Go). Empty:
-	// the SDK when this build has cgo (native.SDKAvailable), else synthetic.
+	// through cgo), native.KindSynthetic ("synthetic", pure Go) or
+	// native.KindGst ("gst", a GStreamer pipeline: Pipeline). Empty: the
+	// SDK when this build has cgo (native.SDKAvailable), else synthetic.
 	Source string
+	// Pipeline is the GStreamer source description of native.KindGst
+	// (required with it, refused with the others), e.g.
+	// "v4l2src device=/dev/video0": anything ending in raw video. The
+	// producer adds its own sink, and sizes the ring from what the
+	// pipeline negotiates: Geometry and FrameRate are then ignored.
+	Pipeline string
 	// Geometry is the frames' shape. Zero width and height mean
 	// 1280x1024, a zero format Mono8, a zero stride the packed stride.
 	Geometry frame.Geometry
@@ -69,6 +79,9 @@ type Config struct {
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// Faults make the synthetic source lose frames on purpose, by cause
+	// (native.Config.Faults): for testing every loss path of a pipeline.
+	Faults [native.MaxFaults]native.Fault
 
 	// Copy selects safe-copy mode: the grabber fills private buffers and
 	// the producer copies each frame into a ring slot. The default is
@@ -81,6 +94,16 @@ type Config struct {
 	// mode. More absorbs longer scheduling hiccups; in zero-copy mode each
 	// queued slot is one frame fewer that consumers can still read.
 	QueueDepth int
+	// HoldQuota is the most slots one consumer may hold at once; the ring
+	// evicts a consumer holding more (docs/LAYOUT.md 11.4). Default: Slots
+	// - QueueDepth - 2 (zero-copy) or Slots - 2 (safe-copy), at least 1:
+	// one consumer at its quota leaves the grabber its queue and the ring
+	// two slots to rotate through.
+	HoldQuota int
+	// HeartbeatPeriod is the longest the acquisition loop waits for the
+	// grabber before it beats the ring's heartbeat again (default 100ms);
+	// consumers call a producer whose heartbeat stops stalled.
+	HeartbeatPeriod time.Duration
 
 	// ExitWatch adds a kernel-side observer of consumer exits (an eBPF
 	// program on the sched_process_exit tracepoint, package exitwatch),
@@ -116,7 +139,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		g.Format = DefaultFormat
 	}
 	if g.Stride == 0 && g.Format.Valid() {
-		g.Stride = g.Width * g.Format.BytesPerPixel()
+		g.Stride = g.Format.RowBytes(g.Width)
 	}
 	if cfg.FrameRate == 0 {
 		cfg.FrameRate = DefaultFrameRate
@@ -127,6 +150,16 @@ func (cfg Config) withDefaults() (Config, error) {
 			cfg.QueueDepth = max(1, min(DefaultQueueDepth, cfg.Slots/2))
 		}
 	}
+	if cfg.HoldQuota == 0 {
+		lent := 0
+		if !cfg.Copy {
+			lent = cfg.QueueDepth
+		}
+		cfg.HoldQuota = max(1, cfg.Slots-lent-2)
+	}
+	if cfg.HeartbeatPeriod == 0 {
+		cfg.HeartbeatPeriod = DefaultHeartbeatPeriod
+	}
 	if cfg.StatsInterval == 0 {
 		cfg.StatsInterval = DefaultStatsInterval
 	}
@@ -135,8 +168,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	switch {
-	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic)
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic, native.KindGst)
+	case cfg.Source == native.KindGst && cfg.Pipeline == "":
+		return cfg, fmt.Errorf("check config: %w: source %q needs a pipeline description", ErrConfig, cfg.Source)
+	case cfg.Source != native.KindGst && cfg.Pipeline != "":
+		return cfg, fmt.Errorf("check config: %w: a pipeline description is for source %q, not %q", ErrConfig, native.KindGst, cfg.Source)
 	case cfg.Slots < 0:
 		return cfg, fmt.Errorf("check config: %w: %d slots", ErrConfig, cfg.Slots)
 	case math.IsNaN(cfg.FrameRate) || cfg.FrameRate > native.MaxFrameRate:
@@ -147,6 +184,10 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("check config: %w: queue depth %d exceeds %d slots", ErrConfig, cfg.QueueDepth, cfg.Slots)
 	case cfg.EvictAfter < 0:
 		return cfg, fmt.Errorf("check config: %w: evict-after %v", ErrConfig, cfg.EvictAfter)
+	case cfg.HoldQuota < 1 || cfg.HoldQuota > cfg.Slots:
+		return cfg, fmt.Errorf("check config: %w: hold quota %d (1..%d slots)", ErrConfig, cfg.HoldQuota, cfg.Slots)
+	case cfg.HeartbeatPeriod < time.Millisecond || cfg.HeartbeatPeriod > time.Minute:
+		return cfg, fmt.Errorf("check config: %w: heartbeat period %v (1ms..1m)", ErrConfig, cfg.HeartbeatPeriod)
 	}
 	if err := cfg.Geometry.Validate(); err != nil {
 		return cfg, fmt.Errorf("check config: %w: %w", ErrConfig, err)
@@ -163,7 +204,35 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects}
+	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+}
+
+// adopt takes from an open grabber what only it knows: a GStreamer
+// source's geometry and frame rate are what its pipeline negotiated (a
+// live pipeline's caps rate; otherwise it is paced by the slots, FreeRun).
+// The other sources produce exactly what cfg asked for.
+func (cfg Config) adopt(g native.Config) (Config, error) {
+	if cfg.Source != native.KindGst {
+		return cfg, nil
+	}
+	cfg.Geometry = g.Geometry
+	cfg.FrameRate = FreeRun
+	if g.Rate > 0 {
+		cfg.FrameRate = g.Rate
+	}
+	if err := cfg.Geometry.Validate(); err != nil {
+		return cfg, fmt.Errorf("check config: %w: the pipeline negotiated %w", ErrConfig, err)
+	}
+	return cfg, nil
+}
+
+// heartbeat is the ring's heartbeat period (DefaultHeartbeatPeriod until
+// defaults are applied).
+func (cfg Config) heartbeat() time.Duration {
+	if cfg.HeartbeatPeriod > 0 {
+		return cfg.HeartbeatPeriod
+	}
+	return DefaultHeartbeatPeriod
 }
 
 // mode names the copy mode for logs and stats.

@@ -35,6 +35,19 @@
 //
 // Both modes publish byte-identical frames for the same frame ids.
 //
+// # GStreamer sources
+//
+// With Config.Source native.KindGst the grabber is a GStreamer pipeline
+// (Config.Pipeline). New opens it before creating the ring: the geometry,
+// format and, for a live pipeline, the frame rate are what its caps
+// negotiated (Config returns them), and the slots are sized for that. In
+// zero-copy mode GStreamer's elements write into the lent slots through the
+// sink's buffer pool (see package native); a non-live pipeline (a file) is
+// paced by the slots and loses nothing while consumers keep up, a live one
+// (a camera) underruns like any camera. In safe-copy mode the pipeline
+// fills private buffers and a frame with no free ring slot is dropped. The
+// end of the stream ends Run after the last frame, with a nil error.
+//
 // # Slot ownership, zero-copy
 //
 //	| state                 | entered by                  | who may write the payload    | left by                               |
@@ -82,7 +95,9 @@
 //
 // # Shutdown
 //
-// When Run's context ends the loop finishes the frame in hand, and then, in
+// When Run's context ends (or the source's stream ends: the grabber's
+// Dequeue returns native.ErrStopped, which only the source's end can cause
+// while Run runs) the loop finishes the frame in hand, and then, in
 // this order: the stats goroutine ends; the grabber is stopped (queued and
 // filled buffers come back idle; the slots still lent are Aborted); the
 // grabber is closed, which revokes every announced buffer, so that from here
@@ -106,10 +121,12 @@
 // also loads an eBPF program (package exitwatch, written with
 // cilium/ebpf/asm, no C compiler) on the sched_process_exit tracepoint,
 // keeps it watching the pids of the consumer table, and logs and counts
-// (Stats.KernelExits) each consumer exit the kernel reports. It only
-// observes: ringbuf has no way to be told that a pid exited, so reclaiming
-// stays with the pidfd path. When the program cannot load (no privilege,
-// an old kernel), the reason is logged and the producer runs without it.
+// (Stats.KernelExits) each consumer exit the kernel reports, and tells the
+// ring (ringbuf.Producer.ConsumerExited), which reclaims the consumer at
+// once if the process's own pidfd confirms it is exiting; the socket and
+// pidfd paths stay authoritative. When the program cannot load (no
+// privilege, an old kernel), the reason is logged and the producer runs
+// without it.
 //
 // # Errors
 //

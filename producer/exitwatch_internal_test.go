@@ -74,7 +74,7 @@ func TestKernelExitWatch(t *testing.T) {
 	until(t, "the kernel's report", func() bool { return p.Stats().KernelExits == 1 })
 	until(t, "the ring's reclaim", func() bool {
 		s, err := p.Snapshot()
-		return err == nil && len(s.Consumers) == 0 && s.Reclaims == 1 && s.ReclaimedHold == 1
+		return err == nil && len(s.Consumers) == 0 && s.Reclaims == 1 && s.ReclaimedHolds == 1
 	})
 	if o := p.observer.Load(); o.watching(ready.Pid) {
 		t.Fatal("an exited pid is still watched (pids are reused)")

@@ -16,13 +16,21 @@ package producer
 //     buffer can be queued. Detach follows Publish directly; a Detach that
 //     fails ends the loop.
 //  3. inGrabber == the number of true entries of queued <= QueueDepth.
-//  4. Accounting: every frame id the grabber consumes ends in exactly one
-//     of published, dropNoSlot, dropSource, dropUnderrun (the grabber's
-//     Underruns, added by delta), or the grabber's Discarded (filled
-//     frames Stop threw away). Once the grabber is stopped,
-//     frames == published + drops + discarded.
+//  4. Accounting: every frame id the grabber consumes ends either
+//     published or in exactly one cause of the ring's drop table (one
+//     source of truth: Stats reads the ring): an incomplete frame under its
+//     status's cause, a wrong-sized one as size_mismatch, the grabber's
+//     underruns (added by delta) as blocked while the ring blamed a
+//     consumer for the missing slots and as underrun otherwise, its
+//     Counters.Lost by their causes, and Stop's discards as discarded.
+//     Once the grabber is stopped, frames == published + drops. Every drop
+//     is recorded before the next Publish (docs/LAYOUT.md 8.5).
 //  5. The per-frame path (step and what it calls) allocates nothing:
 //     errors are built only on failure.
+//  6. Progress: the loop never waits for the grabber longer than the
+//     ring's heartbeat period, and beats the ring's heartbeat each time a
+//     wait ends (docs/LAYOUT.md 8.4), so a hung grabber call shows as a
+//     stalled producer, an idle source as "waiting".
 
 import (
 	"context"
@@ -30,6 +38,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -60,14 +69,21 @@ type loopState struct {
 	private []native.BufferID
 
 	lastUnderruns uint64
-	starvedWait   time.Duration
-	timer         *time.Timer
+	lastLost      loss.Counts
+	lastCopies    uint64
+	// blocked is set while refills fail because the ring blames a
+	// consumer for keeping every slot: the grabber's underruns meanwhile
+	// are that consumer's doing (loss.Blocked), not the source's.
+	blocked     bool
+	starvedWait time.Duration
+	timer       *time.Timer
+	heartbeat   time.Duration // the ring's heartbeat period: the longest a Dequeue waits
 }
 
 // init lends the grabber its buffers: every ring slot announced once
 // (zero-copy), or want private buffers allocated (safe-copy).
 func (l *loopState) init(p *Producer) error {
-	*l = loopState{p: p, ring: p.ring, grab: p.grab, cp: p.cfg.Copy, want: p.cfg.QueueDepth}
+	*l = loopState{p: p, ring: p.ring, grab: p.grab, cp: p.cfg.Copy, want: p.cfg.QueueDepth, heartbeat: p.cfg.heartbeat()}
 	l.starvedWait = maxStarvedWait
 	if r := p.cfg.FrameRate; r > 0 {
 		l.starvedWait = min(maxStarvedWait, max(minStarvedWait, time.Duration(float64(time.Second)/r/4)))
@@ -130,6 +146,7 @@ func (l *loopState) refill() error {
 	for l.inGrabber < l.want {
 		s, err := l.ring.Acquire()
 		if errors.Is(err, ringbuf.ErrNoFreeSlot) {
+			_, l.blocked = l.ring.Blamed()
 			return nil
 		}
 		if err != nil {
@@ -143,6 +160,7 @@ func (l *loopState) refill() error {
 		l.lent[k], l.queued[k] = s, true
 		l.inGrabber++
 	}
+	l.blocked = false
 	return nil
 }
 
@@ -154,17 +172,15 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 	}
 	if l.inGrabber == 0 {
 		// Starved: consumers hold or pin every slot. No frame can come;
-		// the grabber counts the ones it loses. Look again shortly.
+		// the grabber counts the ones it loses. Look again shortly. The
+		// loop itself is healthy: it beats.
 		l.account(l.grab.Counters())
+		l.ring.Beat(ringbuf.SourceAcquiring)
 		return l.wait(ctx)
 	}
-	f, err := l.grab.Dequeue(ctx, 0)
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
-	}
-	info, err := f.Info()
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	f, info, ok, err := l.dequeue(ctx)
+	if !ok {
+		return err
 	}
 	k, ok := l.slotOf[info.Buffer]
 	if !ok || !l.queued[k] {
@@ -173,16 +189,18 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 		f.Detach()
 		return fmt.Errorf("dequeue frame %d: %w: buffer %#x is not a slot lent to the grabber", info.FrameID, ErrGrabber, uint64(info.Buffer))
 	}
-	if !l.complete(info) {
+	if cause, ok := l.incomplete(info); ok {
 		// The slot stays lent; the grabber fills it again.
-		l.p.dropSource.Add(1)
-		l.ring.RecordDrops(ringbuf.DropSource, 1)
+		l.ring.RecordDrops(cause, 1)
 		if err := f.Requeue(); err != nil {
 			return fmt.Errorf("requeue slot %d: %w: %w", k, ErrGrabber, err)
 		}
 		l.account(l.grab.Counters())
 		return nil
 	}
+	// Drops that happened before this frame are in the ring before it is
+	// published (invariant 4).
+	l.account(l.grab.Counters())
 	if _, err := l.ring.Publish(l.lent[k], meta(info)); err != nil {
 		return fmt.Errorf("publish slot %d: %w: %w", k, ErrRing, err)
 	}
@@ -193,31 +211,54 @@ func (l *loopState) stepZeroCopy(ctx context.Context) error {
 		return fmt.Errorf("detach slot %d: %w: %w", k, ErrGrabber, err)
 	}
 	l.p.published.Add(1)
-	l.account(l.grab.Counters())
 	return nil // the next step queues a free slot in its place
+}
+
+// dequeue waits for the grabber's next frame, for at most the heartbeat
+// period, and beats the ring's heartbeat with what it found: a frame (the
+// publish beats), nothing (waiting), or a lost source. ok is false when
+// there is no frame this time; err then says whether that is a failure
+// (nil: come round again).
+func (l *loopState) dequeue(ctx context.Context) (f native.Frame, info native.FrameInfo, ok bool, err error) {
+	f, err = l.grab.Dequeue(ctx, l.heartbeat)
+	switch {
+	case err == nil:
+		if info, err = f.Info(); err != nil {
+			return f, info, false, fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+		}
+		return f, info, true, nil
+	case err == native.ErrNoFrame:
+		l.account(l.grab.Counters())
+		l.ring.Beat(ringbuf.SourceWaiting)
+		return f, info, false, nil
+	case errors.Is(err, native.ErrSourceLost):
+		// The backend is reopening its source; frames due meanwhile are in
+		// its Counters.Lost. Beat, and look again shortly.
+		l.account(l.grab.Counters())
+		l.ring.Beat(ringbuf.SourceLost)
+		return f, info, false, l.wait(ctx)
+	}
+	return f, info, false, fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
 }
 
 // stepCopy: dequeue a frame from a private buffer, copy it into a free
 // ring slot, requeue the buffer, publish the slot. No free slot: the frame
 // is dropped and counted.
 func (l *loopState) stepCopy(ctx context.Context) error {
-	f, err := l.grab.Dequeue(ctx, 0)
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
+	f, info, ok, err := l.dequeue(ctx)
+	if !ok {
+		return err
 	}
-	info, err := f.Info()
-	if err != nil {
-		return fmt.Errorf("acquire frame: %w: %w", ErrGrabber, err)
-	}
-	if !l.complete(info) {
-		l.p.dropSource.Add(1)
-		l.ring.RecordDrops(ringbuf.DropSource, 1)
+	if cause, ok := l.incomplete(info); ok {
+		l.ring.RecordDrops(cause, 1)
 		return l.requeue(f)
 	}
 	s, err := l.ring.Acquire()
 	if errors.Is(err, ringbuf.ErrNoFreeSlot) {
-		l.p.dropNoSlot.Add(1)
-		l.ring.RecordDrops(ringbuf.DropNoSlot, 1)
+		// In safe-copy mode no slot is ever lent out for long: a failed
+		// Acquire means consumers' holds or a lossless cursor kept every
+		// slot.
+		l.ring.RecordDrops(loss.Blocked, 1)
 		return l.requeue(f)
 	}
 	if err != nil {
@@ -236,12 +277,13 @@ func (l *loopState) stepCopy(ctx context.Context) error {
 		l.ring.Abort(s)
 		return fmt.Errorf("requeue frame %d: %w: %w", info.FrameID, ErrGrabber, err)
 	}
+	l.account(l.grab.Counters()) // drops before this frame, before it is published
 	if _, err := l.ring.Publish(s, meta(info)); err != nil {
 		return fmt.Errorf("publish slot %d: %w: %w", s.Index(), ErrRing, err)
 	}
+	l.ring.RecordCopies(1)
 	l.p.published.Add(1)
 	l.p.copied.Add(uint64(n))
-	l.account(l.grab.Counters())
 	return nil
 }
 
@@ -253,11 +295,17 @@ func (l *loopState) requeue(f native.Frame) error {
 	return nil
 }
 
-// complete reports whether a dequeued frame can be published: fully
-// written, and of the configured geometry (a slot holds exactly one).
-func (l *loopState) complete(info native.FrameInfo) bool {
-	return info.Status == native.FrameComplete && info.Geometry == l.p.cfg.Geometry &&
-		info.Length == info.Geometry.Size()
+// incomplete says whether a dequeued frame cannot be published, and why:
+// not fully written (its status's cause), or not of the configured
+// geometry (a slot holds exactly one frame of it).
+func (l *loopState) incomplete(info native.FrameInfo) (loss.Cause, bool) {
+	if info.Status != native.FrameComplete {
+		return info.Status.Cause(), true
+	}
+	if info.Geometry != l.p.cfg.Geometry || info.Length != info.Geometry.Size() {
+		return loss.SizeMismatch, true
+	}
+	return 0, false
 }
 
 // meta is the ring descriptor of a frame.
@@ -271,14 +319,28 @@ func meta(info native.FrameInfo) ringbuf.Meta {
 	}
 }
 
-// account moves the grabber's new underruns into the ring's drop counter
-// (invariant 4) and notes how many frame ids it has consumed.
+// account moves the grabber's new losses into the ring's drop table
+// (invariant 4), by cause, and notes how many frame ids it has consumed
+// and how many frames it had to copy.
 func (l *loopState) account(c native.Counters) {
 	if c.Underruns > l.lastUnderruns {
 		d := c.Underruns - l.lastUnderruns
 		l.lastUnderruns = c.Underruns
-		l.p.dropUnderrun.Add(d)
-		l.ring.RecordDrops(ringbuf.DropUnderrun, d)
+		cause := loss.Underrun
+		if l.blocked {
+			cause = loss.Blocked
+		}
+		l.ring.RecordDrops(cause, d)
+	}
+	for i, n := range c.Lost {
+		if n > l.lastLost[i] {
+			l.ring.RecordDrops(loss.Cause(i), n-l.lastLost[i])
+			l.lastLost[i] = n
+		}
+	}
+	if c.Copies > l.lastCopies {
+		l.ring.RecordCopies(c.Copies - l.lastCopies)
+		l.lastCopies = c.Copies
 	}
 	if c.NextFrameID > l.p.frames.Load() {
 		l.p.frames.Store(c.NextFrameID)

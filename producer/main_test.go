@@ -113,8 +113,7 @@ func (r *running) stop(t *testing.T) producer.Stats {
 	}
 	st := r.stats
 	if st.Frames != st.Accounted() {
-		t.Errorf("accounting: %d frames != %d published + %d no-slot + %d underrun + %d source + %d discarded",
-			st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource, st.Discarded)
+		t.Errorf("accounting: %d frames != %d published + drops %v", st.Frames, st.Published, st.Drops.Map())
 	}
 	return st
 }

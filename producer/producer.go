@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -67,18 +68,15 @@ type Producer struct {
 	loop loopState // Run's goroutine only (loop.go)
 
 	// Counters, written by Run's goroutine, read by anyone.
-	frames       atomic.Uint64 // the grabber's NextFrameID, last seen
-	published    atomic.Uint64
-	dropNoSlot   atomic.Uint64
-	dropUnderrun atomic.Uint64
-	dropSource   atomic.Uint64
-	discarded    atomic.Uint64
-	copied       atomic.Uint64 // bytes copied (safe-copy)
-	kernelExits  atomic.Uint64 // consumer exits the eBPF observer reported
-	exitWatch    atomic.Value  // string: the observer's mode, "unavailable" or unset
-	observer     atomic.Pointer[exitObserver]
-	startNs      atomic.Int64 // wall clock of Start (Unix ns), 0 before
-	endNs        atomic.Int64 // wall clock of the end of the loop, 0 before
+	// Drop counts live in the ring only (ringbuf.Producer.Drops).
+	frames      atomic.Uint64 // the grabber's NextFrameID, last seen
+	published   atomic.Uint64
+	copied      atomic.Uint64 // bytes copied (safe-copy)
+	kernelExits atomic.Uint64 // consumer exits the eBPF observer reported
+	exitWatch   atomic.Value  // string: the observer's mode, "unavailable" or unset
+	observer    atomic.Pointer[exitObserver]
+	startNs     atomic.Int64 // wall clock of Start (Unix ns), 0 before
+	endNs       atomic.Int64 // wall clock of the end of the loop, 0 before
 
 	ringMu     sync.RWMutex
 	ringClosed bool
@@ -90,10 +88,11 @@ type Producer struct {
 	closeErr error
 }
 
-// New creates the ring, opens the frame grabber and lends it its buffers:
-// every ring slot announced (zero-copy) or QueueDepth private buffers
-// allocated (safe-copy). Consumers can attach as soon as New returns;
-// frames flow once Run starts.
+// New opens the frame grabber (a GStreamer source negotiates its caps
+// here), creates the ring with slots for the frames the grabber produces,
+// and lends the grabber its buffers: every ring slot announced (zero-copy)
+// or QueueDepth private buffers allocated (safe-copy). Consumers can
+// attach as soon as New returns; frames flow once Run starts.
 func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -106,17 +105,24 @@ func New(cfg Config) (*Producer, error) {
 			p.release()
 		}
 	}()
-	p.ring, err = ringbuf.Create(ringbuf.Config{
-		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
-		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
-		EvictAfter: cfg.EvictAfter, HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
-	}
+	// The grabber first: a GStreamer source knows its geometry only once
+	// its pipeline has negotiated, and the ring's slots are sized for it.
 	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
+	}
+	if cfg, err = cfg.adopt(p.grab.Config()); err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
+	p.cfg = cfg
+	p.ring, err = ringbuf.Create(ringbuf.Config{
+		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
+		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
+		EvictAfter: cfg.EvictAfter, HoldQuota: cfg.HoldQuota, HeartbeatPeriod: cfg.heartbeat(),
+		HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w: %w", ErrRing, err)
 	}
 	if err := p.loop.init(p); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)
@@ -137,6 +143,17 @@ func (p *Producer) Path() string { return p.ring.Path() }
 
 // Epoch is the random identity of this ring (ringbuf.Producer.Epoch).
 func (p *Producer) Epoch() uint64 { return p.ring.Epoch() }
+
+// ringPids appends the pids of the ring's consumers to dst (none once the
+// ring closed): ringbuf.Producer.ConsumerPids under ringMu.
+func (p *Producer) ringPids(dst []int) []int {
+	p.ringMu.RLock()
+	defer p.ringMu.RUnlock()
+	if p.ringClosed {
+		return dst
+	}
+	return p.ring.ConsumerPids(dst)
+}
 
 // Snapshot returns the ring's state (consumers, drops, slots). After the
 // ring closed it returns ErrClosed.
@@ -202,9 +219,8 @@ func (p *Producer) Run(ctx context.Context) (Stats, error) {
 	p.mu.Unlock()
 
 	st := p.Stats()
-	attrs := []any{"published", st.Published, "frames", st.Frames, "drop_no_slot", st.DropNoSlot,
-		"drop_underrun", st.DropUnderrun, "drop_source", st.DropSource, "discarded", st.Discarded,
-		"elapsed", st.Elapsed.Round(time.Millisecond), "fps", round1(st.FPS())}
+	attrs := []any{"published", st.Published, "frames", st.Frames, "dropped", st.DropTotal(),
+		slog.Any("drops", st.Drops.Map()), "elapsed", st.Elapsed.Round(time.Millisecond).String(), "fps", round1(st.FPS())}
 	if runErr != nil {
 		p.log.Error("producer failed", append(attrs, "err", runErr)...)
 	} else {
@@ -226,6 +242,12 @@ func (p *Producer) run(ctx context.Context) error {
 		if err := p.step(ctx); err != nil {
 			if ended(ctx, err) {
 				return nil // the grabber's wait ended with ctx: a normal end
+			}
+			if errors.Is(err, native.ErrStopped) {
+				// Only Run stops the grabber: the source itself ended
+				// (a GStreamer stream's end), after its last frame.
+				p.log.Info("the source ended")
+				return nil
 			}
 			return err
 		}
@@ -297,7 +319,12 @@ func (p *Producer) shutdown() error {
 	// not dequeued buffer. Read them before Close zeroes them.
 	c := p.grab.Counters()
 	p.loop.account(c)
-	p.discarded.Store(c.Discarded)
+	p.ring.RecordDrops(loss.Discarded, c.Discarded)
+	if c.Copies > 0 {
+		// A GStreamer source's upstream wrote these frames elsewhere: it
+		// ignored the sink's pool, or no slot was queued when it asked.
+		p.log.Info("frames copied into slots by the source", "copies", c.Copies, "delivered", c.Delivered)
+	}
 	if err := p.loop.reclaim(); err != nil {
 		errs = append(errs, err)
 	}

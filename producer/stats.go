@@ -2,18 +2,22 @@ package producer
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"time"
+
+	"github.com/framering/framering/loss"
 )
 
 // Stats are a producer's counts. Every frame id the grabber consumed is
 // counted exactly once, so that once Run has returned
 //
-//	Frames == Published + DropNoSlot + DropUnderrun + DropSource + Discarded
+//	Frames == Published + DropTotal()
 //
-// While Run runs, frames being filled or waiting to be dequeued are in
-// Frames and not yet elsewhere; a Run that failed may leave the frame it
-// held unaccounted.
+// The drops are the ring's drop table (one source: what every consumer
+// and ringctl see), by cause. While Run runs, frames being filled or
+// waiting to be dequeued are in Frames and not yet elsewhere; a Run that
+// failed may leave the frame it held unaccounted.
 type Stats struct {
 	Ring   string `json:"ring"`
 	Source string `json:"source"`
@@ -22,18 +26,13 @@ type Stats struct {
 	// or lost (its Counters.NextFrameID).
 	Frames    uint64 `json:"frames"`
 	Published uint64 `json:"published"`
-	// DropNoSlot counts frames dropped because no ring slot was free
-	// (safe-copy mode; zero-copy mode loses them as underruns instead).
-	DropNoSlot uint64 `json:"drop_no_slot"`
-	// DropUnderrun counts frames the grabber lost because no buffer was
-	// queued when they were due.
-	DropUnderrun uint64 `json:"drop_underrun"`
-	// DropSource counts incomplete or malformed frames.
-	DropSource uint64 `json:"drop_source"`
-	// Discarded counts frames filled but not yet dequeued when the grabber
-	// was stopped at shutdown.
-	Discarded uint64 `json:"discarded"`
-	// CopiedBytes is what safe-copy mode copied (0 in zero-copy mode).
+	// Drops are the frames lost before they got a sequence number, by
+	// cause (the ring's drop table); in JSON an object keyed by cause name.
+	Drops loss.Counts `json:"drops"`
+	// Copies counts frames copied into their slot (safe-copy mode, or a
+	// source that would not write into ring memory); CopiedBytes is what
+	// safe-copy mode copied.
+	Copies      uint64        `json:"copies"`
 	CopiedBytes uint64        `json:"copied_bytes"`
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	// ExitWatch is the kernel exit observer's mode ("tracepoint/group_dead",
@@ -43,12 +42,12 @@ type Stats struct {
 	KernelExits uint64 `json:"kernel_exits"`
 }
 
-// Drops is the sum of the three drop causes the ring records.
-func (s Stats) Drops() uint64 { return s.DropNoSlot + s.DropUnderrun + s.DropSource }
+// DropTotal is the number of frames dropped, every cause.
+func (s Stats) DropTotal() uint64 { return s.Drops.Total() }
 
 // Accounted is the number of frame ids whose fate is known:
-// Published + Drops + Discarded. It equals Frames once Run has returned.
-func (s Stats) Accounted() uint64 { return s.Published + s.Drops() + s.Discarded }
+// Published + DropTotal. It equals Frames once Run has returned.
+func (s Stats) Accounted() uint64 { return s.Published + s.DropTotal() }
 
 // FPS is the average published frame rate over Elapsed.
 func (s Stats) FPS() float64 {
@@ -63,9 +62,9 @@ func (p *Producer) Stats() Stats {
 	s := Stats{
 		Ring: p.ring.Path(), Source: p.cfg.Source, Mode: p.cfg.mode(),
 		Frames: p.frames.Load(), Published: p.published.Load(),
-		DropNoSlot: p.dropNoSlot.Load(), DropUnderrun: p.dropUnderrun.Load(), DropSource: p.dropSource.Load(),
-		Discarded: p.discarded.Load(), CopiedBytes: p.copied.Load(), KernelExits: p.kernelExits.Load(),
+		Drops: p.ring.Drops(), CopiedBytes: p.copied.Load(), KernelExits: p.kernelExits.Load(),
 	}
+	s.Copies = p.ring.Snapshot().Copies
 	if m, ok := p.exitWatch.Load().(string); ok {
 		s.ExitWatch = m
 	}
@@ -107,13 +106,14 @@ func (p *Producer) logStats(prev Stats, prevAt, now time.Time) Stats {
 		fps = float64(s.Published-prev.Published) / dt
 	}
 	p.log.Info("producer stats", "fps", round1(fps), "published", s.Published, "frames", s.Frames,
-		"drop_no_slot", snap.DropNoSlot, "drop_underrun", snap.DropUnderrun, "drop_source", snap.DropSource,
-		"consumers", len(snap.Consumers), "evictions", snap.Evictions, "reclaims", snap.Reclaims,
-		"reclaimed_holds", snap.ReclaimedHold)
+		"dropped", snap.Drops.Total(), slog.Any("drops", snap.Drops.Map()), "source", snap.SourceState,
+		"consumers", len(snap.Consumers), "evictions", snap.Evictions, "detaches", snap.Detaches,
+		"reclaims", snap.Reclaims, "reclaimed_holds", snap.ReclaimedHolds, "revoked_holds", snap.RevokedHolds,
+		"copies", snap.Copies)
 	for _, c := range snap.Consumers {
 		p.log.Info("consumer stats", "name", c.Name, "pid", c.Pid, "mode", c.Mode, "state", c.State,
 			"lag", c.Lag, "delivered", c.Delivered, "skipped", c.Skipped, "missed", c.Missed,
-			"held", c.Held, "blocked_drops", c.BlockedDrops, "latency", time.Duration(c.LatencyNs))
+			"held", c.Held, "block_drops", c.BlockDrops, "latency", time.Duration(c.LatencyNs).String())
 	}
 	return s
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/producer/exitwatch"
+	"github.com/framering/framering/ringbuf"
 )
 
 // syncInterval is how often the watched set follows the consumer table.
@@ -26,6 +27,10 @@ const syncInterval = 100 * time.Millisecond
 type exitObserver struct {
 	p *Producer
 	w *exitwatch.Watcher
+
+	// sync's scratch, reused (follow's goroutine only).
+	pids []int
+	live map[int]bool
 
 	mu      sync.Mutex
 	watched map[int]bool // pids handed to w.Watch
@@ -43,7 +48,7 @@ func (p *Producer) startExitWatch(ctx context.Context, wg *sync.WaitGroup) *exit
 	}
 	p.exitWatch.Store(w.Mode())
 	p.log.Info("kernel exit watch attached", "mode", w.Mode())
-	o := &exitObserver{p: p, w: w, watched: map[int]bool{}}
+	o := &exitObserver{p: p, w: w, watched: map[int]bool{}, pids: make([]int, 0, ringbuf.MaxConsumers), live: map[int]bool{}}
 	p.observer.Store(o)
 	wg.Add(2)
 	go func() {
@@ -74,17 +79,17 @@ func (o *exitObserver) follow(ctx context.Context) {
 }
 
 func (o *exitObserver) sync() {
-	snap, err := o.p.Snapshot()
-	if err != nil {
-		return
-	}
-	live := make(map[int]bool, len(snap.Consumers))
-	for _, c := range snap.Consumers {
-		live[c.Pid] = true
+	// Every 100 ms for the producer's whole life: nothing here may
+	// allocate in steady state (reused slice and map), or the producer's
+	// heap grows with garbage between two rare collections.
+	o.pids = o.p.ringPids(o.pids[:0])
+	clear(o.live)
+	for _, pid := range o.pids {
+		o.live[pid] = true
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for pid := range live {
+	for pid := range o.live {
 		if !o.watched[pid] {
 			if err := o.w.Watch(pid); err != nil {
 				o.p.log.Warn("cannot watch consumer exit", "pid", pid, "err", err)
@@ -94,7 +99,7 @@ func (o *exitObserver) sync() {
 		}
 	}
 	for pid := range o.watched {
-		if !live[pid] {
+		if !o.live[pid] {
 			o.w.Unwatch(pid)
 			delete(o.watched, pid)
 		}

@@ -13,7 +13,8 @@ var (
 	// The reader fell behind; whatever it computed from the frame is void.
 	ErrOverwritten = errors.New("frame overwritten")
 	// ErrProducerGone is returned when the producer process exited or
-	// dropped the connection without closing the ring.
+	// dropped the connection without closing the ring, or when a socket
+	// left by a crashed producer refuses connections.
 	ErrProducerGone = errors.New("producer gone")
 	// ErrClosed is returned when the ring was closed by its producer, or a
 	// Producer, Reader or Lease is used after Close/Release.
@@ -21,12 +22,33 @@ var (
 	// ErrIncompatible is returned when a segment or message has another
 	// magic, layout version or geometry than this build understands.
 	ErrIncompatible = errors.New("incompatible ring layout")
-	// ErrCorrupt is returned when a segment or message is inconsistent:
-	// sizes or offsets out of bounds, values that cannot be.
+	// ErrCorrupt is returned when a segment is inconsistent: sizes or
+	// offsets out of bounds, values that cannot be.
 	ErrCorrupt = errors.New("corrupt ring segment")
-	// ErrEvicted is returned to a lossless consumer that the producer
-	// evicted for falling behind past its bound.
+	// ErrProtocol is returned when the peer breaks the attach protocol:
+	// a malformed or unexpected message, a wrong number of descriptors.
+	ErrProtocol = errors.New("protocol error")
+	// ErrNoSuchRing is returned by Attach when no ring of that name
+	// exists: no socket at its path (docs/LAYOUT.md 6.1).
+	ErrNoSuchRing = errors.New("no such ring")
+	// ErrNotResponding is returned by Attach when the producer accepted
+	// the connection but did not answer in time: it is stopped or hung
+	// (ringbuf.Inspect can still read its state from shared memory).
+	ErrNotResponding = errors.New("producer not responding")
+	// ErrEvicted is returned to a consumer that the producer evicted
+	// (docs/LAYOUT.md 11.4): it fell behind as a lossless consumer, held
+	// more slots than its quota, or its holds kept the producer from every
+	// slot. Its leases are revoked; it should detach (and may re-attach).
 	ErrEvicted = errors.New("consumer evicted")
+	// ErrRevoked is returned by Lease.Release and Lease.Check for a lease
+	// whose consumer was evicted while it held it: the producer no longer
+	// honours the hold. Alone it means the frame was still intact; wrapped
+	// together with ErrOverwritten it means the slot was reused and what
+	// was read through the lease may be torn.
+	ErrRevoked = errors.New("lease revoked")
+	// ErrTooManyHeld is returned by Borrow when the consumer already holds
+	// as many slots as the ring's hold quota allows.
+	ErrTooManyHeld = errors.New("hold quota reached")
 	// ErrNoFreeSlot is returned by Producer.Acquire when every slot is
 	// published and either held by a consumer or not yet passed by a
 	// lossless consumer. The frame that needed a slot is dropped.

@@ -3,32 +3,108 @@ package ringbuf
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/framering/framering/loss"
 )
 
-// The offsets docs/LAYOUT.md specifies. A change to either side fails here.
-func TestLayoutOffsets(t *testing.T) {
-	want := map[string][2]uint64{
-		"magic": {offMagic, 0x00}, "version": {offVersion, 0x08}, "header_size": {offHeaderSize, 0x0C},
-		"slot_count": {offSlotCount, 0x10}, "index_count": {offIndexCount, 0x14}, "slot_capacity": {offSlotCapacity, 0x18},
-		"desc_offset": {offDescOffset, 0x20}, "index_offset": {offIndexOffset, 0x28}, "payload_offset": {offPayloadOffset, 0x30},
-		"data_size": {offDataSize, 0x38}, "epoch": {offEpoch, 0x40}, "producer_pid": {offProducerPid, 0x48},
-		"max_consumers": {offMaxConsumers, 0x4C}, "control_size": {offControlSize, 0x50}, "created": {offCreatedUnixNs, 0x58},
-		"flags": {offFlags, 0x60}, "published": {offPublished, 0x80}, "state": {offState, 0xC0}, "wake": {offWake, 0x100},
-		"drop_no_slot": {offDropNoSlot, 0x140}, "heartbeat": {offHeartbeatNs, 0x178},
-		"d.gen": {dGen, 0}, "d.seq": {dSeq, 8}, "d.frame_id": {dFrameID, 16}, "d.timestamp": {dTimestamp, 24},
-		"d.width": {dWidth, 32}, "d.height": {dHeight, 36}, "d.stride": {dStride, 40}, "d.format": {dFormat, 44},
-		"d.length": {dLength, 48}, "d.flags": {dFlags, 56},
-		"c.waiters": {cWaiters, 0x40}, "c.attached": {cAttached, 0x80}, "c.epoch": {cEpoch, 0x30},
-		"e.state": {eState, 0}, "e.name": {eName, 0x20}, "e.cursor": {eCursor, 0x40}, "e.block_drops": {eBlockDrops, 0x80},
+// specTables parses the field tables of docs/LAYOUT.md sections 3.1, 3.2,
+// 4.1 and 4.3: each row's offset, size and name, by section.
+func specTables(t *testing.T) map[string]map[string][2]uint64 {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/LAYOUT.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, v := range want {
-		if v[0] != v[1] {
-			t.Errorf("%s at %#x, spec says %#x", name, v[0], v[1])
+	sections := map[string]string{"### 3.1 ": "data", "### 3.2 ": "desc", "### 4.1 ": "control", "### 4.3 ": "entry"}
+	row := regexp.MustCompile("^\\| (0x[0-9A-Fa-f]+) \\| ([0-9]+) \\| [^|]*\\| `([a-z_]+)` \\|")
+	out := map[string]map[string][2]uint64{}
+	cur := ""
+	for _, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(line, "#") {
+			cur = ""
+			for prefix, name := range sections {
+				if strings.HasPrefix(line, prefix) {
+					cur = name
+				}
+			}
+			continue
+		}
+		if m := row.FindStringSubmatch(line); m != nil && cur != "" {
+			off, _ := strconv.ParseUint(m[1], 0, 64)
+			size, _ := strconv.ParseUint(m[2], 10, 64)
+			if out[cur] == nil {
+				out[cur] = map[string][2]uint64{}
+			}
+			out[cur][m[3]] = [2]uint64{off, size}
 		}
 	}
-	if descSize != 64 || holdSize != 64 || entrySize != 256 || headerSize != 4096 || msgSize != 64 {
+	return out
+}
+
+// Every field docs/LAYOUT.md specifies is at the offset this package uses,
+// and every named field of the spec has its Go constant: a change to
+// either side fails here.
+func TestLayoutOffsets(t *testing.T) {
+	goOffsets := map[string]map[string]uint64{
+		"data": {"magic": offMagic, "version": offVersion, "header_size": offHeaderSize, "slot_count": offSlotCount,
+			"index_count": offIndexCount, "slot_capacity": offSlotCapacity, "desc_offset": offDescOffset,
+			"index_offset": offIndexOffset, "payload_offset": offPayloadOffset, "data_size": offDataSize, "epoch": offEpoch,
+			"producer_pid": offProducerPid, "max_consumers": offMaxConsumers, "control_size": offControlSize,
+			"created_unix_ns": offCreatedUnixNs, "flags": offFlags, "hold_quota": offHoldQuota,
+			"heartbeat_period_ns": offHeartbeatEvery, "evict_after_ns": offEvictAfter, "published": offPublished,
+			"state": offState, "source_state": offSourceState, "wake": offWake, "evictions": offEvictions,
+			"detaches": offDetaches, "reclaims": offReclaims, "reclaimed_holds": offReclaimedHold,
+			"revoked_holds": offRevokedHold, "start_mono_ns": offStartMonoNs, "heartbeat_ns": offHeartbeatNs,
+			"copies": offCopies, "drops": offDrops},
+		"desc": {"gen": dGen, "seq": dSeq, "frame_id": dFrameID, "timestamp": dTimestamp, "width": dWidth, "height": dHeight,
+			"stride": dStride, "format": dFormat, "length": dLength, "flags": dFlags, "device_timestamp": dDeviceTimestamp,
+			"origin_epoch": dOriginEpoch, "origin_seq": dOriginSeq, "publish_ns": dPublishNs, "drops_before": dDropsBefore},
+		"control": {"magic": cMagic, "version": cVersion, "header_size": cHeaderSize, "slot_count": cSlotCount,
+			"max_consumers": cMaxConsumers, "holds_offset": cHoldsOffset, "table_offset": cTableOffset,
+			"control_size": cControlSize, "epoch": cEpoch, "waiters": cWaiters, "attached": cAttached},
+		"entry": {"state": eState, "mode": eMode, "pid": ePid, "uid": eUID, "pidfd_ino": ePidfdIno,
+			"attach_unix_ns": eAttachNs, "name": eName, "cursor": eCursor, "delivered": eDelivered, "skipped": eSkipped,
+			"missed": eMissed, "held": eHeld, "last_seq": eLastSeq, "latency_ns": eLatencyNs, "revoked_seen": eRevokedSeen,
+			"block_drops": eBlockDrops, "evict_reason": eEvictReason, "revoked_holds": eRevokedHolds},
+	}
+	spec := specTables(t)
+	for table, fields := range goOffsets {
+		if len(spec[table]) != len(fields) {
+			t.Errorf("%s: the spec names %d fields, this package %d", table, len(spec[table]), len(fields))
+		}
+		for name, off := range fields {
+			sv, ok := spec[table][name]
+			if !ok {
+				t.Errorf("%s.%s: not in docs/LAYOUT.md", table, name)
+			} else if sv[0] != off {
+				t.Errorf("%s.%s at %#x, spec says %#x", table, name, off, sv[0])
+			}
+		}
+	}
+	if spec["data"]["drops"][1] != 8*loss.Max || spec["desc"]["drops_before"][1] != 8*dropsBeforeWords {
+		t.Errorf("drop table sizes: spec %v", spec["data"]["drops"])
+	}
+	if descSize != 128 || holdSize != 64 || entrySize != 256 || headerSize != 4096 || msgSize != 64 {
 		t.Fatal("record sizes changed")
+	}
+}
+
+// The worked example of docs/LAYOUT.md section 5.
+func TestGeometryExample(t *testing.T) {
+	g, err := newGeometry(8, 76800, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.capacity != 77824 || g.indexCount != 64 || g.descOffset != 0x1000 || g.indexOffset != 0x1400 ||
+		g.payloadOffset != 0x2000 || g.dataSize != 0x9A000 || g.holdsOffset != 0x1000 || g.tableOffset != 0x1200 ||
+		g.controlSize != 0x6000 {
+		t.Fatalf("%+v", g)
 	}
 }
 
@@ -37,7 +113,7 @@ func TestGeometry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.capacity != 4096 || g.indexCount != 64 || g.descOffset != 4096 || g.indexOffset != 4096+8*64 {
+	if g.capacity != 4096 || g.indexCount != 64 || g.descOffset != 4096 || g.indexOffset != 4096+8*descSize {
 		t.Fatalf("%+v", g)
 	}
 	if g.payloadOffset%pageSize != 0 || g.payloadOffset < g.indexOffset+64*8 || g.dataSize != g.payloadOffset+8*4096 {
@@ -64,6 +140,7 @@ func validHeaders(t testing.TB) (geometry, []byte, []byte) {
 		t.Fatal(err)
 	}
 	g.epoch, g.producerPid = 0xfeedface, 42
+	g.holdQuota, g.heartbeat, g.evictAfter = 2, 100*time.Millisecond, 2*time.Second
 	data := make([]byte, headerSize)
 	ctl := make([]byte, headerSize)
 	g.encodeData(data, 1)
@@ -97,7 +174,7 @@ func TestDecodeHeaders(t *testing.T) {
 		{"short", data[:100], g.dataSize, ErrCorrupt},
 		{"truncated segment", data, g.dataSize - 1, ErrCorrupt},
 		{"magic", mut(data, offMagic, 1), g.dataSize, ErrIncompatible},
-		{"version", mut(data, offVersion, 2), g.dataSize, ErrIncompatible},
+		{"version", mut(data, offVersion, 3), g.dataSize, ErrIncompatible},
 		{"header size", mut(data, offHeaderSize, 8192), g.dataSize, ErrIncompatible},
 		{"max consumers", mut(data, offMaxConsumers, 128), g.dataSize, ErrIncompatible},
 		{"zero slots", mut(data, offSlotCount, 0), g.dataSize, ErrCorrupt},
@@ -107,6 +184,10 @@ func TestDecodeHeaders(t *testing.T) {
 		{"capacity unaligned", mut(data, offSlotCapacity, 8193), g.dataSize, ErrCorrupt},
 		{"payload offset", mut(data, offPayloadOffset, 0), g.dataSize, ErrCorrupt},
 		{"data size", mut(data, offDataSize, 1<<31), g.dataSize, ErrCorrupt},
+		{"zero hold quota", mut(data, offHoldQuota, 0), g.dataSize, ErrCorrupt},
+		{"hold quota above slots", mut(data, offHoldQuota, 5), g.dataSize, ErrCorrupt},
+		{"zero heartbeat period", mut(mut(data, offHeartbeatEvery, 0), offHeartbeatEvery+4, 0), g.dataSize, ErrCorrupt},
+		{"v1 segment", mut(data, offVersion, 1), g.dataSize, ErrIncompatible},
 	}
 	for _, c := range cases {
 		if _, err := decodeDataHeader(c.b, c.size); !errors.Is(err, c.want) {
@@ -168,28 +249,35 @@ func TestMessages(t *testing.T) {
 		off int
 		v   uint32
 		err error
-	}{{0, 1, ErrIncompatible}, {8, 2, ErrIncompatible}, {12, 7, ErrCorrupt}, {16, 9, ErrCorrupt}, {24, 0x01, ErrCorrupt}} {
+	}{{0, 1, ErrIncompatible}, {8, 1, ErrIncompatible}, {8, 3, ErrIncompatible}, {12, 7, ErrProtocol}, {16, 9, ErrProtocol}, {24, 0x01, ErrProtocol}} {
 		m := b
 		binary.LittleEndian.PutUint32(m[c.off:], c.v)
 		if _, err := decodeHello(m[:]); !errors.Is(err, c.err) {
 			t.Errorf("hello off %d: %v", c.off, err)
 		}
 	}
-	if _, err := decodeHello(b[:10]); !errors.Is(err, ErrCorrupt) {
+	if _, err := decodeHello(b[:10]); !errors.Is(err, ErrProtocol) {
 		t.Error("short hello accepted")
 	}
-	welcome{status: statusOK, entry: 3, epoch: 7, dataSize: 1 << 20, controlSize: 1 << 16}.encode(b[:])
+	welcome{status: statusOK, entry: 3, epoch: 7, dataFileSize: 1 << 20, controlFileSize: 1 << 16}.encode(b[:])
 	w, err := decodeWelcome(b[:])
 	if err != nil || w.entry != 3 || w.epoch != 7 {
 		t.Fatalf("%+v %v", w, err)
 	}
 	binary.LittleEndian.PutUint32(b[16:], 64)
-	if _, err := decodeWelcome(b[:]); !errors.Is(err, ErrCorrupt) {
+	if _, err := decodeWelcome(b[:]); !errors.Is(err, ErrProtocol) {
 		t.Errorf("entry 64 accepted: %v", err)
 	}
-	encodeNote(b[:], noteEvicted)
-	if k, err := decodeNote(b[:]); err != nil || k != noteEvicted {
-		t.Fatal(k, err)
+	encodeNote(b[:], noteEvicted, uint32(EvictQuota))
+	if k, reason, err := decodeNote(b[:]); err != nil || k != noteEvicted || reason != uint32(EvictQuota) {
+		t.Fatal(k, reason, err)
+	}
+	encodeBye(b[:])
+	if !isBye(b[:]) || isBye(b[:63]) {
+		t.Fatal("bye round trip")
+	}
+	if binary.LittleEndian.Uint64(b[:]) != 0x21455942524D5246 {
+		t.Fatalf("bye magic %#x, spec says 0x21455942524D5246", binary.LittleEndian.Uint64(b[:]))
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/clock"
 
 	"github.com/framering/framering/internal/testmain"
@@ -86,6 +88,8 @@ func runChild(role string) error {
 		return r.Close()
 	case "pinger":
 		return childPinger(path)
+	case "hoarder":
+		return childHoarder(path)
 	case "holder":
 		r, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: path, Consumer: "holder", Mode: ringbuf.Lossless})
 		if err != nil {
@@ -148,7 +152,7 @@ func childProducer(path string) error {
 		}
 		s, err := p.Acquire()
 		if errors.Is(err, ringbuf.ErrNoFreeSlot) {
-			p.RecordDrops(ringbuf.DropNoSlot, 1)
+			p.RecordDrops(loss.Blocked, 1)
 			dropped++
 			continue
 		} else if err != nil {
@@ -299,7 +303,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // kill -9 a consumer holding leases: the producer reclaims every hold and
 // every slot becomes free; a new consumer attaches in its place.
 func TestKillConsumerHoldingLeases(t *testing.T) {
-	p := newRing(t, ringbuf.Config{Slots: 4, EvictAfter: time.Hour})
+	p := newRing(t, ringbuf.Config{Slots: 4, HoldQuota: 3, EvictAfter: time.Hour})
 	h := start(t, "holder", "FR_PATH="+p.Path(), "FR_HOLD=3")
 	waitFor(t, "holder to attach", func() bool { return len(p.Snapshot().Consumers) == 1 })
 	for i := 1; i <= 3; i++ {
@@ -337,8 +341,8 @@ func TestKillConsumerHoldingLeases(t *testing.T) {
 			t.Fatalf("slot %d still held after reclaim: %+v", s.Index, s)
 		}
 	}
-	if snap.ReclaimedHold != 3 {
-		t.Fatalf("reclaimed %d holds, want 3", snap.ReclaimedHold)
+	if snap.ReclaimedHolds != 3 {
+		t.Fatalf("reclaimed %d holds, want 3", snap.ReclaimedHolds)
 	}
 	// Every slot is free again: four acquisitions succeed.
 	var slots []ringbuf.Slot

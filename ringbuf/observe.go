@@ -6,13 +6,11 @@ package ringbuf
 // counters that only grow.
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
 	"github.com/framering/framering/clock"
-
-	"github.com/framering/framering/shm"
+	"github.com/framering/framering/loss"
 )
 
 // Epoch is a producer run's random identity as tools show it: 16 hex
@@ -52,7 +50,8 @@ type ConsumerInfo struct {
 	Pid          int    `json:"pid"`
 	UID          int    `json:"uid"`
 	Mode         string `json:"mode"`
-	State        string `json:"state"` // active or evicted
+	State        string `json:"state"`                  // active or evicted
+	EvictReason  string `json:"evict_reason,omitempty"` // why, when evicted
 	AttachedUnix int64  `json:"attached_unix_ns"`
 	Cursor       uint64 `json:"cursor"`
 	Lag          uint64 `json:"lag"` // published frames not yet passed
@@ -62,53 +61,67 @@ type ConsumerInfo struct {
 	Held         uint64 `json:"held"`
 	LastSeq      uint64 `json:"last_seq"`
 	LatencyNs    uint64 `json:"latency_ns"`
-	BlockedDrops uint64 `json:"blocked_drops"`
+	// BlockDrops counts frames dropped (cause blocked) while this consumer
+	// was the one blamed for keeping the producer from every slot.
+	BlockDrops uint64 `json:"block_drops"`
+	// RevokedHolds counts its hold bits cleared when it was evicted;
+	// RevokedSeen the leases it found revoked at release.
+	RevokedHolds uint64 `json:"revoked_holds"`
+	RevokedSeen  uint64 `json:"revoked_seen"`
 }
 
-// Snapshot is a ring's state as seen at one moment.
+// Snapshot is a ring's state as seen at one moment. Each word is loaded
+// atomically; the whole is not atomic, but its counters only grow.
 type Snapshot struct {
-	Epoch         uint64         `json:"epoch"`
-	ProducerPid   int            `json:"producer_pid"`
-	State         string         `json:"state"`
-	Published     uint64         `json:"published"`
-	Slots         int            `json:"slots"`
-	SlotCapacity  uint64         `json:"slot_capacity"`
-	IndexSize     int            `json:"index_size"`
-	HugePages     bool           `json:"huge_pages"`
-	Uptime        time.Duration  `json:"uptime_ns"`
-	HeartbeatAge  time.Duration  `json:"heartbeat_age_ns"`
-	DropNoSlot    uint64         `json:"drop_no_slot"`
-	DropUnderrun  uint64         `json:"drop_underrun"`
-	DropSource    uint64         `json:"drop_source"`
-	Evictions     uint64         `json:"evictions"`
-	Reclaims      uint64         `json:"reclaims"`
-	ReclaimedHold uint64         `json:"reclaimed_holds"`
-	SlotInfo      []SlotInfo     `json:"slot_info"`
-	Consumers     []ConsumerInfo `json:"consumers"`
+	Epoch           uint64        `json:"epoch"`
+	ProducerPid     int           `json:"producer_pid"`
+	State           string        `json:"state"`        // the ring: init, running, closed
+	SourceState     string        `json:"source_state"` // the acquisition loop: starting, acquiring, waiting, source lost, stopped
+	Published       uint64        `json:"published"`
+	Slots           int           `json:"slots"`
+	SlotCapacity    uint64        `json:"slot_capacity"`
+	IndexSize       int           `json:"index_size"`
+	HoldQuota       int           `json:"hold_quota"`
+	HugePages       bool          `json:"huge_pages"`
+	HeartbeatPeriod time.Duration `json:"heartbeat_period_ns"`
+	EvictAfter      time.Duration `json:"evict_after_ns"`
+	Uptime          time.Duration `json:"uptime_ns"`
+	HeartbeatAge    time.Duration `json:"heartbeat_age_ns"`
+	// Drops is the drop table: frames lost before they got a sequence
+	// number, by cause (JSON: an object of the nonzero causes by name).
+	Drops          loss.Counts    `json:"drops"`
+	Evictions      uint64         `json:"evictions"`
+	Detaches       uint64         `json:"detaches"`
+	Reclaims       uint64         `json:"reclaims"` // detaches without a bye: crashes, kills
+	ReclaimedHolds uint64         `json:"reclaimed_holds"`
+	RevokedHolds   uint64         `json:"revoked_holds"`
+	Copies         uint64         `json:"copies"`
+	SlotInfo       []SlotInfo     `json:"slot_info"`
+	Consumers      []ConsumerInfo `json:"consumers"`
 }
 
-type wordReader interface {
-	load64(off uint64) uint64
-	load32(off uint64) uint32
-}
+// DropsTotal is the sum of the drop table.
+func (s *Snapshot) DropsTotal() uint64 { return s.Drops.Total() }
 
-type ctlWords struct{ r *Reader }
-
-func snapshot(g *geometry, data wordReader, ctl wordReader, ctlBytes []byte) Snapshot {
+func snapshot(d dataRO, c ctlWords) Snapshot {
+	g := d.geo
 	now := clock.Nanos()
 	s := Snapshot{
-		Epoch: g.epoch, ProducerPid: int(g.producerPid), Published: data.load64(offPublished),
-		Slots: int(g.slots), SlotCapacity: g.capacity, IndexSize: int(g.indexCount), HugePages: g.flags&flagHugePages != 0,
-		Uptime:        time.Duration(now - int64(data.load64(offStartMonoNs))),
-		HeartbeatAge:  time.Duration(now - int64(data.load64(offHeartbeatNs))),
-		DropNoSlot:    data.load64(offDropNoSlot),
-		DropUnderrun:  data.load64(offDropUnderrun),
-		DropSource:    data.load64(offDropSource),
-		Evictions:     data.load64(offEvictions),
-		Reclaims:      data.load64(offReclaims),
-		ReclaimedHold: data.load64(offReclaimedHold),
+		Epoch: g.epoch, ProducerPid: int(g.producerPid), Published: d.published(),
+		Slots: int(g.slots), SlotCapacity: g.capacity, IndexSize: int(g.indexCount), HoldQuota: int(g.holdQuota),
+		HugePages: g.flags&flagHugePages != 0, HeartbeatPeriod: g.heartbeat, EvictAfter: g.evictAfter,
+		Uptime:         time.Duration(now - d.startMono()),
+		HeartbeatAge:   time.Duration(now - d.heartbeat()),
+		Drops:          d.dropTable(),
+		Evictions:      d.evictions(),
+		Detaches:       d.detaches(),
+		Reclaims:       d.reclaims(),
+		ReclaimedHolds: d.reclaimedHolds(),
+		RevokedHolds:   d.revokedHolds(),
+		Copies:         d.copies(),
+		SourceState:    SourceState(d.sourceState()).String(),
 	}
-	switch data.load32(offState) {
+	switch d.ringState() {
 	case stateRunning:
 		s.State = "running"
 	case stateClosed:
@@ -117,72 +130,46 @@ func snapshot(g *geometry, data wordReader, ctl wordReader, ctlBytes []byte) Sna
 		s.State = "init"
 	}
 	for k := uint32(0); k < g.slots; k++ {
-		gen := data.load64(g.desc(k) + dGen)
-		s.SlotInfo = append(s.SlotInfo, SlotInfo{Index: int(k), Generation: gen, Seq: data.load64(g.desc(k) + dSeq),
-			Published: gen&1 == 0, Holders: ctl.load64(g.hold(k))})
+		gen := d.gen(k)
+		s.SlotInfo = append(s.SlotInfo, SlotInfo{Index: int(k), Generation: gen, Seq: d.seq(k),
+			Published: gen&1 == 0, Holders: c.hold(k).Load()})
 	}
 	for i := 0; i < MaxConsumers; i++ {
-		base := g.entry(i)
-		st := ctl.load32(base + eState)
+		st := c.entryState(i).Load()
 		if st != entryActive && st != entryEvicted {
 			continue
 		}
-		name := ctlBytes[base+eName : base+eName+maxNameLen]
-		if j := bytes.IndexByte(name, 0); j >= 0 {
-			name = name[:j]
-		}
-		c := ConsumerInfo{
-			Entry: i, Name: string(name), Pid: int(ctl.load32(base + ePid)), UID: int(ctl.load32(base + eUID)),
-			Mode: Mode(ctl.load32(base + eMode)).String(), State: "active", AttachedUnix: int64(ctl.load64(base + eAttachNs)),
-			Cursor: ctl.load64(base + eCursor), Delivered: ctl.load64(base + eDelivered), Skipped: ctl.load64(base + eSkipped),
-			Missed: ctl.load64(base + eMissed), Held: ctl.load64(base + eHeld), LastSeq: ctl.load64(base + eLastSeq),
-			LatencyNs: ctl.load64(base + eLatencyNs), BlockedDrops: ctl.load64(base + eBlockDrops),
+		ci := ConsumerInfo{
+			Entry: i, Name: c.nameString(i), Pid: int(c.entryPid(i).Load()), UID: int(c.entryUID(i).Load()),
+			Mode: Mode(c.entryMode(i).Load()).String(), State: "active", AttachedUnix: int64(c.attachNs(i).Load()),
+			Cursor: c.cursor(i).Load(), Delivered: c.delivered(i).Load(), Skipped: c.skipped(i).Load(),
+			Missed: c.missed(i).Load(), Held: c.held(i).Load(), LastSeq: c.lastSeq(i).Load(),
+			LatencyNs: c.latency(i).Load(), BlockDrops: c.blockDrops(i).Load(),
+			RevokedHolds: c.revokedHolds(i).Load(), RevokedSeen: c.revokedSeen(i).Load(),
 		}
 		if st == entryEvicted {
-			c.State = "evicted"
+			ci.State = "evicted"
+			ci.EvictReason = EvictReason(c.evictReason(i).Load()).String()
 		}
-		if s.Published >= c.Cursor {
-			c.Lag = s.Published - c.Cursor + 1
+		if s.Published >= ci.Cursor {
+			ci.Lag = s.Published - ci.Cursor + 1
 		}
-		s.Consumers = append(s.Consumers, c)
+		s.Consumers = append(s.Consumers, ci)
 	}
 	return s
 }
-
-type prodData struct{ p *Producer }
-
-func (w prodData) load64(off uint64) uint64 { return w.p.dw[off/8].Load() }
-func (w prodData) load32(off uint64) uint32 { return w.p.dw32[off/4].Load() }
-
-type prodCtl struct{ p *Producer }
-
-func (w prodCtl) load64(off uint64) uint64 { return w.p.cw[off/8].Load() }
-func (w prodCtl) load32(off uint64) uint32 { return w.p.cw32[off/4].Load() }
-
-type readerData struct {
-	r   *Reader
-	hdr shm.ReadUint32s
-}
-
-func (w readerData) load64(off uint64) uint64 { return w.r.dw.Load(off / 8) }
-func (w readerData) load32(off uint64) uint32 { return w.hdr.Load(off / 4) }
-
-func (w ctlWords) load64(off uint64) uint64 { return w.r.cw[off/8].Load() }
-func (w ctlWords) load32(off uint64) uint32 { return w.r.cw32[off/4].Load() }
 
 // Snapshot returns the ring's state as the producer sees it.
 func (p *Producer) Snapshot() Snapshot {
 	p.closeMu.RLock()
 	defer p.closeMu.RUnlock()
-	if p.closed.Load() {
+	if p.unmapped {
 		return p.final
 	}
 	return p.snapshotLocked()
 }
 
-func (p *Producer) snapshotLocked() Snapshot {
-	return snapshot(&p.geo, prodData{p}, prodCtl{p}, p.ctl.Bytes())
-}
+func (p *Producer) snapshotLocked() Snapshot { return snapshot(p.ro, p.ctl) }
 
 // Snapshot returns the ring's state as this Reader sees it (ringctl
 // attaches as an observer and calls this).
@@ -191,9 +178,23 @@ func (r *Reader) Snapshot() (Snapshot, error) {
 		return Snapshot{}, ErrClosed
 	}
 	defer r.exit()
-	hdr, err := r.data.ReadUint32sAt(0, headerSize/4)
-	if err != nil {
-		return Snapshot{}, err
+	return snapshot(r.data, r.ctl), nil
+}
+
+// ConsumerPids appends the pids of the attached consumers (active or
+// evicted) to dst and returns it: the cheap question a supervisor asks
+// often, without building a Snapshot. It allocates nothing when dst has
+// room for MaxConsumers.
+func (p *Producer) ConsumerPids(dst []int) []int {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.unmapped {
+		return dst
 	}
-	return snapshot(&r.geo, readerData{r: r, hdr: hdr}, ctlWords{r}, r.ctl.Bytes()), nil
+	for i := 0; i < MaxConsumers; i++ {
+		if st := p.ctl.entryState(i).Load(); st == entryActive || st == entryEvicted {
+			dst = append(dst, int(p.ctl.entryPid(i).Load()))
+		}
+	}
+	return dst
 }

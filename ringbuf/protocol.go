@@ -39,12 +39,11 @@ const (
 	Lossless Mode = 2
 )
 
+var modeNames = [...]string{Lossy: "lossy", Lossless: "lossless"}
+
 func (m Mode) String() string {
-	switch m {
-	case Lossy:
-		return "lossy"
-	case Lossless:
-		return "lossless"
+	if int(m) < len(modeNames) && modeNames[m] != "" {
+		return modeNames[m]
 	}
 	return fmt.Sprintf("Mode(%d)", uint32(m))
 }
@@ -84,23 +83,33 @@ func (h hello) encode(b []byte) {
 	le.PutUint64(b[56:], h.start)
 }
 
-func decodeHello(b []byte) (hello, error) {
+// checkMessage checks what every message of docs/LAYOUT.md 6.2 with a
+// version starts with: its size, its magic, then its version.
+func checkMessage(b []byte, magic uint64, what string) error {
 	le := binary.LittleEndian
 	if len(b) != msgSize {
-		return hello{}, fmt.Errorf("decode hello: %w: %d bytes", ErrCorrupt, len(b))
+		return fmt.Errorf("decode %s: %w: %d bytes", what, ErrProtocol, len(b))
 	}
-	if le.Uint64(b[0:]) != magicHello {
-		return hello{}, fmt.Errorf("decode hello: %w: bad magic", ErrIncompatible)
+	if le.Uint64(b[0:]) != magic {
+		return fmt.Errorf("decode %s: %w: bad magic", what, ErrIncompatible)
+	}
+	if v := le.Uint32(b[8:]); v != Version {
+		return fmt.Errorf("decode %s: %w: version %d", what, ErrIncompatible, v)
+	}
+	return nil
+}
+
+func decodeHello(b []byte) (hello, error) {
+	le := binary.LittleEndian
+	if err := checkMessage(b, magicHello, "hello"); err != nil {
+		return hello{}, err
 	}
 	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:])), start: le.Uint64(b[56:])}
-	if h.version != Version {
-		return h, fmt.Errorf("decode hello: %w: version %d", ErrIncompatible, h.version)
-	}
 	if h.role != RoleConsumer && h.role != RoleObserver {
-		return h, fmt.Errorf("decode hello: %w: role %d", ErrCorrupt, h.role)
+		return h, fmt.Errorf("decode hello: %w: role %d", ErrProtocol, h.role)
 	}
 	if h.role == RoleConsumer && h.mode != Lossy && h.mode != Lossless {
-		return h, fmt.Errorf("decode hello: %w: mode %d", ErrCorrupt, h.mode)
+		return h, fmt.Errorf("decode hello: %w: mode %d", ErrProtocol, h.mode)
 	}
 	name := b[24 : 24+maxNameLen]
 	if i := bytes.IndexByte(name, 0); i >= 0 {
@@ -108,7 +117,7 @@ func decodeHello(b []byte) (hello, error) {
 	}
 	for _, c := range name {
 		if c < 0x20 || c > 0x7e {
-			return h, fmt.Errorf("decode hello: %w: name is not printable ASCII", ErrCorrupt)
+			return h, fmt.Errorf("decode hello: %w: name is not printable ASCII", ErrProtocol)
 		}
 	}
 	h.name = string(name)
@@ -116,11 +125,13 @@ func decodeHello(b []byte) (hello, error) {
 }
 
 type welcome struct {
-	status      uint32
-	entry       uint32
-	epoch       uint64
-	dataSize    uint64
-	controlSize uint64
+	status uint32
+	entry  uint32
+	epoch  uint64
+	// The memfds' st_size (docs/LAYOUT.md 6.2), not the header's
+	// data_size/control_size, which is what the layout uses of them.
+	dataFileSize    uint64
+	controlFileSize uint64
 }
 
 const noEntry = ^uint32(0)
@@ -133,38 +144,44 @@ func (w welcome) encode(b []byte) {
 	le.PutUint32(b[12:], w.status)
 	le.PutUint32(b[16:], w.entry)
 	le.PutUint64(b[24:], w.epoch)
-	le.PutUint64(b[32:], w.dataSize)
-	le.PutUint64(b[40:], w.controlSize)
+	le.PutUint64(b[32:], w.dataFileSize)
+	le.PutUint64(b[40:], w.controlFileSize)
 }
 
 func decodeWelcome(b []byte) (welcome, error) {
 	le := binary.LittleEndian
-	if len(b) != msgSize {
-		return welcome{}, fmt.Errorf("decode welcome: %w: %d bytes", ErrCorrupt, len(b))
-	}
-	if le.Uint64(b[0:]) != magicWelcome {
-		return welcome{}, fmt.Errorf("decode welcome: %w: bad magic", ErrIncompatible)
-	}
-	if v := le.Uint32(b[8:]); v != Version {
-		return welcome{}, fmt.Errorf("decode welcome: %w: version %d", ErrIncompatible, v)
+	if err := checkMessage(b, magicWelcome, "welcome"); err != nil {
+		return welcome{}, err
 	}
 	w := welcome{status: le.Uint32(b[12:]), entry: le.Uint32(b[16:]), epoch: le.Uint64(b[24:]),
-		dataSize: le.Uint64(b[32:]), controlSize: le.Uint64(b[40:])}
+		dataFileSize: le.Uint64(b[32:]), controlFileSize: le.Uint64(b[40:])}
 	if w.status == statusOK && w.entry != noEntry && w.entry >= MaxConsumers {
-		return w, fmt.Errorf("decode welcome: %w: entry %d", ErrCorrupt, w.entry)
+		return w, fmt.Errorf("decode welcome: %w: entry %d", ErrProtocol, w.entry)
 	}
 	return w, nil
 }
 
-func encodeNote(b []byte, kind uint32) {
+func encodeNote(b []byte, kind, reason uint32) {
 	clear(b[:msgSize])
 	binary.LittleEndian.PutUint64(b[0:], magicNote)
 	binary.LittleEndian.PutUint32(b[8:], kind)
+	binary.LittleEndian.PutUint32(b[12:], reason)
 }
 
-func decodeNote(b []byte) (uint32, error) {
+// decodeNote returns a note's kind and, for an eviction, its reason.
+func decodeNote(b []byte) (kind, reason uint32, err error) {
 	if len(b) != msgSize || binary.LittleEndian.Uint64(b[0:]) != magicNote {
-		return 0, fmt.Errorf("decode note: %w", ErrCorrupt)
+		return 0, 0, fmt.Errorf("decode note: %w", ErrProtocol)
 	}
-	return binary.LittleEndian.Uint32(b[8:]), nil
+	return binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint32(b[12:]), nil
+}
+
+// encodeBye writes the bye a consumer sends before a clean detach.
+func encodeBye(b []byte) {
+	clear(b[:msgSize])
+	binary.LittleEndian.PutUint64(b[0:], magicBye)
+}
+
+func isBye(b []byte) bool {
+	return len(b) == msgSize && binary.LittleEndian.Uint64(b[0:]) == magicBye
 }

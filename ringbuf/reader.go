@@ -6,7 +6,8 @@ package ringbuf
 //
 //  1. A Reader writes to shared memory only: its own holder bit in slot
 //     hold words, its own waiter bit, and its own table entry's consumer
-//     line. Peek writes nothing at all.
+//     line. Peek writes nothing at all. It never has its bit set in more
+//     than the ring's hold quota of hold words (Borrow checks first).
 //  2. Data is trusted only if it was read between two loads of the same
 //     even generation of its slot, and the descriptor carried the requested
 //     sequence number. Everything read from shared memory that is used as
@@ -16,10 +17,14 @@ package ringbuf
 //     least one lease on k (local[k] > 0); transitions happen under mu.
 //  4. The mappings are unmapped only after Close and after the last lease
 //     was released: a live lease's bytes are always mapped.
+//  5. Once the producer has evicted this consumer (its entry state is
+//     evicted), no lease is trusted: Borrow refuses, and Release and Check
+//     report every lease revoked, telling by the slot's generation whether
+//     the frame was still intact after the caller's reads (docs/LAYOUT.md
+//     9.4 and 10.8).
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +37,6 @@ import (
 
 	"github.com/framering/framering/clock"
 
-	"github.com/framering/framering/frame"
 	"github.com/framering/framering/shm"
 )
 
@@ -61,6 +65,11 @@ type Options struct {
 	From uint64
 	// Prefault maps the segments with MAP_POPULATE.
 	Prefault bool
+	// StallAfter is how old the producer's heartbeat may grow, while the
+	// ring runs and its source is not stopped, before Wait reports the
+	// producer stalled (a log line and Health; it keeps waiting). Default
+	// 1s, never less than twice the ring's heartbeat period.
+	StallAfter time.Duration
 	// Logger receives notes from the producer (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -80,20 +89,18 @@ type Reader struct {
 	geo  geometry
 
 	dataSeg, ctlSeg *shm.Segment
-	data, ctl       *shm.Mapping
-	dataBytes       []byte
-	dw              shm.ReadUint64s // data header, descriptors, index
+	dataMap, ctlMap *shm.Mapping
+	data            dataRO
+	ctl             ctlWords
 	wake            shm.ReadUint32
-	state           shm.ReadUint32
-	cw              []atomic.Uint64 // control segment
-	cw32            []atomic.Uint32
 
 	entry int    // table entry, -1 for observers
 	bit   uint64 // 1<<entry
 
 	conn      *shm.Conn
 	gone      atomic.Bool // the producer's connection ended
-	evicted   atomic.Bool
+	evicted   atomic.Bool // the producer's note said so (the entry state is authoritative)
+	stalled   atomic.Bool // Wait reported the producer stalled and has not seen it move since
 	closing   atomic.Bool
 	inflight  atomic.Int64 // calls currently inside the mappings (enter/exit)
 	connDone  chan struct{}
@@ -101,6 +108,8 @@ type Reader struct {
 
 	mu          sync.Mutex
 	local       []int32 // leases per slot
+	heldSlots   int     // slots with local[k] > 0: our bits set in hold words
+	revokedSeen uint64  // leases found revoked at release
 	leases      []leaseRec
 	freeLeases  []int32
 	outstanding int
@@ -151,6 +160,12 @@ func Attach(ctx context.Context, opts Options) (*Reader, error) {
 	}
 	conn, err := shm.Dial(path)
 	if err != nil {
+		switch {
+		case errors.Is(err, shm.ErrNoListener):
+			return nil, fmt.Errorf("attach %s: %w", path, ErrNoSuchRing)
+		case errors.Is(err, shm.ErrRefused):
+			return nil, fmt.Errorf("attach %s: %w: its socket is left over, nobody serves it", path, ErrProducerGone)
+		}
 		return nil, fmt.Errorf("attach %s: %w: %w", path, ErrProducerGone, err)
 	}
 	r := &Reader{opts: opts, log: opts.Logger.With("ring", path), conn: conn, entry: -1, connDone: make(chan struct{})}
@@ -198,8 +213,13 @@ func (r *Reader) handshake(ctx context.Context) error {
 		err = sendErr
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return ctx.Err()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+			// Connected (the kernel accepts for a listening socket) but no
+			// answer in time: the producer is stopped or hung, not gone.
+			return fmt.Errorf("%w: no welcome within the handshake deadline: %w", ErrNotResponding, context.DeadlineExceeded)
 		}
 		return fmt.Errorf("%w: %w", ErrProducerGone, err)
 	}
@@ -227,11 +247,11 @@ func (r *Reader) handshake(ctx context.Context) error {
 	}
 	if len(files) != 2 {
 		closeFiles()
-		return fmt.Errorf("%w: welcome carried %d descriptors, want 2", ErrCorrupt, len(files))
+		return fmt.Errorf("%w: welcome carried %d descriptors, want 2", ErrProtocol, len(files))
 	}
 	if (r.opts.Role == RoleConsumer) != (w.entry != noEntry) {
 		closeFiles()
-		return fmt.Errorf("%w: entry %d for role %d", ErrCorrupt, w.entry, r.opts.Role)
+		return fmt.Errorf("%w: entry %d for role %d", ErrProtocol, w.entry, r.opts.Role)
 	}
 	finish()
 	return r.mapSegments(files[0], files[1], w)
@@ -248,41 +268,37 @@ func (r *Reader) mapSegments(df, cf *os.File, w welcome) error {
 	if r.ctlSeg, err = shm.OpenSegment(cf, shm.SealShrink|shm.SealGrow|shm.SealSeal, headerSize, true); err != nil {
 		return fmt.Errorf("control segment: %w: %w", ErrCorrupt, err)
 	}
-	if r.dataSeg.Size() != w.dataSize || r.ctlSeg.Size() != w.controlSize {
-		return fmt.Errorf("%w: segments of %d and %d bytes, welcome says %d and %d", ErrCorrupt,
-			r.dataSeg.Size(), r.ctlSeg.Size(), w.dataSize, w.controlSize)
+	if r.dataSeg.Size() != w.dataFileSize || r.ctlSeg.Size() != w.controlFileSize {
+		return fmt.Errorf("%w: segments of %d and %d bytes, welcome says %d and %d", ErrProtocol,
+			r.dataSeg.Size(), r.ctlSeg.Size(), w.dataFileSize, w.controlFileSize)
 	}
-	if r.data, err = r.dataSeg.Map(false); err != nil {
+	if r.dataMap, err = r.dataSeg.Map(false); err != nil {
 		return err
 	}
-	if r.ctl, err = r.ctlSeg.Map(true); err != nil {
+	if r.ctlMap, err = r.ctlSeg.Map(true); err != nil {
 		return err
 	}
-	r.dataBytes = r.data.Bytes()
-	if r.geo, err = decodeDataHeader(r.dataBytes, r.data.Len()); err != nil {
+	if r.geo, err = decodeDataHeader(r.dataMap.Bytes(), r.dataMap.Len()); err != nil {
 		return err
 	}
 	if r.geo.epoch != w.epoch {
-		return fmt.Errorf("%w: data segment epoch %#x, welcome %#x", ErrCorrupt, r.geo.epoch, w.epoch)
+		return fmt.Errorf("%w: data segment epoch %#x, welcome %#x", ErrProtocol, r.geo.epoch, w.epoch)
 	}
-	if err := decodeControlHeader(r.ctl.Bytes(), r.ctl.Len(), r.geo); err != nil {
+	if err := decodeControlHeader(r.ctlMap.Bytes(), r.ctlMap.Len(), r.geo); err != nil {
 		return err
 	}
 	// Views over validated regions only.
-	if r.dw, err = r.data.ReadUint64sAt(0, r.geo.payloadOffset/8); err != nil {
+	if r.data, err = newDataRO(r.dataMap, &r.geo); err != nil {
 		return err
 	}
-	hdr32, err := r.data.ReadUint32sAt(0, headerSize/4)
-	if err != nil {
+	r.wake = r.data.wake()
+	if r.ctl, err = newCtlWords(r.ctlMap, &r.geo); err != nil {
 		return err
 	}
-	r.wake, r.state = hdr32.Word(offWake/4), hdr32.Word(offState/4)
-	if r.cw, err = r.ctl.Uint64s(0, r.geo.controlSize/8); err != nil {
-		return err
+	if r.opts.StallAfter <= 0 {
+		r.opts.StallAfter = time.Second
 	}
-	if r.cw32, err = r.ctl.Uint32s(0, r.geo.controlSize/4); err != nil {
-		return err
-	}
+	r.opts.StallAfter = max(r.opts.StallAfter, 2*r.geo.heartbeat)
 	n := int(r.geo.slots)
 	if r.opts.MaxLeases <= 0 {
 		r.opts.MaxLeases = n
@@ -295,7 +311,7 @@ func (r *Reader) mapSegments(df, cf *os.File, w welcome) error {
 	}
 	if w.entry != noEntry {
 		r.entry, r.bit = int(w.entry), 1<<w.entry
-		r.cursor = r.cw[(r.geo.entry(r.entry)+eCursor)/8].Load()
+		r.cursor = r.ctl.cursor(r.entry).Load()
 		if r.opts.From != 0 && r.opts.Mode == Lossless {
 			r.skipGone()
 		}
@@ -316,8 +332,8 @@ func (r *Reader) skipGone() {
 	next := r.published() + 1
 	oldest := uint64(0)
 	for k := uint32(0); k < r.geo.slots; k++ {
-		g, s := r.genAt(k), r.seqAt(k)
-		if g&1 == 0 && s >= r.cursor && (oldest == 0 || s < oldest) && r.genAt(k) == g {
+		g, s := r.data.gen(k), r.data.seq(k)
+		if g&1 == 0 && s >= r.cursor && (oldest == 0 || s < oldest) && r.data.gen(k) == g {
 			oldest = s
 		}
 	}
@@ -326,7 +342,7 @@ func (r *Reader) skipGone() {
 	}
 	if oldest > r.cursor {
 		r.cursor = oldest
-		r.cw[(r.geo.entry(r.entry)+eCursor)/8].Store(oldest)
+		r.ctl.cursor(r.entry).Store(oldest)
 	}
 }
 
@@ -338,10 +354,10 @@ func (r *Reader) watchConn() {
 		if _, err := io.ReadFull(r.conn, b[:]); err != nil {
 			break
 		}
-		switch kind, _ := decodeNote(b[:]); kind {
+		switch kind, reason, _ := decodeNote(b[:]); kind {
 		case noteEvicted:
 			r.evicted.Store(true)
-			r.log.Warn("evicted by the producer: fell behind past its bound")
+			r.log.Warn("evicted by the producer", "reason", EvictReason(reason).String())
 		case noteClosing:
 		}
 	}
@@ -380,11 +396,7 @@ func (r *Reader) Published() uint64 {
 	return r.published()
 }
 
-func (r *Reader) published() uint64 {
-	// Pairs with the producer's store of published after the index entry
-	// and the even generation.
-	return r.dw.Load(offPublished / 8)
-}
+func (r *Reader) published() uint64 { return r.data.published() }
 
 // status reports why the ring cannot deliver more: closed, producer gone,
 // evicted, or nil.
@@ -392,10 +404,10 @@ func (r *Reader) status() error {
 	if r.closing.Load() {
 		return ErrClosed
 	}
-	if r.entry >= 0 && (r.evicted.Load() || r.cw32[(r.geo.entry(r.entry)+eState)/4].Load() == entryEvicted) {
+	if r.isEvicted() {
 		return ErrEvicted
 	}
-	if r.state.Load() == stateClosed {
+	if r.data.ringState() == stateClosed {
 		return ErrClosed
 	}
 	if r.gone.Load() {
@@ -432,15 +444,18 @@ func (r *Reader) maybeTeardown() {
 	}
 }
 
-func (r *Reader) genAt(k uint32) uint64 { return r.dw.Load((r.geo.desc(k) + dGen) / 8) }
-func (r *Reader) seqAt(k uint32) uint64 { return r.dw.Load((r.geo.desc(k) + dSeq) / 8) }
+// isEvicted reports whether the producer has evicted this consumer. The
+// entry state is authoritative (the note only follows it).
+func (r *Reader) isEvicted() bool {
+	return r.entry >= 0 && (r.evicted.Load() || r.ctl.entryState(r.entry).Load() == entryEvicted)
+}
 
 // locate finds the slot of seq and a stable even generation for it.
 func (r *Reader) locate(seq uint64) (uint32, uint64, error) {
 	if seq == 0 || seq > r.published() {
 		return 0, 0, ErrNotPublished
 	}
-	e := r.dw.Load(r.geo.index(seq&uint64(r.geo.indexCount-1)) / 8)
+	e := r.data.indexEntry(seq)
 	if e>>16 != seq {
 		return 0, 0, ErrOverwritten
 	}
@@ -463,12 +478,12 @@ func (r *Reader) locate(seq uint64) (uint32, uint64, error) {
 func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 	var giveUp int64
 	for i := 0; ; i++ {
-		g := r.genAt(k)
-		if r.seqAt(k) != seq {
+		g := r.data.gen(k)
+		if r.data.seq(k) != seq {
 			return 0, false
 		}
 		if g&1 == 0 {
-			if r.genAt(k) == g {
+			if r.data.gen(k) == g {
 				return g, true
 			}
 			continue
@@ -493,25 +508,9 @@ func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 // readMeta decodes slot k's descriptor. The caller validates it by the
 // generation (Peek) or holds the slot (Borrow).
 func (r *Reader) readMeta(k uint32) Meta {
-	base := r.geo.desc(k)
-	d := r.dataBytes[base : base+descSize]
-	le := binary.LittleEndian
-	return Meta{
-		Seq:       le.Uint64(d[dSeq:]),
-		FrameID:   le.Uint64(d[dFrameID:]),
-		Timestamp: int64(le.Uint64(d[dTimestamp:])),
-		Width:     le.Uint32(d[dWidth:]),
-		Height:    le.Uint32(d[dHeight:]),
-		Stride:    le.Uint32(d[dStride:]),
-		Format:    frame.Format(le.Uint32(d[dFormat:])),
-		Length:    le.Uint64(d[dLength:]),
-		Flags:     le.Uint32(d[dFlags:]),
-	}
-}
-
-func (r *Reader) payload(k uint32, n uint64) []byte {
-	off := r.geo.payload(k)
-	return r.dataBytes[off : off+n : off+n]
+	var m Meta
+	r.data.readDesc(k, &m)
+	return m
 }
 
 // Peek and Borrow return ErrNotPublished and ErrOverwritten unwrapped: they
@@ -535,15 +534,15 @@ func (r *Reader) Peek(seq uint64, fn func(Frame)) error {
 	m := r.readMeta(k)
 	if m.Seq != seq || m.Length > r.geo.capacity {
 		shm.LoadFence()
-		if r.genAt(k) != g1 {
+		if r.data.gen(k) != g1 {
 			return fmt.Errorf("peek %d: %w", seq, ErrOverwritten)
 		}
 		return fmt.Errorf("peek %d: %w: length %d in a %d-byte slot", seq, ErrCorrupt, m.Length, r.geo.capacity)
 	}
-	fn(Frame{Meta: m, Data: r.payload(k, m.Length)})
+	fn(Frame{Meta: m, Data: r.data.payload(k, m.Length)})
 	// Every load fn made happens before the generation is loaded again.
 	shm.LoadFence()
-	if r.genAt(k) != g1 {
+	if r.data.gen(k) != g1 {
 		return ErrOverwritten
 	}
 	return nil
@@ -570,15 +569,24 @@ func (r *Reader) ReadCopy(seq uint64, dst []byte) (Meta, []byte, error) {
 
 // Lease is a borrowed frame: a hold on its slot that keeps the producer
 // from reusing it. Its bytes alias shared memory and are valid only until
-// Release. A Lease is a small value; copies refer to the same lease, and
-// only the first Release of any copy succeeds.
+// Release — or until the consumer is evicted, which revokes every lease it
+// has (docs/LAYOUT.md 9.4): a caller that may be evicted (one that holds
+// frames long, or many) validates what it read with Check, or by Release's
+// result, before acting on it. A Lease is a small value; copies refer to
+// the same lease, and only the first Release of any copy succeeds.
 type Lease struct {
 	r    *Reader
 	i    int32
 	tok  uint64
+	gen  uint64 // the slot's generation when the lease was taken
+	k    uint32
 	meta Meta
 	data []byte
 }
+
+// errRevokedOverwritten is the revocation of a lease whose frame was
+// reused: prebuilt, so that reporting it allocates nothing.
+var errRevokedOverwritten = fmt.Errorf("%w: %w: the frame changed while it was read", ErrRevoked, ErrOverwritten)
 
 // Valid reports whether the lease has not been released.
 func (l Lease) Valid() bool {
@@ -603,8 +611,37 @@ func (l Lease) Bytes() []byte {
 	return nil
 }
 
+// Check tells whether everything read through the lease so far is good:
+// nil while the lease holds; ErrReleased after Release; ErrRevoked if the
+// consumer was evicted but the frame is still intact (what was read is
+// good, but the frame may now change at any moment); ErrRevoked wrapping
+// ErrOverwritten if the frame changed (what was read may be torn: discard
+// it). It allocates nothing.
+func (l Lease) Check() error {
+	if !l.Valid() {
+		return ErrReleased
+	}
+	return l.r.revoked(l)
+}
+
+// revoked is the check of docs/LAYOUT.md 9.4 (and 10.8): every read of the
+// lease before the entry-state load, then the generation.
+func (r *Reader) revoked(l Lease) error {
+	shm.LoadFence() // every load of the lease's bytes before the state load
+	if !r.isEvicted() {
+		return nil
+	}
+	if r.data.gen(l.k) != l.gen {
+		return errRevokedOverwritten
+	}
+	return ErrRevoked
+}
+
 // Release ends the lease. The slot may be reused by the producer as soon
-// as no lease holds it. A second Release returns ErrReleased.
+// as no lease holds it. A second Release returns ErrReleased. If the
+// consumer was evicted while it held the lease, the lease is released all
+// the same and Release reports it as Check does (ErrRevoked, wrapping
+// ErrOverwritten when the frame changed).
 func (l Lease) Release() error {
 	if l.r == nil {
 		return ErrReleased
@@ -623,7 +660,10 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrClosed)
 	}
 	defer r.exit()
-	if r.gone.Load() && r.state.Load() != stateClosed {
+	if r.isEvicted() {
+		return Lease{}, ErrEvicted // bare: an evicted Next loop must not allocate per call either
+	}
+	if r.gone.Load() && r.data.ringState() != stateClosed {
 		// Our connection ended with the ring still running: the producer
 		// reclaimed our entry (or died), and our holder bit may be another
 		// consumer's now. After a clean close nothing is reused, and the
@@ -643,8 +683,14 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 	if n == 0 {
 		return Lease{}, fmt.Errorf("borrow %d: %w (%d)", seq, ErrTooManyLeases, len(r.leases))
 	}
-	hold := &r.cw[r.geo.hold(k)/8]
+	hold := r.ctl.hold(k)
 	if r.local[k] == 0 {
+		// A new slot for us: within the quota before we set the bit, so
+		// our bit is never in more hold words than the quota, even for a
+		// moment (the producer evicts a consumer it counts over it).
+		if r.heldSlots >= int(r.geo.holdQuota) {
+			return Lease{}, fmt.Errorf("borrow %d: %w (%d slots)", seq, ErrTooManyHeld, r.geo.holdQuota)
+		}
 		// Sequentially consistent RMW: our bit is visible before we load
 		// the generation again. Pairs with Producer.Acquire, which stores
 		// an odd generation and then loads the holder mask.
@@ -653,7 +699,14 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 			hold.And(^r.bit)
 			return Lease{}, ErrOverwritten
 		}
-	} else if r.seqAt(k) != seq {
+		// Evicted: the producer no longer honours our bits. Checked after
+		// the hold, so a borrow racing with the eviction either sees it
+		// here or was taken before it (and is revoked, docs/LAYOUT.md 10.8).
+		if r.ctl.entryState(r.entry).Load() == entryEvicted {
+			hold.And(^r.bit)
+			return Lease{}, ErrEvicted
+		}
+	} else if r.data.seq(k) != seq {
 		// We hold k now, so it is stable now; but between locate and our
 		// lock another goroutine of ours may have released k (letting the
 		// producer reuse it) and borrowed it again for a newer frame.
@@ -666,6 +719,9 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		}
 		return Lease{}, fmt.Errorf("borrow %d: %w: descriptor seq %d length %d", seq, ErrCorrupt, m.Seq, m.Length)
 	}
+	if r.local[k] == 0 {
+		r.heldSlots++
+	}
 	r.local[k]++
 	i := r.freeLeases[n-1]
 	r.freeLeases = r.freeLeases[:n-1]
@@ -676,8 +732,8 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 	rec.tok.Store(tok)
 	r.outstanding++
 	// Informational, read by ringctl; we are its only writer.
-	r.cw[(r.geo.entry(r.entry)+eHeld)/8].Store(uint64(r.outstanding))
-	return Lease{r: r, i: i, tok: tok, meta: m, data: r.payload(k, m.Length)}, nil
+	r.ctl.held(r.entry).Store(uint64(r.outstanding))
+	return Lease{r: r, i: i, tok: tok, gen: g1, k: k, meta: m, data: r.data.payload(k, m.Length)}, nil
 }
 
 func (r *Reader) release1(l Lease) error {
@@ -687,24 +743,35 @@ func (r *Reader) release1(l Lease) error {
 		r.mu.Unlock()
 		return ErrReleased
 	}
+	// Revoked? Decided before our bit goes, after every read the caller
+	// made (docs/LAYOUT.md 9.4).
+	verdict := r.revoked(l)
+	if verdict != nil {
+		r.revokedSeen++
+		r.ctl.revokedSeen(r.entry).Store(r.revokedSeen)
+	}
 	rec.tok.Store(l.tok + 1) // even: dead; any copy of the Lease now fails
 	k := rec.slot
 	r.local[k]--
-	if r.local[k] == 0 && !r.gone.Load() {
-		// Our last lease on k: the producer may reuse it once it sees this.
-		// Not once our connection has ended: the producer reclaimed our
-		// holds then, and the bit may already be another consumer's.
-		r.cw[r.geo.hold(k)/8].And(^r.bit)
+	if r.local[k] == 0 {
+		r.heldSlots--
+		if !r.gone.Load() {
+			// Our last lease on k: the producer may reuse it once it sees
+			// this. Not once our connection has ended: the producer
+			// reclaimed our holds then, and the bit may already be
+			// another consumer's.
+			r.ctl.hold(k).And(^r.bit)
+		}
 	}
 	r.freeLeases = append(r.freeLeases, l.i)
 	r.outstanding--
-	r.cw[(r.geo.entry(r.entry)+eHeld)/8].Store(uint64(r.outstanding))
+	r.ctl.held(r.entry).Store(uint64(r.outstanding))
 	teardown := r.closed && r.outstanding == 0 && r.inflight.Load() == 0
 	r.mu.Unlock()
 	if teardown {
 		r.teardown()
 	}
-	return nil
+	return verdict
 }
 
 // Wait returns the newest published sequence number once it is greater
@@ -737,6 +804,9 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			if r.opts.Spin > 0 && clock.Nanos() > deadline {
 				break
 			}
+			if i&(1<<16-1) == 1<<16-1 {
+				r.checkStall() // a busy-poller never sleeps: look now and then
+			}
 		}
 	}
 	r.watchCtx(ctx)
@@ -755,6 +825,7 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
+		r.checkStall()
 		timeout := 100 * time.Millisecond
 		if r.entry < 0 {
 			timeout = time.Millisecond // observers have no waiter bit
@@ -762,6 +833,89 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if err := r.wake.Wait(w, timeout); err != nil {
 			return 0, err
 		}
+	}
+}
+
+// ProducerState is how the producer looks from a consumer.
+type ProducerState int
+
+const (
+	// ProducerRunning: the ring runs and its acquisition loop makes progress.
+	ProducerRunning ProducerState = iota
+	// ProducerWaiting: the loop is alive but its source is idle (waiting for
+	// a trigger, paused) or lost (being reopened): not a stall.
+	ProducerWaiting
+	// ProducerStalled: the heartbeat is older than Options.StallAfter while
+	// the source is not idle: the producer is stopped or hung. It may move
+	// again; the Reader keeps waiting.
+	ProducerStalled
+	// ProducerClosed: the ring was closed cleanly.
+	ProducerClosed
+	// ProducerGone: the producer's connection ended without a close.
+	ProducerGone
+)
+
+var producerStateNames = [...]string{"running", "waiting for source", "stalled", "closed", "gone"}
+
+func (s ProducerState) String() string {
+	if int(s) < len(producerStateNames) {
+		return producerStateNames[s]
+	}
+	return fmt.Sprintf("ProducerState(%d)", int(s))
+}
+
+// Health is the producer's condition as a consumer judges it from shared
+// memory and its connection (docs/LAYOUT.md 8.4).
+type Health struct {
+	State        ProducerState
+	Source       SourceState
+	HeartbeatAge time.Duration
+}
+
+// Health returns the producer's condition now.
+func (r *Reader) Health() Health {
+	if !r.enter() {
+		return Health{State: ProducerClosed, Source: SourceStopped}
+	}
+	defer r.exit()
+	return r.health()
+}
+
+func (r *Reader) health() Health {
+	h := Health{Source: SourceState(r.data.sourceState()), HeartbeatAge: time.Duration(clock.Nanos() - r.data.heartbeat())}
+	switch {
+	case r.data.ringState() == stateClosed:
+		h.State = ProducerClosed
+	case r.gone.Load():
+		h.State = ProducerGone
+	case h.Source == SourceWaiting || h.Source == SourceLost:
+		h.State = ProducerWaiting
+		// An idle loop still beats; one that stopped beating is stalled.
+		if h.HeartbeatAge > r.opts.StallAfter {
+			h.State = ProducerStalled
+		}
+	case h.Source != SourceStopped && h.HeartbeatAge > r.opts.StallAfter:
+		h.State = ProducerStalled
+	default:
+		h.State = ProducerRunning
+	}
+	return h
+}
+
+// checkStall logs, once per episode, that the producer stalled and that it
+// resumed (docs/LAYOUT.md 8.4: stalled is not gone; keep waiting).
+func (r *Reader) checkStall() {
+	h := r.health()
+	stalled := h.State == ProducerStalled
+	if stalled == r.stalled.Load() {
+		return
+	}
+	r.stalled.Store(stalled)
+	if stalled {
+		r.log.Warn("producer stalled: its heartbeat stopped; waiting for it", "heartbeat_age", h.HeartbeatAge.String(),
+			"source", h.Source.String(), "pid", r.geo.producerPid)
+	} else {
+		r.log.Info("producer resumed", "source", h.Source.String())
 	}
 }
 
@@ -809,12 +963,12 @@ func (r *Reader) setWaiting(on bool) {
 	if on {
 		r.waiting++
 		if r.waiting == 1 {
-			r.cw[cWaiters/8].Or(r.bit)
+			r.ctl.waiters().Or(r.bit)
 		}
 	} else {
 		r.waiting--
 		if r.waiting == 0 {
-			r.cw[cWaiters/8].And(^r.bit)
+			r.ctl.waiters().And(^r.bit)
 		}
 	}
 }
@@ -862,17 +1016,17 @@ func (r *Reader) publishCounters(m Meta) {
 	if r.entry < 0 {
 		return
 	}
-	base := r.geo.entry(r.entry)
+	c, i := r.ctl, r.entry
 	// Cursor after the hold (Borrow set it): the producer that sees the
 	// new cursor also sees our holder bit. Pairs with losslessMin.
-	r.cw[(base+eCursor)/8].Store(r.cursor)
-	r.cw[(base+eDelivered)/8].Store(r.delivered)
-	r.cw[(base+eSkipped)/8].Store(r.skipped)
-	r.cw[(base+eMissed)/8].Store(r.missed)
+	c.cursor(i).Store(r.cursor)
+	c.delivered(i).Store(r.delivered)
+	c.skipped(i).Store(r.skipped)
+	c.missed(i).Store(r.missed)
 	if m.Seq != 0 {
-		r.cw[(base+eLastSeq)/8].Store(m.Seq)
+		c.lastSeq(i).Store(m.Seq)
 		if lat := clock.Nanos() - m.Timestamp; lat > 0 && m.Timestamp > 0 {
-			r.cw[(base+eLatencyNs)/8].Store(uint64(lat))
+			c.latency(i).Store(uint64(lat))
 		}
 	}
 }
@@ -903,7 +1057,7 @@ func (r *Reader) Close() error {
 		r.waitStop, r.waitDone = nil, nil
 	}
 	if r.entry >= 0 && r.waiting > 0 {
-		r.cw[cWaiters/8].And(^r.bit)
+		r.ctl.waiters().And(^r.bit)
 	}
 	// Our own sleepers return ErrClosed. Wake while we count as inflight
 	// (taken before unlocking, so a concurrent last Release cannot tear
@@ -917,6 +1071,14 @@ func (r *Reader) Close() error {
 
 func (r *Reader) teardown() {
 	r.closeOnce.Do(func() {
+		if r.entry >= 0 && !r.gone.Load() {
+			// A clean detach: every lease is released; say so, so the
+			// producer counts a detach, not a reclaim (docs/LAYOUT.md 6.2).
+			var b [msgSize]byte
+			encodeBye(b[:])
+			r.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			r.conn.Send(b[:])
+		}
 		r.conn.Close()
 		<-r.connDone
 		r.release()
@@ -927,7 +1089,7 @@ func (r *Reader) release() {
 	if r.conn != nil {
 		r.conn.Close()
 	}
-	for _, c := range []io.Closer{r.data, r.ctl, r.dataSeg, r.ctlSeg} {
+	for _, c := range []io.Closer{r.dataMap, r.ctlMap, r.dataSeg, r.ctlSeg} {
 		if c != nil && !isNil(c) {
 			c.Close()
 		}

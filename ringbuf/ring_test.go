@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/loss"
+
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/ringbuf"
@@ -165,7 +167,7 @@ func TestPeekBorrowErrors(t *testing.T) {
 }
 
 func TestHoldKeepsSlotAndProducerMovesOn(t *testing.T) {
-	p := newRing(t, ringbuf.Config{Slots: 3})
+	p := newRing(t, ringbuf.Config{Slots: 3, HoldQuota: 3, EvictAfter: time.Hour})
 	r := attach(t, p, ringbuf.Options{Consumer: "archiver"})
 	publish(t, p, 1)
 	l, err := r.Borrow(1)
@@ -244,7 +246,7 @@ func TestLosslessPinsAndLossySkips(t *testing.T) {
 	if _, err := p.Acquire(); !errors.Is(err, ringbuf.ErrNoFreeSlot) {
 		t.Fatalf("acquire past a lossless consumer: %v", err)
 	}
-	p.RecordDrops(ringbuf.DropNoSlot, 1)
+	p.RecordDrops(loss.Blocked, 1)
 	// The lossy consumer gets the newest frame and counts the skipped ones.
 	l, err := ly.Next(ctx)
 	if err != nil || l.Meta().Seq != 4 {
@@ -275,11 +277,11 @@ func TestLosslessPinsAndLossySkips(t *testing.T) {
 		l.Release()
 	}
 	snap := p.Snapshot()
-	if snap.DropNoSlot != 1 || len(snap.Consumers) != 2 {
+	if snap.Drops[loss.Blocked] != 1 || len(snap.Consumers) != 2 {
 		t.Fatalf("%+v", snap)
 	}
 	for _, c := range snap.Consumers {
-		if c.Name == "ll" && (c.Delivered != 6 || c.Lag != 0 || c.BlockedDrops == 0 || c.Mode != "lossless") {
+		if c.Name == "ll" && (c.Delivered != 6 || c.Lag != 0 || c.BlockDrops == 0 || c.Mode != "lossless") {
 			t.Fatalf("lossless entry %+v", c)
 		}
 		if c.Name == "ly" && (c.Delivered != 1 || c.Skipped != 3) {
@@ -318,11 +320,18 @@ func TestEviction(t *testing.T) {
 	if _, err := ll.Next(ctx); !errors.Is(err, ringbuf.ErrEvicted) {
 		t.Fatalf("evicted consumer's Next: %v", err)
 	}
-	// Its lease stays valid, and its slot stays held, until released.
-	if l.Bytes()[0] != 1 {
-		t.Fatal("lease invalidated by eviction")
+	// Its lease is revoked (docs/LAYOUT.md 11.4): the producer took the
+	// slot back at once, and the generation check says whether the frame
+	// changed under it.
+	if err := l.Check(); !errors.Is(err, ringbuf.ErrRevoked) {
+		t.Fatalf("lease of an evicted consumer: Check %v", err)
 	}
-	l.Release()
+	if err := l.Release(); !errors.Is(err, ringbuf.ErrRevoked) {
+		t.Fatalf("lease of an evicted consumer: Release %v", err)
+	}
+	if snap := p.Snapshot(); snap.Consumers[0].EvictReason != ringbuf.EvictPinned.String() || snap.Consumers[0].RevokedSeen != 1 {
+		t.Fatalf("evicted consumer: %+v", snap.Consumers[0])
+	}
 }
 
 func TestSecondProducerRefused(t *testing.T) {
@@ -338,7 +347,7 @@ func TestAttachRefused(t *testing.T) {
 	if _, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: p.Path()}); !errors.Is(err, ringbuf.ErrRefused) {
 		t.Fatalf("attach by a uid not allowed: %v", err)
 	}
-	if _, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: p.Path() + ".none"}); !errors.Is(err, ringbuf.ErrProducerGone) {
+	if _, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: p.Path() + ".none"}); !errors.Is(err, ringbuf.ErrNoSuchRing) {
 		t.Fatalf("attach to nothing: %v", err)
 	}
 	if _, err := ringbuf.Attach(ctx, ringbuf.Options{Name: "bad/name"}); !errors.Is(err, ringbuf.ErrConfig) {

@@ -130,7 +130,7 @@ func (p *Producer) handle(c *shm.Conn) {
 	if pr.entry >= 0 {
 		entry = uint32(pr.entry)
 	}
-	welcome{status: statusOK, entry: entry, epoch: p.geo.epoch, dataSize: p.dataSeg.Size(), controlSize: p.ctlSeg.Size()}.encode(b[:])
+	welcome{status: statusOK, entry: entry, epoch: p.geo.epoch, dataFileSize: p.dataSeg.Size(), controlFileSize: p.ctlSeg.Size()}.encode(b[:])
 	if err := c.Send(b[:], p.dataSeg.File(), p.ctlSeg.File()); err != nil {
 		p.log.Warn("attach: send segments failed", "pid", cred.Pid, "err", err)
 		p.drop(pr)
@@ -145,12 +145,16 @@ func (p *Producer) handle(c *shm.Conn) {
 	} else {
 		p.log.Debug("observer attached", "pid", cred.Pid)
 	}
-	// The connection carries nothing more from the peer; its end is the
-	// peer's departure (Close, exit, or kill -9: the kernel closes it).
-	var sink [msgSize]byte
+	// The connection carries nothing more from the peer but, maybe, a bye
+	// (anything else is read and discarded); its end is the peer's
+	// departure (Close, exit, or kill -9: the kernel closes it).
+	var msg [msgSize]byte
 	for {
-		if _, err := c.Read(sink[:]); err != nil {
+		if _, err := io.ReadFull(c, msg[:]); err != nil {
 			break
+		}
+		if isBye(msg[:]) {
+			pr.bye.Store(true)
 		}
 	}
 	p.drop(pr)
@@ -178,25 +182,21 @@ func (p *Producer) register(pr *peer) error {
 		return fmt.Errorf("consumer table full (%d)", MaxConsumers)
 	}
 	pr.entry, pr.pidfd = i, pidfd
-	p.incarn++
-	pr.key = uint64(i) | p.incarn<<8
-	base := p.geo.entry(i)
-	w32 := func(off uint64, v uint32) { p.cw32[(base+off)/4].Store(v) }
-	w64 := func(off uint64, v uint64) { p.cw[(base+off)/8].Store(v) }
-	w32(eMode, uint32(pr.mode))
-	w32(ePid, uint32(pr.cred.Pid))
-	w32(eUID, uint32(pr.cred.UID))
-	w64(ePidfdIno, 0)
+	p.attaches++
+	pr.key = uint64(i) | p.attaches<<8
+	c := p.ctl
+	c.entryMode(i).Store(uint32(pr.mode))
+	c.entryPid(i).Store(uint32(pr.cred.Pid))
+	c.entryUID(i).Store(uint32(pr.cred.UID))
+	c.pidfdIno(i).Store(0)
 	if pidfd != nil {
-		w64(ePidfdIno, pidfd.Inode())
+		c.pidfdIno(i).Store(pidfd.Inode())
 	}
-	w64(eAttachNs, uint64(time.Now().UnixNano()))
-	name := p.ctl.Bytes()[base+eName : base+eName+maxNameLen]
+	c.attachNs(i).Store(uint64(time.Now().UnixNano()))
+	name := c.name(i)
 	clear(name)
 	copy(name, pr.name)
-	for off := uint64(eCursor); off < entrySize; off += 8 {
-		w64(off, 0)
-	}
+	c.resetEntry(i)
 	// A new consumer starts with the next frame published. A lossless one
 	// must be pinning that frame before Acquire can consider its slot: join
 	// the lossless set with a cursor that pins everything, and only then
@@ -204,7 +204,7 @@ func (p *Producer) register(pr *peer) error {
 	// exists loads the lossless set after our Or (sequentially consistent:
 	// Or < our load of published < the producer's store of published+1 <
 	// its next Acquire), so it sees a cursor of 1 or of published+1.
-	w64(eCursor, 1)
+	c.cursor(i).Store(1)
 	if pr.mode == Lossless {
 		p.lossless.Or(1 << i)
 	}
@@ -212,13 +212,14 @@ func (p *Producer) register(pr *peer) error {
 	if pr.start != 0 && pr.start < cursor {
 		// Frames already published are wanted too (a lossless consumer
 		// re-attaching to a restarted producer). Those still in the ring
-		// are delivered; older ones are counted as missed.
+		// are delivered; older ones are counted as missed. A start above
+		// published+1 is lowered to it (docs/LAYOUT.md 6.2).
 		cursor = pr.start
 	}
-	w64(eCursor, cursor)
+	c.cursor(i).Store(cursor)
 	// Active last: the entry is complete before anyone reads it as such.
-	w32(eState, entryActive)
-	p.cw[cAttached/8].Or(1 << i)
+	c.entryState(i).Store(entryActive)
+	c.attached().Or(1 << i)
 	p.entries[i] = pr
 	if pidfd != nil {
 		if err := p.watcher.Add(pidfd, pr.key); err != nil {
@@ -291,52 +292,75 @@ func (p *Producer) drop(pr *peer) {
 	}
 	bit := uint64(1) << i
 	p.lossless.And(^bit)
-	p.cw[cAttached/8].And(^bit)
-	base := p.geo.entry(i)
+	p.ctl.attached().And(^bit)
 	// Mark the entry free first for observers; the bit stays unusable
 	// until entries[i] is cleared below.
-	p.cw32[(base+eState)/4].Store(entryFree)
+	p.ctl.entryState(i).Store(entryFree)
 	var reclaimed uint64
 	for k := uint32(0); k < p.geo.slots; k++ {
-		// Clear the dead consumer's holds. And returns the old mask.
-		if p.hold(k).And(^bit)&bit != 0 {
+		// Clear the departed consumer's holds. And returns the old mask.
+		if p.ctl.hold(k).And(^bit)&bit != 0 {
 			reclaimed++
 		}
 	}
-	p.cw[cWaiters/8].And(^bit)
-	p.dw[offReclaims/8].Add(1)
-	p.dw[offReclaimedHold/8].Add(reclaimed)
+	p.ctl.waiters().And(^bit)
+	p.data.detaches().Add(1)
+	clean := pr.bye.Load()
+	if !clean {
+		p.data.reclaims().Add(1)
+	}
+	p.data.reclaimedHolds().Add(reclaimed)
+	// Its bits are all clear: a new owner of the entry starts with live bits.
+	p.evicted.And(^bit)
 	if pr.pidfd != nil {
 		p.watcher.Remove(pr.pidfd)
 		pr.pidfd.Close()
 	}
 	p.entries[i] = nil
-	p.log.Info("consumer detached", "name", pr.name, "pid", pr.cred.Pid, "entry", i, "holds_reclaimed", reclaimed)
+	p.log.Info("consumer detached", "name", pr.name, "pid", pr.cred.Pid, "entry", i, "clean", clean, "holds_reclaimed", reclaimed)
 }
 
-// evict removes a lossless consumer from the set the producer waits for.
-// Its holds stay valid until it releases them or exits. It runs on the
-// acquisition goroutine, so it does nothing that can block: the note to the
-// consumer is sent from a goroutine of its own, with a write-only deadline
-// (a read deadline would also end the handler's read of that connection and
+// evict takes entry i's protection away (docs/LAYOUT.md 11.4): its cursor no
+// longer pins frames and its holds are revoked (ignored, and cleared).
+// who is the attachment blamed (its attach time); a new owner of the entry
+// is left alone. It reports whether it evicted. It runs on the acquisition
+// goroutine, so it does nothing that can block: the note to the consumer
+// is sent from a goroutine of its own, with a write-only deadline (a read
+// deadline would also end the handler's read of that connection and
 // detach a live consumer).
-func (p *Producer) evict(i int, who uint64) {
+func (p *Producer) evict(i int, who uint64, reason EvictReason) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr := p.entries[i]
-	if pr == nil || !pr.welcomed || p.cw[(p.geo.entry(i)+eAttachNs)/8].Load() != who {
-		return // gone, not yet welcomed, or the entry has a new owner
+	if pr == nil || !pr.welcomed || p.ctl.attachNs(i).Load() != who || p.ctl.entryState(i).Load() != entryActive {
+		return false // gone, not yet welcomed, a new owner, or evicted already
 	}
 	bit := uint64(1) << i
+	// From here on Acquire ignores the consumer (this goroutine's later
+	// scans load the mask after this store) ...
+	p.evicted.Or(bit)
 	p.lossless.And(^bit)
-	p.cw32[(p.geo.entry(i)+eState)/4].Store(entryEvicted)
-	p.dw[offEvictions/8].Add(1)
+	// ... and the entry state is stored before any such scan (10.8): a
+	// borrow racing with us sees it, a release after the reads learns of
+	// the revocation from it.
+	p.ctl.evictReason(i).Store(uint32(reason))
+	p.ctl.entryState(i).Store(entryEvicted)
+	var revoked uint64
+	for k := uint32(0); k < p.geo.slots; k++ {
+		if p.ctl.hold(k).And(^bit)&bit != 0 {
+			revoked++
+		}
+	}
+	p.ctl.revokedHolds(i).Add(revoked)
+	p.data.revokedHolds().Add(revoked)
+	p.data.evictions().Add(1)
 	go func(c *shm.Conn) {
 		var b [msgSize]byte
-		encodeNote(b[:], noteEvicted)
+		encodeNote(b[:], noteEvicted, uint32(reason))
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		c.Send(b[:]) // a closed connection (the consumer left) is fine
 	}(pr.conn)
-	p.log.Warn("lossless consumer evicted: it kept the producer without a free slot",
-		"name", pr.name, "pid", pr.cred.Pid, "entry", i, "after", p.cfg.EvictAfter)
+	p.log.Warn("consumer evicted", "name", pr.name, "pid", pr.cred.Pid, "entry", i, "reason", reason.String(),
+		"holds_revoked", revoked, "evict_after", p.cfg.EvictAfter)
+	return true
 }

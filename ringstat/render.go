@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -94,14 +95,22 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw := newTab(w)
 	fmt.Fprintf(tw, "ring\t%s\t(%s)\n", r.Ring, r.Socket)
-	fmt.Fprintf(tw, "producer\tpid %d\tepoch %v\tstate %s\tuptime %s\theartbeat %s ago\n", p.Pid, p.Epoch, p.State,
-		dur(p.UptimeNs), dur(p.HeartbeatAgeNs))
+	state := p.State
+	if p.Stalled {
+		state += ", STALLED"
+	}
+	if r.Unresponsive {
+		state += " (not answering: read from its shared memory)"
+	}
+	fmt.Fprintf(tw, "producer\tpid %d\tepoch %v\tstate %s\tsource %s\tuptime %s\theartbeat %s ago\n", p.Pid, p.Epoch, state,
+		p.Source, dur(p.UptimeNs), dur(p.HeartbeatAgeNs))
 	fmt.Fprintf(tw, "frames\tpublished %d\trate %s\n", p.Published, rate)
 	sc := r.SlotCounts
 	fmt.Fprintf(tw, "slots\t%d x %s\tindex %d\thuge pages %s\t%d free, %d writing, %d published, %d held\n",
 		r.Slots, size(r.SlotCapacity), r.IndexSize, yesno(r.HugePages), sc.Free, sc.Writing, sc.Published, sc.Held)
-	fmt.Fprintf(tw, "drops\tno slot %d\tunderrun %d\tsource %d\n", r.Drops.NoSlot, r.Drops.Underrun, r.Drops.Source)
-	fmt.Fprintf(tw, "evictions\t%d\treclaims %d\treclaimed holds %d\n", r.Evictions, r.Reclaims, r.ReclaimedHolds)
+	fmt.Fprintf(tw, "drops\t%d\t%s\n", r.Drops.Total, causes(r.Drops.ByCause))
+	fmt.Fprintf(tw, "consumers\thold quota %d\tevictions %d\tdetaches %d\treclaims %d\treclaimed holds %d\trevoked holds %d\n",
+		r.HoldQuota, r.Evictions, r.Detaches, r.Reclaims, r.ReclaimedHolds, r.RevokedHolds)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -126,7 +135,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		return err
 	}
 	tw = newTab(w)
-	fmt.Fprintln(tw, "ENTRY\tNAME\tPID\tMODE\tSTATE\tLAG\tDELIVERED\tRATE\tSKIPPED\tMISSED\tHELD\tSLOTS\tLAST SEQ\tLATENCY\tBLOCKED DROPS")
+	fmt.Fprintln(tw, "ENTRY\tNAME\tPID\tMODE\tSTATE\tLAG\tDELIVERED\tRATE\tSKIPPED\tMISSED\tHELD\tSLOTS\tLAST SEQ\tLATENCY\tBLOCK DROPS")
 	for _, c := range r.Consumers {
 		crate := "-"
 		if r.WindowNs > 0 {
@@ -141,10 +150,31 @@ func (r *Report) WriteText(w io.Writer) error {
 			held = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%d\n", c.Entry, c.Name, c.Pid, c.Mode,
-			c.State, c.Lag, c.Delivered, crate, c.Skipped, c.Missed, c.Held, held, c.LastSeq, dur(int64(c.LatencyNs)),
-			c.BlockedDrops)
+			consumerState(c), c.Lag, c.Delivered, crate, c.Skipped, c.Missed, c.Held, held, c.LastSeq, dur(int64(c.LatencyNs)),
+			c.BlockDrops)
 	}
 	return tw.Flush()
+}
+
+// causes lists drop counts by cause in the order of the cause codes.
+func causes(m map[string]uint64) string {
+	var parts []string
+	for _, c := range loss.Known() {
+		if n := m[c.String()]; n != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func consumerState(c Consumer) string {
+	if c.EvictReason != "" {
+		return c.State + " (" + c.EvictReason + ")"
+	}
+	return c.State
 }
 
 // clearScreen moves the cursor home and clears the terminal (ANSI).

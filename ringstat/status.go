@@ -80,11 +80,21 @@ type Report struct {
 	// still set when their owner was released (it died, or detached
 	// holding frames).
 	Evictions      uint64 `json:"evictions"`
+	Detaches       uint64 `json:"detaches"`
 	Reclaims       uint64 `json:"reclaims"`
 	ReclaimedHolds uint64 `json:"reclaimed_holds"`
+	RevokedHolds   uint64 `json:"revoked_holds"`
+	// HoldQuota is the most slots one consumer may hold; Copies the frames
+	// the producer copied into their slot.
+	HoldQuota int    `json:"hold_quota"`
+	Copies    uint64 `json:"copies"`
 	// WindowNs is the time between the two snapshots the rates come from
 	// (0: no rates).
 	WindowNs int64 `json:"window_ns"`
+	// Unresponsive is true when the producer accepted the connection but
+	// did not answer it (stopped or hung): the report was read from its
+	// shared memory through /proc (ringbuf.Inspect), without rates.
+	Unresponsive bool `json:"unresponsive"`
 }
 
 // Producer is the ring's producer.
@@ -92,6 +102,16 @@ type Producer struct {
 	Pid   int    `json:"pid"`
 	Epoch Epoch  `json:"epoch"`
 	State string `json:"state"` // init, running or closed
+	// Source is what the acquisition loop does: starting, acquiring,
+	// waiting, source lost, stopped (docs/LAYOUT.md 8.4).
+	Source string `json:"source"`
+	// Stalled is true when the heartbeat is older than StallAfter while
+	// the ring runs and its source is not idle: the producer is stopped
+	// or hung.
+	Stalled bool `json:"stalled"`
+	// HeartbeatPeriodNs is the producer's promise: the longest its loop
+	// goes between heartbeats.
+	HeartbeatPeriodNs int64 `json:"heartbeat_period_ns"`
 	// Published is the last published sequence number; Rate the frames
 	// published per second over the window.
 	Published      uint64  `json:"published"`
@@ -139,18 +159,28 @@ type Consumer struct {
 	Missed       uint64  `json:"missed"`
 	Held         uint64  `json:"held"`
 	// HeldSlots lists the slots whose holder bit for this entry is set.
-	HeldSlots    []int  `json:"held_slots"`
-	LastSeq      uint64 `json:"last_seq"`
-	LatencyNs    uint64 `json:"latency_ns"`
-	BlockedDrops uint64 `json:"blocked_drops"`
+	HeldSlots   []int  `json:"held_slots"`
+	LastSeq     uint64 `json:"last_seq"`
+	LatencyNs   uint64 `json:"latency_ns"`
+	BlockDrops  uint64 `json:"block_drops"`
+	EvictReason string `json:"evict_reason,omitempty"`
+	// RevokedHolds counts its holds revoked when it was evicted;
+	// RevokedSeen the leases it found revoked.
+	RevokedHolds uint64 `json:"revoked_holds"`
+	RevokedSeen  uint64 `json:"revoked_seen"`
 }
 
-// Drops counts frames that never reached the ring, by cause.
+// Drops counts frames that never reached the ring, by cause name (the
+// causes of package loss; only those with a nonzero count), and their
+// total.
 type Drops struct {
-	NoSlot   uint64 `json:"no_slot"`
-	Underrun uint64 `json:"underrun"`
-	Source   uint64 `json:"source"`
+	Total   uint64            `json:"total"`
+	ByCause map[string]uint64 `json:"by_cause"`
 }
+
+// StallAfter is how old a running producer's heartbeat may be, its source
+// not idle, before a report calls it stalled (at least twice its period).
+const StallAfter = time.Second
 
 // Build makes a report from a snapshot, with rates against prev (taken
 // window earlier; nil for none).
@@ -158,12 +188,16 @@ func Build(ring, socket string, cur ringbuf.Snapshot, prev *ringbuf.Snapshot, wi
 	r := &Report{
 		Ring: ring, Socket: socket,
 		Producer: Producer{Pid: cur.ProducerPid, Epoch: Epoch(cur.Epoch), State: cur.State, Published: cur.Published,
-			UptimeNs: int64(cur.Uptime), HeartbeatAgeNs: int64(cur.HeartbeatAge)},
+			UptimeNs: int64(cur.Uptime), HeartbeatAgeNs: int64(cur.HeartbeatAge), Source: cur.SourceState,
+			HeartbeatPeriodNs: int64(cur.HeartbeatPeriod)},
 		Slots: cur.Slots, SlotCapacity: cur.SlotCapacity, IndexSize: cur.IndexSize, HugePages: cur.HugePages,
 		SlotList: []Slot{}, Consumers: []Consumer{},
-		Drops:     Drops{NoSlot: cur.DropNoSlot, Underrun: cur.DropUnderrun, Source: cur.DropSource},
-		Evictions: cur.Evictions, Reclaims: cur.Reclaims, ReclaimedHolds: cur.ReclaimedHold,
+		Drops:     Drops{Total: cur.Drops.Total(), ByCause: cur.Drops.Map()},
+		Evictions: cur.Evictions, Detaches: cur.Detaches, Reclaims: cur.Reclaims, ReclaimedHolds: cur.ReclaimedHolds,
+		RevokedHolds: cur.RevokedHolds, HoldQuota: cur.HoldQuota, Copies: cur.Copies,
 	}
+	stallAfter := max(StallAfter, 2*cur.HeartbeatPeriod)
+	r.Producer.Stalled = cur.State == "running" && cur.SourceState != ringbuf.SourceStopped.String() && cur.HeartbeatAge > stallAfter
 	if prev != nil && prev.Epoch != cur.Epoch {
 		prev = nil // another producer run: nothing to compare
 	}
@@ -213,7 +247,7 @@ func Build(ring, socket string, cur ringbuf.Snapshot, prev *ringbuf.Snapshot, wi
 		v := Consumer{Entry: c.Entry, Name: c.Name, Pid: c.Pid, UID: c.UID, Mode: c.Mode, State: c.State,
 			AttachedUnix: c.AttachedUnix, Cursor: c.Cursor, Lag: c.Lag, Delivered: c.Delivered, Skipped: c.Skipped,
 			Missed: c.Missed, Held: c.Held, HeldSlots: holds[c.Entry], LastSeq: c.LastSeq, LatencyNs: c.LatencyNs,
-			BlockedDrops: c.BlockedDrops}
+			BlockDrops: c.BlockDrops, EvictReason: c.EvictReason, RevokedHolds: c.RevokedHolds, RevokedSeen: c.RevokedSeen}
 		if v.HeldSlots == nil {
 			v.HeldSlots = []int{}
 		}
@@ -237,6 +271,17 @@ func Show(ctx context.Context, t Target, window time.Duration) (*Report, error) 
 		return nil, fmt.Errorf("show ring: %w", err)
 	}
 	r, err := observe(ctx, t)
+	if errors.Is(err, ringbuf.ErrNotResponding) {
+		// The producer accepts connections but does not answer: stopped or
+		// hung. Read its state from shared memory instead (no rates).
+		snap, ierr := ringbuf.Inspect(ctx, t.Ring, t.Socket)
+		if ierr != nil {
+			return nil, errors.Join(err, ierr)
+		}
+		rep := Build(t.name(), path, snap, nil, 0)
+		rep.Unresponsive = true
+		return rep, nil
+	}
 	if err != nil {
 		return nil, err
 	}

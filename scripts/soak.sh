@@ -23,7 +23,7 @@ fuzztime="${FRAMERING_FUZZTIME:-60s}"
 echo "== fuzzers, $fuzztime each"
 for target in \
   "./ringbuf FuzzDecodeDataHeader" "./ringbuf FuzzDecodeMessages" \
-  "./frame FuzzVerify" \
+  "./frame FuzzVerify" "./frame FuzzUnpack16" \
   "./archive FuzzSegmentHeader" "./archive FuzzRecord" "./archive FuzzIndex" "./archive FuzzScan" \
   "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange"; do
   set -- $target

@@ -30,7 +30,7 @@ step "go test -race -tags '$TAGS' ./... (includes the layering/hazard-zone check
 go test -race -tags "$TAGS" -count=1 -timeout 15m ./...
 
 step "CGO_ENABLED=0: the pure-Go synthetic source stands in for the C SDK"
-CGO_ENABLED=0 go test -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer)$' || true)
+CGO_ENABLED=0 go test -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer|cmd/producer)$' || true)
 
 step "GOEXPERIMENT=cgocheck2: every pointer crossing into C checked"
 GOEXPERIMENT=cgocheck2 go test -tags "$TAGS" -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer)$' || true)

@@ -1,18 +1,23 @@
-// Package shm is framering's hazard zone: the only package (with native/)
-// that touches unsafe, golang.org/x/sys/unix and memory mappings.
+// Package shm is framering's hazard zone: the only package (with native/
+// and the named eBPF loaders) that touches unsafe, golang.org/x/sys/unix
+// and memory mappings. Everything above it sees []byte views and typed
+// atomics whose validity ends at the owning value's Close; no
+// unsafe.Pointer or uintptr leaves it.
 //
-// It provides
-//   - sealed memfd segments, reserved with fallocate so that a full tmpfs
-//     fails at creation instead of raising SIGBUS later (Segment);
-//   - shared mappings of those segments, read-write or read-only, with
-//     bounds- and alignment-checked typed atomic views of mapped words
-//     (Mapping, and its Uint32At/Uint64At);
-//   - futex wait and wake on mapped words, shared between processes;
-//   - a Unix socket that passes segments with SCM_RIGHTS and reports the
-//     peer's credentials and pidfd (Listener, Conn), and a pidfd watcher;
-//   - a read-only mapping of a regular file (FileMapping).
+// One job per file, and who uses it:
 //
-// Everything above this package sees []byte views and typed atomics whose
-// validity ends at the owning value's Close. No unsafe.Pointer or uintptr
-// leaves it.
+//	segment_linux.go  sealed, fallocated memfds (Segment)      ringbuf: the ring's two segments
+//	mapping_linux.go  shared mappings and their bounds-checked ringbuf: every mapped word, through
+//	                  typed atomic views (Mapping)                      ringbuf/layout_access.go only
+//	futex_linux.go    futex wait/wake on mapped words          ringbuf: Publish wakes, Wait sleeps
+//	fence_*.go        the seqlock reader's load fence          ringbuf: Peek, Lease.Check
+//	socket_linux.go   the attach socket: SCM_RIGHTS, peer      ringbuf: the handshake, supervision
+//	                  credentials and pidfd (Listener, Conn)
+//	lock_linux.go     the producer's exclusive lock file       socket_linux.go (Listen)
+//	pidfd_linux.go    pidfds and their watcher (Pidfd, Watcher) ringbuf: reclaiming dead consumers
+//	filemap.go        read-only maps of regular files          archive: reading segments back
+//	arch.go           refuses architectures without the
+//	                  ordering argument of docs/LAYOUT.md 10.7
+//
+// The monotonic clock every layer uses is package clock, not here.
 package shm

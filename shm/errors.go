@@ -28,3 +28,10 @@ var ErrClosed = errors.New("closed")
 // ErrPeer is returned when a peer on the attach socket is refused: not in
 // the allowed uid/gid lists, or it sent a malformed message or file descriptors.
 var ErrPeer = errors.New("peer refused")
+
+// ErrNoListener is returned by Dial when no socket exists at the path.
+var ErrNoListener = errors.New("no socket at the path")
+
+// ErrRefused is returned by Dial when a socket exists but nobody serves it
+// (its owner crashed and left it behind).
+var ErrRefused = errors.New("connection refused: nobody serves the socket")

@@ -128,27 +128,27 @@ func (m *Mapping) words(off, n, size uint64) (unsafe.Pointer, error) {
 // Uint64s returns n aligned 64-bit words starting at off as atomics, for a
 // writable mapping. Indexing the slice is bounds-checked.
 func (m *Mapping) Uint64s(off, n uint64) ([]atomic.Uint64, error) {
-	if !m.writable {
-		return nil, fmt.Errorf("words at %d: %w: mapping is read-only", off, ErrInvalid)
-	}
-	p, err := m.words(off, n, 8)
-	if err != nil {
-		return nil, err
-	}
-	return unsafe.Slice((*atomic.Uint64)(p), n), nil
+	return writableWords[atomic.Uint64](m, off, n)
 }
 
 // Uint32s returns n aligned 32-bit words starting at off as atomics, for a
 // writable mapping.
 func (m *Mapping) Uint32s(off, n uint64) ([]atomic.Uint32, error) {
+	return writableWords[atomic.Uint32](m, off, n)
+}
+
+// writableWords views n words of type W (an atomic integer) at off of a
+// writable mapping.
+func writableWords[W atomic.Uint64 | atomic.Uint32](m *Mapping, off, n uint64) ([]W, error) {
 	if !m.writable {
 		return nil, fmt.Errorf("words at %d: %w: mapping is read-only", off, ErrInvalid)
 	}
-	p, err := m.words(off, n, 4)
+	var w W
+	p, err := m.words(off, n, uint64(unsafe.Sizeof(w)))
 	if err != nil {
 		return nil, err
 	}
-	return unsafe.Slice((*atomic.Uint32)(p), n), nil
+	return unsafe.Slice((*W)(p), n), nil
 }
 
 // ReadUint64s is an array of mapped 64-bit words that may only be loaded.

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -87,13 +88,12 @@ func (l *Listener) Accept() (*Conn, error) {
 	return &Conn{c: c}, nil
 }
 
-// Close stops listening, removes the socket file and releases the lock.
+// Close stops listening, removes the socket file, then removes the lock
+// file and releases the lock (in that order, docs/LAYOUT.md 6.1): a clean
+// close leaves nothing behind.
 func (l *Listener) Close() error {
 	err := l.ln.Close()
-	// The lock file stays (removing it would race with a new owner taking
-	// it); it is empty and harmless.
-	l.lock.Close()
-	return err
+	return errors.Join(err, l.lock.Remove())
 }
 
 // Conn is one attach connection. It stays open for the peer's lifetime:
@@ -102,10 +102,18 @@ type Conn struct {
 	c *net.UnixConn
 }
 
-// Dial connects to the socket at path.
+// Dial connects to the socket at path. No socket there wraps
+// ErrNoListener (no such ring); a socket nobody serves (left by a crashed
+// owner) wraps ErrRefused.
 func Dial(path string) (*Conn, error) {
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
+		switch {
+		case errors.Is(err, syscall.ENOENT):
+			return nil, fmt.Errorf("dial %s: %w", path, ErrNoListener)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("dial %s: %w", path, ErrRefused)
+		}
 		return nil, fmt.Errorf("dial %s: %w", path, err)
 	}
 	return &Conn{c: c}, nil

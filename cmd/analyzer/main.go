@@ -15,8 +15,8 @@
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
 //	         [-debug-addr localhost:PORT]
 //
-// -debug-addr serves net/http/pprof and expvar on a loopback address, for a
-// heap profile of a process that has run for weeks.
+// -debug-addr serves net/http/pprof (localhost unless a host is given), for
+// a heap profile of a process that has run for weeks.
 //
 // It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
 // the ring ends (without -reattach). Exit status: 0 for those, 1 when the
@@ -38,7 +38,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
-	"github.com/framering/framering/diag"
+	"github.com/framering/framering/internal/diag"
 )
 
 func main() {
@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		duration  = fs.Duration("duration", 0, "stop after this long (0: no limit)")
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		debugAddr = fs.String("debug-addr", "", "serve pprof and expvar diagnostics on this loopback `address` (e.g. localhost:6062)")
+		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; off when empty)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -116,12 +116,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *debugAddr != "" {
-		d, err := diag.Serve(*debugAddr, log)
-		if err != nil {
-			fmt.Fprintln(stderr, "analyzer:", err)
-			return 2
+		dctx, stopDiag := context.WithCancel(context.Background())
+		defer stopDiag()
+		if _, err := diag.Serve(dctx, *debugAddr, log); err != nil {
+			log.Error("debug endpoint", "err", err)
+			return 1
 		}
-		defer d.Close()
 	}
 	w := stdout
 	if *out != "" {

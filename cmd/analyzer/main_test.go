@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/clock"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/internal/testmain"
 
@@ -340,7 +341,7 @@ func TestBinaryDevNullAndDiagnostics(t *testing.T) {
 	for addr == "" {
 		for _, line := range strings.Split(a.stderr.String(), "\n") {
 			var l map[string]any
-			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "diagnostics endpoint (pprof, expvar) listening" {
+			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "debug endpoint (net/http/pprof)" {
 				addr, _ = l["addr"].(string)
 			}
 		}
@@ -361,7 +362,94 @@ func TestBinaryDevNullAndDiagnostics(t *testing.T) {
 	if code := a.wait(t); code != 0 {
 		t.Fatalf("-out /dev/null: exit %d; stderr:\n%s", code, a.stderr.String())
 	}
-	if code := exec.Command(bin, "-debug-addr", "0.0.0.0:0").Run(); code == nil {
-		t.Fatal("a non-loopback diagnostics address was accepted")
+}
+
+// A lossless analyzer that stops reading (SIGSTOP) pins the ring and is
+// evicted; when it continues it learns of the eviction, attaches again as
+// a new consumer (-reattach is the default) and goes on to its frame
+// limit: exit 0, the eviction and the re-attach in its summary.
+func TestBinaryEvictedReattaches(t *testing.T) {
+	bin := build(t)
+	g := frame.Packed(64, 48, frame.Mono8)
+	p, err := ringbuf.Create(ringbuf.Config{Name: "e2e-evicted", Slots: 4, SlotSize: g.Size(), EvictAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	gen, err := frame.NewGenerator(g, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ring{p: p, gen: gen, g: g}
+	a := startAnalyzer(t, bin, "-ring", "e2e-evicted", "-name", "slow", "-lossless", "-frames", "20", "-log-format", "json")
+	r.waitFor(t, "the analyzer to attach", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 })
+	r.publish(t, 3)
+	r.waitFor(t, "three frames analyzed", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 && s.Consumers[0].Delivered == 3 })
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped, it pins the ring: publishing finds no slot until the
+	// producer evicts it.
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Snapshot().Evictions == 0 {
+		if s, err := p.Acquire(); err == nil {
+			r.fill(t, s)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped analyzer was never evicted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, "the analyzer to attach again", func(s ringbuf.Snapshot) bool {
+		return len(s.Consumers) == 1 && s.Consumers[0].State == "active"
+	})
+	r.publish(t, 20)
+	if code := a.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, a.stderr.String())
+	}
+	_, sum := lines(t, a.stdout.Bytes())
+	if num(sum, "evictions") != 1 || num(sum, "reattaches") != 1 || num(sum, "frames") != 20 {
+		t.Fatalf("summary %v", sum)
+	}
+}
+
+// fill publishes slot s as the next pattern frame.
+func (r *ring) fill(t *testing.T, s ringbuf.Slot) {
+	t.Helper()
+	id := r.p.Published() + 1
+	if err := r.gen.Fill(s.Bytes(), id); err != nil {
+		t.Fatal(err)
+	}
+	g := r.g
+	if _, err := r.p.Publish(s, ringbuf.Meta{FrameID: id, Timestamp: clock.Nanos(), Width: uint32(g.Width),
+		Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The analyzer's summary carries the ring's drop table, by cause: the same
+// counts the ring itself, ringctl and the producer show.
+func TestBinarySummaryHasRingDrops(t *testing.T) {
+	bin := build(t)
+	g := frame.Packed(64, 48, frame.Mono8)
+	r := newRing(t, "e2e-drops", g)
+	a := startAnalyzer(t, bin, "-ring", "e2e-drops", "-name", "d", "-lossless", "-frames", "3")
+	r.waitFor(t, "the analyzer to attach", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 })
+	r.p.RecordDrops(loss.Incomplete, 4)
+	r.p.RecordDrops(loss.Underrun, 2)
+	r.publish(t, 1)
+	r.waitFor(t, "one frame analyzed", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 && s.Consumers[0].Delivered == 1 })
+	r.p.RecordDrops(loss.Blocked, 1)
+	r.publish(t, 2)
+	if code := a.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, a.stderr.String())
+	}
+	_, sum := lines(t, a.stdout.Bytes())
+	d, _ := sum["ring_drops"].(map[string]any)
+	if num(d, "incomplete") != 4 || num(d, "underrun") != 2 || num(d, "blocked") != 1 || len(d) != 3 {
+		t.Fatalf("ring drops in the summary: %v (the ring's: %v)", d, r.p.Drops().Map())
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/framering/framering/loss"
-	"github.com/framering/framering/ringbuf"
 )
 
 // accountFor checks that the archive accounts for every frame the producers
@@ -51,9 +50,9 @@ func TestLossless(t *testing.T) {
 			for tp.offered < n {
 				switch id := tp.nextID; {
 				case id%97 == 50:
-					tp.lose(ringbuf.DropUnderrun)
+					tp.lose(loss.Underrun)
 				case id%101 == 60:
-					tp.lose(ringbuf.DropSource)
+					tp.lose(loss.SourceError)
 				case id >= 300 && id < 600:
 					tp.offer(false) // a camera: no slot, frame dropped
 				default:
@@ -73,9 +72,9 @@ func TestLossless(t *testing.T) {
 				t.Fatalf("stored %d (summary %d), published %d", a.frames, num(t, sum, "stored"), tp.published)
 			}
 			want := map[loss.Cause]uint64{
-				loss.Blocked:     tp.drops[ringbuf.DropNoSlot],
-				loss.Underrun:    tp.drops[ringbuf.DropUnderrun],
-				loss.SourceError: tp.drops[ringbuf.DropSource],
+				loss.Blocked:     tp.drops[loss.Blocked],
+				loss.Underrun:    tp.drops[loss.Underrun],
+				loss.SourceError: tp.drops[loss.SourceError],
 			}
 			for cause, n := range want {
 				if a.lost[cause] != n {

@@ -106,7 +106,7 @@ type producer struct {
 
 	offered   uint64
 	published uint64
-	drops     map[ringbuf.DropCause]uint64
+	drops     map[loss.Cause]uint64
 }
 
 func quietLogger(t *testing.T) *slog.Logger {
@@ -122,7 +122,7 @@ func newProducer(t *testing.T, sock string, slots, slotSize int, geom func(uint6
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &producer{t: t, p: p, geom: geom, gens: map[frame.Geometry]*frame.Generator{}, drops: map[ringbuf.DropCause]uint64{}}
+	tp := &producer{t: t, p: p, geom: geom, gens: map[frame.Geometry]*frame.Generator{}, drops: map[loss.Cause]uint64{}}
 	t.Cleanup(tp.close)
 	return tp
 }
@@ -154,7 +154,7 @@ func (tp *producer) offer(wait bool) bool {
 			if wait {
 				tp.t.Fatalf("offer frame %d: no free slot for %v", id, hang)
 			}
-			tp.dropID(ringbuf.DropNoSlot)
+			tp.dropID(loss.Blocked)
 			return false
 		}
 		if err != nil {
@@ -182,13 +182,13 @@ func (tp *producer) offer(wait bool) bool {
 }
 
 // lose drops the next frame id upstream for cause (an underrun, a source error).
-func (tp *producer) lose(cause ringbuf.DropCause) {
+func (tp *producer) lose(cause loss.Cause) {
 	tp.nextID++
 	tp.offered++
 	tp.dropID(cause)
 }
 
-func (tp *producer) dropID(cause ringbuf.DropCause) {
+func (tp *producer) dropID(cause loss.Cause) {
 	tp.p.RecordDrops(cause, 1)
 	tp.drops[cause]++
 }

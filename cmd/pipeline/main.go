@@ -34,7 +34,7 @@ func run() int {
 	dur := fs.Duration("duration", 10*time.Second, "how long frames flow")
 	width := fs.Int("width", 1280, "frame width")
 	height := fs.Int("height", 1024, "frame height")
-	format := fs.String("format", "Mono8", "pixel format: Mono8, Mono16 or RGB8")
+	format := fs.String("format", "Mono8", "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", 100, "frame rate")
 	slots := fs.Int("slots", 16, "ring slots")
 	source := fs.String("source", "synthetic", "frame source: synthetic (pure Go) or sdk (the simulated C frame grabber)")

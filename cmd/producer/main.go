@@ -1,10 +1,14 @@
 // Command producer runs framering's producer: it creates a ring, acquires
-// frames from a frame grabber (the C SDK, or the pure-Go synthetic source)
-// and lands them in ring slots, zero-copy by default, until it is signalled
-// (SIGINT, SIGTERM) or -duration has passed. Consumers attach by the ring's
-// name at any time.
+// frames from a frame grabber (the C SDK, the pure-Go synthetic source, or
+// a GStreamer pipeline) and lands them in ring slots, zero-copy by default,
+// until it is signalled (SIGINT, SIGTERM), -duration has passed or the
+// source's stream ends. Consumers attach by the ring's name at any time.
 //
 //	producer -ring cam0 -width 1920 -height 1080 -format Mono8 -fps 60
+//	producer -ring cam0 -source gst -pipeline "v4l2src device=/dev/video0"
+//
+// -source gst needs a build with -tags gst; the pipeline's caps decide the
+// geometry, format and rate (the ring is sized from them).
 //
 // Logs (structured, text or JSON) go to stderr; the final summary line goes
 // to stdout, as JSON with -json.
@@ -33,6 +37,8 @@ import (
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ringbuf"
@@ -56,6 +62,7 @@ type options struct {
 	logFormat string
 	logLevel  slog.Level
 	json      bool
+	debugAddr string
 }
 
 // run is the whole command; main only exits with its result.
@@ -82,6 +89,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, opts.duration)
 		defer cancel()
 	}
+	if opts.debugAddr != "" {
+		if _, err := diag.Serve(ctx, opts.debugAddr, opts.cfg.Logger); err != nil {
+			opts.cfg.Logger.Error("producer failed", "err", err)
+			return exitFail
+		}
+	}
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
 		opts.cfg.Logger.Error("producer failed", "err", err)
@@ -99,22 +112,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// parseFaults reads -faults: CAUSE:N pairs, comma-separated.
+func parseFaults(s string) ([native.MaxFaults]native.Fault, error) {
+	var fs [native.MaxFaults]native.Fault
+	if s == "" {
+		return fs, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > native.MaxFaults {
+		return fs, fmt.Errorf("-faults %q: at most %d faults", s, native.MaxFaults)
+	}
+	for i, p := range parts {
+		name, every, ok := strings.Cut(p, ":")
+		cause, err := loss.Parse(name)
+		n, nerr := strconv.ParseUint(every, 10, 64)
+		if !ok || err != nil || nerr != nil || n < 2 {
+			return fs, fmt.Errorf("-faults %q: want CAUSE:N with N >= 2, causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap", s)
+		}
+		fs[i] = native.Fault{Cause: cause, Every: n}
+	}
+	return fs, nil
+}
+
 func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	if asJSON {
-		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Drops: st.Drops()})
+		b, _ := json.Marshal(summary{Stats: st, FPS: st.FPS(), Dropped: st.DropTotal()})
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d drop_no_slot=%d drop_underrun=%d drop_source=%d discarded=%d elapsed=%s fps=%.1f\n",
-		st.Ring, st.Source, st.Mode, st.Frames, st.Published, st.DropNoSlot, st.DropUnderrun, st.DropSource,
-		st.Discarded, st.Elapsed.Round(time.Millisecond), st.FPS())
+	fmt.Fprintf(w, "ring=%s source=%s mode=%s frames=%d published=%d dropped=%d", st.Ring, st.Source, st.Mode,
+		st.Frames, st.Published, st.DropTotal())
+	for _, c := range st.Drops.Nonzero() {
+		fmt.Fprintf(w, " drop_%s=%d", c, st.Drops[c])
+	}
+	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f\n", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
 }
 
 // summary is the -json summary line: the Stats plus derived figures.
 type summary struct {
 	producer.Stats
-	FPS   float64 `json:"fps"`
-	Drops uint64  `json:"drops"`
+	FPS     float64 `json:"fps"`
+	Dropped uint64  `json:"dropped"`
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -143,13 +181,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if native.SDKAvailable {
 		def = native.KindSDK
 	}
-	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo) or synthetic")
+	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, or gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst)")
+	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
 	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
-	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: Mono8, Mono16 or RGB8")
+	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
+	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
 
@@ -159,6 +199,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.json, "json", false, "print the final summary as JSON")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve net/http/pprof on this `address` (a bare :PORT is localhost; empty: off)")
+	fs.IntVar(&c.HoldQuota, "hold-quota", 0, "the most slots one consumer may hold (0: slots - queue - 2); a consumer over it is evicted")
 
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -166,11 +208,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if err := checkGst(fs, c); err != nil {
+		return o, err
+	}
 	f, err := frame.ParseFormat(*format)
 	if err != nil {
 		return o, fmt.Errorf("-format %q: %w", *format, err)
 	}
 	c.Geometry.Format = f
+	if c.Faults, err = parseFaults(*faults); err != nil {
+		return o, err
+	}
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
 		return o, fmt.Errorf("-socket-mode %q: want octal permission bits", *mode)
@@ -204,6 +252,34 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-log-level %q: %w", *level, err)
 	}
 	return o, nil
+}
+
+// checkGst checks the flags that go with -source gst: a pipeline, a build
+// that has the GStreamer source, and none of the flags the caps decide.
+func checkGst(fs *flag.FlagSet, c *producer.Config) error {
+	if c.Source != native.KindGst {
+		if c.Pipeline != "" {
+			return errors.New("-pipeline is for -source gst")
+		}
+		return nil
+	}
+	if !native.GstAvailable {
+		return fmt.Errorf("-source gst: %w", native.ErrNoGst)
+	}
+	if c.Pipeline == "" {
+		return errors.New(`-source gst needs -pipeline "DESCRIPTION", e.g. "v4l2src device=/dev/video0"`)
+	}
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "width", "height", "stride", "format", "fps", "defects", "faults":
+			set = append(set, "-"+f.Name)
+		}
+	})
+	if len(set) > 0 {
+		return fmt.Errorf("%s: not with -source gst, whose caps decide (add them to the pipeline: ... ! video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1)", strings.Join(set, ", "))
+	}
+	return nil
 }
 
 // intList is a repeatable, comma-separated list of integers.

@@ -176,7 +176,7 @@ func TestShowJSONNamesConsumersAndHolds(t *testing.T) {
 	}
 
 	text := string(ctl(t, "show", "-ring", "show", "-window", "0"))
-	for _, s := range []string{"archiver2", "analyzer", "lossless", "lossy", "held", "SLOT", "ENTRY", "BLOCKED DROPS", "3 held"} {
+	for _, s := range []string{"archiver2", "analyzer", "lossless", "lossy", "held", "SLOT", "ENTRY", "BLOCK DROPS", "3 held"} {
 		if !strings.Contains(text, s) {
 			t.Fatalf("text output lacks %q:\n%s", s, text)
 		}
@@ -257,12 +257,12 @@ func TestListLiveAndStale(t *testing.T) {
 	}
 }
 
-// show on a stale socket or a missing ring fails with exit 1; bad usage is 2.
+// show of a ring that does not exist says so and fails with exit 1; bad usage is 2.
 func TestShowErrors(t *testing.T) {
 	var out, errb bytes.Buffer
 	ctx := context.Background()
 	if code := run(ctx, []string{"show", "-ring", "nobody"}, &out, &errb); code != 1 ||
-		!strings.Contains(errb.String(), "producer gone") {
+		!strings.Contains(errb.String(), "no such ring") {
 		t.Fatalf("show of a missing ring: exit %d, %q", code, errb.String())
 	}
 	for _, args := range [][]string{{}, {"frobnicate"}, {"show", "extra"}, {"watch", "-interval", "0"}, {"list", "-ring", "x"}} {

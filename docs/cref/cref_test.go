@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -127,7 +128,7 @@ func (r *ring) start() {
 			}
 			s, err := r.p.Acquire()
 			if errors.Is(err, ringbuf.ErrNoFreeSlot) {
-				r.p.RecordDrops(ringbuf.DropNoSlot, 1)
+				r.p.RecordDrops(loss.Blocked, 1)
 				time.Sleep(time.Millisecond)
 				continue
 			}
@@ -376,9 +377,9 @@ func TestFrcat(t *testing.T) {
 				}
 				checkOutput(t, pr.all, sc.mode, sc.n, sc.geo, num(t, att, "cursor"))
 				s := waitDetached(t, r, pr.cmd.Process.Pid)
-				if sc.mode != "" && (s.Reclaims != 1 || s.ReclaimedHold != 0) {
+				if sc.mode != "" && (s.Reclaims != 1 || s.ReclaimedHolds != 0) {
 					t.Fatalf("after a clean exit: %d reclaims, %d holds reclaimed; want 1 and 0 (frcat releases its own holds)",
-						s.Reclaims, s.ReclaimedHold)
+						s.Reclaims, s.ReclaimedHolds)
 				}
 			})
 		}
@@ -495,8 +496,8 @@ func testKilledHolding(t *testing.T, b build) {
 		t.Fatalf("frcat outlived SIGKILL (exit %d)\nstderr:\n%s", code, pr.stderr.String())
 	}
 	s = waitDetached(t, r, pr.cmd.Process.Pid)
-	if s.Reclaims != 1 || s.ReclaimedHold != 1 {
-		t.Fatalf("after kill -9: %d reclaims, %d holds reclaimed; want 1 and 1", s.Reclaims, s.ReclaimedHold)
+	if s.Reclaims != 1 || s.ReclaimedHolds != 1 {
+		t.Fatalf("after kill -9: %d reclaims, %d holds reclaimed; want 1 and 1", s.Reclaims, s.ReclaimedHolds)
 	}
 	waitFor(t, "the freed slot to be reused", func() bool { return r.p.Snapshot().SlotInfo[k].Seq != seq })
 }

@@ -108,7 +108,7 @@ func goList(t *testing.T) []listed {
 // commandHomes: logic private to one command lives under cmd/NAME/internal/;
 // the module's top-level internal/ holds only what serves the whole module
 // (test machinery, these checks), never a command's logic.
-var topInternal = map[string]bool{"internal/archcheck": true, "internal/testmain": true}
+var topInternal = map[string]bool{"internal/archcheck": true, "internal/testmain": true, "internal/diag": true}
 
 // TestOneHomeForCommandLogic: every package under the top-level internal/
 // is on the short list above; command logic moved there by habit fails.
@@ -257,5 +257,69 @@ func TestRulesBite(t *testing.T) {
 	}
 	if !under("consumers/x", "consumers") || under("consumersx", "consumers") {
 		t.Error("under() is wrong")
+	}
+}
+
+// TestOffsetsOnlyInLayout: no file of ringbuf/ but layout*.go turns an
+// offset into a mapped word. The offset constants (data header off*,
+// descriptor d*, control header c*, table entry e*) and the geometry's
+// region helpers may be named only there; everything else asks a typed
+// accessor by meaning (layout_access.go), where each atomic's ordering is
+// stated once.
+func TestOffsetsOnlyInLayout(t *testing.T) {
+	dir := filepath.Join(root(t), "ringbuf")
+	fset := token.NewFileSet()
+	layout, err := parser.ParseFile(fset, filepath.Join(dir, "layout.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := map[string]bool{}
+	for _, d := range layout.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for _, n := range spec.(*ast.ValueSpec).Names {
+				name := n.Name
+				if len(name) > 1 && (strings.HasPrefix(name, "off") || strings.ContainsAny(name[:1], "dce")) &&
+					strings.ToUpper(name[1:2]) == name[1:2] || strings.HasPrefix(name, "off") {
+					offsets[name] = true
+				}
+			}
+		}
+	}
+	if !offsets["offPublished"] || !offsets["dGen"] || !offsets["eCursor"] || !offsets["cWaiters"] {
+		t.Fatalf("found no offset constants in layout.go: %v", offsets)
+	}
+	regions := map[string]bool{"desc": true, "hold": true, "entry": true, "index": true, "payload": true}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	checked := 0
+	for _, path := range files {
+		base := filepath.Base(path)
+		if strings.HasPrefix(base, "layout") || strings.HasSuffix(base, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.Ident:
+				if offsets[x.Name] {
+					t.Errorf("%s: offset %s used outside ringbuf/layout*.go", fset.Position(x.Pos()), x.Name)
+				}
+			case *ast.SelectorExpr:
+				if sel, ok := x.X.(*ast.SelectorExpr); ok && sel.Sel.Name == "geo" && regions[x.Sel.Name] {
+					t.Errorf("%s: geometry region offset .geo.%s outside ringbuf/layout*.go", fset.Position(x.Pos()), x.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d files of ringbuf/", checked)
 	}
 }

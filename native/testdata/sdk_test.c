@@ -6,7 +6,7 @@
  * It prints "ok" and exits 0, or names the failed check and exits 1.
  */
 #define _GNU_SOURCE
-#include "../csdk/frsdk.h"
+#include "../frsdk.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -70,6 +70,12 @@ static void test_open_errors(void)
 	fr_config bad = c;
 	bad.format = 42;
 	EXPECT(fr_open(&bad, &h), FR_ERR_FORMAT);
+	bad.format = 0x010C002Au; /* GigE Vision BayerGR12Packed: not in the table */
+	EXPECT(fr_open(&bad, &h), FR_ERR_FORMAT);
+	bad = config(65, 32, 130, FR_PFNC_YUV422_8, 0, 0); /* odd width of a 4:2:2 format */
+	EXPECT(fr_open(&bad, &h), FR_ERR_GEOMETRY);
+	bad = config(65, 32, 81, FR_PFNC_MONO10P, 0, 0); /* 650 bits need 82 bytes */
+	EXPECT(fr_open(&bad, &h), FR_ERR_GEOMETRY);
 	bad = c;
 	bad.width = 0;
 	EXPECT(fr_open(&bad, &h), FR_ERR_GEOMETRY);
@@ -187,10 +193,20 @@ static void test_config_and_buffers(void)
 
 static void test_stream_and_leases(void)
 {
-	for (int fi = 0; fi < 3; fi++) {
-		static const uint32_t fmts[] = {FR_PFNC_MONO8, FR_PFNC_MONO16, FR_PFNC_RGB8};
-		static const uint32_t bpps[] = {1, 2, 3};
-		fr_config c = config(160, 90, 160 * bpps[fi] + 7, fmts[fi], 0, FR_CONFIG_DEFECTS);
+	/* Every format of the table, with the bytes of a 160-pixel row. */
+	static const uint32_t fmts[] = {
+		FR_PFNC_MONO8, FR_PFNC_MONO10, FR_PFNC_MONO12, FR_PFNC_MONO16, FR_PFNC_MONO10P, FR_PFNC_MONO12P,
+		FR_PFNC_MONO10_PACKED, FR_PFNC_MONO12_PACKED,
+		FR_PFNC_BAYER_GR8, FR_PFNC_BAYER_RG8, FR_PFNC_BAYER_GB8, FR_PFNC_BAYER_BG8,
+		FR_PFNC_BAYER_GR16, FR_PFNC_BAYER_RG16, FR_PFNC_BAYER_GB16, FR_PFNC_BAYER_BG16,
+		FR_PFNC_RGB8, FR_PFNC_BGR8, FR_PFNC_YUV422_8, FR_PFNC_YUV422_8_UYVY};
+	static const uint32_t rows[] = {160, 320, 320, 320, 200, 240, 240, 240, 160, 160, 160, 160,
+		320, 320, 320, 320, 480, 480, 320, 320};
+	for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
+		fr_config c = config(160, 90, rows[fi] + 7, fmts[fi], 0, FR_CONFIG_DEFECTS);
+		fr_config narrow = c;
+		narrow.stride = rows[fi] - 1;
+		EXPECT(fr_open(&narrow, &(fr_handle){0}), FR_ERR_GEOMETRY);
 		fr_handle h;
 		EXPECT(fr_open(&c, &h), FR_OK);
 		uint64_t size = (uint64_t)c.stride * c.height;

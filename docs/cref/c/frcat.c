@@ -82,10 +82,10 @@ _Static_assert(sizeof(au32) == 4 && _Alignof(au32) == 4, "32-bit atomics must be
 
 /* ---- Layout v1 (LAYOUT.md 3-6) ---- */
 
-#define LAYOUT_VERSION 1u
+#define LAYOUT_VERSION 2u
 #define PAGE 4096u
 #define HEADER_SIZE 4096u
-#define DESC_SIZE 64u
+#define DESC_SIZE 128u
 #define INDEX_ENTRY_SIZE 8u
 #define HOLD_SIZE 64u
 #define ENTRY_SIZE 256u
@@ -122,7 +122,9 @@ _Static_assert(sizeof(au32) == 4 && _Alignof(au32) == 4, "32-bit atomics must be
 #define D_PUBLISHED 0x80
 #define D_STATE 0xC0
 #define D_WAKE 0x100
-#define D_HEARTBEAT_NS 0x178
+#define D_HOLD_QUOTA 0x64
+#define D_HEARTBEAT_PERIOD 0x68
+#define D_HEARTBEAT_NS 0x170
 
 #define STATE_CLOSED 2u
 
@@ -152,6 +154,7 @@ _Static_assert(sizeof(au32) == 4 && _Alignof(au32) == 4, "32-bit atomics must be
 
 /* Consumer table entry (4.3), relative to the entry. */
 #define E_STATE 0x00
+#define ENTRY_EVICTED 2u
 #define E_CURSOR 0x40
 #define E_DELIVERED 0x48
 #define E_SKIPPED 0x50
@@ -345,6 +348,12 @@ static int validate_data(const uint8_t *h, uint64_t len, struct geo *g)
 	if (g->data_size > len) {
 		fprintf(stderr, "frcat: corrupt data segment: layout needs %" PRIu64 " bytes, segment has %" PRIu64 "\n",
 			g->data_size, len);
+		return -1;
+	}
+	uint32_t quota = le32(h + D_HOLD_QUOTA);
+	if (quota < 1 || quota > slots || le64(h + D_HEARTBEAT_PERIOD) == 0) {
+		fprintf(stderr, "frcat: corrupt data segment: hold quota %" PRIu32 ", heartbeat period %" PRIu64 "\n", quota,
+			le64(h + D_HEARTBEAT_PERIOD));
 		return -1;
 	}
 	g->epoch = le64(h + D_EPOCH);
@@ -912,6 +921,12 @@ static int borrow(struct ring *r, uint64_t seq, uint32_t *kout, struct desc *d)
 		if (!settle(r, k, seq, &g2) || g2 != g1) {
 			atomic_fetch_and(hold, ~r->bit);
 			return RES_OVERWRITTEN;
+		}
+		/* 9.3: an evicted consumer's holds are not honoured. */
+		if (atomic_load((_Atomic uint32_t *)(void *)(r->ctl + entry_off(r) + E_STATE)) == ENTRY_EVICTED) {
+			atomic_fetch_and(hold, ~r->bit);
+			fprintf(stderr, "frcat: evicted by the producer\n");
+			return RES_CORRUPT;
 		}
 	} else if (seq_of(r, k) != seq) {
 		fprintf(stderr, "frcat: slot %" PRIu32 " changed under our hold\n", k);

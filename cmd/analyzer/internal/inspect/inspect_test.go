@@ -27,12 +27,16 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
 
-// geometries: every format, one with row padding, all wide and tall enough
-// for the pattern's defects.
+// geometries: one format of each kind and packing (package analysis tests
+// them all), some with row padding, all wide and tall enough for the
+// pattern's defects.
 var geometries = []frame.Geometry{
 	frame.Packed(240, 90, frame.Mono8),
 	{Width: 200, Height: 70, Stride: 200*2 + 24, Format: frame.Mono16},
 	frame.Packed(180, 64, frame.RGB8),
+	frame.Packed(181, 60, frame.Mono10p),
+	{Width: 120, Height: 60, Stride: 120*2 + 8, Format: frame.BayerGB16},
+	frame.Packed(160, 60, frame.YUV422_8_UYVY),
 }
 
 type producer struct {
@@ -159,7 +163,8 @@ func checkRecord(t *testing.T, g frame.Geometry, r inspect.Record) {
 			t.Fatalf("frame %d defect %d: reported %+v, injected %+v", r.Seq, i, d, b)
 		}
 	}
-	stamp := (frame.StampSize + g.Format.BytesPerPixel() - 1) / g.Format.BytesPerPixel()
+	bits := g.Format.BitsPerPixel()
+	stamp := (8*frame.StampSize + bits - 1) / bits // pixels whose first bit is in the stamp
 	if r.Stats.Count != uint64(g.Width*g.Height-stamp) {
 		t.Fatalf("frame %d: %d pixels measured, want %d (all but the stamp)", r.Seq, r.Stats.Count, g.Width*g.Height-stamp)
 	}
@@ -321,7 +326,7 @@ func TestRunStopsWhileWaiting(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 	cfg.Consumer.Wait = false
-	if _, err := inspect.Run(context.Background(), cfg, &out, nil); !errors.Is(err, consumers.ErrProducerGone) {
+	if _, err := inspect.Run(context.Background(), cfg, &out, nil); !errors.Is(err, consumers.ErrNoSuchRing) {
 		t.Fatalf("without -wait: %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/loss"
+	"github.com/framering/framering/ringbuf"
 )
 
 // Config is what the analyzer command's flags set.
@@ -37,8 +39,19 @@ type Summary struct {
 	// before they could be read) frames, over the run.
 	Skipped uint64 `json:"skipped"`
 	Missed  uint64 `json:"missed"`
-	// Reattaches counts producer restarts followed.
-	Reattaches uint64 `json:"reattaches"`
+	// Reattaches counts producer restarts followed (and re-attaches after
+	// an eviction); Evictions the times the producer evicted the analyzer,
+	// LostToEviction the frames it never saw because of them; Revoked the
+	// frames whose hold was revoked while analyzed, Torn those of them that
+	// changed meanwhile (their results were discarded).
+	Reattaches     uint64 `json:"reattaches"`
+	Evictions      uint64 `json:"evictions"`
+	LostToEviction uint64 `json:"lost_to_eviction"`
+	// RingDrops are the frames the producer dropped before publishing
+	// them, by cause: the ring's drop table (summed over restarts).
+	RingDrops loss.Counts `json:"ring_drops"`
+	Revoked   uint64      `json:"revoked"`
+	Torn      uint64      `json:"torn"`
 	// Defects is the number of defects found in all frames; DefectFrames
 	// the number of frames with at least one.
 	Defects      uint64 `json:"defects"`
@@ -106,8 +119,13 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 	for f := range c.Frames(ctx) {
 		rec, err := in.Inspect(f, c.Stats())
 		// The record lives in the Inspector's memory: let the producer
-		// have the slot back before we spend time writing.
-		f.Release()
+		// have the slot back before we spend time writing. If the producer
+		// evicted us meanwhile and reused the slot, what we computed came
+		// from torn bytes: it is not written (Summary.Torn counts it).
+		if rerr := f.Release(); errors.Is(rerr, consumers.ErrRevoked) && errors.Is(rerr, ringbuf.ErrOverwritten) {
+			log.Warn("frame changed while it was analyzed (evicted, its lease revoked); result discarded", "seq", rec.Seq)
+			continue
+		}
 		if err != nil {
 			log.Warn("frame not analyzed", "seq", rec.Seq, "err", err)
 		}
@@ -123,6 +141,7 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 			break
 		}
 	}
+	ringDrops := c.RingDrops()
 	err := werr
 	if err == nil {
 		err = c.Err()
@@ -138,6 +157,7 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 	}
 	st := c.Stats()
 	sum := in.summary(&st, start, end)
+	sum.RingDrops = ringDrops
 	log.Info("analyzer done", "frames", sum.Frames, "errors", sum.Errors, "skipped", sum.Skipped, "missed", sum.Missed,
 		"defects", sum.Defects, "latency_p50", time.Duration(sum.LatencyP50Ns), "latency_p99", time.Duration(sum.LatencyP99Ns),
 		"latency_max", time.Duration(sum.LatencyMaxNs), "end", sum.End)
@@ -156,6 +176,7 @@ func (in *Inspector) summary(st *consumers.Stats, start time.Time, end string) *
 		LatencyMaxNs: in.lat.max, ElapsedNs: int64(elapsed), End: end}
 	if st != nil {
 		s.Skipped, s.Missed, s.Reattaches = st.Skipped, st.Missed, st.Reattaches
+		s.Evictions, s.LostToEviction, s.Revoked, s.Torn = st.Evictions, st.LostToEviction, st.Revoked, st.Torn
 	}
 	if elapsed > 0 {
 		s.FramesPerSec = float64(s.Frames) / elapsed.Seconds()

@@ -31,7 +31,11 @@ import (
 type drops struct{ noSlot, underrun, source uint64 }
 
 func dropsOf(s ringbuf.Snapshot) drops {
-	return drops{noSlot: s.DropNoSlot, underrun: s.DropUnderrun, source: s.DropSource}
+	// Layout v2's drop table, folded into the three causes this accountant
+	// knows (blocked = v1's no-slot; every other ring cause = source).
+	d := drops{noSlot: s.Drops[loss.Blocked], underrun: s.Drops[loss.Underrun]}
+	d.source = s.Drops.Total() - d.noSlot - d.underrun
+	return d
 }
 
 // sub returns d - o per cause, 0 where o is larger (a counter never shrinks

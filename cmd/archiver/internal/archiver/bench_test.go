@@ -29,7 +29,7 @@ func BenchmarkArchiveFrame(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := ringbuf.Meta{Seq: uint64(i + 1), FrameID: uint64(i), Width: uint32(g.Width), Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(len(buf))}
-		if err := a.archiveFrame(7, m, buf, snap); err != nil {
+		if err := a.archiveFrame(7, m, buf, nil, snap); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/archive"
-	"github.com/framering/framering/diag"
+	"github.com/framering/framering/internal/diag"
 )
 
 // Exit codes of Command.
@@ -127,7 +127,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
-	debugAddr := fs.String("debug-addr", "", "serve pprof and expvar diagnostics on this loopback `address` (e.g. localhost:6061)")
+	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6061; off when empty)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -144,11 +144,11 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	cfg.Logger = log
 	if *debugAddr != "" {
-		d, err := diag.Serve(*debugAddr, log)
-		if err != nil {
-			return fmt.Errorf("%w: -debug-addr: %w", ErrUsage, err)
+		dctx, stopDiag := context.WithCancel(ctx)
+		defer stopDiag()
+		if _, err := diag.Serve(dctx, *debugAddr, log); err != nil {
+			return fmt.Errorf("run archiver: %w", err)
 		}
-		defer d.Close()
 	}
 	sum, err := Run(ctx, cfg)
 	if sum != nil {

@@ -289,7 +289,7 @@ func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
 		f.Release()
 		return nil
 	}
-	err := a.archiveFrame(f.Epoch(), f.Meta(), f.Bytes(), func() (drops, uint64, bool) {
+	err := a.archiveFrame(f.Epoch(), f.Meta(), f.Bytes(), f.Check, func() (drops, uint64, bool) {
 		s, err := c.Snapshot()
 		if err != nil {
 			a.log.Debug("snapshot for loss attribution", "err", err)
@@ -314,7 +314,9 @@ func alreadyHave(p position, m ringbuf.Meta) bool {
 // archiveFrame accounts for frame m of epoch e, records the losses before
 // it, and stores it. snap reads the ring's drop counters, when needed. The
 // path of a frame without losses allocates nothing.
-func (a *archiver) archiveFrame(e uint64, m ringbuf.Meta, b []byte, snap snapFunc) error {
+// check (if not nil) says whether b was still intact after it was written
+// (a revoked lease may change under the writer): see archive.AppendChecked.
+func (a *archiver) archiveFrame(e uint64, m ringbuf.Meta, b []byte, check func() error, snap snapFunc) error {
 	a.mu.Lock()
 	a.sum.Received++
 	a.mu.Unlock()
@@ -330,17 +332,18 @@ func (a *archiver) archiveFrame(e uint64, m ringbuf.Meta, b []byte, snap snapFun
 	for _, g := range gaps {
 		a.lose(g)
 	}
-	return a.store(e, m, b)
+	return a.store(e, m, b, check)
 }
 
-// store appends frame m of epoch e, after the pending gaps.
-func (a *archiver) store(e uint64, m ringbuf.Meta, b []byte) error {
+// store appends frame m of epoch e, after the pending gaps. check (if not
+// nil) says whether b was intact after it was written.
+func (a *archiver) store(e uint64, m ringbuf.Meta, b []byte, check func() error) error {
 	id := m.FrameID
 	lost := archive.Gap{FirstID: id, LastID: id, Count: 1, Epoch: e, FirstSeq: m.Seq, LastSeq: m.Seq}
 	err := a.flush()
 	if err == nil {
 		am := archive.Meta{Epoch: e, RingSeq: m.Seq, FrameID: id, Timestamp: m.Timestamp, Width: int(m.Width), Height: int(m.Height), Stride: int(m.Stride), Format: m.Format}
-		_, err = a.w.Append(am, b)
+		_, err = a.w.AppendChecked(am, b, check)
 		if errors.Is(err, archive.ErrSync) {
 			// The record is stored; its durability waits for the next fsync.
 			if ok, n := a.errLog.allow(time.Now()); ok {
@@ -360,6 +363,13 @@ func (a *archiver) store(e uint64, m ringbuf.Meta, b []byte) error {
 			a.full = false
 			a.log.Warn("disk space returned; losses recorded", "lost_while_full", a.fullLost, "full_for", now.Sub(a.fullSince).Round(time.Millisecond).String())
 		}
+		return nil
+	case errors.Is(err, archive.ErrPayloadChanged):
+		// We were evicted while writing it and the producer reused the
+		// slot: the frame is lost (its torn record was taken back).
+		lost.Cause = loss.Evicted
+		a.lose(lost)
+		a.log.Warn("frame changed while it was written (evicted, its lease revoked); recorded as lost", "frame_id", id, "seq", m.Seq)
 		return nil
 	case errors.Is(err, archive.ErrDiskFull):
 		lost.Cause = loss.DiskFull
@@ -531,7 +541,7 @@ func (a *archiver) statsLoop(stop <-chan struct{}, done chan<- struct{}) {
 							attrs = append(attrs, "lag", ci.Lag)
 						}
 					}
-					attrs = append(attrs, "ring_published", snap.Published, "ring_drops", snap.DropNoSlot+snap.DropUnderrun+snap.DropSource)
+					attrs = append(attrs, "ring_published", snap.Published, "ring_drops", snap.Drops.Total())
 				}
 			}
 			a.log.Info("stats", attrs...)

@@ -35,7 +35,7 @@ func TestArchiveFrameAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := ringbuf.Meta{Seq: id, FrameID: id, Width: uint32(g.Width), Height: uint32(g.Height), Stride: uint32(g.Stride), Format: g.Format, Length: uint64(g.Size())}
-		if err := a.archiveFrame(7, m, buf, snap); err != nil {
+		if err := a.archiveFrame(7, m, buf, nil, snap); err != nil {
 			t.Fatal(err)
 		}
 	}

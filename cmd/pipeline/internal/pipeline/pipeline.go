@@ -19,10 +19,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -50,8 +52,9 @@ var ErrCheck = errors.New("pipeline check failed")
 type Summary struct {
 	Elapsed time.Duration
 	// Producer.
-	Frames, Published, DropNoSlot, DropUnderrun, DropSource, Discarded uint64
-	ProducerMode                                                       string
+	Frames, Published uint64
+	Drops             loss.Counts // the ring's drop table at the end, by cause
+	ProducerMode      string
 	// Analyzer (lossy).
 	Analyzed, AnalyzerSkipped, AnalyzerMissed, Defects, DefectFrames uint64
 	DefectsChecked, DefectsWrong                                     uint64
@@ -201,9 +204,13 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	end := time.NewTimer(time.Until(deadline)) // a Duration shorter than a tick ends on time
+	defer end.Stop()
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
+			return
+		case <-end.C:
 			return
 		case <-prod.done:
 			prod.done <- nil // let stop see it
@@ -223,7 +230,7 @@ func (c *Config) progress(ctx context.Context, prod *proc, deadline time.Time) {
 			continue
 		}
 		line := fmt.Sprintf("%5.1fs  published %-7d dropped %-5d", time.Until(deadline).Seconds()*-1+c.Duration.Seconds(),
-			snap.Published, snap.DropNoSlot+snap.DropUnderrun+snap.DropSource)
+			snap.Published, snap.Drops.Total())
 		for _, ci := range snap.Consumers {
 			line += fmt.Sprintf("  %s(%s) lag %d", ci.Name, ci.Mode, ci.Lag)
 		}
@@ -262,7 +269,11 @@ func (c *Config) collectProducer(s *Summary, out []byte) {
 		return
 	}
 	s.Frames, s.Published = u(m, "frames"), u(m, "published")
-	s.DropNoSlot, s.DropUnderrun, s.DropSource, s.Discarded = u(m, "drop_no_slot"), u(m, "drop_underrun"), u(m, "drop_source"), u(m, "discarded")
+	if b, err := json.Marshal(m["drops"]); err == nil {
+		if err := json.Unmarshal(b, &s.Drops); err != nil {
+			s.Problems = append(s.Problems, "producer summary: drops: "+err.Error())
+		}
+	}
 	s.ProducerMode, _ = m["mode"].(string)
 }
 
@@ -356,14 +367,14 @@ func (c *Config) check(s *Summary) {
 	if s.Published == 0 {
 		s.Problems = append(s.Problems, "nothing was published")
 	}
-	if s.Frames != s.Published+s.DropNoSlot+s.DropUnderrun+s.DropSource+s.Discarded {
-		s.Problems = append(s.Problems, fmt.Sprintf("producer books do not balance: %d frames, %d published + %d dropped + %d discarded",
-			s.Frames, s.Published, s.DropNoSlot+s.DropUnderrun+s.DropSource, s.Discarded))
+	if s.Frames != s.Published+s.Drops.Total() {
+		s.Problems = append(s.Problems, fmt.Sprintf("producer books do not balance: %d frames, %d published + %d dropped",
+			s.Frames, s.Published, s.Drops.Total()))
 	}
 	// The archiver records upstream drops (never published) as losses too,
 	// so its books are: stored + recorded losses = published + dropped. A
 	// lossless archiver that saw the whole run stores every published frame.
-	dropped := s.DropNoSlot + s.DropUnderrun + s.DropSource
+	dropped := s.Drops.Total()
 	if s.Archived != s.Published || s.Archived+s.ArchiveLost != s.Published+dropped {
 		s.Problems = append(s.Problems, fmt.Sprintf("archiver stored %d and recorded %d lost; the producer published %d and dropped %d",
 			s.Archived, s.ArchiveLost, s.Published, dropped))
@@ -377,8 +388,7 @@ func (s Summary) Print(w io.Writer, c Config) {
 		s.Elapsed.Seconds(), orDefault(c.Source, "default"), c.Geometry.Width, c.Geometry.Height, c.Geometry.Format, c.FPS, mode)
 	fmt.Fprintf(w, "  produced by the source   %d frames\n", s.Frames)
 	fmt.Fprintf(w, "  published to the ring    %d\n", s.Published)
-	fmt.Fprintf(w, "  dropped at the producer  %d (no slot %d, grabber underrun %d, source %d; discarded at stop %d)\n",
-		s.DropNoSlot+s.DropUnderrun+s.DropSource, s.DropNoSlot, s.DropUnderrun, s.DropSource, s.Discarded)
+	fmt.Fprintf(w, "  dropped at the producer  %d%s\n", s.Drops.Total(), byCause(s.Drops))
 	fmt.Fprintf(w, "  analyzed (lossy)         %d, skipped %d, missed %d; %d defects in %d frames, %d of %d frames checked against the injected defects were wrong\n",
 		s.Analyzed, s.AnalyzerSkipped, s.AnalyzerMissed, s.Defects, s.DefectFrames, s.DefectsWrong, s.DefectsChecked)
 	fmt.Fprintf(w, "  analyzer latency         p50 %v, p99 %v, max %v (capture to result)\n", s.LatencyP50, s.LatencyP99, s.LatencyMax)
@@ -403,4 +413,16 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// byCause lists the nonzero drop causes: " (underrun 3, blocked 1)".
+func byCause(c loss.Counts) string {
+	var parts []string
+	for _, cause := range c.Nonzero() {
+		parts = append(parts, fmt.Sprintf("%s %d", cause, c[cause]))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -18,7 +18,7 @@ import (
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", bin+"/", "../../cmd/producer", "../../cmd/analyzer", "../../cmd/archiver")
+	cmd := exec.Command("go", "build", "-o", bin+"/", "github.com/framering/framering/cmd/producer", "github.com/framering/framering/cmd/analyzer", "github.com/framering/framering/cmd/archiver")
 	cmd.Env = os.Environ()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

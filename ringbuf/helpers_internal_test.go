@@ -1,0 +1,62 @@
+package ringbuf
+
+// Helpers of the white-box tests: a ring and a reader of their own, a hang
+// guard, the union of every holder mask.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var internalRings atomic.Int64
+
+func internalRing(t *testing.T, cfg Config) *Producer {
+	t.Helper()
+	cfg.SocketPath = fmt.Sprintf("%s/internal-%d.sock", os.Getenv("FRAMERING_RUNTIME_DIR"), internalRings.Add(1))
+	if cfg.SlotSize == 0 {
+		cfg.SlotSize = 4096
+	}
+	p, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func internalAttach(t *testing.T, p *Producer, opts Options) *Reader {
+	t.Helper()
+	opts.SocketPath = p.Path()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := Attach(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// reviewGuard fails the test if fn does not return within the hang guard.
+func hangGuard(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("hang guard: %s did not finish", what)
+	}
+}
+
+func holderBits(p *Producer) uint64 {
+	var m uint64
+	for k := uint32(0); k < p.geo.slots; k++ {
+		m |= p.ctl.hold(k).Load()
+	}
+	return m
+}

@@ -357,4 +357,3 @@ func TestLoseMerges(t *testing.T) {
 		t.Fatalf("pending %d frames, counted %d, want %d", total, a.sum.LostTotal, 10+3*maxPending)
 	}
 }
-

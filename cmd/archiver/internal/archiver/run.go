@@ -88,11 +88,11 @@ type Summary struct {
 	// Unexplained counts frame ids skipped that neither the ring's drop
 	// accounting nor its sequence numbers explain: not losses the pipeline
 	// knows of (a source whose ids skip), so not recorded.
-	Unexplained uint64 `json:"unexplained_id_gaps"`
-	NextSeq     uint64            `json:"next_seq"`
-	DurableSeq  uint64            `json:"durable_seq"`
-	Elapsed     time.Duration     `json:"elapsed_ns"`
-	Recovery    RecoveryInfo      `json:"recovery"`
+	Unexplained uint64        `json:"unexplained_id_gaps"`
+	NextSeq     uint64        `json:"next_seq"`
+	DurableSeq  uint64        `json:"durable_seq"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Recovery    RecoveryInfo  `json:"recovery"`
 }
 
 // RecoveryInfo is what archive.Open repaired at start.

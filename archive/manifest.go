@@ -137,7 +137,18 @@ func ReadManifest(dir string) (m Manifest, ok bool, err error) {
 	return m, true, nil
 }
 
-// writeManifest replaces the manifest of dir with m, durably.
+// manifestReserve is the size of the file the next manifest is written
+// into: preallocated, so that a full disk can still record a retention
+// deletion (which is what frees space).
+const manifestReserve = 16 << 10
+
+// reserveName is the preallocated file the next manifest is written into.
+const reserveName = ManifestFile + ".next"
+
+// writeManifest replaces the manifest of dir with m, durably: written over
+// the preallocated reserve (no new blocks: a full disk does not stop it),
+// fsynced, renamed over the manifest, the directory fsynced. Then a new
+// reserve is made, best effort (ensureReserve).
 func writeManifest(dir string, m Manifest) error {
 	m.Version = manifestVersion
 	if n := len(m.Lost); n > maxLostRanges {
@@ -147,13 +158,17 @@ func writeManifest(dir string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
+	b = append(b, '\n')
 	path := filepath.Join(dir, ManifestFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	tmp := filepath.Join(dir, reserveName)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("write manifest: %w", err)
+		return manifestErr(err)
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -165,12 +180,41 @@ func writeManifest(dir string, m Manifest) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		if isDiskFull(err) {
-			return fmt.Errorf("write manifest: %w: %w", ErrDiskFull, err)
-		}
-		return fmt.Errorf("write manifest: %w", err)
+		return manifestErr(err)
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	ensureReserve(dir)
+	return nil
+}
+
+// ensureReserve makes the preallocated file the next manifest is written
+// into, if it is missing. Best effort: on a full disk it is made later.
+func ensureReserve(dir string) {
+	p := filepath.Join(dir, reserveName)
+	if st, err := os.Stat(p); err == nil && st.Size() >= manifestReserve {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(make([]byte, manifestReserve))
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		os.Remove(p)
+	}
+}
+
+func manifestErr(err error) error {
+	if isDiskFull(err) {
+		return fmt.Errorf("write manifest: %w: %w", ErrDiskFull, err)
+	}
+	return fmt.Errorf("write manifest: %w", err)
 }
 
 // openManifest reads the manifest at Open, or makes one for an archive
@@ -200,6 +244,7 @@ func (w *Writer) openManifest() ([]uint64, error) {
 		}
 	}
 	w.manifest = m
+	ensureReserve(w.dir)
 	kept := segs[:0]
 	for _, s := range segs {
 		if s >= m.FirstSegment {

@@ -78,6 +78,12 @@ type Reader struct {
 	off    uint64 // offset of the next record in segs[cur]; 0 = segment not entered yet
 	dec    decompressor
 	closed bool
+
+	// pin is a shared flock on the oldest segment the reader may still
+	// read (segs[pinned]): retention deletes nothing from it on
+	// (retention.go). Next moves it forward as it goes; Close releases it.
+	pin    *os.File
+	pinned int
 }
 
 // OpenReader opens the archive in dir for reading. It reads every segment's
@@ -91,11 +97,14 @@ func OpenReader(dir string) (*Reader, error) {
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
-	idx = dropSpare(dir, idx)
-	if len(idx) == 0 {
+	pin, idx, err := pinOldest(dir, dropSpare(dir, idx))
+	if err != nil {
+		return nil, fmt.Errorf("open archive reader: %w", err)
+	}
+	if pin == nil {
 		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
-	r := &Reader{dir: dir, mapped: -1}
+	r := &Reader{dir: dir, mapped: -1, pin: pin}
 	for k, i := range idx {
 		s := &rsegment{info: SegmentInfo{Index: i, Path: filepath.Join(dir, segName(i))}}
 		m, err := shm.OpenFile(s.info.Path)
@@ -105,6 +114,7 @@ func OpenReader(dir string) (*Reader, error) {
 			continue
 		}
 		if err != nil {
+			pin.Close()
 			return nil, fmt.Errorf("open archive reader: %w", err)
 		}
 		data := m.Bytes()
@@ -127,6 +137,7 @@ func OpenReader(dir string) (*Reader, error) {
 		r.segs = append(r.segs, s)
 	}
 	if len(r.segs) == 0 {
+		pin.Close()
 		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
 	return r, nil
@@ -148,7 +159,12 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	r.dec.close()
-	return r.unmap()
+	err := r.unmap()
+	if r.pin != nil {
+		r.pin.Close()
+		r.pin = nil
+	}
+	return err
 }
 
 func (r *Reader) unmap() error {
@@ -163,6 +179,22 @@ func (r *Reader) unmap() error {
 	return nil
 }
 
+// movePin moves the reader's pin forward to segs[i]: the new segment is
+// locked before the old one is released, so retention, which deletes
+// oldest first and stops at a pinned segment, never deletes it meanwhile.
+// Segments before it may then be deleted; Seek back to them finds them gone.
+func (r *Reader) movePin(i int) {
+	if i <= r.pinned || i >= len(r.segs) {
+		return
+	}
+	f, err := lockSegment(r.segs[i].info.Path, false)
+	if err != nil {
+		return // keep the old pin: it protects this one too
+	}
+	r.pin.Close()
+	r.pin, r.pinned = f, i
+}
+
 // mapSeg maps segment i (unmapping any other) and returns its bytes.
 func (r *Reader) mapSeg(i int) ([]byte, error) {
 	if r.mapped == i {
@@ -172,6 +204,9 @@ func (r *Reader) mapSeg(i int) ([]byte, error) {
 		return nil, err
 	}
 	m, err := shm.OpenFile(r.segs[i].info.Path)
+	if errors.Is(err, os.ErrNotExist) && i < r.pinned {
+		return nil, fmt.Errorf("map segment %s: %w: deleted by retention after the reader moved past it", segName(r.segs[i].info.Index), ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("map segment: %w", err)
 	}
@@ -203,6 +238,7 @@ func (r *Reader) Next() (Record, error) {
 		if r.off >= uint64(len(data)) {
 			r.cur++
 			r.off = 0
+			r.movePin(r.cur)
 			continue
 		}
 		off := r.off

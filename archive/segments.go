@@ -138,7 +138,7 @@ func (w *Writer) takeFree() []byte {
 // lockForRecord). On failure the writer stays on the old segment.
 func (w *Writer) rotate(holdSync bool) error {
 	sp := w.spare
-	if sp == nil {
+	if sp == nil || (holdSync && w.overCap()) {
 		if !holdSync {
 			// Unreachable: lockForRecord takes syncMu when there is no spare.
 			return fmt.Errorf("rotate segment %s: internal error: fsync lock not held", segName(w.cur.index))
@@ -188,7 +188,7 @@ func (w *Writer) rotateSlow() error {
 		return err
 	}
 	old := w.cur
-	next, err := w.createSegment(old.index+1, w.nextSeq)
+	next, err := w.nextSegment(old.index+1, w.nextSeq)
 	if err != nil {
 		if isDiskFull(err) {
 			w.stats.DiskFull++
@@ -202,8 +202,8 @@ func (w *Writer) rotateSlow() error {
 	if err := old.sealFiles(w.dir, w.log); err != nil {
 		w.stats.SyncErrors++
 		w.idxBuf, old.pending = old.pending, nil
-		next.close()
-		_ = removeSegment(w.dir, next.index)
+		_ = next.f.Truncate(0) // an empty next segment: the spare again
+		w.spare = next
 		if errors.Is(err, ErrDiskFull) {
 			w.stats.DiskFull++
 		}
@@ -217,7 +217,40 @@ func (w *Writer) rotateSlow() error {
 	old.close()
 	w.switchTo(next)
 	w.log.Info("rotated without a pre-created segment", "segment", next.index, "first_seq", w.nextSeq)
+	if w.overCap() {
+		// The maintainer fell behind the cap: delete now, before the
+		// archive grows by another segment (readers' pins still hold).
+		del, err := w.retain(w.opts.Retention, next.index)
+		w.countDeleted(del)
+		if err != nil {
+			w.log.Error("retention at rotation failed", "err", err)
+		}
+	}
 	return nil
+}
+
+// nextSegment returns segment index, its header written (first seq
+// firstSeq) and fsynced: the pre-created one if the maintainer made it,
+// else a new one (createSegment).
+func (w *Writer) nextSegment(index, firstSeq uint64) (*segFile, error) {
+	sp := w.spare
+	if sp == nil || sp.index != index {
+		return w.createSegment(index, firstSeq)
+	}
+	now := time.Now().UnixNano()
+	var hdr [segHeaderSize]byte
+	encodeSegHeader(hdr[:], index, now, firstSeq)
+	_, err := sp.f.WriteAt(hdr[:], 0)
+	if err == nil {
+		err = sp.f.Sync()
+	}
+	if err != nil {
+		_ = sp.f.Truncate(0) // stays a spare
+		return nil, fmt.Errorf("write segment header: %w", err)
+	}
+	sp.created = now
+	w.spare = nil
+	return sp, nil
 }
 
 // sealPending seals the segments rotated away from, oldest first, and

@@ -54,8 +54,10 @@ func (w *Writer) needsRotation(size uint64) bool {
 
 // lockForRecord is called with w.mu held before a record of at most n
 // payload bytes is appended. A record that starts a new segment switches to
-// the pre-created one under w.mu alone; if there is none, the rotation is
-// the slow one (rotateSlow), which needs w.syncMu too: lockForRecord then
+// the pre-created one under w.mu alone; if there is none, or the archive is
+// over its retention cap by more than a segment (the maintainer fell
+// behind), the rotation is the slow one (rotateSlow), which needs w.syncMu
+// too: lockForRecord then
 // takes it (holdSync), with TryLock while w.mu is held, or else by
 // releasing w.mu, waiting for the fsync in flight and taking both locks in
 // order. It returns with w.mu held, and with w.syncMu held if holdSync.
@@ -63,7 +65,7 @@ func (w *Writer) lockForRecord(n int) (holdSync bool, err error) {
 	if w.closed {
 		return false, ErrClosed
 	}
-	if !w.needsRotation(align8(recHeaderSize+uint64(n))) || w.spare != nil {
+	if !w.needsRotation(align8(recHeaderSize+uint64(n))) || (w.spare != nil && !w.overCap()) {
 		return false, nil
 	}
 	if w.syncMu.TryLock() {

@@ -175,8 +175,38 @@ func Verify(dir string) (*Report, error) {
 	}
 	v := &verifier{dir: dir, rep: &Report{}, listed: map[uint64]idxEntry{}}
 	defer v.dec.close()
-	segs = v.readManifest(dropSpare(dir, segs))
+	all := dropSpare(dir, segs)
+	// Pin first, then read the manifest: retention cannot move the
+	// low-water mark past a pinned segment, so the mark read now holds for
+	// the whole check.
+	pin, pinned, err := pinOldest(dir, all)
+	if err != nil {
+		return nil, fmt.Errorf("verify archive: %w", err)
+	}
+	if pin == nil {
+		return nil, fmt.Errorf("verify archive %s: %w: no segments", dir, ErrNotFound)
+	}
+	defer func() { pin.Close() }() // retention deletes nothing from the segment being read on
+	v.readManifest(all)
+	segs = v.readManifest(pinned)
+	v.rep.Retired = v.rep.Retired[:0:0]
+	if m := v.rep.Manifest; m != nil {
+		for _, s := range all {
+			if s < m.FirstSegment {
+				if _, err := os.Stat(filepath.Join(dir, segName(s))); err == nil {
+					v.rep.Retired = append(v.rep.Retired, s)
+				}
+			}
+		}
+	}
 	for i, idx := range segs {
+		if i > 0 {
+			// Walk the pin forward: retention may delete what was read.
+			if next, err := lockSegment(filepath.Join(dir, segName(idx)), false); err == nil {
+				pin.Close()
+				pin = next
+			}
+		}
 		sr, err := v.segment(idx, i == len(segs)-1)
 		if errors.Is(err, os.ErrNotExist) && (i == 0 || i == len(segs)-1) {
 			// A live archive: retention deleted the oldest segment, or the

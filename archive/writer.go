@@ -135,6 +135,7 @@ type Writer struct {
 
 	manifest Manifest // syncMu (and Open)
 
+	archBytes     int64 // the archive's size, segments and indexes, kept up to date for retention
 	nextSeq       uint64
 	durableSeq    uint64
 	unsyncedRecs  int
@@ -225,6 +226,9 @@ func Open(dir string, opts Options) (*Writer, error) {
 	}
 	w.recovery.Segment = w.cur.index
 	w.recovery.NextSeq = w.nextSeq
+	if opts.Retention.MaxBytes > 0 {
+		w.archBytes = archiveSize(dir, w.manifest.FirstSegment)
+	}
 	w.durableSeq = w.nextSeq // the recovered (or new) segment was fsynced
 	w.stop = make(chan struct{})
 	w.done = make(chan struct{})
@@ -491,6 +495,7 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check
 	w.stats.Bytes += size
 	w.unsyncedRecs++
 	w.unsyncedBytes += int64(size)
+	w.archBytes += int64(size + idxEntrySize)
 	w.addIndexEntry(entryOf(off, h))
 	return h.seq, nil
 }

@@ -117,6 +117,9 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.Name, "name", "archiver", "consumer `name` in the ring's consumer table")
 	fs.StringVar(&cfg.Dir, "dir", "", "archive `directory` (required)")
 	fs.Var(sizeFlag{&cfg.SegmentSize}, "segment-size", "rotate segments at this `size` (e.g. 256MiB; 0: 1GiB)")
+	fs.Var(sizeFlag{&cfg.Retention.MaxBytes}, "keep-size", "retention: delete the oldest segments while the archive is larger than this `size` (0: no limit)")
+	fs.DurationVar(&cfg.Retention.MaxAge, "keep-age", 0, "retention: delete segments whose last frame is older than this `duration` (0: no limit)")
+	fs.Var(sizeFlag{&cfg.Retention.MinFree}, "keep-free", "retention: delete the oldest segments while the filesystem has less free space than this `size` (default with -keep-size or -keep-age: two segments)")
 	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`: always | never | every=N | interval=D | bytes=SIZE, comma-combined (default "+DefaultSync+")")
 	fs.BoolVar(&cfg.Compress, "compress", false, "compress frames with S2 (fast) when that makes them smaller")
 	fs.BoolVar(&cfg.Copy, "copy", false, "safe-copy consumer mode: copy each frame out of shared memory before writing it")
@@ -171,6 +174,8 @@ func logSummary(log *slog.Logger, s *Summary) {
 		"lost_total", s.LostTotal, slog.Group("lost", lost...), "recorded", s.Recorded, "unrecorded", s.Pending,
 		"gap_records", s.GapRecords, "archive_bytes", s.ArchiveSize, "fsyncs", s.Fsyncs, "sync_errors", s.SyncErrors,
 		"segments_created", s.Segments, "disk_full_refusals", s.DiskFull, "evictions", s.Evictions,
+		"retention_deleted_segments", s.Deleted.Segments, "retention_deleted_frames", s.Deleted.Frames, "retention_deleted_bytes", s.Deleted.Bytes,
+		"unexplained_id_gaps", s.Unexplained,
 		"attaches", s.Attaches, "producer_restarts", s.Restarts, "next_seq", s.NextSeq, "durable_seq", s.DurableSeq,
 		"elapsed", s.Elapsed.Round(time.Millisecond).String(), "mb_per_s", mbps)
 }

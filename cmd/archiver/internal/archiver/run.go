@@ -44,6 +44,9 @@ type Config struct {
 	Sync archive.SyncPolicy
 	// Compress stores frames S2-compressed when that makes them smaller.
 	Compress bool
+	// Retention deletes the oldest segments by size, age and free space
+	// (archive.Retention; zero: keep everything).
+	Retention archive.Retention
 	// Copy attaches in safe-copy mode (frames copied out of shared memory
 	// before they are written) instead of zero-copy.
 	Copy bool
@@ -88,11 +91,14 @@ type Summary struct {
 	// Unexplained counts frame ids skipped that neither the ring's drop
 	// accounting nor its sequence numbers explain: not losses the pipeline
 	// knows of (a source whose ids skip), so not recorded.
-	Unexplained uint64        `json:"unexplained_id_gaps"`
-	NextSeq     uint64        `json:"next_seq"`
-	DurableSeq  uint64        `json:"durable_seq"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	Recovery    RecoveryInfo  `json:"recovery"`
+	Unexplained uint64 `json:"unexplained_id_gaps"`
+	// Deleted is what retention deleted during this run (cause
+	// "retention": deliberate, not a loss).
+	Deleted    archive.Deleted `json:"retention_deleted"`
+	NextSeq    uint64          `json:"next_seq"`
+	DurableSeq uint64          `json:"durable_seq"`
+	Elapsed    time.Duration   `json:"elapsed_ns"`
+	Recovery   RecoveryInfo    `json:"recovery"`
 }
 
 // RecoveryInfo is what archive.Open repaired at start.
@@ -160,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		codec = archive.CodecS2
 	}
 	start := time.Now()
-	w, err := archive.Open(cfg.Dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec,
+	w, err := archive.Open(cfg.Dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec, Retention: cfg.Retention,
 		Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("run archiver: %w", err)
@@ -509,6 +515,7 @@ func (a *archiver) summary() *Summary {
 	s.GapRecords, s.ArchiveSize, s.Fsyncs, s.SyncErrors = ws.GapRecords, ws.Bytes, ws.Fsyncs, ws.SyncErrors
 	s.Segments, s.DiskFull, s.NextSeq, s.DurableSeq = ws.Segments, ws.DiskFull, ws.NextSeq, ws.DurableSeq
 	s.Unexplained = a.acct.unexplained
+	s.Deleted = ws.Deleted
 	return &s
 }
 
@@ -538,6 +545,9 @@ func (a *archiver) statsLoop(stop <-chan struct{}, done chan<- struct{}) {
 				"fps", round1(float64(s.Stored-prevStored) / dt), "mb_per_s", round1(float64(s.Bytes-prevBytes) / dt / 1e6),
 				"lost", s.LostTotal, "unrecorded", s.LostTotal - s.Recorded,
 				"fsyncs", ws.Fsyncs, "durable_seq", ws.DurableSeq, "next_seq", ws.NextSeq,
+			}
+			if ws.Deleted.Segments > 0 {
+				attrs = append(attrs, "retention_deleted_segments", ws.Deleted.Segments, "retention_deleted_frames", ws.Deleted.Frames)
 			}
 			if c := a.cons.Load(); c != nil {
 				if snap, err := c.Snapshot(); err == nil {

@@ -122,6 +122,10 @@ type Config struct {
 	Rate float64
 	// Defects injects the pattern's defects (frame.Defects).
 	Defects bool
+	// DefectEvery, with Defects, injects them only into frames whose id is
+	// a multiple of it (sparse defects, so that tests can place events
+	// exactly); 0 or 1: into every frame. The synthetic source only.
+	DefectEvery uint64
 	// Pipeline is a GStreamer source description ending in raw video
 	// (KindGst only): "videotestsrc ! video/x-raw,format=GRAY8", "v4l2src",
 	// "filesrc location=x.mkv ! decodebin ! videoconvert". The source adds

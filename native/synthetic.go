@@ -68,6 +68,10 @@ type Synthetic struct {
 	l   leases
 	tag uint64 // immutable
 
+	// plain fills the frames without defects when DefectEvery makes them
+	// sparse; set by Start before the acquisition goroutine starts.
+	plain *frame.Generator
+
 	avail     chan struct{} // a frame was put in outQ (invariant 5)
 	queued    chan struct{} // a buffer was put in inQ (invariant 5)
 	closeOnce sync.Once
@@ -346,6 +350,12 @@ func (s *Synthetic) Start() error {
 	if err != nil {
 		return fmt.Errorf("start acquisition: %w", err)
 	}
+	s.plain = nil
+	if s.cfg.Defects && s.cfg.DefectEvery > 1 {
+		if s.plain, err = frame.NewGenerator(s.cfg.Geometry, false); err != nil {
+			return fmt.Errorf("start acquisition: %w", err)
+		}
+	}
 	s.acq = acqRunning
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
@@ -470,13 +480,18 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	ts := clock.Nanos()
 	s.mu.Unlock()
 
+	// Sparse defects: only frames whose id is a multiple of DefectEvery.
+	defects := cfg.Defects
+	if s.plain != nil && id%cfg.DefectEvery != 0 {
+		gen, defects = s.plain, false
+	}
 	// Cannot fail: every buffer holds a frame (invariant 4).
 	_ = gen.Fill(mem, id)
 
 	s.mu.Lock()
 	g := cfg.Geometry
 	flags := FlagPattern
-	if cfg.Defects {
+	if defects {
 		flags |= FlagDefects
 	}
 	s.bufs[i].info = FrameInfo{

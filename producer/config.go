@@ -79,6 +79,9 @@ type Config struct {
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// DefectEvery makes them sparse: only frames whose id is a multiple
+	// of it (native.Config.DefectEvery; the synthetic source only).
+	DefectEvery uint64
 	// Faults make the synthetic source lose frames on purpose, by cause
 	// (native.Config.Faults): for testing every loss path of a pipeline.
 	Faults [native.MaxFaults]native.Fault
@@ -204,7 +207,7 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, DefectEvery: cfg.DefectEvery, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
 }
 
 // adopt takes from an open grabber what only it knows: a GStreamer

@@ -189,6 +189,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
+	fs.Uint64Var(&c.DefectEvery, "defect-every", 0, "with -defects, only into frames whose id is a multiple of `n` (sparse defects; synthetic source; 0: every frame)")
 	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
@@ -218,6 +219,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	c.Geometry.Format = f
 	if c.Faults, err = parseFaults(*faults); err != nil {
 		return o, err
+	}
+	if c.DefectEvery > 1 && c.Source != native.KindSynthetic {
+		return o, fmt.Errorf("-defect-every: the synthetic source only (-source synthetic)")
 	}
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
@@ -272,7 +276,7 @@ func checkGst(fs *flag.FlagSet, c *producer.Config) error {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "width", "height", "stride", "format", "fps", "defects", "faults":
+		case "width", "height", "stride", "format", "fps", "defects", "defect-every", "faults":
 			set = append(set, "-"+f.Name)
 		}
 	})

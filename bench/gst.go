@@ -71,6 +71,11 @@ func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreame
 	shmSize := max(16*payload, 64*MiB)
 	send := exec.CommandContext(ctx, gst, "-q", "videotestsrc", fmt.Sprintf("num-buffers=%d", n+warm), "pattern=white",
 		"!", caps, "!", "shmsink", "socket-path="+sock, fmt.Sprintf("shm-size=%d", shmSize), "wait-for-connection=true", "sync=false")
+	// Interrupted, gst-launch takes the pipeline down and shmsink unlinks
+	// its shared memory area; killed (after WaitDelay), it cannot, and the
+	// area it leaves is removed by name (shmsink names it
+	// /dev/shm/shmpipe.PID.N).
+	send.Cancel = func() error { return send.Process.Signal(os.Interrupt) }
 	send.WaitDelay = time.Second
 	if err := send.Start(); err != nil {
 		return row, fmt.Errorf("start gst sender: %w", err)
@@ -78,6 +83,7 @@ func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreame
 	defer func() {
 		cancel()
 		send.Wait()
+		removeShmArea(send.Process.Pid)
 	}()
 	for {
 		if _, err := os.Stat(sock); err == nil {
@@ -142,4 +148,12 @@ func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreame
 	row.FPS = float64(row.Received-1) / (last - first).Seconds()
 	row.GBps = row.FPS * float64(payload) / 1e9
 	return row, nil
+}
+
+// removeShmArea removes what a shmsink in process pid left in /dev/shm.
+func removeShmArea(pid int) {
+	left, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmpipe.%d.*", pid))
+	for _, f := range left {
+		os.Remove(f)
+	}
 }

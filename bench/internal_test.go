@@ -2,9 +2,13 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"image/png"
+	"log/slog"
 	"math/bits"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,6 +200,46 @@ func TestFormat(t *testing.T) {
 	for n, want := range map[int]string{4 * KiB: "4KiB", 32 * MiB: "32MiB", 100: "100B"} {
 		if got := sizeName(n); got != want {
 			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// deadShmAreas lists the shmsink areas in /dev/shm whose process is gone.
+func deadShmAreas(t *testing.T) map[string]bool {
+	t.Helper()
+	left := map[string]bool{}
+	files, _ := filepath.Glob("/dev/shm/shmpipe.*")
+	for _, f := range files {
+		var pid, n int
+		if _, err := fmt.Sscanf(filepath.Base(f), "shmpipe.%d.%d", &pid, &n); err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			left[f] = true
+		}
+	}
+	return left
+}
+
+// The GStreamer baseline leaves no shared memory behind: its sender's area
+// is gone once the row is measured.
+func TestGStreamerBaselineLeavesNothing(t *testing.T) {
+	gst, err := exec.LookPath("gst-launch-1.0")
+	if err != nil {
+		t.Fatalf("gst-launch-1.0: %v (scripts/setup.sh installs it)", err)
+	}
+	before := deadShmAreas(t)
+	h := &harness{cfg: Config{GStreamerFrames: 50, GStreamerCap: time.Minute}, dir: t.TempDir(), log: slog.New(slog.DiscardHandler), rep: &Report{}}
+	row, err := h.gstRun(context.Background(), gst, 4*KiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Received != 50 {
+		t.Errorf("received %d of 50 buffers", row.Received)
+	}
+	for f := range deadShmAreas(t) {
+		if !before[f] {
+			t.Errorf("left behind: %s", f)
 		}
 	}
 }

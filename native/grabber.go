@@ -84,14 +84,16 @@ const (
 )
 
 // Open opens a grabber of the given kind: KindSDK (ErrNoCgo in a build
-// without cgo), KindSynthetic, or KindGst (ErrNoGst in a build without
-// the gst tag).
+// without cgo), KindSynthetic, KindGst (ErrNoGst in a build without the
+// gst tag) or KindAravis (ErrNoAravis in a build without the aravis tag).
 func Open(kind string, cfg Config) (Grabber, error) {
 	switch kind {
 	case KindSDK:
 		return OpenSDK(cfg)
 	case KindGst:
 		return OpenGst(cfg)
+	case KindAravis:
+		return OpenAravis(cfg)
 	case KindSynthetic:
 		s, err := OpenSynthetic(cfg)
 		if err != nil {
@@ -140,6 +142,17 @@ type Config struct {
 	// fault that matches a frame wins; entries with Every 0 are unused (an
 	// array, so that a Config stays comparable).
 	Faults [MaxFaults]Fault
+
+	// Camera selects and configures a camera (KindAravis; nil: the first
+	// camera found, as it is; the other kinds ignore it). A camera decides
+	// its own geometry and rate: Open applies the settings and Config
+	// reports what the camera will send, which is what buffers (ring slots)
+	// must be sized for. A pointer, so that Config stays comparable.
+	Camera *CameraOptions
+	// PayloadSize, as Config reports it, is the least size a buffer must
+	// have when that is more than Geometry.Size() (a camera appending chunk
+	// data to the image); 0 otherwise. Ignored by Open.
+	PayloadSize int
 }
 
 // MaxFaults is the number of fault kinds one Config can inject.

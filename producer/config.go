@@ -62,9 +62,16 @@ type Config struct {
 
 	// Source is the frame grabber kind: native.KindSDK ("sdk", the C SDK
 	// through cgo), native.KindSynthetic ("synthetic", pure Go) or
-	// native.KindGst ("gst", a GStreamer pipeline: Pipeline). Empty: the
-	// SDK when this build has cgo (native.SDKAvailable), else synthetic.
+	// native.KindGst ("gst", a GStreamer pipeline: Pipeline) or
+	// native.KindAravis ("aravis", a GenICam camera: Camera; builds with
+	// the aravis tag). Empty: the SDK when this build has cgo
+	// (native.SDKAvailable), else synthetic.
 	Source string
+	// Camera selects and configures the camera of native.KindAravis: which
+	// one, the GenICam features to set, packet size and resend. The
+	// producer sizes the ring from what the camera reports once its
+	// features are set: Geometry and FrameRate are then ignored.
+	Camera native.CameraOptions
 	// Pipeline is the GStreamer source description of native.KindGst
 	// (required with it, refused with the others), e.g.
 	// "v4l2src device=/dev/video0": anything ending in raw video. The
@@ -171,8 +178,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	switch {
-	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q or %q)", ErrConfig, cfg.Source, native.KindSDK, native.KindSynthetic, native.KindGst)
+	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst &&
+		cfg.Source != native.KindAravis:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q, %q or %q)", ErrConfig, cfg.Source,
+			native.KindSDK, native.KindSynthetic, native.KindGst, native.KindAravis)
 	case cfg.Source == native.KindGst && cfg.Pipeline == "":
 		return cfg, fmt.Errorf("check config: %w: source %q needs a pipeline description", ErrConfig, cfg.Source)
 	case cfg.Source != native.KindGst && cfg.Pipeline != "":
@@ -207,15 +216,25 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	return native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, DefectEvery: cfg.DefectEvery, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, DefectEvery: cfg.DefectEvery, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+	if cfg.Source == native.KindAravis {
+		o := cfg.Camera
+		if o.Logger == nil {
+			o.Logger = cfg.Logger
+		}
+		c.Camera = &o
+	}
+	return c
 }
 
 // adopt takes from an open grabber what only it knows: a GStreamer
 // source's geometry and frame rate are what its pipeline negotiated (a
-// live pipeline's caps rate; otherwise it is paced by the slots, FreeRun).
-// The other sources produce exactly what cfg asked for.
+// live pipeline's caps rate; otherwise it is paced by the slots, FreeRun);
+// a camera's are what it reports once its features are set (its
+// AcquisitionFrameRate; FreeRun for a camera without one). The other
+// sources produce exactly what cfg asked for.
 func (cfg Config) adopt(g native.Config) (Config, error) {
-	if cfg.Source != native.KindGst {
+	if cfg.Source != native.KindGst && cfg.Source != native.KindAravis {
 		return cfg, nil
 	}
 	cfg.Geometry = g.Geometry
@@ -224,6 +243,9 @@ func (cfg Config) adopt(g native.Config) (Config, error) {
 		cfg.FrameRate = g.Rate
 	}
 	if err := cfg.Geometry.Validate(); err != nil {
+		if cfg.Source == native.KindAravis {
+			return cfg, fmt.Errorf("check config: %w: the camera sends %w", ErrConfig, err)
+		}
 		return cfg, fmt.Errorf("check config: %w: the pipeline negotiated %w", ErrConfig, err)
 	}
 	return cfg, nil

@@ -71,6 +71,7 @@ type loopState struct {
 	lastUnderruns uint64
 	lastLost      loss.Counts
 	lastCopies    uint64
+	lastDiscarded uint64
 	// blocked is set while refills fail because the ring blames a
 	// consumer for keeping every slot: the grabber's underruns meanwhile
 	// are that consumer's doing (loss.Blocked), not the source's.
@@ -91,7 +92,7 @@ func (l *loopState) init(p *Producer) error {
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	if l.cp {
-		size := p.cfg.Geometry.Size()
+		size := max(p.cfg.Geometry.Size(), p.grab.Config().PayloadSize) // a camera's payload may carry more than the image
 		for range l.want {
 			id, err := l.grab.Allocate(size)
 			if err != nil {
@@ -337,6 +338,12 @@ func (l *loopState) account(c native.Counters) {
 			l.ring.RecordDrops(loss.Cause(i), n-l.lastLost[i])
 			l.lastLost[i] = n
 		}
+	}
+	// Filled frames a backend threw away (at Stop, or while its camera
+	// was lost and reopened): counted when they happen, not only at the end.
+	if c.Discarded > l.lastDiscarded {
+		l.ring.RecordDrops(loss.Discarded, c.Discarded-l.lastDiscarded)
+		l.lastDiscarded = c.Discarded
 	}
 	if c.Copies > l.lastCopies {
 		l.ring.RecordCopies(c.Copies - l.lastCopies)

@@ -26,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
 	"github.com/framering/framering/ringbuf"
 )
@@ -89,7 +88,7 @@ type Producer struct {
 }
 
 // New opens the frame grabber (a GStreamer source negotiates its caps
-// here), creates the ring with slots for the frames the grabber produces,
+// here, a camera is configured), creates the ring with slots for the frames the grabber produces,
 // and lends the grabber its buffers: every ring slot announced (zero-copy)
 // or QueueDepth private buffers allocated (safe-copy). Consumers can
 // attach as soon as New returns; frames flow once Run starts.
@@ -106,17 +105,20 @@ func New(cfg Config) (*Producer, error) {
 		}
 	}()
 	// The grabber first: a GStreamer source knows its geometry only once
-	// its pipeline has negotiated, and the ring's slots are sized for it.
+	// its pipeline has negotiated, a camera once its features are set, and
+	// the ring's slots are sized for it.
 	p.grab, err = native.Open(cfg.Source, cfg.grabberConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %w: %w", ErrGrabber, err)
 	}
-	if cfg, err = cfg.adopt(p.grab.Config()); err != nil {
+	gc := p.grab.Config()
+	if cfg, err = cfg.adopt(gc); err != nil {
 		return nil, fmt.Errorf("create producer: %w", err)
 	}
 	p.cfg = cfg
+	// A camera's payload may carry more than the image (chunk data).
 	p.ring, err = ringbuf.Create(ringbuf.Config{
-		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: cfg.Geometry.Size(),
+		Name: cfg.Name, SocketPath: cfg.SocketPath, Slots: cfg.Slots, SlotSize: max(cfg.Geometry.Size(), gc.PayloadSize),
 		SocketMode: cfg.SocketMode, AllowUIDs: cfg.AllowUIDs, AllowGIDs: cfg.AllowGIDs,
 		EvictAfter: cfg.EvictAfter, HoldQuota: cfg.HoldQuota, HeartbeatPeriod: cfg.heartbeat(),
 		HugePages: cfg.HugePages, Prefault: cfg.Prefault, Logger: cfg.Logger,
@@ -318,8 +320,7 @@ func (p *Producer) shutdown() error {
 	// Underruns), and Stop gave back every queued and every filled but
 	// not dequeued buffer. Read them before Close zeroes them.
 	c := p.grab.Counters()
-	p.loop.account(c)
-	p.ring.RecordDrops(loss.Discarded, c.Discarded)
+	p.loop.account(c) // Stop's discards too
 	if c.Copies > 0 {
 		// A GStreamer source's upstream wrote these frames elsewhere: it
 		// ignored the sink's pool, or no slot was queued when it asked.

@@ -4,9 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/framering/framering/loss"
+	"github.com/framering/framering/native"
+	"github.com/framering/framering/ringstat"
 )
 
 // Stats are a producer's counts. Every frame id the grabber consumed is
@@ -40,6 +44,11 @@ type Stats struct {
 	// for; KernelExits counts the consumer exits it reported.
 	ExitWatch   string `json:"exit_watch,omitempty"`
 	KernelExits uint64 `json:"kernel_exits"`
+	// SourceStats are the grabber's own counters, when it has some
+	// (native.StatsReporter): a camera's stream statistics (completed
+	// buffers, missing and resent packets, resend requests, ...) and its
+	// disconnects and reconnects.
+	SourceStats map[string]uint64 `json:"source_stats,omitempty"`
 }
 
 // DropTotal is the number of frames dropped, every cause.
@@ -68,6 +77,12 @@ func (p *Producer) Stats() Stats {
 	if m, ok := p.exitWatch.Load().(string); ok {
 		s.ExitWatch = m
 	}
+	if r, ok := p.grab.(native.StatsReporter); ok {
+		s.SourceStats = map[string]uint64{}
+		for _, st := range r.SourceStats(nil) {
+			s.SourceStats[st.Name] = st.Value
+		}
+	}
 	if start := p.startNs.Load(); start != 0 {
 		end := p.endNs.Load()
 		if end == 0 {
@@ -82,40 +97,58 @@ func (p *Producer) Stats() Stats {
 func (p *Producer) statsLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.StatsInterval)
 	defer t.Stop()
-	last, lastAt := p.Stats(), time.Now()
+	var rates ringstat.Rates // since the previous line
+	p.logStats(&rates, time.Now(), false)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			last, lastAt = p.logStats(last, lastAt, now), now
+			p.logStats(&rates, now, true)
 		}
 	}
 }
 
-// logStats writes one line for the ring and one per consumer, and returns
-// the stats it used, for the next line's rate.
-func (p *Producer) logStats(prev Stats, prevAt, now time.Time) Stats {
-	s := p.Stats()
+// logStats writes one line for the ring and one per consumer, from the
+// ring's report (package ringstat: the figures every view shows), with
+// rates since the previous call. With log false it only feeds rates.
+func (p *Producer) logStats(rates *ringstat.Rates, now time.Time, log bool) {
 	snap, err := p.Snapshot()
 	if err != nil {
-		return s // the ring closed under us: shutdown is logging
+		return // the ring closed under us: shutdown is logging
 	}
-	fps := 0.0
-	if dt := now.Sub(prevAt).Seconds(); dt > 0 {
-		fps = float64(s.Published-prev.Published) / dt
+	rep := rates.Report(p.cfg.Name, p.ring.Path(), snap, now)
+	if !log {
+		return
 	}
-	p.log.Info("producer stats", "fps", round1(fps), "published", s.Published, "frames", s.Frames,
-		"dropped", snap.Drops.Total(), slog.Any("drops", snap.Drops.Map()), "source", snap.SourceState,
-		"consumers", len(snap.Consumers), "evictions", snap.Evictions, "detaches", snap.Detaches,
-		"reclaims", snap.Reclaims, "reclaimed_holds", snap.ReclaimedHolds, "revoked_holds", snap.RevokedHolds,
-		"copies", snap.Copies)
-	for _, c := range snap.Consumers {
-		p.log.Info("consumer stats", "name", c.Name, "pid", c.Pid, "mode", c.Mode, "state", c.State,
-			"lag", c.Lag, "delivered", c.Delivered, "skipped", c.Skipped, "missed", c.Missed,
-			"held", c.Held, "block_drops", c.BlockDrops, "latency", time.Duration(c.LatencyNs).String())
+	// Frames counts the grabber's frame ids, published, dropped or in
+	// flight: the one figure that is the producer's own.
+	attrs := append(rep.LogAttrs(), slog.Uint64("frames", p.frames.Load()))
+	if src := p.sourceStatAttrs(); len(src) > 0 {
+		attrs = append(attrs, slog.Group("source_stats", src...))
 	}
-	return s
+	p.log.LogAttrs(context.Background(), slog.LevelInfo, "producer stats", attrs...)
+	for i := range rep.Consumers {
+		p.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer stats", rep.Consumers[i].LogAttrs()...)
+	}
+}
+
+// sourceStatAttrs are the grabber's own nonzero counters (a camera has a
+// score of them, mostly 0), sorted by name, for the stats line.
+func (p *Producer) sourceStatAttrs() []any {
+	r, ok := p.grab.(native.StatsReporter)
+	if !ok {
+		return nil
+	}
+	stats := r.SourceStats(nil)
+	slices.SortFunc(stats, func(a, b native.SourceStat) int { return strings.Compare(a.Name, b.Name) })
+	var out []any
+	for _, st := range stats {
+		if st.Value != 0 {
+			out = append(out, slog.Uint64(st.Name, st.Value))
+		}
+	}
+	return out
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }

@@ -89,6 +89,24 @@ func TestCleanDetachIsNotAReclaim(t *testing.T) {
 	waitFor(t, "the reclaim", func() bool { s := p.Snapshot(); return s.Detaches == 2 && s.Reclaims == 1 })
 }
 
+// Processes that detach cleanly and exit at once are clean detaches however
+// the producer learns of their end first: the socket's bye or the process
+// exit (pidfd), which can be noticed before the bye still queued is read.
+func TestCleanExitIsNotAReclaim(t *testing.T) {
+	p := newRing(t, ringbuf.Config{SlotSize: testGeometry.Size()})
+	const n = 12
+	for i := 0; i < n; i++ {
+		c := start(t, "polite", "FR_PATH="+p.Path())
+		if err := c.Cmd.Wait(); err != nil {
+			t.Fatalf("polite consumer %d: %v", i, err)
+		}
+	}
+	waitFor(t, "every detach", func() bool { return p.Snapshot().Detaches == n })
+	if s := p.Snapshot(); s.Reclaims != 0 {
+		t.Fatalf("%d of %d clean exits counted as reclaims", s.Reclaims, n)
+	}
+}
+
 // A producer that closes cleanly leaves neither its socket nor its lock
 // file; a new producer of the same name starts, and attaching to the
 // closed one says there is no such ring.

@@ -222,3 +222,45 @@ func TestHostileDataSegment(t *testing.T) {
 	hangGuard(t, "readers under a hostile data segment", wg.Wait)
 	t.Logf("%d leases accepted from scribbled descriptors", accepted.Load())
 }
+
+// A hostile producer that keeps changing a slot's (even) generation under
+// the same sequence number: Borrow and Peek give up and report the frame
+// overwritten instead of spinning forever waiting for two equal loads.
+func TestHostileGenerationChurn(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4})
+	r := internalAttach(t, p, Options{Consumer: "victim"})
+	s, err := p.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := p.Publish(s, Meta{Length: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := uint32(p.data.indexEntry(seq).Load() & 0xffff)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		gen := p.data.gen(k)
+		for g := gen.Load() &^ 1; ; g += 2 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			gen.Store(g)
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	for i := 0; i < 20; i++ {
+		hangGuard(t, "Borrow of a churning slot", func() {
+			if l, err := r.Borrow(seq); err == nil {
+				l.Release()
+			} else if !errors.Is(err, ErrOverwritten) {
+				t.Errorf("Borrow: %v, want a lease or ErrOverwritten", err)
+			}
+		})
+	}
+}

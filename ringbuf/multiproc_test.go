@@ -86,6 +86,14 @@ func runChild(role string) error {
 		emit(report{"seqs": seqs, "bad": bad, "delivered": st.Delivered, "skipped": st.Skipped,
 			"missed": st.Missed, "cursor": st.Cursor, "end": end.Error()})
 		return r.Close()
+	case "polite":
+		// Attach, detach cleanly and exit at once: the producer may notice
+		// the exit (pidfd) before it reads the bye.
+		r, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: path, Consumer: "polite"})
+		if err != nil {
+			return err
+		}
+		return r.Close()
 	case "pinger":
 		return childPinger(path)
 	case "hoarder":

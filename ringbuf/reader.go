@@ -482,14 +482,12 @@ func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 		if r.data.seq(k) != seq {
 			return 0, false
 		}
-		if g&1 == 0 {
-			if r.data.gen(k) == g {
-				return g, true
-			}
-			continue
+		if g&1 == 0 && r.data.gen(k) == g {
+			return g, true
 		}
 		// The decision takes a few instructions; waiting longer means the
-		// producer was descheduled or died inside it. Give up after 10ms:
+		// producer was descheduled or died inside it (or, hostile, keeps
+		// changing the generation under the same seq). Give up after 10ms:
 		// the frame is reported overwritten (a lossy reader counts a miss;
 		// a lossless one cannot get here, its cursor keeps the producer off
 		// the slot).
@@ -962,12 +960,15 @@ func (r *Reader) setWaiting(on bool) {
 	}
 	if on {
 		r.waiting++
-		if r.waiting == 1 {
+		if r.waiting == 1 && !r.gone.Load() {
 			r.ctl.waiters().Or(r.bit)
 		}
 	} else {
 		r.waiting--
-		if r.waiting == 0 {
+		// Once the connection ended the entry may already belong to
+		// another consumer: its waiter bit is no longer ours to clear (the
+		// producer cleared it when it freed the entry).
+		if r.waiting == 0 && !r.gone.Load() {
 			r.ctl.waiters().And(^r.bit)
 		}
 	}

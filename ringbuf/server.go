@@ -242,7 +242,7 @@ func (p *Producer) watch(ctx context.Context) {
 		p.mu.Unlock()
 		if pr != nil {
 			p.log.Info("consumer process exited", "name", pr.name, "pid", pr.cred.Pid)
-			p.drop(pr)
+			p.departed(pr)
 		}
 	})
 }
@@ -272,9 +272,28 @@ func (p *Producer) ConsumerExited(pid int) int {
 	}
 	for _, pr := range dead {
 		p.log.Info("consumer exiting (kernel report)", "name", pr.name, "pid", pid)
-		p.drop(pr)
+		p.departed(pr)
 	}
 	return len(dead)
+}
+
+// departed drops a peer whose process exit was noticed before its
+// connection ended (pidfd readiness, a kernel report). A clean detach sends
+// its bye and then exits; the handler may not have read the bye yet, so the
+// bytes still queued on the connection are looked at first: a bye among them
+// is a clean detach, not a reclaim. (A bye the handler has read but not yet
+// recorded is the one case left: a window of a few instructions.)
+func (p *Producer) departed(pr *peer) {
+	var queued [16 * msgSize]byte
+	if n, err := pr.conn.Pending(queued[:]); err == nil {
+		for off := 0; off+msgSize <= n; off += msgSize {
+			if isBye(queued[off : off+msgSize]) {
+				pr.bye.Store(true)
+				break
+			}
+		}
+	}
+	p.drop(pr)
 }
 
 // drop forgets a peer: a consumer's holds are reclaimed and its entry freed.

@@ -156,6 +156,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	return tw.Flush()
 }
 
+// CausesText lists counts by cause name ("blocked 3, underrun 1") in the
+// order of the cause codes, "none" when all are zero: how every text view
+// writes drops by cause.
+func CausesText(m map[string]uint64) string { return causes(m) }
+
 // causes lists drop counts by cause in the order of the cause codes.
 func causes(m map[string]uint64) string {
 	var parts []string
@@ -188,8 +193,7 @@ func Watch(ctx context.Context, t Target, interval time.Duration, w io.Writer, a
 	if err != nil {
 		return fmt.Errorf("watch ring: %w", err)
 	}
-	var prev *ringbuf.Snapshot
-	var prevAt time.Time
+	var rates Rates // rates since the previous refresh
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -202,15 +206,14 @@ func Watch(ctx context.Context, t Target, interval time.Duration, w io.Writer, a
 			if serr != nil {
 				oerr = serr
 			} else {
-				rep = Build(t.name(), path, s, prev, at.Sub(prevAt))
-				prev, prevAt = &s, at
+				rep = rates.Report(t.name(), path, s, at)
 			}
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		if rep == nil {
-			prev = nil
+			rates.Reset()
 		}
 		switch {
 		case asJSON && rep != nil:

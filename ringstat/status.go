@@ -176,6 +176,8 @@ type Consumer struct {
 type Drops struct {
 	Total   uint64            `json:"total"`
 	ByCause map[string]uint64 `json:"by_cause"`
+	// Rate is the frames dropped per second over the window.
+	Rate float64 `json:"rate"`
 }
 
 // StallAfter is how old a running producer's heartbeat may be, its source
@@ -210,6 +212,7 @@ func Build(ring, socket string, cur ringbuf.Snapshot, prev *ringbuf.Snapshot, wi
 	if prev != nil && window > 0 {
 		r.WindowNs = int64(window)
 		r.Producer.Rate = perSec(cur.Published, prev.Published)
+		r.Drops.Rate = perSec(cur.Drops.Total(), prev.Drops.Total())
 	}
 	names := map[int]string{}
 	for _, c := range cur.Consumers {

@@ -6,6 +6,7 @@
 #   scripts/soak.sh            all soaks
 #   FRAMERING_SOAK_SECONDS=3600 scripts/soak.sh
 #   FRAMERING_FUZZTIME=10m scripts/soak.sh   (each fuzzer; default 60s)
+#   FRAMERING_ARAVIS_SOAK_SECONDS=600 scripts/soak.sh   (the camera soak; default 120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FRAMERING_SOAK=1
@@ -29,6 +30,9 @@ scripts/memsoak.sh
 
 echo "== every soak-gated test elsewhere"
 go test -count=1 -run 'Soak' -timeout 60m $(go list ./... | grep -v -E '/(ringbuf|archive)$')
+
+echo "== Aravis camera: the producer on a lossy GigE Vision simulator killed and restarted every few seconds (${FRAMERING_ARAVIS_SOAK_SECONDS:-120}s)"
+go test -tags aravis -count=1 -run 'AravisSoak' -timeout 60m -v ./cmd/producer/ | grep -E -- '--- |kills|ok|FAIL' | tail -5
 
 fuzztime="${FRAMERING_FUZZTIME:-60s}"
 echo "== fuzzers, $fuzztime each"
@@ -55,4 +59,17 @@ for target in \
     exit 1
   fi
 done
+# FRAMERING_FUZZTIME as seconds, for libFuzzer's -max_total_time.
+fuzzsecs() {
+  local t=$1
+  case $t in
+    *h) echo $(( ${t%h} * 3600 )) ;;
+    *m) echo $(( ${t%m} * 60 )) ;;
+    *s) echo "${t%s}" ;;
+    *) echo "$t" ;;
+  esac
+}
+echo "== libframering's libFuzzer targets (headers, messages), $fuzztime each"
+make -s -C clients/c fuzz FUZZTIME="$(fuzzsecs "$fuzztime")"
+
 echo "soaks passed"

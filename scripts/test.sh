@@ -26,8 +26,16 @@ go vet -tags "$TAGS" ./...
 step "staticcheck"
 staticcheck -tags "$TAGS" ./...
 
+step "libframering: ASan+UBSan and TSan unit tests, exported symbols, make install, fuzzers briefly, Go-driven tests on the TSan build"
+make -s -j2 -C clients/c test
+# go test ./clients/c (below) reuses the ASan+UBSan build made here.
+export FRAMERING_C_BUILD="$PWD/clients/c/build/asan"
+
 step "go test -race -tags '$TAGS' ./... (includes the layering/hazard-zone check and the C sanitizer build)"
 go test -race -tags "$TAGS" -count=1 -timeout 15m ./...
+
+step "framering for Python, with Debian's interpreter: /usr/bin/python3 -m pytest clients/python"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python
 
 step "CGO_ENABLED=0: the pure-Go synthetic source stands in for the C SDK"
 CGO_ENABLED=0 go test -count=1 -timeout 10m $(go list ./... | grep -E '/(native|producer|cmd/producer)$' || true)

@@ -237,6 +237,28 @@ func (c *Conn) Recv(buf []byte, maxFiles int) (int, []*os.File, error) {
 // closed the connection or died.
 func (c *Conn) Read(b []byte) (int, error) { return c.c.Read(b) }
 
+// Pending copies into buf, without consuming them and without waiting, the
+// bytes the peer has sent that nobody has read yet; it returns how many.
+// A reader blocked in Read on another goroutine may take them at any time:
+// Pending sees what is still queued at the moment of the call.
+func (c *Conn) Pending(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.control(func(fd int) {
+		n, _, rerr = unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errors.Is(rerr, unix.EAGAIN) {
+		return 0, nil
+	}
+	if rerr != nil {
+		return 0, fmt.Errorf("peek: %w", rerr)
+	}
+	return max(n, 0), nil
+}
+
 // SetWriteDeadline bounds the next writes only; a read blocked in another
 // goroutine is not affected.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }

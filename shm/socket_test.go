@@ -5,6 +5,7 @@ package shm_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -156,5 +157,58 @@ func TestRecvDescriptorHandling(t *testing.T) {
 	c.Close()
 	if err := <-sent; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Pending shows what the peer sent and nobody read, without consuming it
+// and without waiting: empty before, the bytes after, the same bytes for
+// the next Read.
+func TestPendingPeeksWithoutConsuming(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.sock")
+	ln, err := shm.Listen(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan *shm.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := shm.Dial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	buf := make([]byte, 16)
+	if n, err := server.Pending(buf); n != 0 || err != nil {
+		t.Fatalf("nothing sent: Pending %d, %v", n, err)
+	}
+	if err := client.Send([]byte("goodbye")); err != nil {
+		t.Fatal(err)
+	}
+	// A Unix socket queues the bytes on the receiver before Send returns.
+	n, err := server.Pending(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "goodbye" {
+		t.Fatalf("Pending saw %q", buf[:n])
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "goodbye" {
+		t.Fatalf("Read after Pending: %q, %v", got, err)
+	}
+	if n, err := server.Pending(buf); n != 0 || err != nil {
+		t.Fatalf("after the read: Pending %d, %v", n, err)
 	}
 }

@@ -13,7 +13,7 @@
 //	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
 //	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
-//	         [-debug-addr localhost:PORT]
+//	         [-metrics localhost:9465] [-debug-addr localhost:PORT]
 //
 // -debug-addr serves net/http/pprof (localhost unless a host is given), for
 // a heap profile of a process that has run for weeks.
@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; off when empty)")
+		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -135,6 +136,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *metrics != "" {
+		cfg.Metrics = inspect.NewMetrics(*ring)
+		if _, err := diag.ServeMetrics(ctx, *metrics, log, cfg.Metrics.Collectors()...); err != nil {
+			log.Error("metrics", "err", err)
+			return 1
+		}
+	}
 	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
 		log.Error("analyzer stopped", "err", err)
 		return 1

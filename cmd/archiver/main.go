@@ -5,7 +5,7 @@
 //
 //	archiver [run] -ring cam0 -dir /data/cam0 [-fsync interval=100ms] [-segment-size 1GiB]
 //	               [-compress] [-copy] [-reattach=true] [-wait=true] [-duration D] [-frames N]
-//	               [-log-format text|json] [-stats-interval 10s]
+//	               [-log-format text|json] [-stats-interval 10s] [-metrics localhost:9466]
 //	archiver verify -dir /data/cam0 [-json] [-pattern]
 //	archiver export -dir /data/cam0 -from 100 -to 200 -format png|tiff -out /tmp/frames
 //	archiver bench -dir /data [-frames 256 -width 1920 -height 1080 -format Mono8 -rounds 5]

@@ -1,14 +1,19 @@
 // Command producer runs framering's producer: it creates a ring, acquires
 // frames from a frame grabber (the C SDK, the pure-Go synthetic source, or
-// a GStreamer pipeline) and lands them in ring slots, zero-copy by default,
-// until it is signalled (SIGINT, SIGTERM), -duration has passed or the
-// source's stream ends. Consumers attach by the ring's name at any time.
+// a GStreamer pipeline, or a GenICam camera through Aravis) and lands them
+// in ring slots, zero-copy by default, until it is signalled (SIGINT,
+// SIGTERM), -duration has passed or the source's stream ends. Consumers
+// attach by the ring's name at any time.
 //
 //	producer -ring cam0 -width 1920 -height 1080 -format Mono8 -fps 60
 //	producer -ring cam0 -source gst -pipeline "v4l2src device=/dev/video0"
+//	producer -list-cameras
+//	producer -ring cam0 -source aravis -camera 192.168.1.20 -set Width=1280 -set PixelFormat=Mono8 -set AcquisitionFrameRate=50
 //
 // -source gst needs a build with -tags gst; the pipeline's caps decide the
-// geometry, format and rate (the ring is sized from them).
+// geometry, format and rate (the ring is sized from them). -source aravis
+// and -list-cameras need a build with -tags aravis; the camera's features
+// (-set) decide them.
 //
 // Logs (structured, text or JSON) go to stderr; the final summary line goes
 // to stdout, as JSON with -json.
@@ -29,11 +34,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/framering/framering/frame"
@@ -57,12 +65,13 @@ func main() {
 
 // options is what the flags say beyond producer.Config.
 type options struct {
-	cfg       producer.Config
-	duration  time.Duration
-	logFormat string
-	logLevel  slog.Level
-	json      bool
-	debugAddr string
+	cfg         producer.Config
+	duration    time.Duration
+	logFormat   string
+	logLevel    slog.Level
+	json        bool
+	debugAddr   string
+	listCameras bool
 }
 
 // run is the whole command; main only exits with its result.
@@ -74,6 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "producer:", err)
 		return exitUsage
+	}
+	if opts.listCameras {
+		return listCameras(stdout, stderr)
 	}
 	hopts := &slog.HandlerOptions{Level: opts.logLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
@@ -145,7 +157,41 @@ func printSummary(w io.Writer, st producer.Stats, asJSON bool) {
 	for _, c := range st.Drops.Nonzero() {
 		fmt.Fprintf(w, " drop_%s=%d", c, st.Drops[c])
 	}
-	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f\n", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
+	fmt.Fprintf(w, " copies=%d elapsed=%s fps=%.1f", st.Copies, st.Elapsed.Round(time.Millisecond), st.FPS())
+	for _, k := range slices.Sorted(maps.Keys(st.SourceStats)) {
+		if v := st.SourceStats[k]; v != 0 { // -json has them all
+			fmt.Fprintf(w, " source.%s=%d", k, v)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// listCameras prints the cameras Aravis finds, one a line.
+func listCameras(stdout, stderr io.Writer) int {
+	cams, err := native.ListCameras()
+	if err != nil {
+		fmt.Fprintln(stderr, "producer:", err)
+		return exitFail
+	}
+	if len(cams) == 0 {
+		fmt.Fprintln(stderr, "producer: no camera found (GigE Vision: on a reachable subnet and not firewalled, UDP 3956; USB3 Vision: plugged in, with access to its USB device)")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA (-camera)\tADDRESS\tPHYSICAL ID\tVENDOR\tMODEL\tSERIAL\tPROTOCOL")
+	for _, c := range cams {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, orDash(c.Address), orDash(c.PhysicalID),
+			orDash(c.Vendor), orDash(c.Model), orDash(c.Serial), orDash(c.Protocol))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // summary is the -json summary line: the Stats plus derived figures.
@@ -181,7 +227,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if native.SDKAvailable {
 		def = native.KindSDK
 	}
-	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, or gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst)")
+	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst) or aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis)")
 	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
@@ -193,6 +239,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
+
+	fs.StringVar(&c.Camera.Camera, "camera", "", "with -source aravis: the camera, by the id -list-cameras prints, its MAC or its IP address / host name (default: the first found)")
+	sets := settingList{}
+	fs.Var(&sets, "set", "with -source aravis: set a GenICam `Feature=Value` before acquisition (repeatable, applied in order; e.g. -set Width=1280 -set PixelFormat=Mono8 -set ExposureTime=5000 -set AcquisitionFrameRate=50)")
+	fs.IntVar(&c.Camera.PacketSize, "packet-size", 0, "with -source aravis, GigE Vision: stream packet size in bytes (0: negotiate the largest the network carries, -1: keep the camera's)")
+	resend := fs.Bool("packet-resend", true, "with -source aravis, GigE Vision: ask the camera to resend lost packets (false: a frame with a lost packet is dropped at once, as incomplete)")
+	fs.BoolVar(&o.listCameras, "list-cameras", false, "list the cameras Aravis finds (GigE Vision, USB3 Vision) and exit")
 
 	fs.BoolVar(&c.ExitWatch, "exit-watch", true, "also observe consumer exits in the kernel with eBPF, reclaiming a dying consumer before its memory is torn down (needs CAP_BPF/root; when unavailable the reason is logged and supervision uses the socket and pidfd only)")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", producer.DefaultStatsInterval, "period of the stats log line (0: never)")
@@ -208,6 +261,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.Camera.Settings, c.Camera.NoResend = sets, !*resend
+	if o.listCameras && !native.AravisAvailable {
+		return o, fmt.Errorf("-list-cameras: %w", native.ErrNoAravis)
+	}
+	if err := checkCamera(fs, c); err != nil {
+		return o, err
 	}
 	if err := checkGst(fs, c); err != nil {
 		return o, err
@@ -255,7 +315,73 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("-log-level %q: %w", *level, err)
 	}
+	if c.Source == native.KindAravis {
+		c.Geometry = frame.Geometry{} // the camera's, once its features are set
+	}
 	return o, nil
+}
+
+// cameraFeatureOf maps the geometry flags to the GenICam features that set
+// the same with a camera.
+var cameraFeatureOf = map[string]string{
+	"width":   "-set Width=N",
+	"height":  "-set Height=N",
+	"stride":  "nothing (a camera's rows are packed)",
+	"format":  "-set PixelFormat=NAME",
+	"fps":     "-set AcquisitionFrameRate=N (some cameras also need -set AcquisitionFrameRateEnable=true)",
+	"defects": "nothing (defects are the synthetic pattern's)",
+	"faults":  "nothing (faults are the synthetic source's)",
+}
+
+// cameraFlags only make sense with -source aravis.
+var cameraFlags = map[string]bool{"camera": true, "set": true, "packet-size": true, "packet-resend": true}
+
+// settingList is the repeatable -set Feature=Value.
+type settingList []native.FeatureSetting
+
+func (l *settingList) String() string {
+	if l == nil {
+		return ""
+	}
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = v.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func (l *settingList) Set(v string) error {
+	s, err := native.ParseFeatureSetting(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// checkCamera checks the flags that go with -source aravis: a build that
+// has the Aravis backend, and none of the flags the camera's features
+// decide (each error names the feature to set instead); the camera flags
+// are refused with the other sources.
+func checkCamera(fs *flag.FlagSet, c *producer.Config) error {
+	var bad error
+	if c.Source != native.KindAravis {
+		fs.Visit(func(f *flag.Flag) {
+			if cameraFlags[f.Name] && bad == nil {
+				bad = fmt.Errorf("-%s needs -source aravis", f.Name)
+			}
+		})
+		return bad
+	}
+	if !native.AravisAvailable {
+		return fmt.Errorf("-source aravis: %w", native.ErrNoAravis)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if hint, ok := cameraFeatureOf[f.Name]; ok && bad == nil {
+			bad = fmt.Errorf("-%s with -source aravis: the camera's features decide it: use %s", f.Name, hint)
+		}
+	})
+	return bad
 }
 
 // checkGst checks the flags that go with -source gst: a pipeline, a build

@@ -7,6 +7,7 @@
 //	ringctl list  [-json]
 //	ringctl show  [-ring NAME | -socket PATH] [-json] [-window 200ms]
 //	ringctl watch [-ring NAME | -socket PATH] [-json] [-interval 1s]
+//	ringctl serve [-listen localhost:9464] [-interval 1s] [-history 5m]
 //
 // list prints every ring in the runtime directory ($FRAMERING_RUNTIME_DIR,
 // see ringbuf.RuntimeDir), live or stale (a socket left by a producer that
@@ -15,7 +16,10 @@
 // published, held, and by which consumers), its consumers (mode, state,
 // lag, counters, holds, latency), drops by cause, evictions and reclaims.
 // watch repeats show every -interval until SIGINT; with -json it prints
-// one JSON object per line.
+// one JSON object per line. serve runs an HTTP server for every ring on
+// the host: Prometheus metrics at /metrics and a live web view at /
+// (package cmd/ringctl/internal/serve); it binds to localhost unless
+// -listen names another host, and stops on SIGINT or SIGTERM.
 //
 // Exit status: 0, 1 when the ring cannot be observed, 2 for bad usage.
 package main
@@ -26,11 +30,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/framering/framering/cmd/ringctl/internal/serve"
 	"github.com/framering/framering/ringstat"
 )
 
@@ -45,6 +51,7 @@ const usage = `usage:
   ringctl list  [-json]
   ringctl show  [-ring NAME | -socket PATH] [-json] [-window 200ms]
   ringctl watch [-ring NAME | -socket PATH] [-json] [-interval 1s]
+  ringctl serve [-listen localhost:9464] [-interval 1s] [-history 5m]
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -55,10 +62,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("ringctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
+	var asJSON *bool
+	if cmd != "serve" {
+		asJSON = fs.Bool("json", false, "print JSON")
+	}
+	var logFmt *string
 	var t ringstat.Target
 	var window, interval *time.Duration
+	var scfg serve.Config
 	switch cmd {
+	case "serve":
+		fs.StringVar(&scfg.Listen, "listen", serve.DefaultListen, "`address` to serve metrics and the web view on (\":PORT\" is localhost:PORT; 0.0.0.0:PORT exposes it)")
+		fs.DurationVar(&scfg.Interval, "interval", time.Second, "how often to look for rings and record the history")
+		fs.DurationVar(&scfg.History, "history", 5*time.Minute, "how much history the sparklines show")
+		fs.IntVar(&scfg.MaxSide, "max-side", 640, "largest side of a frame picture, in `pixels`")
+		logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
+		logFmt = logFormat
 	case "list":
 	case "show", "watch":
 		fs.StringVar(&t.Ring, "ring", "default", "ring `name`")
@@ -87,6 +106,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch cmd {
+	case "serve":
+		if scfg.Interval <= 0 || scfg.History < scfg.Interval || scfg.MaxSide < 16 {
+			fmt.Fprintln(stderr, "ringctl serve: want -interval > 0, -history >= -interval, -max-side >= 16")
+			return 2
+		}
+		switch *logFmt {
+		case "text":
+			scfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		case "json":
+			scfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+		default:
+			fmt.Fprintf(stderr, "ringctl serve: -log-format %q: want text or json\n", *logFmt)
+			return 2
+		}
+		err = serve.Serve(ctx, scfg, nil)
 	case "list":
 		var entries []ringstat.Entry
 		if entries, err = ringstat.List(ctx); err == nil {

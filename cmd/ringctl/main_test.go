@@ -25,7 +25,13 @@ import (
 	"github.com/framering/framering/ringstat"
 )
 
-func TestMain(m *testing.M) { os.Exit(testmain.Run(m, "", nil)) }
+func TestMain(m *testing.M) {
+	code := testmain.Run(m, "", nil)
+	if binDir != "" {
+		os.RemoveAll(binDir) // the end-to-end tests' binaries (serve_e2e_test.go)
+	}
+	os.Exit(code)
+}
 
 func newRing(t *testing.T, name string, slots int) *ringbuf.Producer {
 	t.Helper()
@@ -265,10 +271,16 @@ func TestShowErrors(t *testing.T) {
 		!strings.Contains(errb.String(), "no such ring") {
 		t.Fatalf("show of a missing ring: exit %d, %q", code, errb.String())
 	}
-	for _, args := range [][]string{{}, {"frobnicate"}, {"show", "extra"}, {"watch", "-interval", "0"}, {"list", "-ring", "x"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"show", "extra"}, {"watch", "-interval", "0"}, {"list", "-ring", "x"},
+		{"serve", "-interval", "0"}, {"serve", "-history", "1ms"}, {"serve", "-max-side", "3"}, {"serve", "-log-format", "xml"},
+		{"serve", "-json"}} {
 		if code := run(ctx, args, &out, &errb); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
+	}
+	// An address it cannot listen on is a runtime failure.
+	if code := run(ctx, []string{"serve", "-listen", "256.0.0.1:1"}, &out, &errb); code != 1 {
+		t.Errorf("serve on a bad address: exit %d, want 1", code)
 	}
 }
 

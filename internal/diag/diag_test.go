@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/framering/framering/internal/diag"
 )
 
@@ -40,4 +42,32 @@ func TestServesHeapProfileOnLocalhost(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("still serving after its context ended")
+}
+
+// ServeMetrics serves the collectors given, with the Go runtime's, at
+// /metrics on localhost.
+func TestServeMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "framering_test_total", Help: "A test counter."})
+	c.Add(3)
+	addr, err := diag.ServeMetrics(ctx, ":0", slog.New(slog.DiscardHandler), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "[::1]:") {
+		t.Fatalf("a bare :PORT listens on %s, not localhost", addr)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "framering_test_total 3") || !strings.Contains(string(b), "go_goroutines") {
+		t.Fatalf("metrics:\n%s", b)
+	}
+	if _, err := diag.ServeMetrics(ctx, addr, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a second listener on the same address")
+	}
 }

@@ -55,6 +55,8 @@ type Inspector struct {
 	stats analysis.Stats
 	lat   latencies
 	tally tally
+	// metrics, if not nil, counts for Prometheus (set by Run).
+	metrics *Metrics
 }
 
 // tally is what the summary counts.

@@ -28,6 +28,8 @@ type Config struct {
 	Frames uint64
 	// Duration stops the run after this long (0: no limit).
 	Duration time.Duration
+	// Metrics, if not nil, counts the run for Prometheus (see NewMetrics).
+	Metrics *Metrics
 }
 
 // Summary is the last JSON line, under the key "summary".
@@ -91,6 +93,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Summa
 	if err != nil {
 		return nil, err
 	}
+	in.metrics = cfg.Metrics
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -118,6 +121,7 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint6
 	end := ""
 	for f := range c.Frames(ctx) {
 		rec, err := in.Inspect(f, c.Stats())
+		in.metrics.observe(rec, err)
 		// The record lives in the Inspector's memory: let the producer
 		// have the slot back before we spend time writing. If the producer
 		// evicted us meanwhile and reused the slot, what we computed came

@@ -131,6 +131,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6061; off when empty)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -151,6 +152,12 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		defer stopDiag()
 		if _, err := diag.Serve(dctx, *debugAddr, log); err != nil {
 			return fmt.Errorf("run archiver: %w", err)
+		}
+	}
+	if *metricsAddr != "" {
+		cfg.Metrics = NewMetrics(cfg.Ring, cfg.Dir)
+		if _, err := diag.ServeMetrics(ctx, *metricsAddr, log, cfg.Metrics); err != nil {
+			return err
 		}
 	}
 	sum, err := Run(ctx, cfg)

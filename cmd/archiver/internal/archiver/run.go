@@ -64,6 +64,9 @@ type Config struct {
 	Spin time.Duration
 	// Logger receives everything (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics, if not nil, exports the run's counters to Prometheus (see
+	// NewMetrics).
+	Metrics *Metrics
 }
 
 // Summary is what a run did.
@@ -127,9 +130,9 @@ type archiver struct {
 
 	cons atomic.Pointer[consumers.Consumer]
 
-	mu  sync.Mutex // guards sum
+	mu  sync.Mutex // guards sum and lost
 	sum Summary
-	// lost is sum.Lost by cause, as codes (the loop's own copy).
+	// lost is sum.Lost by cause, as codes.
 	lost map[archive.Cause]uint64
 }
 
@@ -173,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	rec := w.Recovery()
 	a := &archiver{cfg: cfg, log: log, w: w, lost: map[archive.Cause]uint64{}}
+	cfg.Metrics.bind(a)
 	a.sum.Dir = cfg.Dir
 	a.sum.Recovery = RecoveryInfo{Created: rec.Created, NextSeq: rec.NextSeq, CutOffset: rec.CutOffset, CutBytes: rec.CutBytes, Corrupt: len(rec.Corrupt)}
 	log.Info("archive opened", "dir", cfg.Dir, "created", rec.Created, "next_seq", rec.NextSeq,
@@ -416,8 +420,8 @@ const maxPending = 64
 // lose counts a loss and queues its gap record. Losses are logged at most
 // once per second (the gap records and the summary have them all).
 func (a *archiver) lose(g archive.Gap) {
-	a.lost[g.Cause] += g.Count
 	a.mu.Lock()
+	a.lost[g.Cause] += g.Count
 	a.sum.LostTotal += g.Count
 	total := a.sum.LostTotal
 	a.mu.Unlock()
@@ -506,11 +510,11 @@ func (a *archiver) summary() *Summary {
 	ws := a.w.Stats()
 	a.mu.Lock()
 	s := a.sum
-	a.mu.Unlock()
 	s.Lost = map[string]uint64{}
 	for c, n := range a.lost {
 		s.Lost[c.String()] = n
 	}
+	a.mu.Unlock()
 	s.Pending = s.LostTotal - s.Recorded
 	s.GapRecords, s.ArchiveSize, s.Fsyncs, s.SyncErrors = ws.GapRecords, ws.Bytes, ws.Fsyncs, ws.SyncErrors
 	s.Segments, s.DiskFull, s.NextSeq, s.DurableSeq = ws.Segments, ws.DiskFull, ws.NextSeq, ws.DurableSeq

@@ -13,7 +13,11 @@
 //	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
 //	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
-//	         [-metrics localhost:9465] [-debug-addr localhost:PORT]
+//	         [-metrics localhost:9465] [-debug-addr localhost:PORT] [-results]
+//
+// -results publishes every frame's line on the live results stream, a Unix
+// socket at $FRAMERING_RUNTIME_DIR/RING.NAME.results (docs/RESULTS.md), for
+// the archiver's event recording and ringctl serve's overlay.
 //
 // -debug-addr serves net/http/pprof (localhost unless a host is given), for
 // a heap profile of a process that has run for weeks.
@@ -39,6 +43,7 @@ import (
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/results"
 )
 
 func main() {
@@ -68,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; off when empty)")
+		publish   = fs.Bool("results", false, "publish each frame's result on the live results stream (RING.NAME.results in the runtime directory; docs/RESULTS.md)")
 		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +148,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Error("metrics", "err", err)
 			return 1
 		}
+	}
+	if *publish {
+		path, ringName := results.Path(*ring, *name), *ring
+		if *socket != "" {
+			path, ringName = results.PathForSocket(*socket, *name), *socket
+		}
+		srv, err := results.Listen(path, results.Hello{Ring: ringName, Analyzer: *name}, 0, log)
+		if err != nil {
+			log.Error("results stream", "err", err)
+			return 1
+		}
+		defer srv.Close()
+		log.Info("results stream", "socket", path)
+		cfg.Results = srv
 	}
 	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
 		log.Error("analyzer stopped", "err", err)

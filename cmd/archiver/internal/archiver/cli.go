@@ -16,6 +16,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/results"
 )
 
 // Exit codes of Command.
@@ -29,7 +30,8 @@ const (
 const usageText = `usage:
   archiver [run] [flags]      archive a ring's frames (lossless consumer)
   archiver verify -dir D      check every record of an archive
-  archiver export -dir D [-seq N | -from N -to M] [-epoch E] -format png|tiff -out DIR
+  archiver events -dir D [-json]  list the events an events archive recorded
+  archiver export -dir D [-seq N | -from N -to M | -event ID] [-epoch E] -format png|tiff -out DIR
   archiver bench -dir D       archive write throughput vs a plain sequential write
 
 Run "archiver <subcommand> -h" for a subcommand's flags.
@@ -51,6 +53,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = verifyCommand(ctx, args, stdout, stderr)
 	case "export":
 		err = exportCommand(ctx, args, stdout, stderr)
+	case "events":
+		err = eventsCommand(ctx, args, stdout, stderr)
 	case "bench":
 		err = benchCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -127,6 +131,17 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Wait, "wait", true, "wait for the producer if it is not there yet")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this `long` (0: until signalled)")
 	fs.Uint64Var(&cfg.Frames, "frames", 0, "stop after this many frames received from the ring (0: no limit)")
+	record := fs.String("record", "all", "what to keep: all (every frame) or events (the frames around triggers; see -pre, -post)")
+	ev := EventsConfig{Pre: Window{Frames: 10}, Post: Window{Frames: 10}}
+	fs.Var(windowFlag{&ev.Pre}, "pre", "-record events: frames (`N`) or capture time (a duration) kept before the trigger frame")
+	fs.Var(windowFlag{&ev.Post}, "post", "-record events: frames (`N`) or capture time (a duration) kept after the trigger frame")
+	fs.Var(windowFlag{&ev.Holdoff}, "holdoff", "-record events: triggers this many frames (`N`) or this long after an event are counted, not recorded")
+	fs.Uint64Var(&ev.MaxEvent, "max-event", 0, "-record events: close an event at this many `frames` (0: no limit)")
+	fs.Var(sizeFlag{&ev.Buffer}, "buffer", "-record events: bytes of the pre-trigger buffer in memory (`size`; default 256MiB)")
+	fs.StringVar(&ev.Results, "trigger-results", "", "-record events: the analyzer's results `socket` (analyzer -results); results with defects trigger")
+	analyzerName := fs.String("trigger-analyzer", "", "-record events: the results socket of the analyzer with this consumer `name` on -ring (RING.NAME.results in the runtime directory)")
+	fs.IntVar(&ev.MinDefects, "min-defects", 1, "-record events: defects a result needs to trigger")
+	fs.StringVar(&ev.TriggerSocket, "trigger-socket", "", "-record events: serve external triggers on this Unix `socket` (one JSON object per line); SIGUSR1 triggers too")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -147,6 +162,27 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	switch *record {
+	case "all":
+		if ev.Results != "" || *analyzerName != "" || ev.TriggerSocket != "" {
+			return fmt.Errorf("%w: triggers need -record events", ErrUsage)
+		}
+	case "events":
+		if *analyzerName != "" {
+			if ev.Results != "" {
+				return fmt.Errorf("%w: -trigger-results or -trigger-analyzer, not both", ErrUsage)
+			}
+			if cfg.SocketPath != "" {
+				ev.Results = results.PathForSocket(cfg.SocketPath, *analyzerName)
+			} else {
+				ev.Results = results.Path(cfg.Ring, *analyzerName)
+			}
+		}
+		ev.Signal = true
+		cfg.Events = &ev
+	default:
+		return fmt.Errorf("%w: -record %q: want all or events", ErrUsage, *record)
+	}
 	if *debugAddr != "" {
 		dctx, stopDiag := context.WithCancel(ctx)
 		defer stopDiag()
@@ -213,6 +249,7 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	from := fs.Uint64("from", 1, "first ring sequence `number`")
 	to := fs.Uint64("to", math.MaxUint64, "last ring sequence `number` (inclusive)")
 	epoch := fs.String("epoch", "", "the producer run (ring epoch, hex, a unique prefix will do); needed when the archive holds the sequence numbers in several runs")
+	event := fs.Uint64("event", 0, "export the frames of the event with this `id` (archiver events)")
 	records := fs.Bool("records", false, "-from and -to are record sequence numbers of the archive instead (version 1 archives have no others)")
 	format := fs.String("format", "png", "image `format`: png or tiff")
 	out := fs.String("out", "", "output `directory` (required)")
@@ -234,6 +271,16 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	sel := archive.Selection{From: *from, To: *to, Records: *records}
 	if *seq != 0 {
 		sel.From, sel.To = *seq, *seq
+	}
+	if *event != 0 {
+		if *seq != 0 || *epoch != "" || *records {
+			return fmt.Errorf("%w: -event selects the frames itself (no -seq, -epoch, -records)", ErrUsage)
+		}
+		ev, err := findEvent(*dir, *event)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		sel = archive.Selection{Epoch: uint64(ev.Epoch), From: ev.FirstSeq, To: ev.LastSeq}
 	}
 	if *epoch != "" {
 		e, err := resolveEpoch(*dir, *epoch)

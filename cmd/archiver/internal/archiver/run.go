@@ -67,6 +67,9 @@ type Config struct {
 	// Metrics, if not nil, exports the run's counters to Prometheus (see
 	// NewMetrics).
 	Metrics *Metrics
+	// Events, if not nil, records only the frames around events
+	// (-record events; see events.go) instead of every frame.
+	Events *EventsConfig
 }
 
 // Summary is what a run did.
@@ -102,6 +105,8 @@ type Summary struct {
 	DurableSeq uint64          `json:"durable_seq"`
 	Elapsed    time.Duration   `json:"elapsed_ns"`
 	Recovery   RecoveryInfo    `json:"recovery"`
+	// Events is what event recording did (-record events only).
+	Events *EventStats `json:"events,omitempty"`
 }
 
 // RecoveryInfo is what archive.Open repaired at start.
@@ -129,6 +134,7 @@ type archiver struct {
 	lossLog   rateLimit
 
 	cons atomic.Pointer[consumers.Consumer]
+	ev   *recorder // -record events; nil: every frame
 
 	mu  sync.Mutex // guards sum and lost
 	sum Summary
@@ -182,8 +188,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	log.Info("archive opened", "dir", cfg.Dir, "created", rec.Created, "next_seq", rec.NextSeq,
 		"segment", rec.Segment, "cut_offset", rec.CutOffset, "cut_bytes", rec.CutBytes, "corrupt_regions", len(rec.Corrupt),
 		"fsync", FormatSyncPolicy(cfg.Sync), "codec", codec.String())
-	pos, err := lastPosition(cfg.Dir, rec.NextSeq)
-	if err != nil {
+	var pos position
+	if cfg.Events != nil {
+		if a.ev, err = a.startEvents(ctx, *cfg.Events); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("run archiver: %w", err)
+		}
+	} else if pos, err = lastPosition(cfg.Dir, rec.NextSeq); err != nil {
 		log.Warn("cannot tell which frame the archive ends with; no gap will be recorded before the first frame", "err", err)
 	}
 	a.acct = newAccountant(pos)
@@ -201,8 +212,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	go a.statsLoop(statsStop, statsDone)
 
 	runErr := a.loop(ctx)
-	for _, g := range a.acct.endGaps() {
-		a.lose(g)
+	if a.ev != nil {
+		// An events archive records no gaps: frames outside events are
+		// not kept on purpose.
+		runErr = errors.Join(runErr, a.ev.finish())
+	} else {
+		for _, g := range a.acct.endGaps() {
+			a.lose(g)
+		}
 	}
 
 	close(statsStop)
@@ -298,6 +315,14 @@ func (a *archiver) loop(ctx context.Context) error {
 // handle archives one frame straight from its lease and releases it. It
 // returns an error only when the archive cannot go on at all (closed).
 func (a *archiver) handle(c *consumers.Consumer, f *consumers.Frame) error {
+	if a.ev != nil {
+		a.mu.Lock()
+		a.sum.Received++
+		a.mu.Unlock()
+		err := a.ev.frame(f.Epoch(), f.Meta(), f.Bytes())
+		f.Release()
+		return err
+	}
 	if p := a.acct.pos; p.known && p.epoch == f.Epoch() && alreadyHave(p, f.Meta()) {
 		// Already archived (we asked the ring for every frame it holds).
 		f.Release()
@@ -520,6 +545,10 @@ func (a *archiver) summary() *Summary {
 	s.Segments, s.DiskFull, s.NextSeq, s.DurableSeq = ws.Segments, ws.DiskFull, ws.NextSeq, ws.DurableSeq
 	s.Unexplained = a.acct.unexplained
 	s.Deleted = ws.Deleted
+	if a.ev != nil {
+		es := a.ev.Stats()
+		s.Events = &es
+	}
 	return &s
 }
 

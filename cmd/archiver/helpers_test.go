@@ -32,7 +32,7 @@ import (
 // timing assertion.
 const hang = 30 * time.Second
 
-var archiverBin, producerBin string
+var archiverBin, producerBin, analyzerBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
@@ -65,6 +65,14 @@ func buildAndRun(m *testing.M) int {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build producer (its test will skip): %v\n%s", err, out)
 		producerBin = ""
+	}
+	analyzerBin = filepath.Join(dir, "analyzer")
+	args[2] = analyzerBin
+	args[len(args)-1] = "github.com/framering/framering/cmd/analyzer"
+	cmd = exec.Command("go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build analyzer: %v\n%s", err, out)
+		return 1
 	}
 	return m.Run()
 }

@@ -220,7 +220,17 @@ func logSummary(log *slog.Logger, s *Summary) {
 		"retention_deleted_segments", s.Deleted.Segments, "retention_deleted_frames", s.Deleted.Frames, "retention_deleted_bytes", s.Deleted.Bytes,
 		"unexplained_id_gaps", s.Unexplained,
 		"attaches", s.Attaches, "producer_restarts", s.Restarts, "next_seq", s.NextSeq, "durable_seq", s.DurableSeq,
-		"elapsed", s.Elapsed.Round(time.Millisecond).String(), "mb_per_s", mbps)
+		"elapsed", s.Elapsed.Round(time.Millisecond).String(), "mb_per_s", mbps, eventsGroup(s.Events))
+}
+
+// eventsGroup is the summary's events group (empty without -record events).
+func eventsGroup(e *EventStats) slog.Attr {
+	if e == nil {
+		return slog.Group("events")
+	}
+	return slog.Group("events", "events", e.Events, "event_frames", e.Frames, "triggers", e.Triggers,
+		"triggers_merged", e.Merged, "triggers_held_off", e.HeldOff, "triggers_dropped", e.Dropped,
+		"triggers_stale", e.Stale, "pre_frames_missing", e.PreMissing)
 }
 
 // lostKeys returns the cause names of a by-name count map in report order

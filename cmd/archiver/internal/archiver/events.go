@@ -130,6 +130,10 @@ type Event struct {
 	LastSeq  uint64 `json:"last_seq"`
 	Frames   uint64 `json:"frames"`
 	Missing  uint64 `json:"missing"`
+	// After is the event this one continues (its window reached back
+	// into that event's frames, which are not stored twice; FirstSeq is
+	// then after that event's LastSeq); 0: none.
+	After uint64 `json:"after,omitempty"`
 	// PreMissing: frames of the pre-trigger window that were no longer in
 	// the buffer (the trigger came too late or the buffer is too small).
 	PreMissing uint64 `json:"pre_missing"`
@@ -206,6 +210,7 @@ type recorder struct {
 	// lastEnd is the last frame of the last closed event (hold-off).
 	lastEnd      bound
 	lastEndEpoch uint64
+	lastID       uint64
 	haveLast     bool
 	nextID       uint64
 	file         *os.File
@@ -448,8 +453,26 @@ func (r *recorder) trigger(t Trigger, i int) error {
 	if r.cfg.Pre.Time == 0 && f.meta.Seq-r.buf[start].meta.Seq < want && r.buf[start].meta.Seq > 1 {
 		preMissing = min(want-(f.meta.Seq-r.buf[start].meta.Seq), r.buf[start].meta.Seq-1)
 	}
-	o := &openEvent{end: end, ev: Event{ID: r.nextID, Epoch: archive.Epoch(f.epoch), FirstSeq: r.buf[start].meta.Seq,
-		PreMissing: preMissing, Pre: r.cfg.Pre.String(), Post: r.cfg.Post.String()}}
+	// Frames the last event already holds are not stored twice: an event
+	// whose window reaches back into the one before starts after it.
+	var after uint64
+	if r.haveLast && r.lastEndEpoch == f.epoch && r.buf[start].meta.Seq <= r.lastEnd.seq {
+		after = r.lastID
+		for start < len(r.buf)-1 && r.buf[start].meta.Seq <= r.lastEnd.seq {
+			start++
+		}
+		if r.buf[start].meta.Seq <= r.lastEnd.seq { // nothing new yet
+			start = len(r.buf)
+		}
+	}
+	var first uint64
+	if start < len(r.buf) {
+		first = r.buf[start].meta.Seq
+	} else {
+		first = r.lastEnd.seq + 1
+	}
+	o := &openEvent{end: end, written: r.lastWritten(f.epoch), ev: Event{ID: r.nextID, Epoch: archive.Epoch(f.epoch), FirstSeq: first,
+		After: after, PreMissing: preMissing, Pre: r.cfg.Pre.String(), Post: r.cfg.Post.String()}}
 	r.nextID++
 	r.addTrigger(&o.ev, t)
 	r.open = o
@@ -465,6 +488,15 @@ func (r *recorder) trigger(t Trigger, i int) error {
 		}
 	}
 	return nil
+}
+
+// lastWritten is the last ring seq of epoch e already in the archive
+// (0: none).
+func (r *recorder) lastWritten(e uint64) uint64 {
+	if r.haveLast && r.lastEndEpoch == e {
+		return r.lastEnd.seq
+	}
+	return 0
 }
 
 // heldOff reports whether f falls in the hold-off after the last event.
@@ -536,7 +568,7 @@ func (r *recorder) close(complete bool) error {
 	o.ev.RecordedAt = time.Now().UTC()
 	if o.ev.Frames > 0 {
 		r.lastEnd = bound{seq: o.ev.LastSeq, ts: o.ev.LastTimestampNs}
-		r.lastEndEpoch, r.haveLast = uint64(o.ev.Epoch), true
+		r.lastEndEpoch, r.haveLast, r.lastID = uint64(o.ev.Epoch), true, o.ev.ID
 	}
 	if o.ev.Frames == 0 {
 		r.log.Warn("event with no frame stored; not listed", "id", o.ev.ID)

@@ -192,6 +192,7 @@ type openEvent struct {
 	ev      Event
 	end     bound
 	written uint64 // last ring seq appended
+	reached bool   // the window's end was reached
 }
 
 type recorder struct {
@@ -286,12 +287,26 @@ func (r *recorder) frame(e uint64, m ringbuf.Meta, b []byte) error {
 				return err
 			}
 		}
-		full := r.cfg.MaxEvent > 0 && o.ev.Frames >= r.cfg.MaxEvent
-		if o.end.after(cur) || atEnd(o.end, cur) || full {
+		if r.cfg.MaxEvent > 0 && o.ev.Frames >= r.cfg.MaxEvent || r.over(o, cur) {
 			return r.close(true)
 		}
 	}
 	return nil
+}
+
+// over reports whether the open event is over at frame cur: its window
+// ended, and a trigger on the next frame could no longer reach back into
+// it (an event stays open for the pre-trigger window after its end, so
+// that overlapping windows become one event).
+func (r *recorder) over(o *openEvent, cur *bufFrame) bool {
+	if !o.end.after(cur) && !atEnd(o.end, cur) {
+		return false
+	}
+	o.reached = true
+	if r.cfg.Pre.Time > 0 {
+		return cur.meta.Timestamp-int64(r.cfg.Pre.Time) > o.ev.LastTimestampNs
+	}
+	return cur.meta.Seq > o.written+r.cfg.Pre.Frames
 }
 
 // atEnd reports whether f is the window's last frame by seq (a time bound
@@ -439,6 +454,15 @@ func (r *recorder) trigger(t Trigger, i int) error {
 			}
 			r.addTrigger(&o.ev, t)
 			r.count(func(s *EventStats) { s.Merged++ })
+			// The buffered frames the longer window now takes.
+			for j := start; j < len(r.buf) && !o.end.after(&r.buf[j]); j++ {
+				if r.cfg.MaxEvent > 0 && o.ev.Frames >= r.cfg.MaxEvent {
+					break
+				}
+				if err := r.write(&r.buf[j]); err != nil {
+					return err
+				}
+			}
 			return nil
 		}
 		if err := r.close(true); err != nil {
@@ -557,14 +581,16 @@ func (r *recorder) write(f *bufFrame) error {
 	return nil
 }
 
-// close ends the open event: fsync its frames, then its line.
-func (r *recorder) close(complete bool) error {
+// close ends the open event: fsync its frames, then its line. full says
+// it ended by rule (its window, -max-event), not by the end of the run or
+// of the producer's.
+func (r *recorder) close(full bool) error {
 	o := r.open
 	r.open = nil
 	if o == nil {
 		return nil
 	}
-	o.ev.Complete = complete
+	o.ev.Complete = full || o.reached
 	o.ev.RecordedAt = time.Now().UTC()
 	if o.ev.Frames > 0 {
 		r.lastEnd = bound{seq: o.ev.LastSeq, ts: o.ev.LastTimestampNs}
@@ -588,7 +614,7 @@ func (r *recorder) close(complete bool) error {
 	}
 	r.count(func(s *EventStats) { s.Events++ })
 	r.log.Info("event recorded", "id", o.ev.ID, "epoch", o.ev.Epoch, "first_seq", o.ev.FirstSeq, "last_seq", o.ev.LastSeq,
-		"frames", o.ev.Frames, "triggers", o.ev.TriggerCount, "complete", complete)
+		"frames", o.ev.Frames, "triggers", o.ev.TriggerCount, "complete", o.ev.Complete)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -320,17 +321,50 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results dial: %w", err)
 	}
+	cl, err := newClient(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("results dial %s: %w", path, err)
+	}
+	return cl, nil
+}
+
+// maxName bounds the hello's names.
+const maxName = 4096
+
+// newClient reads the hello from c.
+func newClient(c net.Conn) (*Client, error) {
 	cl := &Client{c: c, sc: bufio.NewScanner(c)}
 	cl.sc.Buffer(make([]byte, 64<<10), maxLine)
 	if !cl.sc.Scan() {
-		c.Close()
-		return nil, fmt.Errorf("results dial %s: %w: no hello (%v)", path, ErrProtocol, cl.sc.Err())
+		return nil, fmt.Errorf("%w: no hello (%v)", ErrProtocol, cl.sc.Err())
 	}
-	if err := json.Unmarshal(cl.sc.Bytes(), &cl.Hello); err != nil || cl.Hello.Results != Version {
-		c.Close()
-		return nil, fmt.Errorf("results dial %s: %w: hello %q", path, ErrProtocol, cl.sc.Bytes())
+	h := &cl.Hello
+	if err := json.Unmarshal(cl.sc.Bytes(), h); err != nil || h.Results != Version || h.Pid <= 0 ||
+		len(h.Ring) > maxName || len(h.Analyzer) > maxName {
+		return nil, fmt.Errorf("%w: hello %.200q", ErrProtocol, cl.sc.Bytes())
 	}
 	return cl, nil
+}
+
+// validate checks what a subscriber keys on: an identity (epoch, seq),
+// a defect count that the list does not exceed, boxes inside the first
+// quadrant with a size.
+func (r *Result) validate() error {
+	switch {
+	case r.Seq == 0:
+		return errors.New("seq 0")
+	case r.Epoch == 0:
+		return errors.New("epoch 0")
+	case r.DefectCount < 0 || len(r.Defects) > r.DefectCount:
+		return fmt.Errorf("defect_count %d with %d defects", r.DefectCount, len(r.Defects))
+	}
+	for _, d := range r.Defects {
+		if d.X < 0 || d.Y < 0 || d.W <= 0 || d.H <= 0 || d.Area < 0 || d.X > math.MaxInt32-d.W || d.Y > math.MaxInt32-d.H {
+			return fmt.Errorf("defect box %d,%d %dx%d", d.X, d.Y, d.W, d.H)
+		}
+	}
+	return nil
 }
 
 // Next returns the next message; io.EOF when the publisher closed the
@@ -351,6 +385,9 @@ func (c *Client) Next() (Message, error) {
 		case probe.Seq != nil:
 			var r Result
 			if err := json.Unmarshal(b, &r); err != nil {
+				return Message{}, fmt.Errorf("results: %w: %v", ErrProtocol, err)
+			}
+			if err := r.validate(); err != nil {
 				return Message{}, fmt.Errorf("results: %w: %v", ErrProtocol, err)
 			}
 			r.Raw = append(json.RawMessage(nil), b...)

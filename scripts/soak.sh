@@ -40,7 +40,9 @@ for target in \
   "./ringbuf FuzzDecodeDataHeader" "./ringbuf FuzzDecodeMessages" \
   "./frame FuzzVerify" "./frame FuzzUnpack16" \
   "./archive FuzzSegmentHeader" "./archive FuzzRecord" "./archive FuzzIndex" "./archive FuzzScan" \
-  "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange"; do
+  "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange" \
+  "./results FuzzClient" "./results FuzzHello" \
+  "./cmd/archiver/internal/archiver FuzzParseExternal" "./cmd/archiver/internal/archiver FuzzParseEvent"; do
   set -- $target
   # grep reads all of the list: with pipefail, grep -q would stop early,
   # SIGPIPE go test, and fail the check.

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/cmd/ringctl/internal/serve"
+	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/ringstat"
 )
 
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var t ringstat.Target
 	var window, interval *time.Duration
 	var scfg serve.Config
+	var overlay *bool
 	switch cmd {
 	case "serve":
 		fs.StringVar(&scfg.Listen, "listen", serve.DefaultListen, "`address` to serve metrics and the web view on (\":PORT\" is localhost:PORT; 0.0.0.0:PORT exposes it)")
@@ -78,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&scfg.MaxSide, "max-side", 640, "largest side of a frame picture, in `pixels`")
 		logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 		logFmt = logFormat
+		overlay = fs.Bool("overlay", true, "draw the defects of the analyzers' live results streams (analyzer -results) on the frames")
 	case "list":
 	case "show", "watch":
 		fs.StringVar(&t.Ring, "ring", "default", "ring `name`")
@@ -119,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		default:
 			fmt.Fprintf(stderr, "ringctl serve: -log-format %q: want text or json\n", *logFmt)
 			return 2
+		}
+		if *overlay {
+			scfg.Results = serve.NewFeed(ctx, ringbuf.RuntimeDir(), scfg.Logger)
 		}
 		err = serve.Serve(ctx, scfg, nil)
 	case "list":

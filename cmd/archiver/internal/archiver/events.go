@@ -840,7 +840,13 @@ func (r *recorder) external(ctx context.Context, ln net.Listener) {
 					reply, _ = json.Marshal(map[string]string{"error": err.Error()})
 				} else {
 					r.send(t)
-					reply, _ = json.Marshal(map[string]any{"accepted": true, "epoch": t.Epoch, "seq": t.Seq, "timestamp_ns": t.TimestampNs})
+					ack := map[string]any{"accepted": true}
+					if t.byTime {
+						ack["timestamp_ns"] = t.TimestampNs // mapped when that frame comes
+					} else {
+						ack["epoch"], ack["seq"] = t.Epoch, t.Seq
+					}
+					reply, _ = json.Marshal(ack)
 				}
 				if _, err := c.Write(append(reply, '\n')); err != nil {
 					return

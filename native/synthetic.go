@@ -13,8 +13,9 @@ package native
 //     those writes against its reads.
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
 //     its state is bufQueued or bufOutput.
-//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling),
-//     lost being the faults injected without a buffer (Config.Faults).
+//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling)
+//     + the lostBefore of the frames in outQ, lost being the faults
+//     injected without a buffer (Config.Faults) and a replay's gaps.
 //  4. Every buffer holds a frame of the current geometry.
 //  5. avail and queued are wake-up hints with room for one token: a sender
 //     never blocks, a receiver re-checks the queue under mu after waking,
@@ -71,6 +72,9 @@ type Synthetic struct {
 	// plain fills the frames without defects when DefectEvery makes them
 	// sparse; set by Start before the acquisition goroutine starts.
 	plain *frame.Generator
+	// ended: a replay reached the end of its recording (Dequeue returns
+	// the frames still filled, then ErrStopped). Guarded by mu.
+	ended bool
 
 	avail     chan struct{} // a frame was put in outQ (invariant 5)
 	queued    chan struct{} // a buffer was put in inQ (invariant 5)
@@ -103,6 +107,10 @@ type synBuffer struct {
 	state     bufState
 	allocated bool
 	info      FrameInfo
+	// lostBefore: a replay's gap before this frame, counted in lost when
+	// the frame is dequeued (or discarded), so that Counters never show a
+	// loss ahead of the frames before it.
+	lostBefore uint64
 }
 
 // fifo is a queue of buffer indices with room for MaxBuffers.
@@ -357,8 +365,13 @@ func (s *Synthetic) Start() error {
 		}
 	}
 	s.acq = acqRunning
+	s.ended = false
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	if s.cfg.Replay != nil {
+		go s.replay(s.cfg, s.stop, s.done)
+		return nil
+	}
 	go s.run(s.cfg, gen, s.stop, s.done)
 	return nil
 }
@@ -395,7 +408,10 @@ func (s *Synthetic) halt() {
 		s.bufs[s.inQ.pop()].state = bufAnnounced
 	}
 	for s.outQ.n > 0 {
-		s.bufs[s.outQ.pop()].state = bufAnnounced
+		i := s.outQ.pop()
+		s.bufs[i].state = bufAnnounced
+		s.lost[loss.ReplayGap] += s.bufs[i].lostBefore
+		s.bufs[i].lostBefore = 0
 		s.discarded++
 	}
 	s.acq = acqStopped
@@ -448,6 +464,87 @@ func (s *Synthetic) run(cfg Config, gen *frame.Generator, stop <-chan struct{}, 
 				due = now
 			}
 		}
+	}
+}
+
+// replay is the acquisition goroutine of a replay: for each recorded
+// frame, a queued buffer (waiting for one: a replay never underruns), one
+// copy into it, then the frame when it is due.
+func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var t0 time.Time
+	var ts0 int64
+	first := true
+	for {
+		s.mu.Lock()
+		if s.inQ.n == 0 {
+			s.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-s.queued:
+			}
+			continue
+		}
+		i := s.inQ.pop()
+		s.bufs[i].state = bufFilling
+		mem := s.bufs[i].mem
+		s.mu.Unlock()
+		giveBack := func() { // the buffer goes back to the queue, unfilled
+			s.mu.Lock()
+			s.bufs[i].state = bufQueued
+			s.inQ.push(i)
+			s.mu.Unlock()
+		}
+		rf, err := cfg.Replay.Next(mem)
+		if err != nil {
+			// The recording's end (or an unreadable one): the stream ends.
+			giveBack()
+			s.mu.Lock()
+			s.ended = true
+			s.mu.Unlock()
+			wake(s.avail)
+			return
+		}
+		if cfg.Speed > 0 {
+			if first {
+				t0, ts0 = time.Now(), rf.Timestamp
+			}
+			if d := time.Until(t0.Add(time.Duration(float64(rf.Timestamp-ts0) / cfg.Speed))); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-stop:
+					giveBack()
+					return
+				case <-timer.C:
+				}
+			}
+		}
+		first = false
+		s.mu.Lock()
+		s.nextID += rf.LostBefore
+		s.bufs[i].lostBefore = rf.LostBefore
+		id := s.nextID
+		s.nextID++
+		g := rf.Geometry
+		s.bufs[i].info = FrameInfo{
+			Buffer:      s.makeID(i),
+			FrameID:     id,
+			Timestamp:   clock.Nanos(),
+			Status:      FrameComplete,
+			Geometry:    g,
+			Length:      g.Size(),
+			Flags:       rf.Flags | FlagReplayed,
+			OriginEpoch: rf.OriginEpoch,
+			OriginSeq:   rf.OriginSeq,
+		}
+		s.bufs[i].state = bufOutput
+		s.outQ.push(i)
+		s.delivered++
+		s.mu.Unlock()
+		wake(s.avail)
 	}
 }
 
@@ -538,6 +635,8 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 		case s.outQ.n > 0:
 			i := s.outQ.pop()
 			s.bufs[i].state = bufDelivered
+			s.lost[loss.ReplayGap] += s.bufs[i].lostBefore
+			s.bufs[i].lostBefore = 0
 			s.held++
 			info := s.bufs[i].info
 			more := s.outQ.n > 0
@@ -550,7 +649,7 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 				return Frame{}, fmt.Errorf("dequeue frame: %w", err)
 			}
 			return f, nil
-		case s.acq != acqRunning || s.epoch != epoch:
+		case s.acq != acqRunning || s.epoch != epoch || s.ended:
 			s.mu.Unlock()
 			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrStopped)
 		}

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"maps"
 	"os"
 	"os/signal"
@@ -72,6 +73,9 @@ type options struct {
 	json        bool
 	debugAddr   string
 	listCameras bool
+	// replay: -source archive
+	archiveDir string
+	replaySel  producer.ReplaySelection
 }
 
 // run is the whole command; main only exits with its result.
@@ -106,6 +110,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 			opts.cfg.Logger.Error("producer failed", "err", err)
 			return exitFail
 		}
+	}
+	if opts.cfg.Source == native.KindArchive {
+		rep, g, err := producer.OpenArchiveReplay(opts.archiveDir, opts.replaySel)
+		if err != nil {
+			opts.cfg.Logger.Error("producer failed", "err", err)
+			return exitFail
+		}
+		defer rep.Close()
+		opts.cfg.Replay, opts.cfg.Geometry = rep, g
+		speed := any(opts.cfg.Speed)
+		if opts.cfg.Speed == 0 {
+			speed = "max"
+		}
+		opts.cfg.Logger.Info("replaying", "archive", opts.archiveDir, "geometry", fmt.Sprintf("%dx%d %s stride %d", g.Width, g.Height, g.Format, g.Stride),
+			"from", opts.replaySel.From, "to", opts.replaySel.To, "speed", speed)
+		defer func() {
+			n, b := rep.Replayed()
+			opts.cfg.Logger.Info("replayed", "frames", n, "bytes", b, "copies", n)
+		}()
 	}
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
@@ -227,7 +250,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if native.SDKAvailable {
 		def = native.KindSDK
 	}
-	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst) or aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis)")
+	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst), aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis) or archive (replay an archive: -archive)")
+	fs.StringVar(&o.archiveDir, "archive", "", "with -source archive: the archive `directory` to replay (its frames' geometry and format; -from, -to, -epoch select, -speed paces)")
+	fs.Uint64Var(&o.replaySel.From, "from", 0, "with -source archive: the first ring sequence `number` to replay (0: the first)")
+	fs.Uint64Var(&o.replaySel.To, "to", 0, "with -source archive: the last ring sequence `number` to replay (0: to the end)")
+	replayEpoch := fs.String("epoch", "", "with -source archive: replay only the recording's producer run with this epoch (16 hex digits)")
+	fs.IntVar(&c.WaitConsumers, "wait-consumers", 0, "hold the first frame back until `n` consumers are attached (e.g. a replay into a lossless archiver)")
+	speed := fs.String("speed", "1", "with -source archive: `factor` on the original frame spacing (2: twice as fast), or max (as fast as slots come back)")
 	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
@@ -280,6 +309,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if c.Faults, err = parseFaults(*faults); err != nil {
 		return o, err
 	}
+	if err := checkReplay(fs, &o, *replayEpoch, *speed); err != nil {
+		return o, err
+	}
 	if c.DefectEvery > 1 && c.Source != native.KindSynthetic {
 		return o, fmt.Errorf("-defect-every: the synthetic source only (-source synthetic)")
 	}
@@ -319,6 +351,57 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		c.Geometry = frame.Geometry{} // the camera's, once its features are set
 	}
 	return o, nil
+}
+
+// checkReplay checks the flags of -source archive (the archive is opened
+// by run) and that they come only with it.
+func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
+	c := &o.cfg
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "archive", "from", "to", "epoch", "speed":
+			if c.Source != native.KindArchive {
+				set = append(set, "-"+f.Name)
+			}
+		case "width", "height", "stride", "format", "fps", "defects", "defect-every", "faults":
+			if c.Source == native.KindArchive {
+				set = append(set, "-"+f.Name)
+			}
+		}
+	})
+	if len(set) > 0 {
+		if c.Source == native.KindArchive {
+			return fmt.Errorf("%s: not with -source archive, whose frames decide", strings.Join(set, ", "))
+		}
+		return fmt.Errorf("%s: for -source archive", strings.Join(set, ", "))
+	}
+	if c.Source != native.KindArchive {
+		return nil
+	}
+	if o.archiveDir == "" {
+		return errors.New("-source archive needs -archive DIR")
+	}
+	if epoch != "" {
+		e, err := strconv.ParseUint(epoch, 16, 64)
+		if err != nil || e == 0 {
+			return fmt.Errorf("-epoch %q: want the recording's epoch, 16 hex digits", epoch)
+		}
+		o.replaySel.Epoch = e
+	}
+	if o.replaySel.To != 0 && o.replaySel.To < o.replaySel.From {
+		return fmt.Errorf("-from %d -to %d: an empty range", o.replaySel.From, o.replaySel.To)
+	}
+	if speed == "max" {
+		c.Speed = 0
+		return nil
+	}
+	v, err := strconv.ParseFloat(speed, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return fmt.Errorf("-speed %q: want a positive factor or max", speed)
+	}
+	c.Speed = v
+	return nil
 }
 
 // cameraFeatureOf maps the geometry flags to the GenICam features that set

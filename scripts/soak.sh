@@ -42,7 +42,7 @@ for target in \
   "./archive FuzzSegmentHeader" "./archive FuzzRecord" "./archive FuzzIndex" "./archive FuzzScan" \
   "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange" \
   "./results FuzzClient" "./results FuzzHello" \
-  "./cmd/archiver/internal/archiver FuzzParseExternal" "./cmd/archiver/internal/archiver FuzzParseEvent"; do
+  "./cmd/archiver/internal/archiver FuzzParseExternal" "./archive FuzzParseEvent"; do
   set -- $target
   # grep reads all of the list: with pipefail, grep -q would stop early,
   # SIGPIPE go test, and fail the check.

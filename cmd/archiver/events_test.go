@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -255,5 +256,52 @@ func TestEventsEndToEnd(t *testing.T) {
 	t.Logf("archiver events:\n%s", out)
 	if out, code := runCmd(t, "verify", "-dir", dir); code != 0 {
 		t.Fatalf("verify: %d\n%s", code, out)
+	}
+
+	// Replay event 2 into a new ring with an archiver and an analyzer on
+	// it: the same frames, and the analyzer's verdict on the trigger frame
+	// is the one it gave live.
+	ev := evs[1]
+	sock3, dir3, out3 := filepath.Join(tmp, "replay.sock"), filepath.Join(tmp, "replayed"), filepath.Join(tmp, "replayed.jsonl")
+	a3 := startArchiver(t, "-socket", sock3, "-dir", dir3, "-stats-interval", "0")
+	an3 := startCmd(t, "analyzer3.log", analyzerBin, "-socket", sock3, "-name", "an", "-lossless", "-out", out3)
+	rep := startCmd(t, "replay.log", producerBin, "-socket", sock3, "-source", "archive", "-archive", dir, "-event", "2",
+		"-speed", "max", "-wait-consumers", "2", "-stats-interval", "0")
+	if err := rep.Wait(); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	a3.waitLine("the ring ended")
+	a3.stop(syscall.SIGTERM)
+	an3.Process.Signal(syscall.SIGTERM)
+	an3.Wait()
+	got, _ := frameRecords(t, dir3)
+	if uint64(len(got)) != ev.Frames {
+		t.Fatalf("event 2 replayed as %d frames of %d", len(got), ev.Frames)
+	}
+	for i, rec := range got {
+		if !bytes.Equal(rec.Payload, byRecord[ev.FirstRecord+uint64(i)].Payload) {
+			t.Fatalf("event 2 frame %d differs after the replay", i)
+		}
+	}
+	lines, err := os.ReadFile(out3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replayed []results.Result
+	for _, l := range bytes.Split(bytes.TrimSpace(lines), []byte("\n")) {
+		var r results.Result
+		if json.Unmarshal(l, &r) == nil && r.Seq != 0 {
+			replayed = append(replayed, r)
+		}
+	}
+	tr := ev.Triggers[0]
+	var live results.Result
+	if err := json.Unmarshal(tr.Result, &live); err != nil {
+		t.Fatal(err)
+	}
+	k := tr.Seq - ev.FirstSeq
+	if uint64(len(replayed)) != ev.Frames || replayed[k].DefectCount != live.DefectCount ||
+		fmt.Sprint(replayed[k].Defects) != fmt.Sprint(live.Defects) {
+		t.Fatalf("the analyzer on the replay: %d lines; frame %d: %+v, live %+v", len(replayed), k, replayed[k], live)
 	}
 }

@@ -45,6 +45,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/loss"
@@ -74,8 +75,9 @@ type options struct {
 	debugAddr   string
 	listCameras bool
 	// replay: -source archive
-	archiveDir string
-	replaySel  producer.ReplaySelection
+	archiveDir  string
+	replaySel   producer.ReplaySelection
+	replayEvent uint64
 }
 
 // run is the whole command; main only exits with its result.
@@ -112,6 +114,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if opts.cfg.Source == native.KindArchive {
+		if opts.replayEvent != 0 {
+			ev, err := archive.FindEvent(opts.archiveDir, opts.replayEvent)
+			if err != nil {
+				opts.cfg.Logger.Error("producer failed", "err", err)
+				return exitFail
+			}
+			opts.replaySel = producer.ReplaySelection{Epoch: uint64(ev.Epoch), From: ev.FirstSeq, To: ev.LastSeq}
+		}
 		rep, g, err := producer.OpenArchiveReplay(opts.archiveDir, opts.replaySel)
 		if err != nil {
 			opts.cfg.Logger.Error("producer failed", "err", err)
@@ -254,6 +264,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.archiveDir, "archive", "", "with -source archive: the archive `directory` to replay (its frames' geometry and format; -from, -to, -epoch select, -speed paces)")
 	fs.Uint64Var(&o.replaySel.From, "from", 0, "with -source archive: the first ring sequence `number` to replay (0: the first)")
 	fs.Uint64Var(&o.replaySel.To, "to", 0, "with -source archive: the last ring sequence `number` to replay (0: to the end)")
+	fs.Uint64Var(&o.replayEvent, "event", 0, "with -source archive: replay the frames of this event `id` of an events archive (archiver events)")
 	replayEpoch := fs.String("epoch", "", "with -source archive: replay only the recording's producer run with this epoch (16 hex digits)")
 	fs.IntVar(&c.WaitConsumers, "wait-consumers", 0, "hold the first frame back until `n` consumers are attached (e.g. a replay into a lossless archiver)")
 	speed := fs.String("speed", "1", "with -source archive: `factor` on the original frame spacing (2: twice as fast), or max (as fast as slots come back)")
@@ -353,6 +364,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+
 // checkReplay checks the flags of -source archive (the archive is opened
 // by run) and that they come only with it.
 func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
@@ -360,7 +372,7 @@ func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "archive", "from", "to", "epoch", "speed":
+		case "archive", "from", "to", "epoch", "speed", "event":
 			if c.Source != native.KindArchive {
 				set = append(set, "-"+f.Name)
 			}
@@ -388,6 +400,9 @@ func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
 			return fmt.Errorf("-epoch %q: want the recording's epoch, 16 hex digits", epoch)
 		}
 		o.replaySel.Epoch = e
+	}
+	if o.replayEvent != 0 && (o.replaySel != producer.ReplaySelection{}) {
+		return errors.New("-event selects the frames itself: not with -from, -to, -epoch")
 	}
 	if o.replaySel.To != 0 && o.replaySel.To < o.replaySel.From {
 		return fmt.Errorf("-from %d -to %d: an empty range", o.replaySel.From, o.replaySel.To)

@@ -286,7 +286,7 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 		if *seq != 0 || *epoch != "" || *records {
 			return fmt.Errorf("%w: -event selects the frames itself (no -seq, -epoch, -records)", ErrUsage)
 		}
-		ev, err := findEvent(*dir, *event)
+		ev, err := archive.FindEvent(*dir, *event)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -52,9 +51,6 @@ import (
 	"github.com/framering/framering/results"
 	"github.com/framering/framering/ringbuf"
 )
-
-// EventsFile is the events index in an events archive's directory.
-const EventsFile = "events.jsonl"
 
 // Window is a length in frames or in capture time: "N" frames or a Go
 // duration ("2s").
@@ -103,15 +99,9 @@ type EventsConfig struct {
 	Signal bool
 }
 
-// Trigger is what set an event off.
+// Trigger is a trigger on its way to the recorder.
 type Trigger struct {
-	Source      string          `json:"source"` // "results", "external", "signal"
-	Epoch       archive.Epoch   `json:"epoch"`
-	Seq         uint64          `json:"seq"`
-	TimestampNs int64           `json:"timestamp_ns"`
-	Label       string          `json:"label,omitempty"`
-	DefectCount int             `json:"defect_count,omitempty"`
-	Result      json.RawMessage `json:"result,omitempty"` // the analyzer's line
+	archive.Trigger
 	// byTime: the trigger names a capture time, not a frame (external
 	// with timestamp_ns): the first frame at or after it.
 	byTime bool
@@ -119,40 +109,6 @@ type Trigger struct {
 
 // maxTriggersListed bounds the triggers an event lists (the rest counted).
 const maxTriggersListed = 16
-
-// Event is one line of events.jsonl.
-type Event struct {
-	ID    uint64        `json:"id"`
-	Epoch archive.Epoch `json:"epoch"`
-	// FirstSeq..LastSeq are the ring seqs recorded; Frames how many
-	// frames (Missing: seqs in the range the archiver did not get).
-	FirstSeq uint64 `json:"first_seq"`
-	LastSeq  uint64 `json:"last_seq"`
-	Frames   uint64 `json:"frames"`
-	Missing  uint64 `json:"missing"`
-	// After is the event this one continues (its window reached back
-	// into that event's frames, which are not stored twice; FirstSeq is
-	// then after that event's LastSeq); 0: none.
-	After uint64 `json:"after,omitempty"`
-	// PreMissing: frames of the pre-trigger window that were no longer in
-	// the buffer (the trigger came too late or the buffer is too small).
-	PreMissing uint64 `json:"pre_missing"`
-	// FirstRecord, LastRecord are the archive's record seqs.
-	FirstRecord uint64 `json:"first_record"`
-	LastRecord  uint64 `json:"last_record"`
-	// FirstTimestampNs, LastTimestampNs: capture times of the first and last frame.
-	FirstTimestampNs int64 `json:"first_timestamp_ns"`
-	LastTimestampNs  int64 `json:"last_timestamp_ns"`
-	// Triggers (at most 16 listed), TriggerCount all of them.
-	Triggers     []Trigger `json:"triggers"`
-	TriggerCount uint64    `json:"trigger_count"`
-	// Complete is false when the run ended (or the producer restarted)
-	// before the post-trigger window did.
-	Complete   bool      `json:"complete"`
-	Pre        string    `json:"pre"`
-	Post       string    `json:"post"`
-	RecordedAt time.Time `json:"recorded_at"`
-}
 
 // EventStats is what the recorder counted.
 type EventStats struct {
@@ -189,7 +145,7 @@ func (b bound) after(f *bufFrame) bool { // f lies after the bound
 }
 
 type openEvent struct {
-	ev      Event
+	ev      archive.Event
 	end     bound
 	written uint64 // last ring seq appended
 	reached bool   // the window's end was reached
@@ -236,8 +192,8 @@ func newRecorder(a *archiver, cfg EventsConfig) (*recorder, error) {
 	if cfg.MinDefects <= 0 {
 		cfg.MinDefects = 1
 	}
-	path := filepath.Join(a.cfg.Dir, EventsFile)
-	evs, err := ReadEvents(a.cfg.Dir)
+	path := filepath.Join(a.cfg.Dir, archive.EventsFile)
+	evs, err := archive.ReadEvents(a.cfg.Dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -495,7 +451,7 @@ func (r *recorder) trigger(t Trigger, i int) error {
 	} else {
 		first = r.lastEnd.seq + 1
 	}
-	o := &openEvent{end: end, written: r.lastWritten(f.epoch), ev: Event{ID: r.nextID, Epoch: archive.Epoch(f.epoch), FirstSeq: first,
+	o := &openEvent{end: end, written: r.lastWritten(f.epoch), ev: archive.Event{ID: r.nextID, Epoch: archive.Epoch(f.epoch), FirstSeq: first,
 		After: after, PreMissing: preMissing, Pre: r.cfg.Pre.String(), Post: r.cfg.Post.String()}}
 	r.nextID++
 	r.addTrigger(&o.ev, t)
@@ -535,10 +491,10 @@ func (r *recorder) heldOff(f *bufFrame) bool {
 	return f.meta.Seq <= r.lastEnd.seq+h.Frames
 }
 
-func (r *recorder) addTrigger(ev *Event, t Trigger) {
+func (r *recorder) addTrigger(ev *archive.Event, t Trigger) {
 	ev.TriggerCount++
 	if len(ev.Triggers) < maxTriggersListed {
-		ev.Triggers = append(ev.Triggers, t)
+		ev.Triggers = append(ev.Triggers, t.Trigger)
 	}
 }
 
@@ -691,7 +647,7 @@ func (a *archiver) startEvents(ctx context.Context, cfg EventsConfig) (*recorder
 				case <-ctx.Done():
 					return
 				case <-sig:
-					t, err := r.newest(Trigger{Source: "signal"})
+					t, err := r.newest(Trigger{Trigger: archive.Trigger{Source: "signal"}})
 					if err != nil {
 						r.log.Warn("SIGUSR1 trigger", "err", err)
 						continue
@@ -744,8 +700,8 @@ func (r *recorder) followResults(ctx context.Context, path string) {
 			if res.Error != "" || res.DefectCount < r.cfg.MinDefects {
 				continue
 			}
-			r.send(Trigger{Source: "results", Epoch: archive.Epoch(res.Epoch), Seq: res.Seq, TimestampNs: res.TimestampNs,
-				DefectCount: res.DefectCount, Result: res.Raw})
+			r.send(Trigger{Trigger: archive.Trigger{Source: "results", Epoch: archive.Epoch(res.Epoch), Seq: res.Seq,
+				TimestampNs: res.TimestampNs, DefectCount: res.DefectCount, Result: res.Raw}})
 		}
 		stop()
 		c.Close()
@@ -767,7 +723,7 @@ const maxLabel = 256
 // newest published frame, {"timestamp_ns":T} for the frame captured at or
 // after T, {"epoch":"..","seq":N} for that frame; "label" optional.
 func parseExternal(line []byte) (Trigger, error) {
-	t := Trigger{Source: "external"}
+	t := Trigger{Trigger: archive.Trigger{Source: "external"}}
 	s := strings.TrimSpace(string(line))
 	if s == "" {
 		return t, nil
@@ -856,46 +812,9 @@ func (r *recorder) external(ctx context.Context, ln net.Listener) {
 	}
 }
 
-// ReadEvents reads an events archive's events.jsonl; lines that are not
-// valid events (a torn last line after a crash) are skipped.
-func ReadEvents(dir string) ([]Event, error) {
-	f, err := os.Open(filepath.Join(dir, EventsFile))
-	if err != nil {
-		return nil, fmt.Errorf("events: %w", err)
-	}
-	defer f.Close()
-	var evs []Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		ev, err := parseEvent(sc.Bytes())
-		if err != nil {
-			continue
-		}
-		evs = append(evs, ev)
-	}
-	if err := sc.Err(); err != nil {
-		return evs, fmt.Errorf("events: %w", err)
-	}
-	return evs, nil
-}
-
-// parseEvent validates one events.jsonl line.
-func parseEvent(b []byte) (Event, error) {
-	var ev Event
-	if err := json.Unmarshal(b, &ev); err != nil {
-		return ev, err
-	}
-	if ev.ID == 0 || ev.FirstSeq == 0 || ev.LastSeq < ev.FirstSeq || ev.LastRecord < ev.FirstRecord || ev.Frames == 0 ||
-		ev.Frames > ev.LastSeq-ev.FirstSeq+1 || ev.LastSeq == math.MaxUint64 {
-		return ev, errors.New("invalid event")
-	}
-	return ev, nil
-}
-
 // eventStatus says whether an event's frames are still in the archive
 // (retention deletes the oldest segments).
-func eventStatus(ev Event, firstRecord uint64, have bool) string {
+func eventStatus(ev archive.Event, firstRecord uint64, have bool) string {
 	switch {
 	case !have || ev.LastRecord < firstRecord:
 		return "deleted"
@@ -909,7 +828,7 @@ func eventStatus(ev Event, firstRecord uint64, have bool) string {
 
 // eventListing is an event as "archiver events -json" prints it.
 type eventListing struct {
-	Event
+	archive.Event
 	Status string `json:"status"`
 }
 
@@ -923,7 +842,7 @@ func eventsCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if *dir == "" {
 		return fmt.Errorf("%w: -dir is required", ErrUsage)
 	}
-	evs, err := ReadEvents(*dir)
+	evs, err := archive.ReadEvents(*dir)
 	if err != nil {
 		return err
 	}
@@ -970,16 +889,3 @@ func archiveStart(dir string) (uint64, bool) {
 	return segs[0].FirstSeq, true
 }
 
-// findEvent returns event id of the archive in dir.
-func findEvent(dir string, id uint64) (Event, error) {
-	evs, err := ReadEvents(dir)
-	if err != nil {
-		return Event{}, err
-	}
-	for _, ev := range evs {
-		if ev.ID == id {
-			return ev, nil
-		}
-	}
-	return Event{}, fmt.Errorf("no event %d in %s", id, dir)
-}

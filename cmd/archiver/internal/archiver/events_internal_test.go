@@ -15,7 +15,7 @@ import (
 // eventRun feeds frames 1..n (timestamps 10 ms apart) of one epoch to a
 // recorder on a real archive, sending the triggers of at[seq] just before
 // frame seq arrives, and returns the events it recorded.
-func eventRun(t *testing.T, cfg EventsConfig, n uint64, at map[uint64][]Trigger) ([]Event, EventStats) {
+func eventRun(t *testing.T, cfg EventsConfig, n uint64, at map[uint64][]Trigger) ([]archive.Event, EventStats) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "events")
 	w, err := archive.Open(dir, archive.Options{})
@@ -51,7 +51,7 @@ func eventRun(t *testing.T, cfg EventsConfig, n uint64, at map[uint64][]Trigger)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := ReadEvents(dir)
+	evs, err := archive.ReadEvents(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,11 @@ func eventRun(t *testing.T, cfg EventsConfig, n uint64, at map[uint64][]Trigger)
 	return evs, r.Stats()
 }
 
-func res(seq uint64) Trigger { return Trigger{Source: "results", Seq: seq, DefectCount: 1} }
+func res(seq uint64) Trigger {
+	return Trigger{Trigger: archive.Trigger{Source: "results", Seq: seq, DefectCount: 1}}
+}
 
-func spans(evs []Event) string {
+func spans(evs []archive.Event) string {
 	s := ""
 	for _, ev := range evs {
 		s += fmt.Sprintf("[%d..%d x%d c=%v a=%d]", ev.FirstSeq, ev.LastSeq, ev.TriggerCount, ev.Complete, ev.After)
@@ -111,7 +113,7 @@ func TestRecorderWindows(t *testing.T) {
 			"[2..6 x1 c=true a=0][7..9 x1 c=true a=1]", nil},
 		{"time windows", EventsConfig{Pre: ms(25), Post: ms(15)}, 30, map[uint64][]Trigger{10: {res(10)}},
 			"[8..11 x1 c=true a=0]", nil},
-		{"timestamp trigger", EventsConfig{Pre: f(1), Post: f(1)}, 30, map[uint64][]Trigger{5: {{Source: "external", TimestampNs: int64(95 * time.Millisecond), byTime: true}}},
+		{"timestamp trigger", EventsConfig{Pre: f(1), Post: f(1)}, 30, map[uint64][]Trigger{5: {{Trigger: archive.Trigger{Source: "external", TimestampNs: int64(95 * time.Millisecond)}, byTime: true}}},
 			"[9..11 x1 c=true a=0]", nil},
 		{"hold-off", EventsConfig{Pre: f(1), Post: f(1), Holdoff: f(5)}, 40, map[uint64][]Trigger{10: {res(10)}, 15: {res(15)}, 20: {res(20)}},
 			"[9..11 x1 c=true a=0][19..21 x1 c=true a=0]", func(t *testing.T, s EventStats) {
@@ -121,7 +123,7 @@ func TestRecorderWindows(t *testing.T) {
 			}},
 		{"max event", EventsConfig{Pre: f(1), Post: f(3), MaxEvent: 4}, 40, map[uint64][]Trigger{10: {res(10)}, 12: {res(12)}},
 			"[9..12 x2 c=true a=0]", nil},
-		{"stale", EventsConfig{Pre: f(1), Post: f(1)}, 20, map[uint64][]Trigger{5: {{Source: "results", Epoch: 7, Seq: 4}}},
+		{"stale", EventsConfig{Pre: f(1), Post: f(1)}, 20, map[uint64][]Trigger{5: {{Trigger: archive.Trigger{Source: "results", Epoch: 7, Seq: 4}}}},
 			"", func(t *testing.T, s EventStats) {
 				if s.Stale != 1 {
 					t.Fatalf("%+v", s)
@@ -161,21 +163,6 @@ func FuzzParseExternal(f *testing.F) {
 		}
 		if tr.TimestampNs < 0 || tr.Seq != 0 && tr.Epoch == 0 || tr.Seq != 0 && tr.byTime || len(tr.Label) > maxLabel {
 			t.Fatalf("accepted %q as %+v", b, tr)
-		}
-	})
-}
-
-// FuzzParseEvent: an events.jsonl line is refused or is a consistent event.
-func FuzzParseEvent(f *testing.F) {
-	f.Add([]byte(`{"id":1,"epoch":"00000000000000e1","first_seq":3,"last_seq":5,"frames":3,"first_record":0,"last_record":2}`))
-	f.Add([]byte(`{"id":1,"first_seq":5,"last_seq":3,"frames":3}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := parseEvent(b)
-		if err != nil {
-			return
-		}
-		if ev.ID == 0 || ev.LastSeq < ev.FirstSeq || ev.Frames == 0 || ev.Frames > ev.LastSeq-ev.FirstSeq+1 {
-			t.Fatalf("accepted %q as %+v", b, ev)
 		}
 	})
 }

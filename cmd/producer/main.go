@@ -364,7 +364,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-
 // checkReplay checks the flags of -source archive (the archive is opened
 // by run) and that they come only with it.
 func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {

@@ -888,4 +888,3 @@ func archiveStart(dir string) (uint64, bool) {
 	}
 	return segs[0].FirstSeq, true
 }
-

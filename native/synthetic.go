@@ -72,6 +72,8 @@ type Synthetic struct {
 	// plain fills the frames without defects when DefectEvery makes them
 	// sparse; set by Start before the acquisition goroutine starts.
 	plain *frame.Generator
+	// copies: frames a replay copied into buffers (one each). Guarded by mu.
+	copies uint64
 	// ended: a replay reached the end of its recording (Dequeue returns
 	// the frames still filled, then ErrStopped). Guarded by mu.
 	ended bool
@@ -526,6 +528,7 @@ func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{
 		s.mu.Lock()
 		s.nextID += rf.LostBefore
 		s.bufs[i].lostBefore = rf.LostBefore
+		s.copies++
 		id := s.nextID
 		s.nextID++
 		g := rf.Geometry
@@ -707,6 +710,7 @@ func (s *Synthetic) Counters() Counters {
 		Lost:        s.lost,
 		Discarded:   s.discarded,
 		NextFrameID: s.nextID,
+		Copies:      s.copies,
 		Queued:      s.inQ.n,
 		Awaiting:    s.outQ.n,
 		Held:        s.held,

@@ -204,6 +204,27 @@ func TestFormat(t *testing.T) {
 	}
 }
 
+// latency.png labels every measured payload and every latency decade, in
+// µs with the same precision.
+func TestPlotTicks(t *testing.T) {
+	var labels []string
+	for _, tk := range sizeTicks([]float64{4 * KiB, 64 * KiB, 32 * MiB}).Ticks(0, 0) {
+		labels = append(labels, tk.Label)
+	}
+	if got := strings.Join(labels, " "); got != "4KiB 64KiB 32MiB" {
+		t.Errorf("payload ticks %q", got)
+	}
+	labels = labels[:0]
+	for _, tk := range (decadeTicks{}).Ticks(0.1, 1000) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if got := strings.Join(labels, " "); got != "0.1 1 10 100 1000" {
+		t.Errorf("latency ticks %q", got)
+	}
+}
+
 // deadShmAreas lists the shmsink areas in /dev/shm whose process is gone.
 func deadShmAreas(t *testing.T) map[string]bool {
 	t.Helper()

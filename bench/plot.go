@@ -1,39 +1,39 @@
 package bench
 
-// latency.png: handoff latency against payload size, both axes log-scale,
-// drawn with the standard library (image, image/png) and the basic
-// bitmap font of golang.org/x/image.
+// latency.png: handoff latency against payload size, both axes
+// log-scale, drawn with gonum/plot: one unit per axis (payload in bytes,
+// labelled at every measured size; latency in µs, labelled at every
+// decade with the same precision), a legend, and a title naming the
+// machine and the date of the run.
 
 import (
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"math"
-	"os"
 	"slices"
-	"strings"
+	"strconv"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 type series struct {
-	name string
-	col  color.RGBA
-	xs   []float64
-	ys   []float64
-	dash bool
+	name   string
+	col    color.RGBA
+	pts    plotter.XYs
+	dashed bool
 }
 
-func writePlot(rep *Report, path string) error {
+// latencySeries are the plotted lines: p50 and p99 of each wait mode, and
+// the bare cache-line ping as a floor.
+func latencySeries(rep *Report) []series {
 	var ss []series
 	cols := map[string]color.RGBA{WaitPoll: {0x1f, 0x77, 0xb4, 255}, WaitFutex: {0xff, 0x7f, 0x0e, 255}}
 	for _, wait := range []string{WaitPoll, WaitFutex} {
 		for _, q := range []string{"p50", "p99"} {
-			s := series{name: wait + " " + q, col: cols[wait], dash: q == "p99"}
+			s := series{name: wait + " " + q, col: cols[wait], dashed: q == "p99"}
 			for _, r := range rep.Latency {
 				if r.Wait != wait || r.Latency.Count == 0 {
 					continue
@@ -42,136 +42,119 @@ func writePlot(rep *Report, path string) error {
 				if q == "p99" {
 					v = r.Latency.P99
 				}
-				s.xs, s.ys = append(s.xs, float64(r.Payload)), append(s.ys, float64(v))
+				s.pts = append(s.pts, plotter.XY{X: float64(r.Payload), Y: micros(v)})
 			}
-			if len(s.xs) > 0 {
+			if len(s.pts) > 0 {
 				ss = append(ss, s)
 			}
 		}
 	}
+	if len(ss) > 0 && rep.Ping != nil && rep.Ping.OneWay.P50 > 0 {
+		var xs []float64
+		for _, s := range ss {
+			for _, p := range s.pts {
+				xs = append(xs, p.X)
+			}
+		}
+		f := micros(rep.Ping.OneWay.P50)
+		ss = append(ss, series{name: "cache-line ping p50 (floor)", col: color.RGBA{0x7f, 0x7f, 0x7f, 255}, dashed: true,
+			pts: plotter.XYs{{X: slices.Min(xs), Y: f}, {X: slices.Max(xs), Y: f}}})
+	}
+	return ss
+}
+
+// micros is a latency in µs; a log axis needs it positive.
+func micros(ns int64) float64 { return math.Max(float64(ns), 1) / 1e3 }
+
+func writePlot(rep *Report, path string) error {
+	ss := latencySeries(rep)
 	if len(ss) == 0 {
 		return fmt.Errorf("plot latency: no data")
 	}
-	var xs, ys []float64
+	p := plot.New()
+	when := rep.Started
+	if when.IsZero() {
+		when = rep.Machine.Date
+	}
+	title := "framering handoff latency vs payload"
+	if m := rep.Machine; m.CPUModel != "" {
+		title += fmt.Sprintf("\n%s, %d cores, Linux %s", m.CPUModel, m.Cores, m.Kernel)
+	}
+	if !when.IsZero() {
+		title += ", " + when.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	p.Title.Text = title
+	p.X.Label.Text = "payload (bytes)"
+	p.Y.Label.Text = "one-way latency, publish to lease (µs)"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	var sizes []float64
+	for _, r := range rep.Latency {
+		if r.Latency.Count > 0 {
+			sizes = append(sizes, float64(r.Payload))
+		}
+	}
+	slices.Sort(sizes)
+	sizes = slices.Compact(sizes)
+	p.X.Tick.Marker = sizeTicks(sizes)
+	p.Y.Tick.Marker = decadeTicks{}
+	// Whole decades on the latency axis;
+	// some room either side of the first and last payload for their labels.
+	lo, hi := math.Inf(1), 0.0
 	for _, s := range ss {
-		xs, ys = append(xs, s.xs...), append(ys, s.ys...)
-	}
-	if rep.Ping != nil && rep.Ping.OneWay.P50 > 0 {
-		f := float64(rep.Ping.OneWay.P50)
-		ss = append(ss, series{name: "cache-line ping p50", col: color.RGBA{0x7f, 0x7f, 0x7f, 255},
-			xs: []float64{slices.Min(xs), slices.Max(xs)}, ys: []float64{f, f}, dash: true})
-		ys = append(ys, f)
-	}
-	const W, H, left, right, top, bottom = 900, 560, 80, 30, 40, 60
-	img := image.NewRGBA(image.Rect(0, 0, W, H))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	x0, x1 := math.Floor(math.Log2(slices.Min(xs))), math.Ceil(math.Log2(slices.Max(xs)))
-	if x1 <= x0 {
-		x1 = x0 + 1
-	}
-	y0, y1 := math.Floor(math.Log10(max(slices.Min(ys), 1))), math.Ceil(math.Log10(max(slices.Max(ys), 10)))
-	if y1 <= y0 {
-		y1 = y0 + 1
-	}
-	px := func(x float64) int { return left + int((math.Log2(x)-x0)/(x1-x0)*float64(W-left-right)) }
-	py := func(y float64) int {
-		return H - bottom - int((math.Log10(max(y, 1))-y0)/(y1-y0)*float64(H-top-bottom))
-	}
-	grid := color.RGBA{0xdd, 0xdd, 0xdd, 255}
-	black := color.RGBA{0, 0, 0, 255}
-	for e := y0; e <= y1; e++ {
-		y := py(math.Pow(10, e))
-		line(img, left, y, W-right, y, grid, false)
-		label(img, 5, y+4, asciiNs(int64(math.Pow(10, e))), black)
-	}
-	for e := x0; e <= x1; e++ {
-		x := px(math.Pow(2, e))
-		line(img, x, top, x, H-bottom, grid, false)
-		if int(e)%2 == 0 || x1-x0 <= 8 {
-			label(img, x-14, H-bottom+18, sizeName(1<<int(e)), black)
+		for _, pt := range s.pts {
+			lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
 		}
 	}
-	line(img, left, H-bottom, W-right, H-bottom, black, false)
-	line(img, left, top, left, H-bottom, black, false)
-	label(img, left, 20, "framering handoff latency vs payload (log-log), "+rep.Machine.CPUModel, black)
-	label(img, W/2-40, H-15, "payload size", black)
-	for i, s := range ss {
-		for j := 1; j < len(s.xs); j++ {
-			line(img, px(s.xs[j-1]), py(s.ys[j-1]), px(s.xs[j]), py(s.ys[j]), s.col, s.dash)
+	p.Y.Min, p.Y.Max = math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
+	p.X.Min, p.X.Max = sizes[0]/1.6, sizes[len(sizes)-1]*1.6
+	p.Add(plotter.NewGrid())
+	for _, s := range ss {
+		l, pts, err := plotter.NewLinePoints(s.pts)
+		if err != nil {
+			return fmt.Errorf("plot latency: %w", err)
 		}
-		for j := range s.xs {
-			dot(img, px(s.xs[j]), py(s.ys[j]), s.col)
+		l.Color, l.Width = s.col, vg.Points(1.5)
+		if s.dashed {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
-		ly := top + 10 + 16*i
-		line(img, W-right-200, ly, W-right-170, ly, s.col, s.dash)
-		label(img, W-right-165, ly+4, s.name, black)
+		pts.Color, pts.Shape, pts.Radius = s.col, draw.CircleGlyph{}, vg.Points(2.5)
+		p.Add(l, pts)
+		p.Legend.Add(s.name, l, pts)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot latency: %w", err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return fmt.Errorf("plot latency: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	p.Legend.Top, p.Legend.Left = true, true
+	if err := p.Save(9*vg.Inch, 5.6*vg.Inch, path); err != nil {
 		return fmt.Errorf("plot latency: %w", err)
 	}
 	return nil
 }
 
-// line draws a 2-pixel-wide line (Bresenham), optionally dashed.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA, dash bool) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := sign(x1-x0), sign(y1-y0)
-	e := dx + dy
-	for n := 0; ; n++ {
-		if !dash || (n/6)%2 == 0 {
-			img.SetRGBA(x0, y0, c)
-			img.SetRGBA(x0+1, y0, c)
-			img.SetRGBA(x0, y0+1, c)
-		}
-		if x0 == x1 && y0 == y1 {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x0 += sx
-		}
-		if e2 <= dx {
-			e += dx
-			y0 += sy
-		}
+// sizeTicks labels every measured payload size (4KiB, 64KiB, ... 32MiB).
+type sizeTicks []float64
+
+func (t sizeTicks) Ticks(float64, float64) []plot.Tick {
+	ticks := make([]plot.Tick, len(t))
+	for i, v := range t {
+		ticks[i] = plot.Tick{Value: v, Label: sizeName(int(v))}
 	}
+	return ticks
 }
 
-func dot(img *image.RGBA, x, y int, c color.RGBA) {
-	for i := -3; i <= 3; i++ {
-		for j := -3; j <= 3; j++ {
-			if i*i+j*j <= 9 {
-				img.SetRGBA(x+i, y+j, c)
+// decadeTicks labels every power of ten in range, in µs, as plain numbers
+// (0.1, 1, 10, 100, 1000), with unlabelled minor ticks between.
+type decadeTicks struct{}
+
+func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		d := math.Pow(10, e)
+		if d >= lo && d <= hi {
+			ticks = append(ticks, plot.Tick{Value: d, Label: strconv.FormatFloat(d, 'f', -1, 64)})
+		}
+		for m := 2.0; m < 10; m++ {
+			if v := m * d; v >= lo && v <= hi {
+				ticks = append(ticks, plot.Tick{Value: v})
 			}
 		}
 	}
-}
-
-func label(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-	d.DrawString(s)
-}
-
-// asciiNs is ns for the bitmap font, which has no µ.
-func asciiNs(v int64) string { return strings.ReplaceAll(ns(v), "µ", "u") }
-
-func abs(v int) int { return max(v, -v) }
-
-func sign(v int) int {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
+	return ticks
 }

@@ -317,7 +317,7 @@ func (g Geometry) Validate() error {
 		return fmt.Errorf("validate geometry: %w: %v", ErrFormat, g.Format)
 	}
 	if g.Width <= 0 || g.Height <= 0 || g.Width > MaxDimension || g.Height > MaxDimension {
-		return fmt.Errorf("validate geometry: %w: %dx%d", ErrGeometry, g.Width, g.Height)
+		return fmt.Errorf("validate geometry: %w: %dx%d (want width and height 1..%d)", ErrGeometry, g.Width, g.Height, MaxDimension)
 	}
 	if g.Width%p.WidthMultiple != 0 {
 		return fmt.Errorf("validate geometry: %w: width %d of %v is not a multiple of %d", ErrGeometry, g.Width, g.Format, p.WidthMultiple)

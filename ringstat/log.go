@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,7 +49,9 @@ func (c *Consumer) LogAttrs() []slog.Attr {
 }
 
 // Line returns the report in one line for a terminal: published and its
-// rate, drops by cause, and each consumer's mode and lag.
+// rate, drops by cause, and each consumer's mode and lag, consumers by
+// name (not by table entry, which depends on who attached first), so that
+// successive lines and runs read alike.
 func (r *Report) Line() string {
 	var b strings.Builder
 	rate := "-"
@@ -62,7 +65,9 @@ func (r *Report) Line() string {
 	if r.Producer.Stalled {
 		b.WriteString("  STALLED")
 	}
-	for _, c := range r.Consumers {
+	cs := slices.Clone(r.Consumers)
+	slices.SortStableFunc(cs, func(a, b Consumer) int { return strings.Compare(a.Name, b.Name) })
+	for _, c := range cs {
 		fmt.Fprintf(&b, "  %s(%s) lag %d", c.Name, c.Mode, c.Lag)
 		if c.State != "active" {
 			fmt.Fprintf(&b, " %s", consumerState(c))

@@ -23,18 +23,16 @@
 // a heap profile of a process that has run for weeks.
 //
 // It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
-// the ring ends (without -reattach). Exit status: 0 for those, 1 when the
-// consumer failed (producer gone without -reattach, evicted, write error),
-// 2 for bad flags. Logs go to stderr (-log-format text or json).
+// the ring ends (without -reattach). Exit status (package internal/cli): 0
+// for those, 1 when the consumer failed (producer gone without -reattach,
+// evicted, write error), 2 for a usage error (a bad flag, an invalid ring
+// name). Logs go to stderr (-log-format text or json).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,6 +40,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/cmd/analyzer/internal/inspect"
 	"github.com/framering/framering/consumers"
+	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/results"
 )
@@ -50,46 +49,51 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// help is the analyzer's -h text around its flags.
+var help = cli.Help{
+	Usage: "analyzer [-ring NAME | -socket PATH] [flags]",
+	About: `Attaches to a ring as a consumer and inspects every frame it takes in place:
+pixel statistics and defects (thresholds, connected components), one JSON line
+per frame on stdout (or -out), then a {"summary":{...}} line. Lossy by default
+(the newest frame; -lossless takes every frame). Stops on SIGINT/SIGTERM,
+-frames, -duration, or when the ring ends (without -reattach).`,
+	More: cli.ExitStatus,
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("analyzer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("analyzer", help)
 	var (
 		ring      = fs.String("ring", "default", "ring `name`")
 		socket    = fs.String("socket", "", "ring socket `path` (overrides -ring)")
 		name      = fs.String("name", "analyzer", "consumer `name` in the ring's consumer table")
-		lossless  = fs.Bool("lossless", false, "take every frame (default: lossy, the newest frame)")
+		lossless  = fs.Bool("lossless", false, "take every frame (false: lossy, the newest frame)")
 		copyMode  = fs.Bool("copy", false, "safe-copy mode: copy each frame out of shared memory first")
 		reattach  = fs.Bool("reattach", true, "follow the ring across producer restarts")
 		wait      = fs.Bool("wait", true, "wait for a producer if there is none yet")
-		bright    = fs.Int("threshold-bright", 200, "bright defect threshold, 0-255 in 8-bit terms (-1: off)")
-		dark      = fs.Int("threshold-dark", 10, "dark defect threshold, 0-255 in 8-bit terms (-1: off)")
+		bright    = fs.Int("threshold-bright", 200, "bright defect `threshold`, 0-255 in 8-bit terms (-1: off)")
+		dark      = fs.Int("threshold-dark", 10, "dark defect `threshold`, 0-255 in 8-bit terms (-1: off)")
 		minArea   = fs.Int("min-area", 0, "drop defects of fewer `pixels`")
 		maxDef    = fs.Int("max-defects", 0, "list at most `n` defects per frame (0: analysis default)")
 		skipStamp = fs.Bool("skip-stamp", true, "ignore the 32-byte pattern stamp at the start of row 0")
 		histogram = fs.Bool("histogram", false, "include the 256-bin histogram in each line")
-		out       = fs.String("out", "", "write JSON lines to `file` (default stdout)")
+		out       = fs.String("out", "", "write JSON lines to `file` (none: stdout)")
 		frames    = fs.Uint64("frames", 0, "stop after `n` frames (0: no limit)")
-		duration  = fs.Duration("duration", 0, "stop after this long (0: no limit)")
-		logFormat = fs.String("log-format", "text", "log format on stderr: text or json")
-		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; off when empty)")
+		duration  = fs.Duration("duration", 0, "stop after this `duration` (0: no limit)")
+		logFormat = fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
+		logLevel  = fs.String("log-level", "info", "log `level`: "+cli.LogLevels)
+		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; none: off)")
+		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; none: off)")
 		publish   = fs.Bool("results", false, "publish each frame's result on the live results stream (RING.NAME.results in the runtime directory; docs/RESULTS.md)")
-		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err := fs.Parse(args, stdout); err != nil {
+		return cli.Exit(stderr, "analyzer", err)
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "analyzer: unexpected arguments %q\n", fs.Args())
-		return 2
+	if err := cli.CheckRing(*ring, *socket); err != nil {
+		return cli.Exit(stderr, "analyzer", err)
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := cli.NewLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "analyzer:", err)
-		return 2
+		return cli.Exit(stderr, "analyzer", err)
 	}
 	opts := analysis.Options{SkipStamp: *skipStamp, MinArea: *minArea, MaxDefects: *maxDef, Histogram: *histogram}
 	for _, th := range []struct {
@@ -104,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			*th.on, *th.to = true, uint8(th.v)
 		default:
 			fmt.Fprintf(stderr, "analyzer: %s %d: want 0-255, or -1 for off\n", th.name, th.v)
-			return 2
+			return cli.ExitUsage
 		}
 	}
 	mode := consumers.Lossy
@@ -118,16 +122,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Frames:   *frames,
 		Duration: *duration,
 	}
+	if *duration < 0 || *minArea < 0 || *maxDef < 0 {
+		fmt.Fprintln(stderr, "analyzer: -duration, -min-area and -max-defects: want 0 or more")
+		return cli.ExitUsage
+	}
 	if _, err := inspect.NewInspector(opts); err != nil {
 		fmt.Fprintln(stderr, "analyzer:", err)
-		return 2
+		return cli.ExitUsage
 	}
 	if *debugAddr != "" {
 		dctx, stopDiag := context.WithCancel(context.Background())
 		defer stopDiag()
 		if _, err := diag.Serve(dctx, *debugAddr, log); err != nil {
 			log.Error("debug endpoint", "err", err)
-			return 1
+			return cli.ExitFailure
 		}
 	}
 	w := stdout
@@ -135,7 +143,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		f, err := os.Create(*out)
 		if err != nil {
 			log.Error("open output", "err", err)
-			return 1
+			return cli.ExitFailure
 		}
 		defer f.Close()
 		w = f
@@ -146,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Metrics = inspect.NewMetrics(*ring)
 		if _, err := diag.ServeMetrics(ctx, *metrics, log, cfg.Metrics.Collectors()...); err != nil {
 			log.Error("metrics", "err", err)
-			return 1
+			return cli.ExitFailure
 		}
 	}
 	if *publish {
@@ -165,31 +173,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
 		log.Error("analyzer stopped", "err", err)
-		return 1
+		return cli.ExitFailure
 	}
 	if f, ok := w.(*os.File); ok && *out != "" {
 		// fsync a file; /dev/null, a pipe or a terminal cannot be fsynced.
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			if err := f.Sync(); err != nil {
 				log.Error("sync output", "err", err)
-				return 1
+				return cli.ExitFailure
 			}
 		}
 	}
-	return 0
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: %w", level, err)
-	}
-	ho := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
-	}
-	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+	return cli.ExitOK
 }

@@ -162,7 +162,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	text, code = runCmd(t, "verify", "-dir", dir)
 	if code != 3 || !strings.Contains(text, "corrupt") || !strings.Contains(text, "DAMAGED") {
-		t.Fatalf("verify of a damaged archive: exit %d:\n%s", code, text)
+		t.Fatalf("verify of a damaged archive: exit %d (want 3, a check that found a problem):\n%s", code, text)
 	}
 	if _, code := runCmd(t, "verify"); code != 2 {
 		t.Fatalf("verify without -dir: exit %d, want 2", code)

@@ -13,10 +13,11 @@
 // SIGINT or SIGTERM ends a run cleanly: the current frame is finished, the
 // losses found are recorded, the archive is fsynced and closed, and a summary
 // is logged. After kill -9, the next run recovers the archive (the torn tail
-// is cut) and records the frames published meanwhile as lost. Exit status: 0,
-// 1 for a failed run (or losses the full disk kept out of the archive) or a
-// damaged archive (verify), 2 for a usage error. The logic, and what each
-// loss cause means, is in cmd/archiver/internal/archiver.
+// is cut) and records the frames published meanwhile as lost. Exit status
+// (package internal/cli): 0, 1 for a failed run (or losses the full disk
+// kept out of the archive), 2 for a usage error, 3 for a damaged archive
+// (verify). The logic, and what each loss cause means, is in
+// cmd/archiver/internal/archiver.
 package main
 
 import (

@@ -1,6 +1,7 @@
 // Command producer runs framering's producer: it creates a ring, acquires
-// frames from a frame grabber (the C SDK, the pure-Go synthetic source, or
-// a GStreamer pipeline, or a GenICam camera through Aravis) and lands them
+// frames from a frame grabber (the pure-Go synthetic source, the default in
+// every build; the simulated C SDK, with cgo; a GStreamer pipeline; or a
+// GenICam camera through Aravis) and lands them
 // in ring slots, zero-copy by default, until it is signalled (SIGINT,
 // SIGTERM), -duration has passed or the source's stream ends. Consumers
 // attach by the ring's name at any time.
@@ -18,9 +19,10 @@
 // Logs (structured, text or JSON) go to stderr; the final summary line goes
 // to stdout, as JSON with -json.
 //
-// Exit status: 0 after a clean stop (signal or -duration), 1 if the
-// producer failed (the ring exists and is live, the grabber failed...),
-// 2 for a usage error (a bad flag or an impossible configuration).
+// Exit status (package internal/cli): 0 after a clean stop (signal,
+// -duration, end of stream), 1 if the producer failed (the ring exists and
+// is live, the grabber failed...), 2 for a usage error (a bad flag, an
+// invalid ring name or an impossible configuration).
 //
 // All the logic lives in package producer; this is flags, wiring and
 // signals.
@@ -47,6 +49,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/loss"
 	"github.com/framering/framering/native"
@@ -54,11 +57,11 @@ import (
 	"github.com/framering/framering/ringbuf"
 )
 
-// Exit codes.
+// Exit codes (the convention of package internal/cli).
 const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitOK    = cli.ExitOK
+	exitFail  = cli.ExitFailure
+	exitUsage = cli.ExitUsage
 )
 
 func main() {
@@ -82,23 +85,19 @@ type options struct {
 
 // run is the whole command; main only exits with its result.
 func run(args []string, stdout, stderr io.Writer) int {
-	opts, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
+	opts, err := parseFlags(args, stdout)
 	if err != nil {
-		fmt.Fprintln(stderr, "producer:", err)
-		return exitUsage
+		if !errors.Is(err, flag.ErrHelp) {
+			err = cli.Usagef("%w", err) // every parse failure is a usage error
+		}
+		return cli.Exit(stderr, "producer", err)
 	}
 	if opts.listCameras {
 		return listCameras(stdout, stderr)
 	}
-	hopts := &slog.HandlerOptions{Level: opts.logLevel}
-	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
-	if opts.logFormat == "json" {
-		h = slog.NewJSONHandler(stderr, hopts)
+	if opts.cfg.Logger, err = cli.NewLogger(stderr, opts.logFormat, opts.logLevel.String()); err != nil {
+		return cli.Exit(stderr, "producer", err)
 	}
-	opts.cfg.Logger = slog.New(h)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -234,33 +233,41 @@ type summary struct {
 	Dropped uint64  `json:"dropped"`
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+// help is the producer's -h text around its flags.
+var help = cli.Help{
+	Usage: "producer [-ring NAME] [-source synthetic|sdk|gst|aravis] [flags]",
+	About: `Creates a ring and fills it from a frame source until SIGINT/SIGTERM,
+-duration, or the end of the source's stream. Consumers attach by the ring's
+name at any time. The default source is synthetic (pure Go, in every build);
+sdk is the simulated C frame grabber (needs cgo); gst and aravis need builds
+with -tags gst / -tags aravis. Logs go to stderr, the final summary to stdout.`,
+	More: `examples:
+  producer -ring cam0 -width 1920 -height 1080 -format Mono8 -fps 60
+  producer -ring cam0 -source gst -pipeline "videotestsrc ! video/x-raw,format=GRAY8"
+  producer -ring cam0 -source aravis -camera 192.168.1.20 -set PixelFormat=Mono8
+
+` + cli.ExitStatus,
+}
+
+// parseFlags parses the command line; -h prints the help to stdout.
+func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
 	c := &o.cfg
-	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: producer [flags]\n\nRuns a framering producer until SIGINT/SIGTERM or -duration.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("producer", help)
 
 	fs.StringVar(&c.Name, "ring", "default", "ring `name` (socket in the runtime directory)")
 	fs.StringVar(&c.SocketPath, "socket", "", "explicit socket `path` (instead of -ring's)")
-	fs.IntVar(&c.Slots, "slots", producer.DefaultSlots, "ring slots")
-	mode := fs.String("socket-mode", "0660", "socket permission bits (octal)")
+	fs.IntVar(&c.Slots, "slots", producer.DefaultSlots, "ring `slots`")
+	mode := fs.String("socket-mode", "0660", "socket permission `bits` (octal)")
 	uids := intList{}
 	gids := intList{}
-	fs.Var(&uids, "allow-uid", "allow consumers with this uid (comma-separated or repeated; none: any)")
-	fs.Var(&gids, "allow-gid", "allow consumers with this gid (comma-separated or repeated; none: any)")
+	fs.Var(&uids, "allow-uid", "allow consumers with this `uid` (comma-separated or repeated; none: any)")
+	fs.Var(&gids, "allow-gid", "allow consumers with this `gid` (comma-separated or repeated; none: any)")
 	fs.DurationVar(&c.EvictAfter, "evict-after", 2*time.Second, "evict a lossless consumer that keeps the producer without a free slot this long")
 	fs.BoolVar(&c.HugePages, "huge-pages", false, "back the data segment with huge pages (falls back if unavailable)")
 	fs.BoolVar(&c.Prefault, "prefault", false, "fault the data segment in at creation")
 
-	def := native.KindSynthetic
-	if native.SDKAvailable {
-		def = native.KindSDK
-	}
-	fs.StringVar(&c.Source, "source", def, "frame source: sdk (the C SDK, needs cgo), synthetic, gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst), aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis) or archive (replay an archive: -archive)")
+	fs.StringVar(&c.Source, "source", native.KindSynthetic, "frame `source`: synthetic (pure Go, every build), sdk (the simulated C frame grabber, needs cgo), gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst) aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis) or archive (replay an archive: -archive)")
 	fs.StringVar(&o.archiveDir, "archive", "", "with -source archive: the archive `directory` to replay (its frames' geometry and format; -from, -to, -epoch select, -speed paces)")
 	fs.Uint64Var(&o.replaySel.From, "from", 0, "with -source archive: the first ring sequence `number` to replay (0: the first)")
 	fs.Uint64Var(&o.replaySel.To, "to", 0, "with -source archive: the last ring sequence `number` to replay (0: to the end)")
@@ -269,10 +276,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&c.WaitConsumers, "wait-consumers", 0, "hold the first frame back until `n` consumers are attached (e.g. a replay into a lossless archiver)")
 	speed := fs.String("speed", "1", "with -source archive: `factor` on the original frame spacing (2: twice as fast), or max (as fast as slots come back)")
 	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
-	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in pixels")
-	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in pixels")
-	fs.IntVar(&c.Geometry.Stride, "stride", 0, "bytes per row (0: packed)")
-	format := fs.String("format", producer.DefaultFormat.String(), "pixel format: "+frame.FormatNames())
+	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in `pixels`")
+	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in `pixels`")
+	fs.IntVar(&c.Geometry.Stride, "stride", 0, "`bytes` per row (0: packed)")
+	format := fs.String("format", producer.DefaultFormat.String(), "pixel `format`: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
 	fs.Uint64Var(&c.DefectEvery, "defect-every", 0, "with -defects, only into frames whose id is a multiple of `n` (sparse defects; synthetic source; 0: every frame)")
@@ -280,7 +287,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
 
-	fs.StringVar(&c.Camera.Camera, "camera", "", "with -source aravis: the camera, by the id -list-cameras prints, its MAC or its IP address / host name (default: the first found)")
+	fs.StringVar(&c.Camera.Camera, "camera", "", "with -source aravis: the camera, by the id -list-cameras prints, its MAC or its IP address / host name (none: the first found)")
 	sets := settingList{}
 	fs.Var(&sets, "set", "with -source aravis: set a GenICam `Feature=Value` before acquisition (repeatable, applied in order; e.g. -set Width=1280 -set PixelFormat=Mono8 -set ExposureTime=5000 -set AcquisitionFrameRate=50)")
 	fs.IntVar(&c.Camera.PacketSize, "packet-size", 0, "with -source aravis, GigE Vision: stream packet size in bytes (0: negotiate the largest the network carries, -1: keep the camera's)")
@@ -290,26 +297,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&c.ExitWatch, "exit-watch", true, "also observe consumer exits in the kernel with eBPF, reclaiming a dying consumer before its memory is torn down (needs CAP_BPF/root; when unavailable the reason is logged and supervision uses the socket and pidfd only)")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", producer.DefaultStatsInterval, "period of the stats log line (0: never)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until signalled)")
-	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: "+cli.LogFormats)
+	level := fs.String("log-level", "info", "log `level`: "+cli.LogLevels)
 	fs.BoolVar(&o.json, "json", false, "print the final summary as JSON")
 	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve net/http/pprof on this `address` (a bare :PORT is localhost; empty: off)")
 	fs.IntVar(&c.HoldQuota, "hold-quota", 0, "the most slots one consumer may hold (0: slots - queue - 2); a consumer over it is evicted")
 
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if err := cli.CheckRing(c.Name, c.SocketPath); err != nil {
+		return o, err
 	}
 	c.Camera.Settings, c.Camera.NoResend = sets, !*resend
 	if o.listCameras && !native.AravisAvailable {
 		return o, fmt.Errorf("-list-cameras: %w", native.ErrNoAravis)
 	}
-	if err := checkCamera(fs, c); err != nil {
+	if err := checkCamera(fs.FlagSet, c); err != nil {
 		return o, err
 	}
-	if err := checkGst(fs, c); err != nil {
+	if err := checkGst(fs.FlagSet, c); err != nil {
 		return o, err
 	}
 	f, err := frame.ParseFormat(*format)
@@ -320,7 +327,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if c.Faults, err = parseFaults(*faults); err != nil {
 		return o, err
 	}
-	if err := checkReplay(fs, &o, *replayEpoch, *speed); err != nil {
+	if err := checkReplay(fs.FlagSet, &o, *replayEpoch, *speed); err != nil {
 		return o, err
 	}
 	if c.DefectEvery > 1 && c.Source != native.KindSynthetic {
@@ -349,14 +356,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.duration < 0 {
 		return o, fmt.Errorf("-duration %v: want 0 or a positive duration", o.duration)
 	}
-	if c.Slots <= 0 || c.QueueDepth < 0 || c.Geometry.Width <= 0 || c.Geometry.Height <= 0 || c.Geometry.Stride < 0 {
-		return o, errors.New("-slots, -width and -height must be positive; -queue and -stride 0 or positive")
+	if c.Slots <= 0 || c.QueueDepth < 0 || c.Geometry.Stride < 0 {
+		return o, errors.New("-slots must be positive; -queue and -stride 0 or positive")
 	}
-	if o.logFormat != "text" && o.logFormat != "json" {
-		return o, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+	if c.Source != native.KindAravis && c.Source != native.KindGst {
+		if w, h := c.Geometry.Width, c.Geometry.Height; w < 1 || h < 1 || w > frame.MaxDimension || h > frame.MaxDimension {
+			return o, fmt.Errorf("-width %d -height %d: want 1..%d each", w, h, frame.MaxDimension)
+		}
+	}
+	if _, err := cli.NewLogger(io.Discard, o.logFormat, *level); err != nil {
+		return o, err
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return o, fmt.Errorf("-log-level %q: %w", *level, err)
+		return o, err
 	}
 	if c.Source == native.KindAravis {
 		c.Geometry = frame.Geometry{} // the camera's, once its features are set

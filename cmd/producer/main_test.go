@@ -78,11 +78,8 @@ func TestFlagsToConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := native.KindSynthetic
-	if native.SDKAvailable {
-		def = native.KindSDK
-	}
-	if o.cfg.Source != def || o.cfg.FrameRate != producer.DefaultFrameRate || o.cfg.Geometry.Format != frame.Mono8 || o.duration != 0 {
+	// One rule in every binary: synthetic, which every build has.
+	if o.cfg.Source != native.KindSynthetic || o.cfg.FrameRate != producer.DefaultFrameRate || o.cfg.Geometry.Format != frame.Mono8 || o.duration != 0 {
 		t.Fatalf("defaults %+v", o)
 	}
 }
@@ -91,7 +88,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-format", "Bayer"}, {"-fps", "-1"}, {"-slots", "0"}, {"-socket-mode", "999"}, {"-log-format", "xml"},
 		{"-allow-uid", "bob"}, {"-nosuchflag"}, {"extra"}, {"-duration", "-1s"}, {"-source", "v4l2"},
-		{"-width", "8", "-height", "2"}, {"-ring", "bad/name"},
+		{"-width", "8", "-height", "2"}, {"-ring", "bad/name"}, {"-ring", ""}, {"-width", "0"}, {"-height", "70000"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != exitUsage {

@@ -21,22 +21,21 @@
 // (package cmd/ringctl/internal/serve); it binds to localhost unless
 // -listen names another host, and stops on SIGINT or SIGTERM.
 //
-// Exit status: 0, 1 when the ring cannot be observed, 2 for bad usage.
+// Exit status (package internal/cli): 0, 1 when the ring cannot be
+// observed, 2 for a usage error (a bad flag, an invalid ring name).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/cmd/ringctl/internal/serve"
+	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/ringstat"
 )
@@ -48,21 +47,23 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage:
-  ringctl list  [-json]
-  ringctl show  [-ring NAME | -socket PATH] [-json] [-window 200ms]
-  ringctl watch [-ring NAME | -socket PATH] [-json] [-interval 1s]
-  ringctl serve [-listen localhost:9464] [-interval 1s] [-history 5m]
-`
+// ringctl is the command's subcommands, for its help.
+var ringctl = cli.Multi{Prog: "ringctl", About: `Shows the state of framering rings. It attaches as an observer: no consumer
+table entry, no holds, nothing written to the ring.`, Commands: []cli.Command{
+	{Name: "list", Summary: "list the rings on this host, live or stale"},
+	{Name: "show", Summary: "show one ring: producer, rate, slots and their holders, consumers, drops by cause"},
+	{Name: "watch", Summary: "show one ring again every -interval until Ctrl-C"},
+	{Name: "serve", Summary: "serve Prometheus metrics and a live web view of every ring on the host"},
+	{Name: "help", Summary: "this list, or 'ringctl help COMMAND' for a command's flags"},
+}}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	args, code, done := ringctl.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("ringctl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := ringctl.FlagSet(cmd, "[flags]")
 	var asJSON *bool
 	if cmd != "serve" {
 		asJSON = fs.Bool("json", false, "print JSON")
@@ -78,8 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&scfg.Interval, "interval", time.Second, "how often to look for rings and record the history")
 		fs.DurationVar(&scfg.History, "history", 5*time.Minute, "how much history the sparklines show")
 		fs.IntVar(&scfg.MaxSide, "max-side", 640, "largest side of a frame picture, in `pixels`")
-		logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
-		logFmt = logFormat
+		logFmt = fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
 		overlay = fs.Bool("overlay", true, "draw the defects of the analyzers' live results streams (analyzer -results) on the frames")
 	case "list":
 	case "show", "watch":
@@ -90,38 +90,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			interval = fs.Duration("interval", time.Second, "refresh interval")
 		}
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
 	default:
-		fmt.Fprintf(stderr, "ringctl: unknown command %q\n%s", cmd, usage)
-		return 2
+		return ringctl.Unknown(stderr, cmd)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	if err := fs.Parse(args, stdout); err != nil {
+		return cli.Exit(stderr, "ringctl", err)
+	}
+	if cmd == "show" || cmd == "watch" {
+		if err := cli.CheckRing(t.Ring, t.Socket); err != nil {
+			return cli.Exit(stderr, "ringctl "+cmd, err)
 		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "ringctl %s: unexpected arguments %q\n", cmd, fs.Args())
-		return 2
 	}
 	var err error
 	switch cmd {
 	case "serve":
 		if scfg.Interval <= 0 || scfg.History < scfg.Interval || scfg.MaxSide < 16 {
 			fmt.Fprintln(stderr, "ringctl serve: want -interval > 0, -history >= -interval, -max-side >= 16")
-			return 2
+			return cli.ExitUsage
 		}
-		switch *logFmt {
-		case "text":
-			scfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-		case "json":
-			scfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
-		default:
-			fmt.Fprintf(stderr, "ringctl serve: -log-format %q: want text or json\n", *logFmt)
-			return 2
+		if scfg.Logger, err = cli.NewLogger(stderr, *logFmt, "info"); err != nil {
+			return cli.Exit(stderr, "ringctl serve", err)
 		}
 		if *overlay {
 			scfg.Results = serve.NewFeed(ctx, ringbuf.RuntimeDir(), scfg.Logger)
@@ -148,13 +136,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "watch":
 		if *interval <= 0 {
 			fmt.Fprintln(stderr, "ringctl watch: -interval must be positive")
-			return 2
+			return cli.ExitUsage
 		}
 		err = ringstat.Watch(ctx, t, *interval, stdout, *asJSON)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ringctl %s: %v\n", cmd, err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }

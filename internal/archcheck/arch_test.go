@@ -107,8 +107,10 @@ func goList(t *testing.T) []listed {
 
 // commandHomes: logic private to one command lives under cmd/NAME/internal/;
 // the module's top-level internal/ holds only what serves the whole module
-// (test machinery, these checks), never a command's logic.
-var topInternal = map[string]bool{"internal/archcheck": true, "internal/testmain": true, "internal/diag": true}
+// (test machinery, these checks, the pprof/metrics endpoint, and the one
+// command-line convention — exit codes, help, logger — that every command
+// shares: internal/cli), never a command's logic.
+var topInternal = map[string]bool{"internal/archcheck": true, "internal/testmain": true, "internal/diag": true, "internal/cli": true}
 
 // TestOneHomeForCommandLogic: every package under the top-level internal/
 // is on the short list above; command logic moved there by habit fails.

@@ -7,12 +7,12 @@
 //	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
 // It re-executes itself for every process of every scenario (the
-// FRBENCH_ROLE environment variable selects the child's role).
+// FRBENCH_ROLE environment variable selects the child's role). Exit status
+// (package internal/cli): 0, 1 when the bench failed, 2 for a usage error.
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/framering/framering/bench"
+	"github.com/framering/framering/internal/cli"
 )
 
 func main() {
@@ -40,25 +41,48 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() int {
-	quick := flag.Bool("quick", false, "smoke check: under a minute on a 2-core machine")
-	out := flag.String("out", "", "output directory (default ./bench-results/<timestamp>)")
-	only := flag.String("only", "", "comma-separated sections to run: "+strings.Join(bench.AllSections, ","))
-	noGst := flag.Bool("no-gst", false, "skip the GStreamer baseline")
-	noEBPF := flag.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
-	huge := flag.Bool("hugepages", false, "back ring data segments with huge pages when possible")
-	verbose := flag.Bool("v", false, "debug logs (children too)")
-	quiet := flag.Duration("quiet", 0, "wait up to this long before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
-	flag.Parse()
+// help is frbench's -h text around its flags.
+var help = cli.Help{
+	Usage: "frbench [flags]   (bench/run.sh builds it and runs it)",
+	About: `Measures framering and its alternatives on this machine: handoff latency,
+throughput against a Unix socket, a pipe and GStreamer's shmsink, memory
+bandwidth limits, and the targets. Prints markdown; results.md, results.json
+and latency.png go to -out.`,
+	More: cli.ExitStatus,
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("frbench", help)
+	quick := fs.Bool("quick", false, "smoke check: under a minute on a 2-core machine")
+	out := fs.String("out", "", "output `directory` (none: ./bench-results/<timestamp>)")
+	only := fs.String("only", "", "comma-separated `sections` to run (none: all): "+strings.Join(bench.AllSections, ","))
+	noGst := fs.Bool("no-gst", false, "skip the GStreamer baseline")
+	noEBPF := fs.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
+	huge := fs.Bool("hugepages", false, "back ring data segments with huge pages when possible")
+	verbose := fs.Bool("v", false, "debug logs (children too)")
+	quiet := fs.Duration("quiet", 0, "wait up to this `duration` before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
+	if err := fs.Parse(args, stdout); err != nil {
+		return cli.Exit(stderr, "frbench", err)
+	}
+	if *quiet < 0 {
+		return cli.Exit(stderr, "frbench", cli.Usagef("-quiet %v: want 0 or more", *quiet))
+	}
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			if !slices.Contains(bench.AllSections, s) {
+				return cli.Exit(stderr, "frbench", cli.Usagef("-only: unknown section %q (want some of %s)", s, strings.Join(bench.AllSections, ",")))
+			}
+		}
+	}
 
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
 	cfg := bench.FullConfig()
@@ -68,9 +92,9 @@ func run() int {
 	exe, err := os.Executable()
 	if err != nil {
 		log.Error("cannot find this executable", "err", err)
-		return 1
+		return cli.ExitFailure
 	}
-	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, os.Stdout
+	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, stdout
 	cfg.QuietWait = *quiet
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
@@ -95,11 +119,11 @@ func run() int {
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
-		fmt.Fprintf(os.Stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
+		fmt.Fprintf(stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
 	}
 	if err != nil {
 		log.Error("bench failed", "err", err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }

@@ -68,8 +68,9 @@ type Summary struct {
 	LatencyP50Ns int64 `json:"latency_p50_ns"`
 	LatencyP99Ns int64 `json:"latency_p99_ns"`
 	LatencyMaxNs int64 `json:"latency_max_ns"`
-	// ElapsedNs is the run's wall time from attach to the end, and
-	// FramesPerSec the analyzed frames over it.
+	// ElapsedNs is the run's wall time from its start (waiting for a
+	// producer included) to the end, and FramesPerSec the analyzed frames
+	// over it.
 	ElapsedNs    int64   `json:"elapsed_ns"`
 	FramesPerSec float64 `json:"frames_per_sec"`
 	// End says why the run ended: "signal or deadline", "frame limit",
@@ -104,22 +105,23 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Summa
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
+	start := time.Now()
 	c, err := consumers.Attach(ctx, cfg.Consumer)
 	if err != nil {
 		if ctx.Err() != nil {
-			// Stopped while waiting for a producer: an empty run.
-			sum := in.summary(nil, time.Now(), "signal or deadline before a producer came")
+			// Stopped while waiting for a producer: an empty run, as
+			// long as the wait.
+			sum := in.summary(nil, start, "signal or deadline before a producer came")
 			return sum, writeSummary(w, sum)
 		}
 		return nil, err
 	}
 	defer c.Close()
-	return in.run(ctx, c, cfg.Frames, w, cfg.Results, log)
+	return in.run(ctx, c, start, cfg.Frames, w, cfg.Results, log)
 }
 
 // run is Run's loop over an attached consumer.
-func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, limit uint64, w io.Writer, pub *results.Server, log *slog.Logger) (*Summary, error) {
-	start := time.Now()
+func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, start time.Time, limit uint64, w io.Writer, pub *results.Server, log *slog.Logger) (*Summary, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	// Each line is encoded once into line, then written and published.
 	var line bytes.Buffer

@@ -21,6 +21,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/cli"
 )
 
 // BenchConfig describes a bench run.
@@ -215,31 +216,37 @@ func (r *BenchResult) WriteText(w io.Writer) {
 }
 
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", stderr)
+	fs := newFlagSet("bench", "-dir DIR [flags]")
 	cfg := BenchConfig{}
 	cfg.Sync, _ = ParseSyncPolicy(DefaultSync)
 	fs.StringVar(&cfg.Dir, "dir", "", "`directory` to write in (required); the bench's files are removed afterwards")
-	fs.IntVar(&cfg.Frames, "frames", 256, "frames per pass")
-	width := fs.Int("width", 1920, "frame width")
-	height := fs.Int("height", 1080, "frame height")
+	fs.IntVar(&cfg.Frames, "frames", 256, "`frames` per pass")
+	width := fs.Int("width", 1920, "frame width in `pixels`")
+	height := fs.Int("height", 1080, "frame height in `pixels`")
 	format := fs.String("format", "Mono8", "pixel `format`: "+frame.FormatNames())
-	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`, as for run (default "+DefaultSync+")")
+	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`, as for run")
 	fs.BoolVar(&cfg.Compress, "compress", false, "S2 compression in the archive pass")
 	fs.Var(sizeFlag{&cfg.SegmentSize}, "segment-size", "segment rotation `size`")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds (archive and plain each); the median is reported")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "`rounds` (archive and plain each); the median is reported")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the files written")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
 	if cfg.Dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	f, err := frame.ParseFormat(*format)
 	if err != nil {
-		return fmt.Errorf("%w: -format: %w", ErrUsage, err)
+		return cli.Usagef("-format: %w", err)
 	}
 	cfg.Geometry = frame.Packed(*width, *height, f)
+	if err := cfg.Geometry.Validate(); err != nil {
+		return cli.Usagef("%w", err)
+	}
+	if cfg.Frames < 1 || cfg.Rounds < 1 {
+		return cli.Usagef("-frames and -rounds: want 1 or more")
+	}
 	res, err := Bench(ctx, cfg)
 	if err != nil {
 		return err

@@ -5,44 +5,51 @@ package archiver
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/results"
+	"github.com/framering/framering/ringbuf"
 )
 
-// Exit codes of Command.
+// Exit codes of Command: the convention of package internal/cli.
 const (
-	ExitOK      = 0
-	ExitFailure = 1 // the run failed
-	ExitUsage   = 2
-	ExitDamaged = 3 // a check ran and found a problem: verify found damage
+	ExitOK      = cli.ExitOK
+	ExitFailure = cli.ExitFailure // the run failed
+	ExitUsage   = cli.ExitUsage
+	ExitCheck   = cli.ExitCheck // verify found damage
 )
 
-const usageText = `usage:
-  archiver [run] [flags]      archive a ring's frames (lossless consumer)
-  archiver verify -dir D      check every record of an archive
-  archiver events -dir D [-json]  list the events an events archive recorded
-  archiver export -dir D [-seq N | -from N -to M | -event ID] [-epoch E] -format png|tiff -out DIR
-  archiver bench -dir D       archive write throughput vs a plain sequential write
-
-Run "archiver <subcommand> -h" for a subcommand's flags.
-`
+// commandLine is the archiver's subcommands, for its help.
+var commandLine = cli.Multi{Prog: "archiver", About: `Stores every frame of a ring on disk, losslessly: each published frame is
+stored, or its loss is recorded in the archive with its cause.`, Commands: []cli.Command{
+	{Name: "run", Summary: "archive a ring's frames, losslessly (the default: 'archiver -ring R -dir D' is 'archiver run ...')"},
+	{Name: "verify", Summary: "check every record of an archive (exit 3 when it finds damage)"},
+	{Name: "export", Summary: "write frames (-from SEQ -to SEQ, -seq N or -event ID) of an archive as PNG or TIFF files"},
+	{Name: "events", Summary: "list the events an events archive (run -record events) recorded"},
+	{Name: "bench", Summary: "the archive's write rate against a plain sequential write"},
+	{Name: "help", Summary: "this list, or 'archiver help COMMAND' for a command's flags"},
+}}
 
 // Command runs the archiver command line (args without the program name)
 // and returns the process exit code. ctx ends the run (cmd/archiver cancels
 // it on SIGINT and SIGTERM).
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	args, code, done := commandLine.Start(args, stdout, stderr)
+	if done {
+		return code
+	}
+	sub := "run" // archiver -ring R -dir D
+	if !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
 	var err error
@@ -57,62 +64,26 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = eventsCommand(ctx, args, stdout, stderr)
 	case "bench":
 		err = benchCommand(ctx, args, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usageText)
-		return ExitOK
 	default:
-		fmt.Fprintf(stderr, "archiver: unknown subcommand %q\n%s", sub, usageText)
-		return ExitUsage
+		return commandLine.Unknown(stderr, sub)
 	}
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return ExitOK
-	case errors.Is(err, ErrUsage):
-		fmt.Fprintf(stderr, "archiver: %v\n", err)
-		return ExitUsage
-	case errors.Is(err, ErrDamaged):
-		fmt.Fprintf(stderr, "archiver: %v\n", err)
-		return ExitDamaged
-	default:
-		fmt.Fprintf(stderr, "archiver: %v\n", err)
-		return ExitFailure
+	if errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("%w: %w", cli.ErrCheck, err)
 	}
+	return cli.Exit(stderr, "archiver", err)
 }
 
-// newFlagSet returns a flag set that reports errors as ErrUsage.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("archiver "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
-	}
-	return nil
-}
+// newFlagSet returns the flag set of a subcommand; usage is its synopsis
+// after "archiver NAME".
+func newFlagSet(name, usage string) *cli.FlagSet { return commandLine.FlagSet(name, usage) }
 
 // NewLogger returns the logger for -log-format (text or json) writing to w.
 func NewLogger(format string, w io.Writer, level slog.Level) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("%w: -log-format %q: want text or json", ErrUsage, format)
+	return cli.NewLogger(w, format, level.String())
 }
 
-func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "-ring NAME -dir DIR [flags]")
 	cfg := Config{}
 	sync, _ := ParseSyncPolicy(DefaultSync)
 	cfg.Sync = sync
@@ -123,14 +94,14 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.Var(sizeFlag{&cfg.SegmentSize}, "segment-size", "rotate segments at this `size` (e.g. 256MiB; 0: 1GiB)")
 	fs.Var(sizeFlag{&cfg.Retention.MaxBytes}, "keep-size", "retention: delete the oldest segments while the archive is larger than this `size` (0: no limit)")
 	fs.DurationVar(&cfg.Retention.MaxAge, "keep-age", 0, "retention: delete segments whose last frame is older than this `duration` (0: no limit)")
-	fs.Var(sizeFlag{&cfg.Retention.MinFree}, "keep-free", "retention: delete the oldest segments while the filesystem has less free space than this `size` (default with -keep-size or -keep-age: two segments)")
-	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`: always | never | every=N | interval=D | bytes=SIZE, comma-combined (default "+DefaultSync+")")
+	fs.Var(sizeFlag{&cfg.Retention.MinFree}, "keep-free", "retention: delete the oldest segments while the filesystem has less free space than this `size` (0 with -keep-size or -keep-age: two segments)")
+	fs.Var(syncFlag{&cfg.Sync}, "fsync", "fsync `policy`: always | never | every=N | interval=D | bytes=SIZE, comma-combined")
 	fs.BoolVar(&cfg.Compress, "compress", false, "compress frames with S2 (fast) when that makes them smaller")
 	fs.BoolVar(&cfg.Copy, "copy", false, "safe-copy consumer mode: copy each frame out of shared memory before writing it")
 	fs.BoolVar(&cfg.Reattach, "reattach", true, "attach again after an eviction or when the producer restarts")
 	fs.BoolVar(&cfg.Wait, "wait", true, "wait for the producer if it is not there yet")
-	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this `long` (0: until signalled)")
-	fs.Uint64Var(&cfg.Frames, "frames", 0, "stop after this many frames received from the ring (0: no limit)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this `duration` (0: until signalled)")
+	fs.Uint64Var(&cfg.Frames, "frames", 0, "stop after this many `frames` received from the ring (0: no limit)")
 	record := fs.String("record", "all", "what to keep: all (every frame) or events (the frames around triggers; see -pre, -post)")
 	ev := EventsConfig{Pre: Window{Frames: 10}, Post: Window{Frames: 10}}
 	fs.Var(windowFlag{&ev.Pre}, "pre", "-record events: frames (`N`) or capture time (a duration) kept before the trigger frame")
@@ -142,16 +113,29 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	analyzerName := fs.String("trigger-analyzer", "", "-record events: the results socket of the analyzer with this consumer `name` on -ring (RING.NAME.results in the runtime directory)")
 	fs.IntVar(&ev.MinDefects, "min-defects", 1, "-record events: defects a result needs to trigger")
 	fs.StringVar(&ev.TriggerSocket, "trigger-socket", "", "-record events: serve external triggers on this Unix `socket` (one JSON object per line); SIGUSR1 triggers too")
-	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	logFormat := fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6061; off when empty)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
 	if cfg.Dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
+	}
+	if err := cli.CheckRing(cfg.Ring, cfg.SocketPath); err != nil {
+		return err
+	}
+	if cfg.Duration < 0 || cfg.StatsInterval < 0 {
+		return cli.Usagef("-duration and -stats-interval: want 0 or more")
+	}
+	if !cfg.Wait {
+		// Without -wait a missing ring ends the run: find that out before
+		// creating an archive directory, lock and segment for nothing.
+		if err := ringExists(cfg.Ring, cfg.SocketPath); err != nil {
+			return fmt.Errorf("run archiver: %w", err)
+		}
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -165,12 +149,12 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	switch *record {
 	case "all":
 		if ev.Results != "" || *analyzerName != "" || ev.TriggerSocket != "" {
-			return fmt.Errorf("%w: triggers need -record events", ErrUsage)
+			return cli.Usagef("triggers need -record events")
 		}
 	case "events":
 		if *analyzerName != "" {
 			if ev.Results != "" {
-				return fmt.Errorf("%w: -trigger-results or -trigger-analyzer, not both", ErrUsage)
+				return cli.Usagef("-trigger-results or -trigger-analyzer, not both")
 			}
 			if cfg.SocketPath != "" {
 				ev.Results = results.PathForSocket(cfg.SocketPath, *analyzerName)
@@ -181,7 +165,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		ev.Signal = true
 		cfg.Events = &ev
 	default:
-		return fmt.Errorf("%w: -record %q: want all or events", ErrUsage, *record)
+		return cli.Usagef("-record %q: want all or events", *record)
 	}
 	if *debugAddr != "" {
 		dctx, stopDiag := context.WithCancel(ctx)
@@ -252,8 +236,24 @@ func lostKeys(m map[string]uint64) []string {
 	return append(keys, other...)
 }
 
-func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("export", stderr)
+// ringExists reports ringbuf.ErrNoSuchRing when the ring's socket is not
+// there (a socket left by a dead producer is found by attaching).
+func ringExists(name, socket string) error {
+	path := socket
+	if path == "" {
+		var err error
+		if path, err = ringbuf.SocketPath(name); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("ring %s: %w (-wait waits for it)", path, ringbuf.ErrNoSuchRing)
+	}
+	return nil
+}
+
+func exportCommand(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlagSet("export", "-dir DIR -out DIR [-from SEQ] [-to SEQ | -seq SEQ | -event ID] [-epoch E] [-format png|tiff]")
 	dir := fs.String("dir", "", "archive `directory` (required)")
 	seq := fs.Uint64("seq", 0, "export the one frame with this ring sequence `number` (same as -from N -to N)")
 	from := fs.Uint64("from", 1, "first ring sequence `number`")
@@ -263,11 +263,14 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	records := fs.Bool("records", false, "-from and -to are record sequence numbers of the archive instead (version 1 archives have no others)")
 	format := fs.String("format", "png", "image `format`: png or tiff")
 	out := fs.String("out", "", "output `directory` (required)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
 	if *dir == "" || *out == "" {
-		return fmt.Errorf("%w: -dir and -out are required", ErrUsage)
+		return cli.Usagef("-dir and -out are required")
+	}
+	if *from > *to {
+		return cli.Usagef("-from %d is after -to %d", *from, *to)
 	}
 	var f archive.ExportFormat
 	switch *format {
@@ -276,7 +279,7 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	case "tiff", "tif":
 		f = archive.ExportTIFF
 	default:
-		return fmt.Errorf("%w: -format %q: want png or tiff", ErrUsage, *format)
+		return cli.Usagef("-format %q: want png or tiff", *format)
 	}
 	sel := archive.Selection{From: *from, To: *to, Records: *records}
 	if *seq != 0 {
@@ -284,7 +287,7 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *event != 0 {
 		if *seq != 0 || *epoch != "" || *records {
-			return fmt.Errorf("%w: -event selects the frames itself (no -seq, -epoch, -records)", ErrUsage)
+			return cli.Usagef("-event selects the frames itself (no -seq, -epoch, -records)")
 		}
 		ev, err := archive.FindEvent(*dir, *event)
 		if err != nil {
@@ -300,11 +303,11 @@ func exportCommand(_ context.Context, args []string, stdout, stderr io.Writer) e
 		sel.Epoch = e
 	}
 	res, err := archive.Export(*dir, sel, *out, f)
+	if err != nil {
+		return fmt.Errorf("export (%d frames written to %s before it failed): %w", res.Frames, *out, err)
+	}
 	fmt.Fprintf(stdout, "exported %d frames as %s to %s (gap records in range: %d, damaged: %d, unsupported formats: %d)\n",
 		res.Frames, f, *out, res.Gaps, res.Corrupt, res.Unsupported)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
 	return nil
 }
 

@@ -1,12 +1,17 @@
 package archiver
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/framering/framering/internal/cli"
+)
 
 // The errors of the package, tested with errors.Is.
 var (
 	// ErrUsage is returned when the command line is wrong: an unknown
-	// subcommand, flag or value.
-	ErrUsage = errors.New("usage")
+	// subcommand, flag or value. It is the commands' one usage error,
+	// cli.ErrUsage (exit 2).
+	ErrUsage = cli.ErrUsage
 	// ErrState is returned when the archiver's sidecar state file cannot be
 	// understood.
 	ErrState = errors.New("archiver state file invalid")

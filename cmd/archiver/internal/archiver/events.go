@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/archive"
+	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/results"
 	"github.com/framering/framering/ringbuf"
 )
@@ -66,7 +67,7 @@ func ParseWindow(s string) (Window, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return Window{}, fmt.Errorf("%w: window %q: want a frame count or a duration", ErrUsage, s)
+		return Window{}, cli.Usagef("window %q: want a frame count or a duration", s)
 	}
 	return Window{Time: d}, nil
 }
@@ -832,15 +833,15 @@ type eventListing struct {
 	Status string `json:"status"`
 }
 
-func eventsCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events", stderr)
+func eventsCommand(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlagSet("events", "-dir DIR [-json]")
 	dir := fs.String("dir", "", "events archive `directory` (required)")
 	asJSON := fs.Bool("json", false, "one JSON object per event")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
 	if *dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	evs, err := archive.ReadEvents(*dir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/internal/cli"
 )
 
 // VerifyResult is what the verify subcommand reports. Its JSON keys are
@@ -240,15 +241,15 @@ func humanBytes(n uint64) string {
 }
 
 func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", stderr)
+	fs := newFlagSet("verify", "-dir DIR [-json] [-pattern]")
 	dir := fs.String("dir", "", "archive `directory` (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pattern := fs.Bool("pattern", false, "also check every frame's framering test-pattern stamp (archives of synthetic sources)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
 	if *dir == "" {
-		return fmt.Errorf("%w: -dir is required", ErrUsage)
+		return cli.Usagef("-dir is required")
 	}
 	res, err := Verify(ctx, *dir, *pattern)
 	if err != nil {

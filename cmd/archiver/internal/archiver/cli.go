@@ -214,7 +214,7 @@ func eventsGroup(e *EventStats) slog.Attr {
 	}
 	return slog.Group("events", "events", e.Events, "event_frames", e.Frames, "triggers", e.Triggers,
 		"triggers_merged", e.Merged, "triggers_held_off", e.HeldOff, "triggers_dropped", e.Dropped,
-		"triggers_stale", e.Stale, "pre_frames_missing", e.PreMissing)
+		"triggers_stale", e.Stale, "pre_frames_missing", e.PreMissing, "results_stream_errs", e.ResultsErr)
 }
 
 // lostKeys returns the cause names of a by-name count map in report order

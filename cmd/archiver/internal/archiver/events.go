@@ -121,7 +121,7 @@ type EventStats struct {
 	Dropped    uint64 `json:"triggers_dropped"`    // the trigger queue was full
 	Stale      uint64 `json:"triggers_stale"`      // of an epoch that ended, or older than the buffer
 	PreMissing uint64 `json:"pre_frames_missing"`  // pre-trigger frames no longer buffered
-	ResultsErr uint64 `json:"results_stream_errs"` // results lines refused (invalid)
+	ResultsErr uint64 `json:"results_stream_errs"` // results streams dropped for an invalid line or a read error
 }
 
 // bufFrame is a buffered copy of a frame.
@@ -226,15 +226,7 @@ func (r *recorder) frame(e uint64, m ringbuf.Meta, b []byte) error {
 	}
 	r.push(e, m, b)
 	cur := &r.buf[len(r.buf)-1]
-	for {
-		select {
-		case t := <-r.trig:
-			r.pending = append(r.pending, t)
-			continue
-		default:
-		}
-		break
-	}
+	r.drain()
 	if err := r.resolve(cur); err != nil {
 		return err
 	}
@@ -591,18 +583,22 @@ func (r *recorder) Stats() EventStats {
 	return s
 }
 
-// finish closes the open event at the end of the run (incomplete) and
-// the events file.
-func (r *recorder) finish() error {
+// drain moves the triggers sent so far into pending.
+func (r *recorder) drain() {
 	for {
 		select {
 		case t := <-r.trig:
 			r.pending = append(r.pending, t)
-			continue
 		default:
+			return
 		}
-		break
 	}
+}
+
+// finish closes the open event at the end of the run (incomplete) and
+// the events file.
+func (r *recorder) finish() error {
+	r.drain()
 	if n := len(r.buf); n > 0 {
 		if err := r.resolve(&r.buf[n-1]); err != nil {
 			r.log.Error("triggers at exit", "err", err)
@@ -689,7 +685,8 @@ func (r *recorder) followResults(ctx context.Context, path string) {
 			m, err := c.Next()
 			if err != nil {
 				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-					r.log.Warn("results stream", "err", err)
+					r.badRes.Add(1)
+					r.log.Warn("results stream refused (reconnecting)", "err", err)
 				}
 				break
 			}

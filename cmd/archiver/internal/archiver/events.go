@@ -345,8 +345,9 @@ func (r *recorder) find(t Trigger, cur *bufFrame) (int, bool, bool) {
 		return 0, false, false
 	}
 	if uint64(t.Epoch) != cur.epoch {
-		// A result for a run we never saw or that ended: stale unless it is
-		// for a newer run we have not reached (then it waits).
+		// A result for a run that ended or that the archiver has not seen
+		// yet: stale (counted; the analyzer runs behind the archiver's
+		// buffer, so a newer run's result before its first frame is rare).
 		return 0, false, true
 	}
 	if t.Seq > cur.meta.Seq {

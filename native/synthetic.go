@@ -14,8 +14,12 @@ package native
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
 //     its state is bufQueued or bufOutput.
 //  3. nextID == delivered + underruns + lost + (1 if a buffer is filling)
-//     + the lostBefore of the frames in outQ, lost being the faults
-//     injected without a buffer (Config.Faults) and a replay's gaps.
+//     + the lostBefore of the frames in outQ + pendingLost, lost being the
+//     faults injected without a buffer (Config.Faults) and a replay's gaps.
+//     A loss without a buffer goes into lost only when the frame after it
+//     is dequeued (or at Stop), so that Counters never show a loss ahead of
+//     frames delivered before it (the producer reads them before each
+//     publish: docs/LAYOUT.md, counters before the publish they explain).
 //  4. Every buffer holds a frame of the current geometry.
 //  5. avail and queued are wake-up hints with room for one token: a sender
 //     never blocks, a receiver re-checks the queue under mu after waking,
@@ -72,6 +76,9 @@ type Synthetic struct {
 	// plain fills the frames without defects when DefectEvery makes them
 	// sparse; set by Start before the acquisition goroutine starts.
 	plain *frame.Generator
+	// pendingLost: losses without a buffer since the last frame filled,
+	// handed to the next one (invariant 3). Guarded by mu.
+	pendingLost loss.Counts
 	// copies: frames a replay copied into buffers (one each). Guarded by mu.
 	copies uint64
 	// ended: a replay reached the end of its recording (Dequeue returns
@@ -109,10 +116,11 @@ type synBuffer struct {
 	state     bufState
 	allocated bool
 	info      FrameInfo
-	// lostBefore: a replay's gap before this frame, counted in lost when
-	// the frame is dequeued (or discarded), so that Counters never show a
-	// loss ahead of the frames before it.
-	lostBefore uint64
+	// lostBefore: the losses without a buffer (faults, a replay's gaps)
+	// just before this frame, counted in lost when the frame is dequeued
+	// (or discarded), so that Counters never show a loss ahead of the
+	// frames before it.
+	lostBefore loss.Counts
 }
 
 // fifo is a queue of buffer indices with room for MaxBuffers.
@@ -412,10 +420,13 @@ func (s *Synthetic) halt() {
 	for s.outQ.n > 0 {
 		i := s.outQ.pop()
 		s.bufs[i].state = bufAnnounced
-		s.lost[loss.ReplayGap] += s.bufs[i].lostBefore
-		s.bufs[i].lostBefore = 0
+		s.takeLost(i)
 		s.discarded++
 	}
+	for c, n := range s.pendingLost { // no frame follows them now
+		s.lost[c] += n
+	}
+	s.pendingLost = loss.Counts{}
 	s.acq = acqStopped
 	s.epoch++
 	s.stateCond.Broadcast()
@@ -467,6 +478,15 @@ func (s *Synthetic) run(cfg Config, gen *frame.Generator, stop <-chan struct{}, 
 			}
 		}
 	}
+}
+
+// takeLost moves buffer i's losses before it into lost (mu held): its
+// frame is being dequeued or discarded.
+func (s *Synthetic) takeLost(i int) {
+	for c, n := range s.bufs[i].lostBefore {
+		s.lost[c] += n
+	}
+	s.bufs[i].lostBefore = loss.Counts{}
 }
 
 // replay is the acquisition goroutine of a replay: for each recorded
@@ -527,7 +547,8 @@ func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{
 		first = false
 		s.mu.Lock()
 		s.nextID += rf.LostBefore
-		s.bufs[i].lostBefore = rf.LostBefore
+		s.bufs[i].lostBefore = loss.Counts{}
+		s.bufs[i].lostBefore[loss.ReplayGap] = rf.LostBefore
 		s.copies++
 		id := s.nextID
 		s.nextID++
@@ -561,7 +582,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		if f.Every != 0 && id%f.Every == f.Every-1 {
 			st, withBuffer := faultStatus(f.Cause)
 			if !withBuffer {
-				s.lost[f.Cause]++ // due while the "camera" was away: no buffer
+				s.pendingLost[f.Cause]++ // due while the "camera" was away: no buffer
 				s.mu.Unlock()
 				return
 			}
@@ -603,6 +624,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Length:    g.Size(),
 		Flags:     flags,
 	}
+	s.bufs[i].lostBefore, s.pendingLost = s.pendingLost, loss.Counts{}
 	s.bufs[i].state = bufOutput
 	s.outQ.push(i)
 	s.delivered++
@@ -638,8 +660,7 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 		case s.outQ.n > 0:
 			i := s.outQ.pop()
 			s.bufs[i].state = bufDelivered
-			s.lost[loss.ReplayGap] += s.bufs[i].lostBefore
-			s.bufs[i].lostBefore = 0
+			s.takeLost(i)
 			s.held++
 			info := s.bufs[i].info
 			more := s.outQ.n > 0

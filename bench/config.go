@@ -79,6 +79,12 @@ type Config struct {
 	GStreamerPayloads []int         `json:"gstreamer_payloads"`
 	GStreamerFrames   int           `json:"gstreamer_frames"`
 	GStreamerCap      time.Duration `json:"gstreamer_cap_ns"`
+	// GStreamer4K adds a 3840x2160 GRAY8 row to the GStreamer payloads.
+	GStreamer4K bool `json:"gstreamer_4k"`
+	// FramesrcPlugin (the directory holding libgstframering.so,
+	// clients/gstreamer) gives each GStreamer row a framesrc run on the
+	// same frame geometry (bench/run.sh builds it); empty: none.
+	FramesrcPlugin string `json:"-"`
 
 	EBPFFrames int `json:"ebpf_frames"`
 
@@ -105,23 +111,25 @@ type Config struct {
 // FullConfig is the full run: a few minutes on a 2-core machine.
 func FullConfig() Config {
 	return Config{
-		Mode:          "full",
-		Payloads:      []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
-		LatencyWaits:  []string{WaitPoll, WaitFutex},
-		LatencyFrames: 2000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 3 * time.Second,
+		Mode:         "full",
+		Payloads:     []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
+		LatencyWaits: []string{WaitPoll, WaitFutex, WaitLatency},
+		// 20,000 samples a row: p99.9 is then the 20th-worst value.
+		LatencyFrames: 20_000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 25 * time.Second,
 		ThroughputPayload: 8 * MiB, ThroughputConsumers: []int{1, 2, 4, 8},
-		ThroughputModes: []string{"lossless", "lossy"}, ThroughputReads: []string{ReadLease, ReadSum},
+		ThroughputModes: []string{"lossless", "lossy"}, ThroughputReads: []string{ReadLease, ReadWords, ReadSum},
 		SweepPayloads:    []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
 		ThroughputFrames: 5_000_000, ThroughputWarmup: 20, ThroughputDuration: 1500 * time.Millisecond,
 		Baselines:    []string{TransportSocket, TransportPipe},
 		ScalePayload: 64 * KiB, ScaleConsumers: []int{1, 2, 4, 8, 16}, ScaleWaits: []string{WaitFutex, WaitPoll},
 		ScaleFrames: 1000, ScaleInterval: 2 * time.Millisecond, ScaleDuration: 2 * time.Second,
-		PingFrames: 3000, PingInterval: time.Millisecond,
+		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
-		EBPFFrames: 500,
-		QuietBelow: 0.25,
-		Setup:      20 * time.Second, Grace: 5 * time.Second,
+		GStreamer4K: true,
+		EBPFFrames:  500,
+		QuietBelow:  0.25,
+		Setup:       20 * time.Second, Grace: 5 * time.Second,
 	}
 }
 
@@ -137,7 +145,7 @@ func QuickConfig() Config {
 	c.ScaleFrames, c.ScaleDuration = 200, 600*time.Millisecond
 	c.PingFrames = 500
 	c.MemcpyDuration = 60 * time.Millisecond
-	c.GStreamerPayloads, c.GStreamerFrames, c.GStreamerCap = []int{8 * MiB}, 150, 8*time.Second
+	c.GStreamerPayloads, c.GStreamerFrames, c.GStreamerCap, c.GStreamer4K = []int{8 * MiB}, 150, 8*time.Second, false
 	c.EBPFFrames = 200
 	return c
 }
@@ -171,7 +179,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, r := range c.ThroughputReads {
-		if r != ReadLease && r != ReadSum {
+		if r != ReadLease && r != ReadWords && r != ReadSum {
 			return fmt.Errorf("validate config: %w: read mode %q", errBadParams, r)
 		}
 	}

@@ -16,10 +16,20 @@
 //     immediately before Publish, stored in the frame's metadata) against
 //     the consumer's clock right after Next returns the lease, at a rate
 //     low enough that no queue forms, with a busy-polling consumer
-//     (Spin < 0) and with one sleeping on the futex.
+//     (Spin < 0), one sleeping on the futex, and one sleeping in the
+//     latency mode (ringbuf.Options.Latency, GOMAXPROCS=1). The producer
+//     paces with clock_nanosleep(TIMER_ABSTIME) (pace.go), not a Go timer.
+//     Each row sits beside the same run's floor: the cache-line ping for
+//     busy-poll, a C futex ping (cping/futex_ping.c, built with cc, same
+//     pacing) for the futex rows.
 //   - Throughput with the producer writing every byte of every frame, for
 //     several consumer counts, lossy and lossless, with consumers that only
-//     take the lease and consumers that checksum every byte (frame.Sum64).
+//     take the lease, that read every byte with a memory-bound word sum
+//     (wordSum), and that checksum every byte (frame.Sum64, the integrity
+//     check); lease-only rows also at a slot count whose working set fits
+//     the last-level cache, labelled.
+//   - Comparison with an earlier run (frbench -compare OLD): every common
+//     metric's ratio new/old.
 //   - Baselines in the same run: the same frames over a Unix stream socket
 //     and over a pipe (fanned out to as many receivers as the ring row has
 //     consumers), GStreamer shmsink/shmsrc when gst-launch-1.0 exists, and

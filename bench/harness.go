@@ -195,6 +195,9 @@ func (h *harness) ping(ctx context.Context) {
 	if _, w := h.loadNote(st, ""); w != "" {
 		h.warn("ping: " + w)
 	}
+	if slices.ContainsFunc(h.cfg.LatencyWaits, func(w string) bool { return w == WaitFutex || w == WaitLatency }) {
+		h.futexPing(ctx)
+	}
 }
 
 // ringRun runs one ring scenario: a producer and n consumers.
@@ -243,8 +246,14 @@ func (h *harness) latency(ctx context.Context) {
 				h.fail(label, err)
 				continue
 			}
-			if h.rep.Ping != nil {
-				row.FloorP50, row.FloorP99 = h.rep.Ping.OneWay.P50, h.rep.Ping.OneWay.P99
+			switch {
+			case wait != WaitPoll && h.rep.FutexPing != nil:
+				// A sleeping consumer's floor is a futex wake-up.
+				fp := h.rep.FutexPing.OneWay
+				row.FloorP50, row.FloorP99, row.FloorP999, row.Floor = fp.P50, fp.P99, fp.P999, "C futex ping"
+			case h.rep.Ping != nil:
+				pg := h.rep.Ping.OneWay
+				row.FloorP50, row.FloorP99, row.FloorP999, row.Floor = pg.P50, pg.P99, pg.P999, "cache-line ping"
 			}
 			if wait == WaitPoll {
 				row.Warning = h.oversubscribed(2)
@@ -321,6 +330,14 @@ func mergeLat(rs []result) (*hdr.Histogram, error) {
 type tputItem struct {
 	payload, consumers int
 	mode, read         string
+	slots              int // 0: the default, max(8, 2*consumers+2)
+}
+
+func (it tputItem) slotCount() int {
+	if it.slots > 0 {
+		return it.slots
+	}
+	return max(8, 2*it.consumers+2)
 }
 
 func (h *harness) throughputPlan() []tputItem {
@@ -333,13 +350,28 @@ func (h *harness) throughputPlan() []tputItem {
 	for _, n := range h.cfg.ThroughputConsumers {
 		for _, m := range h.cfg.ThroughputModes {
 			for _, r := range h.cfg.ThroughputReads {
-				add(tputItem{h.cfg.ThroughputPayload, n, m, r})
+				add(tputItem{h.cfg.ThroughputPayload, n, m, r, 0})
 			}
 		}
 	}
 	for _, p := range h.cfg.SweepPayloads {
 		for _, r := range h.cfg.ThroughputReads {
-			add(tputItem{p, 1, "lossless", r})
+			add(tputItem{p, 1, "lossless", r, 0})
+		}
+	}
+	// Lease-only rows measure the producer's fill across every slot: at
+	// the default slot count the working set of a large payload exceeds
+	// the last-level cache, so add the same row at a slot count whose
+	// working set fits it (labelled in the table).
+	llc := int(h.rep.Machine.LLCBytes)
+	if llc > 0 && slices.Contains(h.cfg.ThroughputReads, ReadLease) {
+		for _, p := range slices.Concat([]int{h.cfg.ThroughputPayload}, h.cfg.SweepPayloads) {
+			it := tputItem{p, 1, "lossless", ReadLease, 0}
+			fit := max(3, llc*3/4/p)
+			if it.slotCount()*p > llc && fit*p <= llc {
+				it.slots = fit
+				add(it)
+			}
 		}
 	}
 	return plan
@@ -350,10 +382,10 @@ func (h *harness) throughput(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		label := fmt.Sprintf("throughput %s x%d %s %s", sizeName(it.payload), it.consumers, it.mode, it.read)
+		label := fmt.Sprintf("throughput %s x%d %s %s %d slots", sizeName(it.payload), it.consumers, it.mode, it.read, it.slotCount())
 		h.log.Info("scenario", "name", label)
 		d := h.cfg.ThroughputDuration
-		prod := params{Payload: it.payload, Slots: max(8, 2*it.consumers+2), Frames: h.cfg.ThroughputFrames,
+		prod := params{Payload: it.payload, Slots: it.slotCount(), Frames: h.cfg.ThroughputFrames,
 			Warmup: h.cfg.ThroughputWarmup, DurationNs: int64(d), CapNs: h.capFor(d)}
 		cons := params{Mode: it.mode, Wait: WaitSpin, Read: it.read}
 		pr, cs, st, err := h.ringRun(ctx, label, prod, cons, it.consumers)
@@ -366,6 +398,7 @@ func (h *harness) throughput(ctx context.Context) {
 			h.fail(label, err)
 			continue
 		}
+		row.WorkingSet = workingSet(it.slotCount()*it.payload, h.rep.Machine.LLCBytes)
 		row.OtherLoad, row.Warning = h.loadNote(st, h.oversubscribed(it.consumers+1))
 		for _, mc := range h.rep.Memcpy {
 			if mc.Payload == it.payload {
@@ -388,8 +421,19 @@ func (h *harness) throughput(ctx context.Context) {
 	}
 }
 
+// workingSet labels a ring's payload working set against the LLC.
+func workingSet(bytes int, llc int64) string {
+	switch {
+	case llc <= 0:
+		return sizeName(bytes)
+	case int64(bytes) <= llc:
+		return fmt.Sprintf("%s, fits LLC %s", sizeName(bytes), sizeName(int(llc)))
+	}
+	return fmt.Sprintf("%s, exceeds LLC %s", sizeName(bytes), sizeName(int(llc)))
+}
+
 func throughputRow(it tputItem, pr result, cs []result) (ThroughputRow, error) {
-	row := ThroughputRow{Payload: it.payload, Consumers: it.consumers, Mode: it.mode, Read: it.read,
+	row := ThroughputRow{Payload: it.payload, Consumers: it.consumers, Mode: it.mode, Read: it.read, Slots: it.slotCount(),
 		Sent: pr.Frames, ProducerFPS: rate(pr), NoSlot: pr.NoSlot, Producer: procStat(pr)}
 	pub, err := decodeHist(pr.Pub)
 	if err != nil {
@@ -495,7 +539,7 @@ func (h *harness) scale(ctx context.Context) {
 			d := h.cfg.ScaleDuration
 			prod := params{Payload: h.cfg.ScalePayload, Slots: 2*n + 4, Frames: h.cfg.ScaleFrames, Warmup: 20,
 				DurationNs: int64(d), IntervalNs: int64(h.cfg.ScaleInterval), CapNs: h.capFor(d)}
-			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease}
+			cons := params{Mode: "lossy", Wait: wait, Read: ReadLease, PerFrame: true, Frames: h.cfg.ScaleFrames}
 			pr, cs, st, err := h.ringRun(ctx, label, prod, cons, n)
 			if err != nil {
 				h.fail(label, err)
@@ -514,6 +558,7 @@ func (h *harness) scale(ctx context.Context) {
 				continue
 			}
 			row.Latency = percentiles(lat)
+			row.LastAwake, row.AllSaw = lastAwake(cs)
 			row.MaxAllocs = row.Producer.AllocsPerFrame
 			for _, c := range cs {
 				st := procStat(c)
@@ -535,6 +580,34 @@ func (h *harness) scale(ctx context.Context) {
 			h.rep.Scale = append(h.rep.Scale, row)
 		}
 	}
+}
+
+// lastAwake is, per frame every consumer took, the latency of the last
+// consumer to take it (publish → the slowest consumer holds the lease),
+// and how many frames that is.
+func lastAwake(cs []result) (Percentiles, int) {
+	type agg struct {
+		n   int
+		max int64
+	}
+	by := map[int64]agg{}
+	for _, c := range cs {
+		for _, fl := range c.FrameLat {
+			a := by[fl[0]]
+			a.n++
+			a.max = max(a.max, fl[1])
+			by[fl[0]] = a
+		}
+	}
+	h := newHist()
+	all := 0
+	for _, a := range by {
+		if a.n == len(cs) {
+			record(h, a.max)
+			all++
+		}
+	}
+	return percentiles(h), all
 }
 
 // loadNote adds to a scenario's note when other processes were busy.

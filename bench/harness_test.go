@@ -103,6 +103,10 @@ func TestQuickEndToEnd(t *testing.T) {
 	if rep.Ping == nil || rep.Ping.OneWay.Count == 0 || rep.Ping.HalfRTT.Count == 0 {
 		t.Errorf("ping: %+v", rep.Ping)
 	}
+	// The C futex ping (cc is installed by scripts/setup.sh).
+	if rep.FutexPing == nil || rep.FutexPing.OneWay.Count == 0 {
+		t.Errorf("C futex ping: %+v (skipped: %q)", rep.FutexPing, rep.Skipped)
+	}
 
 	if want := len(cfg.Payloads) * len(cfg.LatencyWaits); len(rep.Latency) != want {
 		t.Errorf("latency rows: %d, want %d", len(rep.Latency), want)

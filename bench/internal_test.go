@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"log/slog"
@@ -117,15 +118,18 @@ func TestUsage(t *testing.T) {
 
 func sampleReport() *Report {
 	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26"}, Config: QuickConfig()}
-	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 400}}
+	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 500}}
+	rep.FutexPing = &FutexPingRow{OneWay: Percentiles{Count: 100, P50: 4000, P99: 30000}, Sent: 100}
 	for _, p := range []int{4 * KiB, 32 * MiB} {
 		rep.Latency = append(rep.Latency,
 			LatencyRow{Payload: p, Wait: WaitPoll, Latency: Percentiles{Count: 10, P50: 250, P99: 900}, Publish: Percentiles{Count: 10, P50: 50}},
-			LatencyRow{Payload: p, Wait: WaitFutex, Latency: Percentiles{Count: 10, P50: 7000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}})
+			LatencyRow{Payload: p, Wait: WaitFutex, Latency: Percentiles{Count: 10, P50: 7000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}},
+			LatencyRow{Payload: p, Wait: WaitLatency, Latency: Percentiles{Count: 10, P50: 5000, P99: 20000}, Publish: Percentiles{Count: 10, P50: 2000}})
 	}
 	rep.Throughput = []ThroughputRow{{Payload: 8 * MiB, Consumers: 1, Mode: "lossless", Read: ReadLease, Sent: 10, Received: []uint64{10},
 		FPS: 3000, SocketFPS: 300, VsSocket: 10, ConsumerStat: []ProcStat{{Role: roleRingConsumer}}}}
-	rep.Scale = []ScaleRow{{Consumers: 1, Wait: WaitFutex, Publish: Percentiles{P50: 1000}}, {Consumers: 16, Wait: WaitFutex, Publish: Percentiles{P50: 1500}}}
+	rep.Scale = []ScaleRow{{Consumers: 1, Wait: WaitFutex, Publish: Percentiles{P50: 1000}, Producer: ProcStat{CPUPerFrameNs: 10_000}},
+		{Consumers: 16, Wait: WaitFutex, Publish: Percentiles{P50: 5000}, Producer: ProcStat{CPUPerFrameNs: 15_000}}}
 	return rep
 }
 
@@ -135,10 +139,11 @@ func TestTargets(t *testing.T) {
 		"busy-poll handoff 4KiB":  true,
 		"busy-poll handoff 32MiB": true,
 		"flat":                    true,
-		"futex wake-up":           false,
+		"futex wake-up":           false, // 7 µs: 1.75× the C futex ping
+		"futex-latency wake-up":   true,  // 5 µs: 1.25×
 		"Unix-socket":             false,
 		"zero allocations":        true,
-		"publish cost with 16":    true,
+		"with 16 futex consumers": true, // CPU 1.5×, though Publish's wall time is 5×
 	}
 	got := evaluateTargets(rep)
 	for prefix, met := range want {
@@ -155,10 +160,13 @@ func TestTargets(t *testing.T) {
 			t.Errorf("no target %q in %+v", prefix, got)
 		}
 	}
-	rep.Latency[2].Latency.P50 = 400 // 32 MiB busy-poll
+	rep.Latency[3].Latency.P50 = 400  // 32 MiB busy-poll
+	rep.Latency[0].Latency.P99 = 1001 // 4 KiB busy-poll: above twice the ping's p99
+	rep.Latency[5].Latency.P50 = 6001 // 32 MiB latency mode: above 1.5× the C futex ping
 	rep.Throughput[0].ConsumerStat[0].Mallocs, rep.Throughput[0].ConsumerStat[0].AllocsPerFrame = 3, 0.3
 	for _, tg := range evaluateTargets(rep) {
-		if (strings.Contains(tg.Name, "32MiB") || strings.HasPrefix(tg.Name, "flat") || strings.Contains(tg.Name, "zero allocations")) && *tg.Met {
+		if (strings.Contains(tg.Name, "handoff 32MiB") || strings.Contains(tg.Name, "handoff 4KiB") || strings.HasPrefix(tg.Name, "flat") ||
+			strings.Contains(tg.Name, "zero allocations") || strings.HasPrefix(tg.Name, WaitLatency)) && *tg.Met {
 			t.Errorf("%s: met after the numbers got worse (%s)", tg.Name, tg.Detail)
 		}
 	}
@@ -201,6 +209,102 @@ func TestFormat(t *testing.T) {
 		if got := sizeName(n); got != want {
 			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// wordSum adds every byte's word, tail included: flipping any byte of the
+// payload changes it.
+func TestWordSumReadsEveryByte(t *testing.T) {
+	for _, n := range []int{0, 7, 64, 65, 200, 4096 + 13} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + 3)
+		}
+		base := wordSum(b)
+		for i := range b {
+			b[i]++
+			if wordSum(b) == base {
+				t.Fatalf("len %d: byte %d changed, sum did not", n, i)
+			}
+			b[i]--
+		}
+	}
+}
+
+// The lease-only row is planned again at a slot count whose working set
+// fits the LLC when the default one does not, and not otherwise.
+func TestThroughputPlanLLCRows(t *testing.T) {
+	cfg := FullConfig()
+	h := &harness{cfg: cfg, rep: &Report{Machine: Machine{LLCBytes: 32 * MiB}}}
+	var fit []tputItem
+	for _, it := range h.throughputPlan() {
+		if it.slots > 0 {
+			fit = append(fit, it)
+			if ws := it.slotCount() * it.payload; ws > 32*MiB || it.read != ReadLease {
+				t.Errorf("LLC row %+v: working set %d", it, ws)
+			}
+		}
+	}
+	// 8 MiB × 8 slots and 32 MiB × 8 slots exceed 32 MiB; 32 MiB × 3 cannot fit.
+	if len(fit) != 1 || fit[0].payload != 8*MiB || fit[0].slots != 3 {
+		t.Errorf("LLC-fitting rows: %+v", fit)
+	}
+	if got := workingSet(3*8*MiB, 32*MiB); got != "24MiB, fits LLC 32MiB" {
+		t.Errorf("working set label %q", got)
+	}
+}
+
+// Compare pairs the metrics both runs have and marks which way they moved.
+func TestCompare(t *testing.T) {
+	old, cur := sampleReport(), sampleReport()
+	cur.Latency[0].Latency.P50 = 500 // 4 KiB busy-poll: twice as slow
+	cur.Throughput[0].FPS = 6000     // twice as fast
+	cur.Scale = nil                  // not in the new run: left out
+	rows := Compare(old, cur)
+	byName := map[string]CompareRow{}
+	for _, r := range rows {
+		byName[r.Metric] = r
+	}
+	if r := byName["latency 4KiB busy-poll p50"]; r.Ratio != 2 || r.HigherBetter {
+		t.Errorf("latency row: %+v", r)
+	}
+	if r := byName["throughput 8MiB x1 lossless lease 0 slots fps"]; r.Ratio != 2 || !r.HigherBetter {
+		t.Errorf("throughput row: %+v", r)
+	}
+	for n := range byName {
+		if strings.HasPrefix(n, "scale") {
+			t.Errorf("%s compared though the new run has no scale rows", n)
+		}
+	}
+	md := CompareMarkdown("old/results.json", rows)
+	for _, s := range []string{"| latency 4KiB busy-poll p50 | 250 ns | 500 ns | 2.00× | worse |", "| 3000 | 6000 | 2.00× | better |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("comparison lacks %q:\n%s", s, md)
+		}
+	}
+	dir := t.TempDir()
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadReport(dir); err != nil || len(got.Latency) != len(old.Latency) {
+		t.Fatalf("LoadReport(dir): %v, %v", got, err)
+	}
+	if _, err := LoadReport(filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("LoadReport of a missing file: no error")
+	}
+}
+
+// lastAwake takes, per frame all consumers took, the slowest consumer's
+// latency, and ignores frames some consumer skipped.
+func TestLastAwake(t *testing.T) {
+	cs := []result{
+		{FrameLat: [][2]int64{{1, 100}, {2, 500}, {3, 100}}},
+		{FrameLat: [][2]int64{{1, 300}, {3, 900}}}, // skipped frame 2
+	}
+	p, n := lastAwake(cs)
+	if n != 2 || p.Count != 2 || p.Max < 899 || p.Max > 901 {
+		t.Fatalf("last awake %+v over %d frames, want frames 1 and 3, max 900", p, n)
 	}
 }
 
@@ -251,7 +355,7 @@ func TestGStreamerBaselineLeavesNothing(t *testing.T) {
 	}
 	before := deadShmAreas(t)
 	h := &harness{cfg: Config{GStreamerFrames: 50, GStreamerCap: time.Minute}, dir: t.TempDir(), log: slog.New(slog.DiscardHandler), rep: &Report{}}
-	row, err := h.gstRun(context.Background(), gst, 4*KiB)
+	row, err := h.gstRun(context.Background(), gst, 64, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,24 +76,33 @@ func Markdown(rep *Report) string {
 		p("## Floor: two-process cache-line ping (no ring)\n\n")
 		p("| | samples | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|\n")
 		p("| one-way (clock to clock) | %d | %s | %s | %s | %s |\n", pg.OneWay.Count, ns(pg.OneWay.P50), ns(pg.OneWay.P99), ns(pg.OneWay.P999), ns(pg.OneWay.Max))
-		p("| round trip / 2 | %d | %s | %s | %s | %s |\n\n", pg.HalfRTT.Count, ns(pg.HalfRTT.P50), ns(pg.HalfRTT.P99), ns(pg.HalfRTT.P999), ns(pg.HalfRTT.Max))
+		p("| round trip / 2 | %d | %s | %s | %s | %s |\n", pg.HalfRTT.Count, ns(pg.HalfRTT.P50), ns(pg.HalfRTT.P99), ns(pg.HalfRTT.P999), ns(pg.HalfRTT.Max))
+		if fp := rep.FutexPing; fp != nil {
+			p("| C futex ping: FUTEX_WAKE → woken process's clock, same pacing (%d of %d delivered; other load %.2f cores) | %d | %s | %s | %s | %s |\n",
+				fp.OneWay.Count, fp.Sent, fp.OtherLoad, fp.OneWay.Count, ns(fp.OneWay.P50), ns(fp.OneWay.P99), ns(fp.OneWay.P999), ns(fp.OneWay.Max))
+		}
+		p("\n")
 	}
 
 	if len(rep.Latency) > 0 {
 		p("## Handoff latency (publish → consumer sees the lease, one consumer, paced)\n\n")
-		p("| payload | consumer wait | frames | p50 | p99 | p99.9 | max | floor p50 | p50/floor | publish p50 | producer CPU/frame | consumer CPU/frame | allocs/frame P/C | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Floor: the same run's limit probe for the wait — the cache-line ping for busy-poll, the C futex ping (same pacing) for the futex waits.\n\n")
+		p("| payload | consumer wait | frames | p50 | p99 | p99.9 | max | floor | floor p50 / p99 / p99.9 | p50/floor | p99/floor | publish p50 | producer CPU/frame | consumer CPU/frame | allocs/frame P/C | note |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Latency {
-			fl, rel := "–", "–"
+			fname, fl, rel, rel99 := "–", "–", "–", "–"
 			if r.FloorP50 > 0 {
-				fl, rel = ns(r.FloorP50), fmt.Sprintf("%.1f×", float64(r.Latency.P50)/float64(r.FloorP50))
+				fname = r.Floor
+				fl = fmt.Sprintf("%s / %s / %s", ns(r.FloorP50), ns(r.FloorP99), ns(r.FloorP999))
+				rel = fmt.Sprintf("%.1f×", float64(r.Latency.P50)/float64(r.FloorP50))
+				rel99 = fmt.Sprintf("%.1f×", float64(r.Latency.P99)/float64(max(r.FloorP99, 1)))
 			}
 			cc, ca := 0.0, 0.0
 			for _, c := range r.Consumers {
 				cc, ca = max(cc, c.CPUPerFrameNs), max(ca, c.AllocsPerFrame)
 			}
-			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", sizeName(r.Payload), r.Wait, r.Latency.Count,
-				ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max), fl, rel, ns(r.Publish.P50),
+			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", sizeName(r.Payload), r.Wait, r.Latency.Count,
+				ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max), fname, fl, rel, rel99, ns(r.Publish.P50),
 				nsf(r.Producer.CPUPerFrameNs), nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca), r.Warning)
 		}
 		if bd := rep.Breakdown; bd != nil {
@@ -107,8 +116,9 @@ func Markdown(rep *Report) string {
 		p("## Throughput (producer writes every byte, flat out)\n\n")
 		p("Rates are frames per second delivered to each consumer (mean; lossless: equal to the producer's). Ratios compare with the same frames over a Unix stream socket and a pipe to as many receivers, whose receivers do read() only (`lease` rows) or read() and checksum (`sum` rows). Fill limit: the producer's fill bandwidth on one core divided by the frame size.\n\n")
 		p("Producer waits: share of the window the producer spent waiting for a free slot (lossless backpressure; the ring has no blocking wait for it, so the producer spins 1 ms, then sleeps).\n\n")
-		p("| payload | consumers | mode | read | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Read: `lease` takes the lease only; `words` reads every byte with a memory-bound word sum (eight independent accumulators); `sum` checksums every byte with frame.Sum64 and checks the stamp (integrity, a serial chain). Slots: the ring's slot count and its payload working set against the last-level cache.\n\n")
+		p("| payload | consumers | mode | read | slots | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Throughput {
 			cc, ca := 0.0, 0.0
 			for _, c := range r.ConsumerStat {
@@ -123,8 +133,8 @@ func Markdown(rep *Report) string {
 			if r.Corrupt > 0 {
 				note = strings.TrimPrefix(note+fmt.Sprintf("; %d CORRUPT frames", r.Corrupt), "; ")
 			}
-			p("| %s | %d | %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s / %s | %d / %s | %d | %s |\n",
-				sizeName(r.Payload), r.Consumers, r.Mode, r.Read, fps(r.FPS), r.GBps, fps(r.ProducerFPS),
+			p("| %s | %d | %s | %s | %d (%s) | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s / %s | %d / %s | %d | %s |\n",
+				sizeName(r.Payload), r.Consumers, r.Mode, r.Read, r.Slots, r.WorkingSet, fps(r.FPS), r.GBps, fps(r.ProducerFPS),
 				fps(r.SocketFPS), ratio(r.VsSocket), fps(r.PipeFPS), ratio(r.VsPipe), fps(r.FillLimitFPS),
 				nsf(r.Producer.CPUPerFrameNs), 100*r.Producer.Blocked, nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca),
 				r.Sent, strings.Join(rcv, ","), r.Lost, note)
@@ -142,8 +152,11 @@ func Markdown(rep *Report) string {
 				ra = max(ra, c.AllocsPerFrame)
 			}
 			read := "read()"
-			if r.Read == ReadSum {
+			switch r.Read {
+			case ReadSum:
 				read = "read()+sum"
+			case ReadWords:
+				read = "read()+words"
 			}
 			rcv := make([]string, len(r.Received))
 			for i, v := range r.Received {
@@ -170,21 +183,35 @@ func Markdown(rep *Report) string {
 
 	if len(rep.Scale) > 0 {
 		p("## Scale (paced frames, lossy consumers)\n\n")
-		p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Last awake: per frame every consumer took, publish → the last consumer holds the lease (frames counted in brackets). Producer CPU/frame: all threads of the producer process.\n\n")
+		p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | last awake p50 | last awake p99 | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Scale {
-			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
+			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s (%d) | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
 				ns(r.Publish.P50), ns(r.Publish.P99), ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max),
+				ns(r.LastAwake.P50), r.AllSaw, ns(r.LastAwake.P99),
 				ns(r.WorstP99), nsf(r.Producer.CPUPerFrameNs), nsf(r.ConsumerCPU), allocs(r.MaxAllocs), r.Lost, r.Warning)
 		}
 		p("\n")
 	}
 
 	if len(rep.GStreamer) > 0 {
-		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer)\n\n")
-		p("| payload | buffers | fps | GB/s | ring fps (1 lossless lease consumer) | ring/GStreamer | note |\n|---|---|---|---|---|---|---|\n")
+		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
+		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
-			p("| %s | %d / %d | %s | %.2f | %s | %s | %s |\n", sizeName(r.Payload), r.Received, r.Sent, fps(r.FPS), r.GBps, fps(r.RingFPS), ratio(r.VsRing), r.Note)
+			fr, ffps, fcpu, note := "-", "-", "-", r.Note
+			if f := r.Framesrc; f != nil {
+				fr, ffps, fcpu = fmt.Sprintf("%d / %d", f.Received, r.Sent), fps(f.FPS), ns(int64(f.CPUPerFrameNs))
+				if f.Note != "" {
+					note = strings.TrimPrefix(note+"; framesrc: "+f.Note, "; ")
+				}
+			}
+			ring := "–"
+			if r.RingFPS > 0 {
+				ring = fps(r.RingFPS)
+			}
+			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
+				r.Received, r.Sent, fps(r.FPS), r.GBps, ns(int64(r.CPUPerFrameNs)), fr, ffps, ratio(r.VsShm), fcpu, ring, ratio(r.VsRing), note)
 		}
 		p("\n")
 	}

@@ -87,6 +87,7 @@ func runPingSender(ctx context.Context, p params, _ *slog.Logger) (*result, erro
 	total := uint64(p.Warmup + p.Frames)
 	var u0 usage
 	var deadline int64
+	pace := newPacer(p.IntervalNs)
 	for i := uint64(1); i <= total; i++ {
 		measuring := i > uint64(p.Warmup)
 		if i == uint64(p.Warmup)+1 {
@@ -97,7 +98,7 @@ func runPingSender(ctx context.Context, p params, _ *slog.Logger) (*result, erro
 			break
 		}
 		if p.IntervalNs > 0 {
-			time.Sleep(time.Duration(p.IntervalNs))
+			pace.wait()
 		}
 		t := now()
 		w.ts.Store(uint64(t))

@@ -43,6 +43,10 @@ const (
 	WaitFutex = "futex"
 	// WaitSpin is the ring's default: spin 20µs, then sleep on the futex.
 	WaitSpin = "spin20us+futex"
+	// WaitLatency is WaitFutex in the ring's latency mode
+	// (ringbuf.Options.Latency): the consumer process runs with
+	// GOMAXPROCS=1 and sleeps in a raw futex wait.
+	WaitLatency = "futex-latency"
 )
 
 // Consumer read modes.
@@ -51,7 +55,12 @@ const (
 	// (the baselines' equivalent reads the bytes out of the kernel, which
 	// is the least a copying transport can do).
 	ReadLease = "lease"
-	// ReadSum checksums every byte with frame.Sum64.
+	// ReadWords reads every byte with a memory-bound kernel (wordSum:
+	// 64-bit words into eight independent accumulators), so the row
+	// measures the ring and memory, not a checksum's dependency chain.
+	ReadWords = "words"
+	// ReadSum checksums every byte with frame.Sum64 (the integrity check,
+	// a serial chain: about 4-5 GB/s, well below memory bandwidth).
 	ReadSum = "sum"
 )
 
@@ -73,6 +82,8 @@ type params struct {
 	Path       string `json:"path,omitempty"` // ring socket, or stream socket prefix
 	Transport  string `json:"transport,omitempty"`
 	Payload    int    `json:"payload,omitempty"`
+	Width      int    `json:"width,omitempty"` // ring producer: frame geometry (0: dims(Payload))
+	Height     int    `json:"height,omitempty"`
 	Slots      int    `json:"slots,omitempty"`
 	Consumers  int    `json:"consumers,omitempty"` // producer: consumers to wait for; sender: fan-out
 	Index      int    `json:"index,omitempty"`
@@ -87,6 +98,7 @@ type params struct {
 	HugePages  bool   `json:"huge_pages,omitempty"`
 	Split      bool   `json:"split,omitempty"`       // consumer: Wait and Borrow timed apart instead of Next
 	LockThread bool   `json:"lock_thread,omitempty"` // consumer: stay on one thread and report its tid
+	PerFrame   bool   `json:"per_frame,omitempty"`   // consumer: report each measured frame's latency (FrameLat; Frames bounds it)
 	Sizes      []int  `json:"sizes,omitempty"`       // memcpy
 	BufBytes   int    `json:"buf_bytes,omitempty"`
 }
@@ -112,15 +124,17 @@ type result struct {
 	LastNs  int64  `json:"last_ns"`
 	Cost    cost   `json:"cost"`
 	// Encoded HDR histograms (V2, base64): latency, publish and acquire cost.
-	Lat     string `json:"lat,omitempty"`
-	Pub     string `json:"pub,omitempty"`
-	Acq     string `json:"acq,omitempty"`
-	RTT     string `json:"rtt,omitempty"`
-	Borrow  string `json:"borrow,omitempty"` // split consumer: Wait's return → Borrow's
-	Seen    string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
-	Skipped uint64 `json:"skipped,omitempty"`
-	Missed  uint64 `json:"missed,omitempty"`
-	NoSlot  uint64 `json:"no_slot,omitempty"` // producer: frames that found no free slot at first
+	Lat    string `json:"lat,omitempty"`
+	Pub    string `json:"pub,omitempty"`
+	Acq    string `json:"acq,omitempty"`
+	RTT    string `json:"rtt,omitempty"`
+	Borrow string `json:"borrow,omitempty"` // split consumer: Wait's return → Borrow's
+	Seen   string `json:"seen,omitempty"`   // split consumer: publish → Wait's return
+	// FrameLat is [frame id, latency ns] per measured frame (PerFrame).
+	FrameLat [][2]int64 `json:"frame_lat,omitempty"`
+	Skipped  uint64     `json:"skipped,omitempty"`
+	Missed   uint64     `json:"missed,omitempty"`
+	NoSlot   uint64     `json:"no_slot,omitempty"` // producer: frames that found no free slot at first
 	// BlockedNs is the producer's time waiting for a free slot.
 	BlockedNs int64  `json:"blocked_ns,omitempty"`
 	Corrupt   uint64 `json:"corrupt,omitempty"`

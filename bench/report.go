@@ -14,6 +14,7 @@ type Report struct {
 	Finished   time.Time       `json:"finished"`
 	Memcpy     []MemcpyRow     `json:"memcpy"`
 	Ping       *PingRow        `json:"ping,omitempty"`
+	FutexPing  *FutexPingRow   `json:"futex_ping,omitempty"`
 	Latency    []LatencyRow    `json:"latency"`
 	Breakdown  *BreakdownRow   `json:"breakdown,omitempty"`
 	Throughput []ThroughputRow `json:"throughput"`
@@ -115,16 +116,20 @@ type PingRow struct {
 
 // LatencyRow is one handoff-latency scenario.
 type LatencyRow struct {
-	Payload   int         `json:"payload"`
-	Wait      string      `json:"wait"`
-	Latency   Percentiles `json:"latency"`
-	Publish   Percentiles `json:"publish"`
-	Acquire   Percentiles `json:"acquire"`
-	FloorP50  int64       `json:"floor_p50"`
-	FloorP99  int64       `json:"floor_p99"`
-	Producer  ProcStat    `json:"producer"`
-	Consumers []ProcStat  `json:"consumers"`
-	Warning   string      `json:"warning,omitempty"`
+	Payload int         `json:"payload"`
+	Wait    string      `json:"wait"`
+	Latency Percentiles `json:"latency"`
+	Publish Percentiles `json:"publish"`
+	Acquire Percentiles `json:"acquire"`
+	// The same run's floor for this wait: the cache-line ping for a
+	// polling consumer, the C futex ping for a sleeping one (Floor names it).
+	Floor     string     `json:"floor,omitempty"`
+	FloorP50  int64      `json:"floor_p50"`
+	FloorP99  int64      `json:"floor_p99"`
+	FloorP999 int64      `json:"floor_p999"`
+	Producer  ProcStat   `json:"producer"`
+	Consumers []ProcStat `json:"consumers"`
+	Warning   string     `json:"warning,omitempty"`
 	// OtherLoad is the CPU other processes used meanwhile (cores).
 	OtherLoad float64 `json:"other_load_cores"`
 }
@@ -145,6 +150,8 @@ type ThroughputRow struct {
 	Consumers    int         `json:"consumers"`
 	Mode         string      `json:"mode"`
 	Read         string      `json:"read"`
+	Slots        int         `json:"slots"`
+	WorkingSet   string      `json:"working_set"` // slots × payload, against the LLC
 	Sent         uint64      `json:"sent"`
 	Received     []uint64    `json:"received"`
 	ProducerFPS  float64     `json:"producer_fps"`
@@ -188,12 +195,16 @@ type BaselineRow struct {
 
 // ScaleRow is one consumer count.
 type ScaleRow struct {
-	Consumers     int         `json:"consumers"`
-	Wait          string      `json:"wait"`
-	Payload       int         `json:"payload"`
-	Frames        uint64      `json:"frames"`
-	Publish       Percentiles `json:"publish"`
-	Latency       Percentiles `json:"latency"` // all consumers merged
+	Consumers int         `json:"consumers"`
+	Wait      string      `json:"wait"`
+	Payload   int         `json:"payload"`
+	Frames    uint64      `json:"frames"`
+	Publish   Percentiles `json:"publish"`
+	Latency   Percentiles `json:"latency"` // all consumers merged
+	// LastAwake is, over the AllSaw frames every consumer took, the
+	// latency of the last consumer to take each.
+	LastAwake     Percentiles `json:"last_awake"`
+	AllSaw        int         `json:"all_saw"`
 	WorstP99      int64       `json:"worst_consumer_p99"`
 	Lost          uint64      `json:"lost"`
 	Producer      ProcStat    `json:"producer"`
@@ -205,9 +216,12 @@ type ScaleRow struct {
 	OtherLoad float64 `json:"other_load_cores"`
 }
 
-// GStreamerRow is one shmsink/shmsrc run.
+// GStreamerRow is one shmsink/shmsrc run, and the framesrc run on the
+// same geometry.
 type GStreamerRow struct {
 	Payload  int     `json:"payload"`
+	Width    int     `json:"width"`
+	Height   int     `json:"height"`
 	Sent     int     `json:"sent"`
 	Received int     `json:"received"`
 	FPS      float64 `json:"fps"`
@@ -217,6 +231,22 @@ type GStreamerRow struct {
 	RingFPS float64 `json:"ring_fps,omitempty"`
 	VsRing  float64 `json:"ring_vs_gstreamer,omitempty"`
 	Note    string  `json:"note,omitempty"`
+	// CPUPerFrameNs is the receiving gst-launch-1.0's CPU time (its
+	// start-up and the printing of every buffer included) per buffer.
+	CPUPerFrameNs float64 `json:"receiver_cpu_per_frame_ns"`
+	// Framesrc: producer (synthetic, free run) -> ring -> framesrc ->
+	// fakesink, measured the same way; VsShm is its rate over shmsrc's.
+	Framesrc *GStreamerRun `json:"framesrc,omitempty"`
+	VsShm    float64       `json:"framesrc_vs_shmsrc,omitempty"`
+}
+
+// GStreamerRun is one receiver's measurement.
+type GStreamerRun struct {
+	Received      int     `json:"received"`
+	CPUPerFrameNs float64 `json:"receiver_cpu_per_frame_ns"`
+	FPS           float64 `json:"fps"`
+	GBps          float64 `json:"gbps"`
+	Note          string  `json:"note,omitempty"`
 }
 
 // EBPFRow splits the futex wake-up latency with scheduler tracepoints.

@@ -28,7 +28,7 @@ func spinFor(wait string) (time.Duration, error) {
 	switch wait {
 	case WaitPoll:
 		return -1, nil
-	case WaitFutex:
+	case WaitFutex, WaitLatency:
 		return time.Nanosecond, nil
 	case WaitSpin, "":
 		return 0, nil
@@ -91,6 +91,9 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		return nil, fmt.Errorf("run ring producer: %w", err)
 	}
 	w, h := dims(p.Payload)
+	if p.Width > 0 && p.Height > 0 && p.Width*p.Height == p.Payload {
+		w, h = p.Width, p.Height
+	}
 	pp := &ringPublisher{prod: prod, f: newFiller(), capAt: capAt, payload: p.Payload, pub: newHist(), acq: newHist(),
 		meta: ringbuf.Meta{Width: uint32(w), Height: uint32(h), Stride: uint32(w), Format: frame.Mono8, Length: uint64(p.Payload)}}
 	res := &result{Role: p.Role}
@@ -123,6 +126,7 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	var u0 usage
 	var deadline int64
 	var lastSeq uint64
+	pace := newPacer(p.IntervalNs)
 	total := p.Warmup + p.Frames
 	for i := 0; i < total; i++ {
 		measuring := i >= p.Warmup
@@ -148,7 +152,7 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 			break
 		}
 		if p.IntervalNs > 0 {
-			time.Sleep(time.Duration(p.IntervalNs))
+			pace.wait()
 		}
 	}
 	u1 := endUsage()
@@ -294,9 +298,13 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	if err != nil {
 		return nil, fmt.Errorf("run ring consumer: %w", err)
 	}
+	if p.Wait == WaitLatency {
+		// The latency mode's recipe (ringbuf/latency.go): one P.
+		runtime.GOMAXPROCS(1)
+	}
 	r, err := attachRetry(ctx, ringbuf.Options{
 		SocketPath: p.Path, Consumer: fmt.Sprintf("frbench-%d", p.Index), Mode: mode,
-		Spin: spin, Prefault: true, MaxLeases: 2, Logger: log,
+		Spin: spin, Latency: p.Wait == WaitLatency, Prefault: true, MaxLeases: 2, Logger: log,
 	}, start+int64(20*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("run ring consumer: %w", err)
@@ -314,7 +322,11 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	}
 	lat := newHist()
 	res := &result{Role: p.Role, Index: p.Index, Tid: tid}
-	sum := p.Read == ReadSum
+	if p.PerFrame {
+		// Allocated here, appended to within capacity in the loop.
+		res.FrameLat = make([][2]int64, 0, p.Frames+1)
+	}
+	sum, words := p.Read == ReadSum, p.Read == ReadWords
 	var u0 usage
 	measuring := false
 	// Next gets a context without a Done channel: with one, Wait arms a
@@ -346,12 +358,18 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 			res.FirstNs = t
 		}
 		record(lat, t-m.Timestamp)
-		if sum {
+		if p.PerFrame && len(res.FrameLat) < cap(res.FrameLat) {
+			res.FrameLat = append(res.FrameLat, [2]int64{int64(m.FrameID), t - m.Timestamp})
+		}
+		switch {
+		case sum:
 			b := l.Bytes()
 			res.Sum ^= frame.Sum64(m.Seq, b)
 			if !stampOK(b, m.FrameID) {
 				res.Corrupt++
 			}
+		case words:
+			res.Sum ^= wordSum(l.Bytes())
 		}
 		if err := l.Release(); err != nil {
 			return nil, fmt.Errorf("run ring consumer: release: %w", err)

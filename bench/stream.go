@@ -216,7 +216,7 @@ func runStreamReceiver(ctx context.Context, p params, log *slog.Logger) (*result
 	defer stopCtx()
 	buf := make([]byte, p.Payload)
 	res := &result{Role: p.Role, Index: p.Index}
-	sum := p.Read == ReadSum
+	sum, words := p.Read == ReadSum, p.Read == ReadWords
 	lat := newHist()
 	var u0 usage
 	measuring := false
@@ -248,11 +248,14 @@ func runStreamReceiver(ctx context.Context, p params, log *slog.Logger) (*result
 		if len(buf) >= 24 {
 			record(lat, t-int64(binary.LittleEndian.Uint64(buf[8:])))
 		}
-		if sum {
+		switch {
+		case sum:
 			res.Sum ^= frame.Sum64(id, buf)
 			if !stampOK(buf, id) {
 				res.Corrupt++
 			}
+		case words:
+			res.Sum ^= wordSum(buf)
 		}
 		res.Frames++
 		res.LastNs = t

@@ -75,6 +75,10 @@ type Options struct {
 	// before sleeping on the ring's futex (0: ringbuf's default; negative:
 	// busy-poll and never sleep).
 	Spin time.Duration
+	// Latency is passed to ringbuf.Options.Latency: sleep in a raw futex
+	// wait holding the Go processor (for a process run with GOMAXPROCS=1
+	// whose one job is this consumer; see ringbuf.Options.Latency).
+	Latency bool
 	// From is the first sequence number wanted on the first attach
 	// (ringbuf.Options.From): 0 starts with the next frame published, 1
 	// with the oldest frame the ring still has. An archiver starting a new
@@ -149,7 +153,7 @@ func Attach(ctx context.Context, opts Options) (*Consumer, error) {
 	c := &Consumer{
 		opts: opts,
 		ropts: ringbuf.Options{Name: opts.Ring, SocketPath: opts.SocketPath, Consumer: opts.Name,
-			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, From: opts.From, Logger: opts.Logger},
+			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, Latency: opts.Latency, From: opts.From, Logger: opts.Logger},
 		log: opts.Logger.With("ring", ring, "consumer", opts.Name),
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())

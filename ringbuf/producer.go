@@ -232,10 +232,15 @@ type Producer struct {
 	pending   [dropsBeforeWords]Drop
 	lastState SourceState
 
-	lossless  atomic.Uint64 // bit per active lossless entry not evicted (the table is authoritative for consumers)
-	evicted   atomic.Uint64 // bit per evicted entry not yet released: its holds are ignored
-	closed    atomic.Bool   // set first by Close: the acquisition calls refuse from then on
-	closeMu   sync.RWMutex  // guards unmapped; Close holds it to unmap, Snapshot and friends read under it
+	lossless atomic.Uint64 // bit per active lossless entry not evicted (the table is authoritative for consumers)
+	evicted  atomic.Uint64 // bit per evicted entry not yet released: its holds are ignored
+	// noChain has a bit per entry whose consumer did not promise to pass
+	// wakes on (hello flags), plainObs counts such observers: while a
+	// sleeper might be one of them, Publish wakes every sleeper.
+	noChain   atomic.Uint64
+	plainObs  atomic.Int32
+	closed    atomic.Bool  // set first by Close: the acquisition calls refuse from then on
+	closeMu   sync.RWMutex // guards unmapped; Close holds it to unmap, Snapshot and friends read under it
 	unmapped  bool
 	final     Snapshot // taken by Close just before it unmaps, returned by Snapshot afterwards
 	closeOnce sync.Once
@@ -263,6 +268,7 @@ type peer struct {
 	name  string
 	mode  Mode
 	start uint64 // from the hello: first sequence wanted, 0 = next
+	chain bool   // from the hello: it passes futex wake-ups on
 	// welcomed is set under mu once the welcome was sent: notes (closing,
 	// evicted) go only to welcomed peers, or a note could arrive first and
 	// be read as the welcome.
@@ -725,12 +731,25 @@ func (p *Producer) Publish(s Slot, m Meta) (uint64, error) {
 	if p.lastState != SourceAcquiring {
 		p.Beat(SourceAcquiring)
 	}
-	// Wake only if someone sleeps.
-	if p.ctl.waiters().Load() != 0 {
+	// Wake only if someone sleeps: one sleeper when every possible one
+	// passes wakes on (it wakes more, docs/LAYOUT.md 8.2), else all.
+	// noChain is loaded after waiters: a consumer whose bit we see was
+	// registered (its noChain bit stored) before it was welcomed.
+	if w := p.ctl.waiters().Load(); w != 0 {
 		p.data.wake().Add(1)
-		shm.FutexWake(p.data.wake(), 0)
+		shm.FutexWake(p.data.wake(), p.wakeCount(w))
 	}
 	return seq, nil
+}
+
+// wakeCount is how many sleepers Publish wakes when the waiters mask is w:
+// chainFirst if every consumer with a bit in w and every observer passes
+// wakes on, else 0 (all).
+func (p *Producer) wakeCount(w uint64) int {
+	if w&p.noChain.Load() == 0 && p.plainObs.Load() == 0 {
+		return chainFirst
+	}
+	return 0
 }
 
 // Abort returns an acquired slot unpublished.

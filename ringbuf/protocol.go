@@ -64,10 +64,27 @@ const (
 	noteClosing = 2
 )
 
+// Hello flags (docs/LAYOUT.md 6.2).
+const (
+	// helloChainWake: the peer passes futex wake-ups on (section 9.5), so
+	// the producer may wake one sleeper instead of all.
+	helloChainWake = 1 << 0
+)
+
+// Wake fan-out (docs/LAYOUT.md 8.2 and 9.5): a producer whose sleepers all
+// chain wakes chainFirst of them; each woken chaining sleeper wakes
+// chainFanout more, so the last of n is woken after about log2(n) hops and
+// the publisher pays for one wake whatever n is.
+const (
+	chainFirst  = 1
+	chainFanout = 2
+)
+
 type hello struct {
 	version uint32
 	role    Role
 	mode    Mode
+	flags   uint32
 	name    string
 	start   uint64 // first sequence wanted; 0: the next frame published
 }
@@ -79,6 +96,7 @@ func (h hello) encode(b []byte) {
 	le.PutUint32(b[8:], h.version)
 	le.PutUint32(b[12:], uint32(h.role))
 	le.PutUint32(b[16:], uint32(h.mode))
+	le.PutUint32(b[20:], h.flags)
 	copy(b[24:24+maxNameLen], h.name)
 	le.PutUint64(b[56:], h.start)
 }
@@ -104,7 +122,8 @@ func decodeHello(b []byte) (hello, error) {
 	if err := checkMessage(b, magicHello, "hello"); err != nil {
 		return hello{}, err
 	}
-	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:])), start: le.Uint64(b[56:])}
+	h := hello{version: le.Uint32(b[8:]), role: Role(le.Uint32(b[12:])), mode: Mode(le.Uint32(b[16:])),
+		flags: le.Uint32(b[20:]), start: le.Uint64(b[56:])}
 	if h.role != RoleConsumer && h.role != RoleObserver {
 		return h, fmt.Errorf("decode hello: %w: role %d", ErrProtocol, h.role)
 	}

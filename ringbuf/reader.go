@@ -56,8 +56,22 @@ type Options struct {
 	// the slot count).
 	MaxLeases int
 	// Spin is how long Wait polls before it sleeps on the futex (default
-	// 20µs). A negative Spin busy-polls and never sleeps.
+	// 20µs). A negative Spin busy-polls and never sleeps. A polling Wait
+	// yields to the Go scheduler (runtime.Gosched) every YieldEvery, so
+	// that sysmon never has to preempt it with a signal.
 	Spin time.Duration
+	// Latency selects the latency mode of Wait's sleep: instead of a
+	// futex wait the Go scheduler knows about (which, on every wake-up,
+	// must find a P again and often wakes sysmon or another thread), the
+	// thread sleeps in a raw FUTEX_WAIT holding its P, for at most
+	// LatencyWaitTimeout at a time. While it sleeps, the Go runtime cannot
+	// stop the world (a garbage collection waits up to LatencyWaitTimeout)
+	// and the P runs no other goroutine, so it suits a consumer process
+	// whose one job is this ring, run with GOMAXPROCS=1 and its waiting
+	// goroutine on a locked, pinned thread (see PinThread, and README,
+	// "Performance"). It changes nothing else: polling, the waiter bit,
+	// and the wake-up protocol are the same.
+	Latency bool
 	// From is the first sequence number wanted. 0 (default) starts with
 	// the next frame published; 1 starts with the oldest frame the ring
 	// still has (a lossless consumer re-attaching to a restarted producer
@@ -72,6 +86,13 @@ type Options struct {
 	StallAfter time.Duration
 	// Logger receives notes from the producer (default slog.Default()).
 	Logger *slog.Logger
+
+	// noChain makes the Reader attach as a client that does not pass
+	// wakes on (tests: an older or other client).
+	noChain bool
+	// sleepTimeout replaces a consumer's 100 ms futex timeout (tests: a
+	// sleeper that only a wake-up ends).
+	sleepTimeout time.Duration
 }
 
 // Frame is a frame seen through Peek: metadata and a read-only view of the
@@ -103,6 +124,8 @@ type Reader struct {
 	stalled   atomic.Bool // Wait reported the producer stalled and has not seen it move since
 	closing   atomic.Bool
 	inflight  atomic.Int64 // calls currently inside the mappings (enter/exit)
+	lastYield atomic.Int64 // clock.Nanos() of Wait's last runtime.Gosched (local memory)
+	sleepers  atomic.Int32 // this Reader's goroutines inside Wait's sleep loop (mirrors waiting)
 	connDone  chan struct{}
 	closeOnce sync.Once
 
@@ -204,7 +227,11 @@ func (r *Reader) handshake(ctx context.Context) error {
 		r.conn.SetDeadline(time.Time{})
 	}
 	var b [msgSize]byte
-	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, name: r.opts.Consumer, start: r.opts.From}.encode(b[:])
+	flags := uint32(helloChainWake)
+	if r.opts.noChain {
+		flags = 0
+	}
+	hello{version: Version, role: r.opts.Role, mode: r.opts.Mode, flags: flags, name: r.opts.Consumer, start: r.opts.From}.encode(b[:])
 	// A failed send is not the end: a producer that refused us may have
 	// answered and closed; its welcome says why.
 	sendErr := r.conn.Send(b[:])
@@ -772,8 +799,22 @@ func (r *Reader) release1(l Lease) error {
 	return verdict
 }
 
+// YieldEvery is how often a polling Wait yields the processor with
+// runtime.Gosched (and how often a latency-mode Wait does before it
+// sleeps). sysmon preempts a goroutine that has run for 10 ms without a
+// scheduling event by sending its thread SIGURG; yielding twice as often
+// keeps a busy-polling consumer clear of those signals, at the cost of one
+// Gosched (about 100-300 ns on an unlocked thread) per YieldEvery.
+const YieldEvery = 5 * time.Millisecond
+
+// LatencyWaitTimeout is the longest a latency-mode Wait sleeps in one raw
+// futex wait (Options.Latency) before it re-checks its conditions: it is
+// also the longest it can hold up the Go runtime's stop-the-world.
+const LatencyWaitTimeout = time.Millisecond
+
 // Wait returns the newest published sequence number once it is greater
-// than after. It polls for Options.Spin, then sleeps on the ring's futex.
+// than after. It polls for Options.Spin, then sleeps on the ring's futex
+// (a raw futex wait with Options.Latency).
 // It returns early with ErrClosed, ErrProducerGone, ErrEvicted or the
 // context's error.
 func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
@@ -799,9 +840,11 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			if r.opts.Spin > 0 && clock.Nanos() > deadline {
+			now := clock.Nanos()
+			if r.opts.Spin > 0 && now > deadline {
 				break
 			}
+			r.maybeYield(now)
 			if i&(1<<16-1) == 1<<16-1 {
 				r.checkStall() // a busy-poller never sleeps: look now and then
 			}
@@ -811,6 +854,12 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 	r.setWaiting(true)
 	defer r.setWaiting(false)
 	for {
+		if r.opts.Latency {
+			// Yield before loading wake, never between that load and the
+			// sleep: a raw wait is scheduling-silent, so without this a
+			// sleeping consumer would be preempted by signal on a wake-up.
+			r.maybeYield(clock.Nanos())
+		}
 		w := r.wake.Load()
 		// Dekker with Publish: our waiter bit is stored (setWaiting), now
 		// load published; the producer stores published, then loads waiters.
@@ -825,13 +874,50 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		}
 		r.checkStall()
 		timeout := 100 * time.Millisecond
+		if r.opts.sleepTimeout > 0 {
+			timeout = r.opts.sleepTimeout
+		}
 		if r.entry < 0 {
 			timeout = time.Millisecond // observers have no waiter bit
 		}
-		if err := r.wake.Wait(w, timeout); err != nil {
+		var err error
+		if r.opts.Latency {
+			err = r.wake.WaitRaw(w, min(timeout, LatencyWaitTimeout))
+		} else {
+			err = r.wake.Wait(w, timeout)
+		}
+		if err != nil {
 			return 0, err
 		}
+		r.passWake(w)
 	}
+}
+
+// passWake keeps this Reader's promise (the hello's chain-wake flag,
+// docs/LAYOUT.md 9.5): once its sleep ended and wake moved past w, it wakes
+// chainFanout more sleepers, if any other consumer's waiter bit is set or
+// another of this Reader's goroutines sleeps (they share one bit); a lone
+// sleeper pays no system call. Extra wakes are harmless: a woken sleeper
+// re-checks, as after any futex wait.
+func (r *Reader) passWake(w uint32) {
+	if r.opts.noChain || r.wake.Load() == w {
+		return
+	}
+	if r.ctl.waiters().Load()&^r.bit == 0 && r.sleepers.Load() <= 1 {
+		return
+	}
+	r.wake.Wake(chainFanout)
+}
+
+// maybeYield calls runtime.Gosched if YieldEvery has passed since the
+// last yield of any of this Reader's waits (now is clock.Nanos()).
+func (r *Reader) maybeYield(now int64) {
+	last := r.lastYield.Load()
+	if now-last < int64(YieldEvery) {
+		return
+	}
+	r.lastYield.Store(now)
+	runtime.Gosched()
 }
 
 // ProducerState is how the producer looks from a consumer.
@@ -959,11 +1045,13 @@ func (r *Reader) setWaiting(on bool) {
 		return
 	}
 	if on {
+		r.sleepers.Add(1)
 		r.waiting++
 		if r.waiting == 1 && !r.gone.Load() {
 			r.ctl.waiters().Or(r.bit)
 		}
 	} else {
+		r.sleepers.Add(-1)
 		r.waiting--
 		// Once the connection ended the entry may already belong to
 		// another consumer: its waiter bit is no longer ours to clear (the

@@ -104,7 +104,7 @@ func (p *Producer) handle(c *shm.Conn) {
 		p.refuse(c, statusClosing, "ring closing", "pid", cred.Pid)
 		return
 	}
-	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1}
+	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1, chain: h.flags&helloChainWake != 0}
 	if h.role == RoleConsumer {
 		if err := p.register(pr); err != nil {
 			status := uint32(statusFull)
@@ -119,6 +119,9 @@ func (p *Producer) handle(c *shm.Conn) {
 		closing := p.closed.Load()
 		if !closing {
 			p.observers[pr] = struct{}{}
+			if !pr.chain {
+				p.plainObs.Add(1)
+			}
 		}
 		p.mu.Unlock()
 		if closing {
@@ -182,6 +185,12 @@ func (p *Producer) register(pr *peer) error {
 		return fmt.Errorf("consumer table full (%d)", MaxConsumers)
 	}
 	pr.entry, pr.pidfd = i, pidfd
+	// Before the welcome (so before the consumer can set its waiter bit).
+	if pr.chain {
+		p.noChain.And(^(uint64(1) << i))
+	} else {
+		p.noChain.Or(uint64(1) << i)
+	}
 	p.attaches++
 	pr.key = uint64(i) | p.attaches<<8
 	c := p.ctl
@@ -302,6 +311,9 @@ func (p *Producer) drop(pr *peer) {
 	defer p.mu.Unlock()
 	pr.conn.Close()
 	if pr.entry < 0 {
+		if _, ok := p.observers[pr]; ok && !pr.chain {
+			p.plainObs.Add(-1)
+		}
 		delete(p.observers, pr)
 		return
 	}
@@ -323,6 +335,7 @@ func (p *Producer) drop(pr *peer) {
 		}
 	}
 	p.ctl.waiters().And(^bit)
+	p.noChain.And(^bit)
 	p.data.detaches().Add(1)
 	clean := pr.bye.Load()
 	if !clean {

@@ -4,6 +4,21 @@ package shm
 // MAP_SHARED page is (inode, offset), so every process that maps the same
 // segment sleeps on the same queue. FUTEX_WAIT and FUTEX_WAKE only read the
 // word, so a read-only mapping suffices for both.
+//
+// Which system call entry each uses, and why:
+//
+//   - FUTEX_WAKE never blocks, so it goes through unix.RawSyscall6: no
+//     entersyscall/exitsyscall, so the waking goroutine keeps its P and
+//     no sysmon hand-off or idle-P search happens on the publish path.
+//   - Wait (FUTEX_WAIT through unix.Syscall6) tells the Go scheduler that
+//     the thread blocks: after a while sysmon hands its P to another
+//     thread, and on wake-up exitsyscall must find a P again. Right for a
+//     goroutine that shares its process with other work.
+//   - WaitRaw (unix.RawSyscall6) does not: the thread sleeps holding its P,
+//     and on wake-up the goroutine simply continues (the latency mode of
+//     ringbuf.Reader). While it sleeps, that P runs nothing else and the
+//     runtime's stop-the-world (GC) waits for the call to return, so it
+//     MUST be given a short timeout (RawWaitMax caps it).
 
 import (
 	"errors"
@@ -13,6 +28,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/framering/framering/clock"
 )
 
 const (
@@ -20,11 +37,26 @@ const (
 	futexWake = 1 // FUTEX_WAKE, shared
 )
 
+// RawWaitMax is the longest a WaitRaw sleeps, whatever timeout it is
+// given: it bounds how long a garbage collection's stop-the-world can be
+// held up by a thread sleeping in a raw futex wait.
+const RawWaitMax = 2 * time.Millisecond
+
 // Wait sleeps until the word is woken, its value is no longer val, or the
 // timeout passes (timeout <= 0 means no timeout). It reports nothing about
 // which happened: callers re-check their condition, as with any futex.
 func (w ReadUint32) Wait(val uint32, timeout time.Duration) error {
-	return futexWaitOn(w.p, val, timeout)
+	return futexWaitOn(w.p, val, timeout, false)
+}
+
+// WaitRaw is Wait through a raw system call (see the file comment): the
+// calling thread sleeps holding its P. timeout is capped to RawWaitMax
+// (and <= 0 means RawWaitMax).
+func (w ReadUint32) WaitRaw(val uint32, timeout time.Duration) error {
+	if timeout <= 0 || timeout > RawWaitMax {
+		timeout = RawWaitMax
+	}
+	return futexWaitOn(w.p, val, timeout, true)
 }
 
 // Wake wakes up to n waiters on the word (n <= 0: all).
@@ -32,34 +64,63 @@ func (w ReadUint32) Wake(n int) (int, error) { return futexWakeOn(w.p, n) }
 
 // FutexWait is Wait for a writable word.
 func FutexWait(p *atomic.Uint32, val uint32, timeout time.Duration) error {
-	return futexWaitOn(p, val, timeout)
+	return futexWaitOn(p, val, timeout, false)
 }
 
 // FutexWake wakes up to n waiters on a writable word (n <= 0: all).
 func FutexWake(p *atomic.Uint32, n int) (int, error) { return futexWakeOn(p, n) }
 
-func futexWaitOn(p *atomic.Uint32, val uint32, timeout time.Duration) error {
+func futexWaitOn(p *atomic.Uint32, val uint32, timeout time.Duration, raw bool) error {
 	var ts *unix.Timespec
+	var t unix.Timespec
 	if timeout > 0 {
-		t := unix.NsecToTimespec(int64(timeout))
+		t = unix.NsecToTimespec(int64(timeout))
 		ts = &t
 	}
-	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWait, uintptr(val),
-		uintptr(unsafe.Pointer(ts)), 0, 0)
+	var e unix.Errno
+	if raw {
+		_, _, e = unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWait, uintptr(val),
+			uintptr(unsafe.Pointer(ts)), 0, 0)
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWait, uintptr(val),
+			uintptr(unsafe.Pointer(ts)), 0, 0)
+	}
 	switch e {
 	case 0, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
 		return nil
 	}
-	return errors.Join(errors.New("futex wait"), e)
+	return errors.Join(errFutexWait, e)
 }
+
+var (
+	errFutexWait = errors.New("futex wait")
+	errFutexWake = errors.New("futex wake")
+)
 
 func futexWakeOn(p *atomic.Uint32, n int) (int, error) {
 	if n <= 0 || n > math.MaxInt32 {
 		n = math.MaxInt32
 	}
-	r, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWake, uintptr(n), 0, 0, 0)
+	// Raw: FUTEX_WAKE never sleeps (see the file comment).
+	r, _, e := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(p)), futexWake, uintptr(n), 0, 0, 0)
 	if e != 0 {
-		return 0, errors.Join(errors.New("futex wake"), e)
+		return 0, errors.Join(errFutexWake, e)
 	}
 	return int(r), nil
+}
+
+// SleepUntil sleeps until CLOCK_MONOTONIC reads monoNs (clock.Nanos), with
+// clock_nanosleep(TIMER_ABSTIME) on the calling thread through a raw
+// system call: no Go timer, so no other thread is woken to run it (the
+// pacing a C program gets from the same call). The thread keeps its P, so
+// the same caveat as WaitRaw applies: it is for pacing loops of a
+// process that does nothing else meanwhile (the bench's producer), and
+// sleeps at most RawWaitMax per call (it returns early then; callers loop).
+func SleepUntil(monoNs int64) {
+	if lim := clock.Nanos() + int64(RawWaitMax); monoNs > lim {
+		monoNs = lim
+	}
+	ts := unix.NsecToTimespec(monoNs)
+	unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME,
+		uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,6 +178,12 @@ func TestFutexAcrossMappings(t *testing.T) {
 	}()
 	time.Sleep(10 * time.Millisecond)
 	w.Store(1)
+	wakeUntil(t, w, done, "sleeper on the read-only mapping never woke")
+}
+
+// wakeUntil wakes w's sleepers every millisecond until done closes.
+func wakeUntil(t *testing.T, w *atomic.Uint32, done <-chan struct{}, failure string) {
+	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		if _, err := shm.FutexWake(w, 0); err != nil {
@@ -186,7 +193,7 @@ func TestFutexAcrossMappings(t *testing.T) {
 		case <-done:
 			return
 		case <-deadline:
-			t.Fatal("sleeper on the read-only mapping never woke")
+			t.Fatal(failure)
 		case <-time.After(time.Millisecond):
 		}
 	}

@@ -35,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/framering/framering/analysis"
@@ -43,6 +44,7 @@ import (
 	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
 	"github.com/framering/framering/results"
+	"github.com/framering/framering/ringbuf"
 )
 
 func main() {
@@ -84,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; none: off)")
 		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; none: off)")
 		publish   = fs.Bool("results", false, "publish each frame's result on the live results stream (RING.NAME.results in the runtime directory; docs/RESULTS.md)")
+		latency   = fs.Bool("latency", false, "latency mode: GOMAXPROCS=1 and a raw futex wait for frames (README, Performance)")
+		cpus      = fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
 	)
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "analyzer", err)
@@ -94,6 +98,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log, err := cli.NewLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return cli.Exit(stderr, "analyzer", err)
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err == nil {
+			err = ringbuf.PinProcess(list...)
+		}
+		if err != nil {
+			return cli.Exit(stderr, "analyzer", cli.Usagef("-cpus: %v", err))
+		}
+	}
+	if *latency {
+		// One P: a wake-up never searches for an idle P or wakes a thread.
+		runtime.GOMAXPROCS(1)
 	}
 	opts := analysis.Options{SkipStamp: *skipStamp, MinArea: *minArea, MaxDefects: *maxDef, Histogram: *histogram}
 	for _, th := range []struct {
@@ -117,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := inspect.Config{
 		Consumer: consumers.Options{Ring: *ring, SocketPath: *socket, Name: *name, Mode: mode, Copy: *copyMode,
-			Wait: *wait, Reattach: *reattach, Logger: log},
+			Wait: *wait, Reattach: *reattach, Latency: *latency, Logger: log},
 		Analysis: opts,
 		Frames:   *frames,
 		Duration: *duration,

@@ -6,6 +6,10 @@
 //
 //	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
+// -compare OLD (a results.json, or the directory holding one) prints, after
+// the run, each metric both runs have with its ratio new/old, and appends
+// that table to the new results.md.
+//
 // It re-executes itself for every process of every scenario (the
 // FRBENCH_ROLE environment variable selects the child's role). Exit status
 // (package internal/cli): 0, 1 when the bench failed, 2 for a usage error.
@@ -13,11 +17,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -60,12 +66,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output `directory` (none: ./bench-results/<timestamp>)")
 	only := fs.String("only", "", "comma-separated `sections` to run (none: all): "+strings.Join(bench.AllSections, ","))
 	noGst := fs.Bool("no-gst", false, "skip the GStreamer baseline")
+	plugin := fs.String("framesrc-plugin", "", "`directory` holding libgstframering.so (clients/gstreamer: make): adds framesrc runs to the GStreamer rows")
 	noEBPF := fs.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
 	huge := fs.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := fs.Bool("v", false, "debug logs (children too)")
 	quiet := fs.Duration("quiet", 0, "wait up to this `duration` before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
+	compare := fs.String("compare", "", "after the run, print each metric's ratio new/old against this earlier `results.json` (or its directory)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "frbench", err)
+	}
+	var old *bench.Report
+	if *compare != "" {
+		// Read before the run: a bad path fails at once, not minutes later.
+		var err error
+		if old, err = bench.LoadReport(*compare); err != nil {
+			return cli.Exit(stderr, "frbench", cli.Usagef("-compare: %v", err))
+		}
 	}
 	if *quiet < 0 {
 		return cli.Exit(stderr, "frbench", cli.Usagef("-quiet %v: want 0 or more", *quiet))
@@ -96,6 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, stdout
 	cfg.QuietWait = *quiet
+	cfg.FramesrcPlugin = *plugin
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
 	}
@@ -118,6 +135,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
+	if rep != nil && old != nil {
+		md := bench.CompareMarkdown(*compare, bench.Compare(old, rep))
+		fmt.Fprint(stdout, "\n"+md)
+		f, ferr := os.OpenFile(filepath.Join(rep.Config.OutDir, "results.md"), os.O_APPEND|os.O_WRONLY, 0)
+		if ferr == nil {
+			_, ferr = f.WriteString("\n" + md)
+			ferr = errors.Join(ferr, f.Close())
+		}
+		if ferr != nil {
+			log.Error("cannot append the comparison to results.md", "err", ferr)
+		}
+	}
 	if rep != nil {
 		fmt.Fprintf(stderr, "\nresults: %s/results.md, results.json, latency.png\n", rep.Config.OutDir)
 	}

@@ -118,8 +118,19 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	debug := fs.Bool("debug", false, "log at debug level")
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6061; off when empty)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
+	fs.BoolVar(&cfg.Latency, "latency", false, "latency mode: sleep for frames in a raw futex wait (README, Performance)")
+	cpus := fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
+	}
+	if *cpus != "" {
+		list, err := ringbuf.ParseCPUList(*cpus)
+		if err == nil {
+			err = ringbuf.PinProcess(list...)
+		}
+		if err != nil {
+			return cli.Usagef("-cpus: %v", err)
+		}
 	}
 	if cfg.Dir == "" {
 		return cli.Usagef("-dir is required")

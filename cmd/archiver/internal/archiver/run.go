@@ -62,6 +62,8 @@ type Config struct {
 	StatsInterval time.Duration
 	// Spin is passed to the consumer (0: ringbuf's default).
 	Spin time.Duration
+	// Latency is passed to the consumer (ringbuf.Options.Latency).
+	Latency bool
 	// Logger receives everything (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics, if not nil, exports the run's counters to Prometheus (see
@@ -248,7 +250,7 @@ func (a *archiver) loop(ctx context.Context) error {
 		c, err := consumers.Attach(ctx, consumers.Options{
 			Ring: a.cfg.Ring, SocketPath: a.cfg.SocketPath, Name: a.cfg.Name,
 			Mode: consumers.Lossless, Copy: a.cfg.Copy, Wait: a.cfg.Wait || !first,
-			Spin: a.cfg.Spin, Logger: a.log,
+			Spin: a.cfg.Spin, Latency: a.cfg.Latency, Logger: a.log,
 			// Every frame the ring still holds: a new archive starts with
 			// the oldest, a restarted archiver catches up on what was
 			// published while it was down (handle skips what it already has).

@@ -1,0 +1,116 @@
+package ringbuf_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/ringbuf"
+	"github.com/framering/framering/shm"
+)
+
+// A consumer in the latency mode sleeps (Spin of a nanosecond, so it
+// reaches the raw futex wait), is woken by every publish, allocates
+// nothing per frame, and is woken by Close.
+func TestLatencyModeWakesAndAllocatesNothing(t *testing.T) {
+	p := newRing(t, ringbuf.Config{Slots: 8})
+	r := attach(t, p, ringbuf.Options{Consumer: "lat", Spin: time.Nanosecond, Latency: true, Mode: ringbuf.Lossless})
+	ctx := testCtx(t)
+	got := make(chan uint64)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			l, err := r.Next(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			got <- l.Meta().Seq
+			l.Release()
+		}
+	}()
+	for i := uint64(1); i <= 20; i++ {
+		// Let the consumer fall asleep first now and then.
+		if i%4 == 0 {
+			waitSleeping(t, p)
+		}
+		publish(t, p, byte(i))
+		select {
+		case s := <-got:
+			if s != i {
+				t.Fatalf("got seq %d, want %d", s, i)
+			}
+		case err := <-errc:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("frame %d never delivered", i)
+		}
+	}
+	waitSleeping(t, p)
+	r.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ringbuf.ErrClosed) {
+			t.Fatalf("after Close: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close did not wake the latency-mode sleeper")
+	}
+
+	// Allocations per frame, same as the default mode.
+	r2 := attach(t, p, ringbuf.Options{Consumer: "lat2", Spin: time.Nanosecond, Latency: true})
+	if n := testing.AllocsPerRun(100, func() {
+		publish(t, p, 1)
+		l, err := r2.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release()
+	}); n != 0 {
+		t.Errorf("latency-mode next: %v allocs", n)
+	}
+}
+
+// waitSleeping waits until some consumer has its waiter bit set.
+func waitSleeping(t *testing.T, p *ringbuf.Producer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for ringbuf.WaitersForTest(p) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no consumer went to sleep")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// PinThread restricts the calling thread to the CPUs given and unpin puts
+// the previous set back; a CPU the process may not use is refused.
+func TestPinThread(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := shm.ThreadAffinity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := before[len(before)-1]
+	unpin, err := ringbuf.PinThread(cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := shm.ThreadAffinity(); !slices.Equal(now, []int{cpu}) {
+		t.Errorf("pinned to %d, thread may run on %v", cpu, now)
+	}
+	unpin()
+	if now, _ := shm.ThreadAffinity(); !slices.Equal(now, before) {
+		t.Errorf("after unpin: %v, want %v", now, before)
+	}
+	if _, err := ringbuf.PinThread(1023); !errors.Is(err, shm.ErrBadCPU) {
+		t.Errorf("cpu 1023: %v, want ErrBadCPU", err)
+	}
+	if _, err := ringbuf.PinThread(); !errors.Is(err, shm.ErrBadCPU) {
+		t.Errorf("no cpus: %v, want ErrBadCPU", err)
+	}
+}

@@ -1,0 +1,107 @@
+package shm
+
+// CPU affinity of the calling thread (sched_setaffinity), for consumers run
+// in the latency mode: ringbuf.PinThread is the user-facing helper.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrBadCPU is returned when a CPU set is empty or names a CPU this
+// process may not run on.
+var ErrBadCPU = errors.New("bad cpu set")
+
+// SetThreadAffinity restricts the calling OS thread to cpus (those of them
+// online and in the process's cpuset: the kernel's rule). The caller
+// must have locked its goroutine to the thread (runtime.LockOSThread), or
+// the setting applies to whichever goroutine the thread runs next.
+func SetThreadAffinity(cpus []int) error {
+	if len(cpus) == 0 {
+		return fmt.Errorf("set thread affinity: %w: no cpus", ErrBadCPU)
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		if c < 0 || c >= len(set)*64 {
+			return fmt.Errorf("set thread affinity: %w: cpu %d", ErrBadCPU, c)
+		}
+		set.Set(c)
+	}
+	// EINVAL: no CPU of the set is online and in this process's cpuset.
+	if err := unix.SchedSetaffinity(0, &set); errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("set thread affinity %v: %w: none of them is one this process may use", cpus, ErrBadCPU)
+	} else if err != nil {
+		return fmt.Errorf("set thread affinity: %w", err)
+	}
+	return nil
+}
+
+// ThreadAffinity returns the CPUs the calling OS thread may run on.
+func ThreadAffinity() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("thread affinity: %w", err)
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// SetProcessAffinity restricts every thread of this process to cpus (each
+// task in /proc/self/task; threads created later inherit the set from the
+// thread that creates them). As with SetThreadAffinity, CPUs of the set that
+// the process may not use are ignored if at least one remains.
+func SetProcessAffinity(cpus []int) error {
+	if err := SetThreadAffinity(cpus); err != nil {
+		return err
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("set process affinity: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// A thread may exit meanwhile (ESRCH): nothing to pin then.
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("set process affinity: thread %d: %w", tid, err)
+		}
+	}
+	return nil
+}
+
+// ParseCPUList parses a CPU list as taskset and /sys print it: "3",
+// "0,2", "4-7,9".
+func ParseCPUList(s string) ([]int, error) {
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= 1024 {
+			return nil, fmt.Errorf("parse cpu list %q: %w", s, ErrBadCPU)
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}

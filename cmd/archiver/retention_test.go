@@ -36,7 +36,8 @@ func dirBytes(dir string) int64 {
 // archive capped at 4 MiB with 1 MiB segments (on a tmpfs, to spare the
 // disk), for a few seconds, kills it with SIGKILL in the middle of its
 // deletions and starts it again: the archive never exceeds the cap by more
-// than one segment (plus its indexes), verifies OK at every check
+// than two segments (the one being written, the one being sealed) and
+// their indexes, verifies OK at every check
 // (deliberate deletions are not damage), and the archiver counts what it
 // deleted. FRAMERING_RETENTION_SECONDS sets the length (scripts/soak.sh
 // runs it for minutes).
@@ -125,9 +126,12 @@ func TestRetention(t *testing.T) {
 	if bad != "" {
 		t.Fatalf("verify failed during the run: %s", bad)
 	}
-	limit := int64(keep + seg + 64<<10) // the cap, the segment being written, the indexes
+	// The cap, the segment being written, the one rotated away from that
+	// the maintainer is still sealing (only sealed segments are deleted:
+	// on a loaded machine it lags a rotation behind), the indexes.
+	limit := int64(keep + 2*seg + 64<<10)
 	if maxSize > limit {
-		t.Fatalf("archive reached %d bytes, cap %d + one segment", maxSize, keep)
+		t.Fatalf("archive reached %d bytes, cap %d + two segments", maxSize, keep)
 	}
 	out, err := exec.Command(archiverBin, "verify", "-json", "-dir", dir).Output()
 	var rep map[string]any

@@ -77,11 +77,6 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // after "archiver NAME".
 func newFlagSet(name, usage string) *cli.FlagSet { return commandLine.FlagSet(name, usage) }
 
-// NewLogger returns the logger for -log-format (text or json) writing to w.
-func NewLogger(format string, w io.Writer, level slog.Level) (*slog.Logger, error) {
-	return cli.NewLogger(w, format, level.String())
-}
-
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "-ring NAME -dir DIR [flags]")
 	cfg := Config{}
@@ -115,7 +110,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&ev.TriggerSocket, "trigger-socket", "", "-record events: serve external triggers on this Unix `socket` (one JSON object per line); SIGUSR1 triggers too")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", 10*time.Second, "period of the stats log line (0: none)")
-	debug := fs.Bool("debug", false, "log at debug level")
+	logLevel := fs.String("log-level", "info", "log `level`: "+cli.LogLevels)
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6061; off when empty)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	fs.BoolVar(&cfg.Latency, "latency", false, "latency mode: sleep for frames in a raw futex wait (README, Performance)")
@@ -141,6 +136,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if cfg.Duration < 0 || cfg.StatsInterval < 0 {
 		return cli.Usagef("-duration and -stats-interval: want 0 or more")
 	}
+	log, err := cli.NewLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
 	if !cfg.Wait {
 		// Without -wait a missing ring ends the run: find that out before
 		// creating an archive directory, lock and segment for nothing.
@@ -148,15 +148,6 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("run archiver: %w", err)
 		}
 	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log, err := NewLogger(*logFormat, stderr, level)
-	if err != nil {
-		return err
-	}
-	cfg.Logger = log
 	switch *record {
 	case "all":
 		if ev.Results != "" || *analyzerName != "" || ev.TriggerSocket != "" {

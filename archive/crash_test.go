@@ -27,6 +27,8 @@ const (
 	envCodec = "FRAMERING_ARCHIVE_CODEC"
 	envSync  = "FRAMERING_ARCHIVE_SYNC"     // SyncPolicy.Records
 	envIval  = "FRAMERING_ARCHIVE_INTERVAL" // SyncPolicy.Interval (time.ParseDuration), empty for none
+	envKeep  = "FRAMERING_ARCHIVE_KEEP"     // Retention.MaxBytes, empty for none
+	envHold  = "FRAMERING_ARCHIVE_HOLD"     // "1": report "retiring" and pause after retention moved the manifest, before it deletes
 )
 
 // crashSegmentSize is small so that children rotate often and get killed
@@ -45,10 +47,22 @@ func TestCrashChild(t *testing.T) {
 	if s := os.Getenv(envIval); s != "" {
 		iv, _ = time.ParseDuration(s)
 	}
+	var ret archive.Retention
+	if s := os.Getenv(envKeep); s != "" {
+		ret.MaxBytes, _ = strconv.ParseInt(s, 10, 64)
+		ret.CheckEvery = time.Millisecond
+	}
+	if os.Getenv(envHold) == "1" {
+		archive.SetRetentionHook(func() {
+			fmt.Println("retiring")
+			time.Sleep(time.Second) // the parent kills it meanwhile
+		})
+	}
 	w, err := archive.Open(os.Getenv(envDir), archive.Options{
 		MaxSegmentSize: crashSegmentSize,
 		Codec:          archive.Codec(codec),
 		Sync:           archive.SyncPolicy{Records: every, Interval: iv},
+		Retention:      ret,
 	})
 	if err != nil {
 		fmt.Printf("error %v\n", err)

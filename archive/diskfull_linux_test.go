@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/internal/testmain"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/archive"
 )
@@ -86,7 +87,7 @@ func TestDiskFull(t *testing.T) {
 			if err := os.Remove(ballast); err != nil {
 				t.Fatal(err)
 			}
-			gseq, err := w.AppendGap(archive.Gap{FirstID: lost, LastID: lost, Count: 1, Cause: archive.CauseDiskFull})
+			gseq, err := w.AppendGap(archive.Gap{FirstID: lost, LastID: lost, Count: 1, Cause: loss.DiskFull})
 			if err != nil || gseq != stored {
 				t.Fatalf("gap after freeing space: seq %d, %v", gseq, err)
 			}
@@ -100,7 +101,7 @@ func TestDiskFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep = mustVerifyOK(t, dir)
-			if rep.Records != stored+4 || rep.GapRecords != 1 || rep.FramesLost != 1 || rep.Gaps[0].Gap.Cause != archive.CauseDiskFull {
+			if rep.Records != stored+4 || rep.GapRecords != 1 || rep.FramesLost != 1 || rep.Gaps[0].Gap.Cause != loss.DiskFull {
 				t.Fatalf("report %+v", rep)
 			}
 			for _, s := range rep.Segments {

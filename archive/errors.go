@@ -30,7 +30,7 @@ var ErrNotFound = errors.New("sequence not in archive")
 // ENOSPC or EDQUOT. Nothing of the record was kept: the partial write was cut
 // back, the archive is valid, the sequence number was not consumed, and the
 // Writer stays usable. The caller still owns the frame and must either retry
-// it later or record its loss with AppendGap and CauseDiskFull.
+// it later or record its loss with AppendGap and loss.DiskFull.
 var ErrDiskFull = errors.New("archive disk full")
 
 // ErrSync is returned when fsync of a segment fails after the record was

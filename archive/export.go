@@ -50,21 +50,27 @@ type ExportResult struct {
 	Unsupported int      // frames of a pixel format that cannot be exported, skipped
 }
 
-// Export writes the frames with seq in [from, to] to outDir (created if
-// needed), one file per frame named "seq<seq, 20 digits>-id<frame id>.<ext>".
-// It goes on past damaged records and unexportable formats and then returns
-// the files written together with an error matching ErrCorrupt or ErrFormat;
-// ErrNotFound if the range holds no record.
-func Export(dir string, from, to uint64, outDir string, format ExportFormat) (ExportResult, error) {
+// Export writes the frames sel selects to outDir (created if needed), one
+// file per frame named by its identity, ExportName. It goes on past damaged
+// records and unexportable formats and then returns the files written
+// together with an error matching ErrCorrupt or ErrFormat; ErrNotFound if
+// the selection holds no record, ErrAmbiguous if it names ring sequence
+// numbers of several epochs without saying which.
+func Export(dir string, sel Selection, outDir string, format ExportFormat) (ExportResult, error) {
 	var res ExportResult
-	if from > to || (format != ExportPNG && format != ExportTIFF) {
-		return res, fmt.Errorf("export %s: %w: seq %d..%d, format %v", dir, ErrInvalid, from, to, format)
+	if sel.From > sel.To || (format != ExportPNG && format != ExportTIFF) {
+		return res, fmt.Errorf("export %s: %w: %v, format %v", dir, ErrInvalid, sel, format)
 	}
 	r, err := OpenReader(dir)
 	if err != nil {
 		return res, fmt.Errorf("export: %w", err)
 	}
 	defer r.Close()
+	sp, err := r.locate(sel)
+	if err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	from, to := sp.firstRecord, sp.lastRecord
 	if err := r.Seek(from); err != nil {
 		return res, fmt.Errorf("export: %w", err)
 	}
@@ -89,6 +95,9 @@ func Export(dir string, from, to uint64, outDir string, format ExportFormat) (Ex
 		if rec.Seq > to {
 			break
 		}
+		if !sel.Records && (rec.Meta.Epoch != sp.epoch || rec.Meta.RingSeq < sel.From || rec.Meta.RingSeq > sel.To) {
+			continue // another epoch's record, or a ring drop's gap, inside the span
+		}
 		seen = true
 		if rec.Kind == KindGap {
 			res.Gaps++
@@ -100,7 +109,7 @@ func Export(dir string, from, to uint64, outDir string, format ExportFormat) (Ex
 			errs = append(errs, fmt.Errorf("export seq %d: %w", rec.Seq, err))
 			continue
 		}
-		name := filepath.Join(outDir, fmt.Sprintf("seq%020d-id%d.%s", rec.Seq, rec.Meta.FrameID, format))
+		name := filepath.Join(outDir, ExportName(rec, format))
 		if err := writeImage(name, img, format); err != nil {
 			return res, fmt.Errorf("export seq %d: %w", rec.Seq, err)
 		}
@@ -108,12 +117,23 @@ func Export(dir string, from, to uint64, outDir string, format ExportFormat) (Ex
 		res.Frames++
 	}
 	if !seen && len(errs) == 0 {
-		return res, fmt.Errorf("export %s: %w: no record in %d..%d", dir, ErrNotFound, from, to)
+		return res, fmt.Errorf("export %s: %w: no record for %v", dir, ErrNotFound, sel)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return res, fmt.Errorf("export %s: %w", dir, err)
 	}
 	return res, nil
+}
+
+// ExportName is the file name Export gives a frame record: its identity,
+// "<epoch, 16 hex digits>-<ring seq, at least 12 digits>.<ext>" (e.g.
+// "e4b9b481229e8ae3-000000000140.png"), or for a record without one (a
+// version 1 archive) "record<record seq, 20 digits>-id<frame id>.<ext>".
+func ExportName(rec Record, format ExportFormat) string {
+	if rec.Meta.Epoch == 0 && rec.Meta.RingSeq == 0 {
+		return fmt.Sprintf("record%020d-id%d.%s", rec.Seq, rec.Meta.FrameID, format)
+	}
+	return fmt.Sprintf("%016x-%012d.%s", rec.Meta.Epoch, rec.Meta.RingSeq, format)
 }
 
 func writeImage(name string, img image.Image, format ExportFormat) error {

@@ -57,6 +57,18 @@ func listSegments(dir string) ([]uint64, error) {
 	return out, nil
 }
 
+// dropSpare returns segs without a last segment that is an empty file: the
+// next segment a live writer pre-created (FORMAT.md, "Writing"), which holds
+// nothing until the writer rotates into it.
+func dropSpare(dir string, segs []uint64) []uint64 {
+	if n := len(segs); n > 0 {
+		if st, err := os.Stat(filepath.Join(dir, segName(segs[n-1]))); err == nil && st.Size() == 0 {
+			return segs[:n-1]
+		}
+	}
+	return segs
+}
+
 // syncDir fsyncs a directory so that file creations and renames in it are
 // durable.
 func syncDir(dir string) error {
@@ -74,14 +86,16 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// writeIndexFile replaces the index of segment segIndex at path with ents.
-// The index is derived data, so the file is rewritten in place: a crash
-// halfway leaves an index the next Open or reader rebuilds.
-func writeIndexFile(path string, segIndex uint64, ents []idxEntry) error {
-	b := make([]byte, idxHeaderSize+len(ents)*idxEntrySize)
-	encodeIndexHeader(b, segIndex)
+// writeIndexFile replaces the index of segment segIndex (of format version
+// ver) at path with ents and flags, and fsyncs it if sync is set. The index
+// is derived data, so the file is rewritten in place: a crash halfway
+// leaves an index the next Open or reader rebuilds.
+func writeIndexFile(path string, segIndex uint64, ver, flags uint16, ents []idxEntry, sync bool) error {
+	es := idxEntrySizeFor(ver)
+	b := make([]byte, idxHeaderSize+len(ents)*es)
+	encodeIndexHeader(b, segIndex, ver, flags)
 	for i, e := range ents {
-		encodeIndexEntry(b[idxHeaderSize+i*idxEntrySize:], e)
+		encodeIndexEntry(b[idxHeaderSize+i*es:], e, ver)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -91,6 +105,12 @@ func writeIndexFile(path string, segIndex uint64, ents []idxEntry) error {
 		f.Close()
 		_ = os.Truncate(path, 0) // an empty index is rebuilt; a torn one is too, this just frees space
 		return fmt.Errorf("write index %s: %w", filepath.Base(path), err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("sync index %s: %w", filepath.Base(path), err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write index %s: %w", filepath.Base(path), err)

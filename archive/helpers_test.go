@@ -35,7 +35,31 @@ func patternFrame(tb testing.TB, id uint64) (archive.Meta, []byte) {
 	if err := gen.Fill(buf, id); err != nil {
 		tb.Fatal(err)
 	}
-	return archive.Meta{FrameID: id, Timestamp: int64(id) * 1_000_000, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: g.Format}, buf
+	return archive.Meta{Epoch: testEpoch, RingSeq: id + 1, FrameID: id, Timestamp: int64(id) * 1_000_000, Width: g.Width, Height: g.Height, Stride: g.Stride, Format: g.Format}, buf
+}
+
+// testEpoch is the producer epoch of the pattern frames: ring seq = id + 1.
+const testEpoch = 0xe4b9b481229e8ae3
+
+// copyDir copies the files of src (no subdirectories) into a new temporary
+// directory and returns it.
+func copyDir(tb testing.TB, src string) string {
+	tb.Helper()
+	dst := tb.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dst
 }
 
 // checkFrame asserts that rec is pattern frame id, byte for byte.

@@ -18,7 +18,7 @@ package archive
 //     header's version field itself, which is checked before its CRC because
 //     the CRC's extent depends on the version).
 //
-// Segment header (64 bytes in version 1, little-endian):
+// Segment header (64 bytes in versions 1 and 2, little-endian):
 //
 //	 0                   8       10      12              16
 //	+-------------------+-------+-------+---------------+
@@ -28,8 +28,8 @@ package archive
 //	32 first seq (u64)           40 reserved, 20 zero bytes
 //	60 CRC32C of [0,60) ‖ [64,hsize) (u32)
 //
-// Record header (80 bytes in version 1), then the stored payload, then zero
-// padding to the next multiple of 8:
+// Record header (96 bytes in version 2, 80 in version 1), then the stored
+// payload, then zero padding to the next multiple of 8:
 //
 //	 0 magic "FRRC" (u32 0x43525246)   4 header length (u16)   6 kind (u16)
 //	 8 seq (u64)                       16 frame id (u64)
@@ -39,6 +39,11 @@ package archive
 //	56 stored payload length (u64)     64 raw payload length (u64)
 //	72 reserved (u32, zero)            76 CRC32C (u32) of
 //	   header[0,76) ‖ header[80,hlen) ‖ stored payload
+//	80 epoch (u64, version 2)          88 ring seq (u64, version 2)
+//
+// The record's "seq" (offset 8) is its place in the archive (the record
+// sequence number); a frame's identity is the ring's (epoch, ring seq),
+// which version 2 stores in every record.
 
 import (
 	"bytes"
@@ -48,11 +53,17 @@ import (
 	"math"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
-// FormatVersion is the segment and index format version this package writes
-// and the only one it reads.
-const FormatVersion = 1
+// FormatVersion is the segment and index format version this package
+// writes. It reads every version from MinFormatVersion up.
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest format version this package reads. A
+// version 1 segment has 80-byte record headers without the frame identity
+// (Meta.Epoch and Meta.RingSeq read back as 0) and 32-byte gap payloads.
+const MinFormatVersion = 1
 
 // MaxPayload is the largest raw or stored payload a record may carry (1 GiB).
 // It bounds what a reader allocates for a hostile file.
@@ -64,7 +75,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Segment header layout.
 const (
 	segMagic        = "FRARCSEG"
-	segHeaderSize   = 64 // written by version 1
+	segHeaderSize   = 64 // in versions 1 and 2
 	maxSegHeader    = 4096
 	offSegMagic     = 0
 	offSegVersion   = 8
@@ -75,14 +86,15 @@ const (
 	offSegFirstSeq  = 32
 	offSegReserved  = 40
 	offSegCRC       = 60
-	segKnownFlags   = 0 // version 1 defines no segment flags
+	segKnownFlags   = 0 // versions 1 and 2 define no segment flags
 	segReservedSize = offSegCRC - offSegReserved
 )
 
 // Record header layout.
 const (
 	recMagic        uint32 = 0x43525246 // "FRRC" in little-endian byte order
-	recHeaderSize          = 80         // written by version 1
+	recHeaderSize          = 96         // written by version 2
+	recHeaderSizeV1        = 80         // the smallest header a version 1 segment may hold
 	maxRecHeader           = 4096
 	offRecMagic            = 0
 	offRecHdrLen           = 4
@@ -100,30 +112,37 @@ const (
 	offRecRaw              = 64
 	offRecReserved2        = 72
 	offRecCRC              = 76
+	offRecEpoch            = 80 // version 2
+	offRecRingSeq          = 88 // version 2
 	recAlign               = 8
 	flagCodecMask   uint32 = 0xFF
 )
 
-// Gap payload layout (32 bytes).
+// Gap payload layout (48 bytes in version 2, the first 32 in version 1).
 const (
-	gapPayloadSize = 32
-	offGapFirst    = 0
-	offGapLast     = 8
-	offGapCount    = 16
-	offGapCause    = 24
-	offGapReserved = 28
+	gapPayloadSize   = 48
+	gapPayloadSizeV1 = 32
+	offGapFirst      = 0
+	offGapLast       = 8
+	offGapCount      = 16
+	offGapCause      = 24
+	offGapReserved   = 28
+	offGapFirstSeq   = 32 // version 2
+	offGapLastSeq    = 40 // version 2
 )
 
 // Compile-time layout checks: each index below is a constant that must be
 // exactly zero, or the array index is out of range and the build fails.
 var (
 	_ = [1]struct{}{}[segHeaderSize-(offSegCRC+4)]
-	_ = [1]struct{}{}[recHeaderSize-(offRecCRC+4)]
-	_ = [1]struct{}{}[gapPayloadSize-(offGapReserved+4)]
+	_ = [1]struct{}{}[recHeaderSizeV1-(offRecCRC+4)]
+	_ = [1]struct{}{}[recHeaderSize-(offRecRingSeq+8)]
+	_ = [1]struct{}{}[gapPayloadSizeV1-(offGapReserved+4)]
+	_ = [1]struct{}{}[gapPayloadSize-(offGapLastSeq+8)]
 	_ = [1]struct{}{}[len(segMagic)-offSegVersion]
 	_ = [1]struct{}{}[recHeaderSize%recAlign]
 	_ = [1]struct{}{}[segHeaderSize%recAlign]
-	_ = [1]struct{}{}[offRecStored%8+offRecRaw%8+offRecSeq%8+offSegIndex%8]
+	_ = [1]struct{}{}[offRecStored%8+offRecRaw%8+offRecSeq%8+offSegIndex%8+offRecEpoch%8+offRecRingSeq%8]
 )
 
 // Kind is the type of a record.
@@ -174,59 +193,21 @@ func (c Codec) String() string {
 
 func (c Codec) known() bool { return c <= CodecZstd }
 
-// Cause says why frames were lost.
-type Cause uint32
-
-// Causes of loss. Values are part of the format; unknown values read back
-// unchanged.
-const (
-	CauseUnknown      Cause = 0 // not said
-	CauseProducerDrop Cause = 1 // dropped at the producer (grabber overrun, no free slot)
-	CauseEvicted      Cause = 2 // overwritten in the ring before the archiver read it
-	CauseDiskFull     Cause = 3 // the archive's filesystem was full (ErrDiskFull)
-	CauseWriteError   Cause = 4 // another write error of the archive
-	CauseRejected     Cause = 5 // the frame was refused (bad metadata, too large)
-	CauseShutdown     Cause = 6 // in flight when the archiver stopped, or published while it was down
-	// The producer's own drop causes, as the ring counts them, and the
-	// losses a consumer of the ring sees:
-	CauseUnderrun        Cause = 7  // the frame grabber had no buffer queued when the frame was due
-	CauseSourceError     Cause = 8  // the source delivered an incomplete or failed frame
-	CauseProducerRestart Cause = 9  // lost while the producer restarted
-	CauseMissed          Cause = 10 // published, and overwritten before the archiver could borrow it
-)
-
-// String names the cause.
-func (c Cause) String() string {
-	switch c {
-	case CauseUnknown:
-		return "unknown"
-	case CauseProducerDrop:
-		return "dropped at producer"
-	case CauseEvicted:
-		return "evicted"
-	case CauseDiskFull:
-		return "disk full"
-	case CauseWriteError:
-		return "write error"
-	case CauseRejected:
-		return "rejected"
-	case CauseShutdown:
-		return "shutdown"
-	case CauseUnderrun:
-		return "grabber underrun"
-	case CauseSourceError:
-		return "source error"
-	case CauseProducerRestart:
-		return "producer restart"
-	case CauseMissed:
-		return "missed"
-	}
-	return "cause(" + itoa(uint64(c)) + ")"
-}
+// Cause says why frames were lost: a code of the one table of loss causes
+// (package loss, FORMAT.md "Loss causes"), shared by the ring, the
+// consumers and the archive. A gap record stores it as a u32; codes this
+// build does not know read back unchanged and print as "cause_N".
+type Cause = loss.Cause
 
 // Meta is what the archive keeps about a frame beside its bytes.
 type Meta struct {
-	FrameID   uint64       // the producer's frame id
+	// Epoch and RingSeq are the frame's identity: the producer run (the
+	// ring's epoch) and the ring sequence number it was published under.
+	// 0 means not known (a frame that did not come from a ring, or a
+	// record of a version 1 archive).
+	Epoch     uint64
+	RingSeq   uint64
+	FrameID   uint64       // the producer's frame id (a camera's block id: may wrap, not an identity)
 	Timestamp int64        // capture time, nanoseconds (the producer's clock)
 	Width     int          // pixels per row
 	Height    int          // rows
@@ -241,16 +222,25 @@ func (m Meta) Geometry() frame.Geometry {
 
 // Gap says that Count frames with ids in [FirstID, LastID] were lost for
 // Cause. Count is at most LastID-FirstID+1 (the lost ids need not be
-// contiguous).
+// contiguous). Epoch is the producer run they belong to, FirstSeq..LastSeq
+// the ring sequence numbers they had if they were published (frames a
+// consumer did not get or the archive did not keep); 0 when they never
+// were (the ring's own drops) or it is not known.
 type Gap struct {
-	FirstID uint64
-	LastID  uint64
-	Count   uint64
-	Cause   Cause
+	FirstID  uint64
+	LastID   uint64
+	Count    uint64
+	Cause    Cause
+	Epoch    uint64
+	FirstSeq uint64
+	LastSeq  uint64
 }
 
 func (g Gap) validate() bool {
 	if g.Count == 0 || g.LastID < g.FirstID {
+		return false
+	}
+	if g.LastSeq < g.FirstSeq || (g.FirstSeq == 0) != (g.LastSeq == 0) {
 		return false
 	}
 	span := g.LastID - g.FirstID // count <= span+1, written so it cannot overflow
@@ -267,7 +257,8 @@ type segHeader struct {
 	firstSeq uint64
 }
 
-// encodeSegHeader writes a version 1 header into dst[:segHeaderSize].
+// encodeSegHeader writes a header of the current version into
+// dst[:segHeaderSize].
 func encodeSegHeader(dst []byte, index uint64, created int64, firstSeq uint64) {
 	b := dst[:segHeaderSize]
 	clear(b)
@@ -300,8 +291,8 @@ func decodeSegHeader(b []byte) (segHeader, error) {
 		created:  int64(binary.LittleEndian.Uint64(b[offSegCreated:])),
 		firstSeq: binary.LittleEndian.Uint64(b[offSegFirstSeq:]),
 	}
-	if h.version != FormatVersion {
-		return segHeader{}, versionf("segment header: version %d, this reader knows %d", h.version, FormatVersion)
+	if h.version < MinFormatVersion || h.version > FormatVersion {
+		return segHeader{}, versionf("segment header: version %d, this reader knows %d..%d", h.version, MinFormatVersion, FormatVersion)
 	}
 	hs := uint64(h.hdrSize)
 	if hs < segHeaderSize || hs > maxSegHeader || hs%recAlign != 0 {
@@ -339,6 +330,8 @@ type recHeader struct {
 	stored    uint64
 	raw       uint64
 	crc       uint32
+	epoch     uint64 // version 2
+	ringSeq   uint64 // version 2
 }
 
 func (h *recHeader) codec() Codec { return Codec(h.flags & flagCodecMask) }
@@ -349,9 +342,9 @@ func (h *recHeader) size() uint64 { return align8(uint64(h.hdrLen) + h.stored) }
 
 func align8(n uint64) uint64 { return (n + recAlign - 1) &^ (recAlign - 1) }
 
-// encodeRecHeader writes a version 1 record header into dst[:recHeaderSize],
-// CRC field included: crc must already cover header[0,76) and the payload
-// (see recordCRC).
+// encodeRecHeader writes a record header of the current version into
+// dst[:recHeaderSize], CRC field included: crc must already cover
+// header[0,76) ‖ header[80,96) and the payload (see sealRecHeader).
 func encodeRecHeader(dst []byte, h *recHeader) {
 	b := dst[:recHeaderSize]
 	binary.LittleEndian.PutUint32(b[offRecMagic:], recMagic)
@@ -370,6 +363,8 @@ func encodeRecHeader(dst []byte, h *recHeader) {
 	binary.LittleEndian.PutUint64(b[offRecRaw:], h.raw)
 	binary.LittleEndian.PutUint32(b[offRecReserved2:], 0)
 	binary.LittleEndian.PutUint32(b[offRecCRC:], h.crc)
+	binary.LittleEndian.PutUint64(b[offRecEpoch:], h.epoch)
+	binary.LittleEndian.PutUint64(b[offRecRingSeq:], h.ringSeq)
 }
 
 // sealRecHeader encodes h into dst with its CRC computed over the header and
@@ -379,16 +374,27 @@ func sealRecHeader(dst []byte, h *recHeader, payload []byte) {
 	h.crc = 0
 	encodeRecHeader(dst, h)
 	crc := crc32.Update(0, castagnoli, dst[:offRecCRC])
+	crc = crc32.Update(crc, castagnoli, dst[recHeaderSizeV1:recHeaderSize])
 	h.crc = crc32.Update(crc, castagnoli, payload)
 	binary.LittleEndian.PutUint32(dst[offRecCRC:], h.crc)
 }
 
+// minRecHeader is the smallest record header a segment of version ver holds.
+func minRecHeader(ver uint16) uint64 {
+	if ver < 2 {
+		return recHeaderSizeV1
+	}
+	return recHeaderSize
+}
+
 // decodeRecHeader decodes the structural fields of the record header at the
-// start of b: magic, header length and payload lengths. It does not check
-// the CRC or the meaning of the fields; parseRecord does.
-func decodeRecHeader(b []byte) (recHeader, error) {
-	if uint64(len(b)) < recHeaderSize {
-		return recHeader{}, truncatedf("record header: %d bytes, need %d", len(b), recHeaderSize)
+// start of b, in a segment of version ver: magic, header length and payload
+// lengths. It does not check the CRC or the meaning of the fields;
+// parseRecord does.
+func decodeRecHeader(b []byte, ver uint16) (recHeader, error) {
+	minHdr := minRecHeader(ver)
+	if uint64(len(b)) < minHdr {
+		return recHeader{}, truncatedf("record header: %d bytes, need %d", len(b), minHdr)
 	}
 	if m := binary.LittleEndian.Uint32(b[offRecMagic:]); m != recMagic {
 		return recHeader{}, corruptf("record header: bad magic %#08x", m)
@@ -408,8 +414,12 @@ func decodeRecHeader(b []byte) (recHeader, error) {
 		raw:       binary.LittleEndian.Uint64(b[offRecRaw:]),
 		crc:       binary.LittleEndian.Uint32(b[offRecCRC:]),
 	}
-	if hl := uint64(h.hdrLen); hl < recHeaderSize || hl > maxRecHeader || hl%recAlign != 0 {
+	if hl := uint64(h.hdrLen); hl < minHdr || hl > maxRecHeader || hl%recAlign != 0 {
 		return recHeader{}, corruptf("record header: header length %d", hl)
+	}
+	if ver >= 2 {
+		h.epoch = binary.LittleEndian.Uint64(b[offRecEpoch:])
+		h.ringSeq = binary.LittleEndian.Uint64(b[offRecRingSeq:])
 	}
 	if h.stored > MaxPayload || h.raw > MaxPayload {
 		return recHeader{}, corruptf("record header: payload %d stored, %d raw, limit %d", h.stored, h.raw, MaxPayload)
@@ -421,22 +431,23 @@ func decodeRecHeader(b []byte) (recHeader, error) {
 // (rec holds at least hl+stored bytes).
 func recordCRC(rec []byte, hl, stored uint64) uint32 {
 	crc := crc32.Update(0, castagnoli, rec[:offRecCRC])
-	crc = crc32.Update(crc, castagnoli, rec[recHeaderSize:hl])
+	crc = crc32.Update(crc, castagnoli, rec[recHeaderSizeV1:hl])
 	return crc32.Update(crc, castagnoli, rec[hl:hl+stored])
 }
 
 // parseRecord validates the record at data[off:] completely and returns its
-// header. data is a whole segment (from byte 0), so offsets in errors are
-// file offsets. See the file comment for what "completely" means.
-func parseRecord(data []byte, off uint64) (recHeader, error) {
+// header. data is a whole segment (from byte 0) of format version ver, so
+// offsets in errors are file offsets. See the file comment for what
+// "completely" means.
+func parseRecord(data []byte, off uint64, ver uint16) (recHeader, error) {
 	n := uint64(len(data))
 	if off%recAlign != 0 {
 		return recHeader{}, corruptf("record at %d: misaligned", off)
 	}
-	if off > n || n-off < recHeaderSize {
-		return recHeader{}, truncatedf("record at %d: %d bytes left, need a %d-byte header", off, n-min(off, n), recHeaderSize)
+	if minHdr := minRecHeader(ver); off > n || n-off < minHdr {
+		return recHeader{}, truncatedf("record at %d: %d bytes left, need a %d-byte header", off, n-min(off, n), minHdr)
 	}
-	h, err := decodeRecHeader(data[off:])
+	h, err := decodeRecHeader(data[off:], ver)
 	if err != nil {
 		return recHeader{}, wrapAt(off, err)
 	}
@@ -452,14 +463,15 @@ func parseRecord(data []byte, off uint64) (recHeader, error) {
 	if !allZero(rec[hl+h.stored:]) {
 		return recHeader{}, corruptf("record at %d: padding not zero", off)
 	}
-	if err := checkRecordFields(&h, rec[offRecReserved1:offRecReserved1+4], rec[offRecReserved2:offRecReserved2+4], rec[hl:hl+h.stored]); err != nil {
+	if err := checkRecordFields(&h, rec[offRecReserved1:offRecReserved1+4], rec[offRecReserved2:offRecReserved2+4], rec[hl:hl+h.stored], ver); err != nil {
 		return recHeader{}, wrapAt(off, err)
 	}
 	return h, nil
 }
 
-// checkRecordFields checks the meaning of a record whose CRC matched.
-func checkRecordFields(h *recHeader, res1, res2, payload []byte) error {
+// checkRecordFields checks the meaning of a record whose CRC matched, in a
+// segment of version ver.
+func checkRecordFields(h *recHeader, res1, res2, payload []byte, ver uint16) error {
 	if !allZero(res1) || !allZero(res2) {
 		return corruptf("reserved bytes not zero")
 	}
@@ -482,15 +494,19 @@ func checkRecordFields(h *recHeader, res1, res2, payload []byte) error {
 			return corruptf("empty compressed payload")
 		}
 	case KindGap:
-		if h.width|h.height|h.stride|h.format != 0 || c != CodecNone || h.stored != gapPayloadSize || h.raw != gapPayloadSize {
+		gs := gapSize(ver)
+		if h.width|h.height|h.stride|h.format != 0 || c != CodecNone || h.stored != gs || h.raw != gs {
 			return corruptf("gap record with frame fields")
 		}
-		g, err := decodeGap(payload)
+		g, err := decodeGap(payload, ver)
 		if err != nil {
 			return err
 		}
 		if g.FirstID != h.frameID {
 			return corruptf("gap first id %d, header frame id %d", g.FirstID, h.frameID)
+		}
+		if g.FirstSeq != h.ringSeq {
+			return corruptf("gap first ring seq %d, header ring seq %d", g.FirstSeq, h.ringSeq)
 		}
 	default:
 		return versionf("unknown record kind %d", h.kind)
@@ -518,7 +534,16 @@ func checkFrameFields(sentinel error, width, height, stride uint64, f frame.Form
 	return nil
 }
 
-// encodeGap writes g into dst[:gapPayloadSize].
+// gapSize is the gap payload size in a segment of version ver.
+func gapSize(ver uint16) uint64 {
+	if ver < 2 {
+		return gapPayloadSizeV1
+	}
+	return gapPayloadSize
+}
+
+// encodeGap writes g into dst[:gapPayloadSize] (the current version; the
+// epoch goes into the record header).
 func encodeGap(dst []byte, g Gap) {
 	b := dst[:gapPayloadSize]
 	binary.LittleEndian.PutUint64(b[offGapFirst:], g.FirstID)
@@ -526,25 +551,39 @@ func encodeGap(dst []byte, g Gap) {
 	binary.LittleEndian.PutUint64(b[offGapCount:], g.Count)
 	binary.LittleEndian.PutUint32(b[offGapCause:], uint32(g.Cause))
 	binary.LittleEndian.PutUint32(b[offGapReserved:], 0)
+	binary.LittleEndian.PutUint64(b[offGapFirstSeq:], g.FirstSeq)
+	binary.LittleEndian.PutUint64(b[offGapLastSeq:], g.LastSeq)
 }
 
-// decodeGap decodes and checks a gap payload.
-func decodeGap(b []byte) (Gap, error) {
-	if len(b) != gapPayloadSize {
-		return Gap{}, corruptf("gap payload of %d bytes, want %d", len(b), gapPayloadSize)
+// decodeGap decodes and checks the gap payload of a segment of version
+// ver. Epoch is not in the payload: the caller sets it from the header.
+func decodeGap(b []byte, ver uint16) (Gap, error) {
+	if uint64(len(b)) != gapSize(ver) {
+		return Gap{}, corruptf("gap payload of %d bytes, want %d", len(b), gapSize(ver))
 	}
 	g := Gap{
 		FirstID: binary.LittleEndian.Uint64(b[offGapFirst:]),
 		LastID:  binary.LittleEndian.Uint64(b[offGapLast:]),
 		Count:   binary.LittleEndian.Uint64(b[offGapCount:]),
-		Cause:   Cause(binary.LittleEndian.Uint32(b[offGapCause:])),
 	}
-	if !allZero(b[offGapReserved:]) {
+	if ver >= 2 {
+		g.FirstSeq = binary.LittleEndian.Uint64(b[offGapFirstSeq:])
+		g.LastSeq = binary.LittleEndian.Uint64(b[offGapLastSeq:])
+	}
+	if !allZero(b[offGapReserved : offGapReserved+4]) {
 		return Gap{}, corruptf("gap reserved bytes not zero")
 	}
 	if !g.validate() {
-		return Gap{}, corruptf("gap of %d frames in ids %d..%d", g.Count, g.FirstID, g.LastID)
+		return Gap{}, corruptf("gap of %d frames in ids %d..%d, ring seqs %d..%d", g.Count, g.FirstID, g.LastID, g.FirstSeq, g.LastSeq)
 	}
+	// Cause codes are one byte everywhere else (the ring's drops_before,
+	// package loss): a larger value is a code space this reader does not
+	// know.
+	c := binary.LittleEndian.Uint32(b[offGapCause:])
+	if c > math.MaxUint8 {
+		return Gap{}, versionf("gap cause %d beyond the one-byte code space", c)
+	}
+	g.Cause = Cause(c)
 	return g, nil
 }
 

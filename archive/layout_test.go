@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // TestLayoutSizes pins the sizes FORMAT.md documents (the compile-time checks
@@ -17,10 +18,15 @@ func TestLayoutSizes(t *testing.T) {
 		got, want int
 	}{
 		{"segment header", segHeaderSize, 64},
-		{"record header", recHeaderSize, 80},
-		{"gap payload", gapPayloadSize, 32},
+		{"record header", recHeaderSize, 96},
+		{"record header, version 1", recHeaderSizeV1, 80},
+		{"record epoch offset", offRecEpoch, 80},
+		{"record ring seq offset", offRecRingSeq, 88},
+		{"gap payload", gapPayloadSize, 48},
+		{"gap payload, version 1", gapPayloadSizeV1, 32},
 		{"index header", idxHeaderSize, 32},
-		{"index entry", idxEntrySize, 16},
+		{"index entry", idxEntrySize, 40},
+		{"index entry, version 1", idxEntrySizeV1, 16},
 		{"record alignment", recAlign, 8},
 		{"segment CRC offset", offSegCRC, 60},
 		{"record CRC offset", offRecCRC, 76},
@@ -44,7 +50,7 @@ func TestSegmentHeaderBytes(t *testing.T) {
 	var b [segHeaderSize]byte
 	encodeSegHeader(b[:], 0x0102030405060708, -5, 0x1112131415161718)
 	le := binary.LittleEndian
-	if string(b[0:8]) != "FRARCSEG" || le.Uint16(b[8:]) != 1 || le.Uint16(b[10:]) != 64 || le.Uint32(b[12:]) != 0 ||
+	if string(b[0:8]) != "FRARCSEG" || le.Uint16(b[8:]) != 2 || le.Uint16(b[10:]) != 64 || le.Uint32(b[12:]) != 0 ||
 		le.Uint64(b[16:]) != 0x0102030405060708 || int64(le.Uint64(b[24:])) != -5 || le.Uint64(b[32:]) != 0x1112131415161718 {
 		t.Fatalf("header bytes % x", b)
 	}
@@ -63,48 +69,74 @@ func TestSegmentHeaderBytes(t *testing.T) {
 }
 
 func TestRecordBytes(t *testing.T) {
-	payload := []byte("0123456789abc") // 13 bytes: 3 bytes of padding after an 80-byte header
+	payload := []byte("0123456789abc") // 13 bytes: 3 bytes of padding after a 96-byte header
 	h := recHeader{kind: KindFrame, seq: 7, frameID: 9, timestamp: -1, width: 13, height: 1, stride: 13,
-		format: uint32(frame.Mono8), flags: uint32(CodecNone), stored: 13, raw: 13}
+		format: uint32(frame.Mono8), flags: uint32(CodecNone), stored: 13, raw: 13, epoch: 0xe4b9b481229e8ae3, ringSeq: 140}
 	rec := make([]byte, align8(recHeaderSize+13))
 	sealRecHeader(rec, &h, payload)
 	copy(rec[recHeaderSize:], payload)
 	le := binary.LittleEndian
-	if le.Uint32(rec[0:]) != 0x43525246 || le.Uint16(rec[4:]) != 80 || le.Uint16(rec[6:]) != 1 ||
+	if le.Uint32(rec[0:]) != 0x43525246 || le.Uint16(rec[4:]) != 96 || le.Uint16(rec[6:]) != 1 ||
 		le.Uint64(rec[8:]) != 7 || le.Uint64(rec[16:]) != 9 || int64(le.Uint64(rec[24:])) != -1 ||
 		le.Uint32(rec[32:]) != 13 || le.Uint32(rec[36:]) != 1 || le.Uint32(rec[40:]) != 13 ||
 		le.Uint32(rec[44:]) != 0x01080001 || le.Uint32(rec[48:]) != 0 || le.Uint32(rec[52:]) != 0 ||
-		le.Uint64(rec[56:]) != 13 || le.Uint64(rec[64:]) != 13 || le.Uint32(rec[72:]) != 0 {
-		t.Fatalf("record bytes % x", rec[:80])
+		le.Uint64(rec[56:]) != 13 || le.Uint64(rec[64:]) != 13 || le.Uint32(rec[72:]) != 0 ||
+		le.Uint64(rec[80:]) != 0xe4b9b481229e8ae3 || le.Uint64(rec[88:]) != 140 {
+		t.Fatalf("record bytes % x", rec[:96])
 	}
-	want := crc32.Update(crc32.Checksum(rec[:76], crc32.MakeTable(crc32.Castagnoli)), crc32.MakeTable(crc32.Castagnoli), payload)
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	want := crc32.Update(crc32.Update(crc32.Checksum(rec[:76], tab), tab, rec[80:96]), tab, payload)
 	if le.Uint32(rec[76:]) != want {
-		t.Fatal("record CRC is not CRC32C of header[0:76] then payload")
+		t.Fatal("record CRC is not CRC32C of header[0:76], header[80:96], then payload")
 	}
-	if len(rec) != 96 {
-		t.Fatalf("record of %d bytes, want 96", len(rec))
+	if len(rec) != 112 {
+		t.Fatalf("record of %d bytes, want 112", len(rec))
 	}
 	seg := make([]byte, segHeaderSize, segHeaderSize+len(rec))
 	encodeSegHeader(seg, 0, 0, 7)
 	seg = append(seg, rec...)
-	got, err := parseRecord(seg, segHeaderSize)
+	got, err := parseRecord(seg, segHeaderSize, FormatVersion)
 	if err != nil || got != h {
 		t.Fatalf("parse: %+v %v", got, err)
 	}
 
 	var g [gapPayloadSize]byte
-	encodeGap(g[:], Gap{FirstID: 1, LastID: 2, Count: 2, Cause: CauseEvicted})
-	if le.Uint64(g[0:]) != 1 || le.Uint64(g[8:]) != 2 || le.Uint64(g[16:]) != 2 || le.Uint32(g[24:]) != 2 || le.Uint32(g[28:]) != 0 {
+	encodeGap(g[:], Gap{FirstID: 1, LastID: 2, Count: 2, Cause: loss.Evicted, FirstSeq: 30, LastSeq: 31})
+	if le.Uint64(g[0:]) != 1 || le.Uint64(g[8:]) != 2 || le.Uint64(g[16:]) != 2 || le.Uint32(g[24:]) != 2 || le.Uint32(g[28:]) != 0 ||
+		le.Uint64(g[32:]) != 30 || le.Uint64(g[40:]) != 31 {
 		t.Fatalf("gap bytes % x", g)
 	}
 
 	var ib [idxHeaderSize + idxEntrySize]byte
-	encodeIndexHeader(ib[:], 3)
-	encodeIndexEntry(ib[idxHeaderSize:], idxEntry{seq: 5, off: 64})
-	if string(ib[:8]) != "FRARCIDX" || le.Uint16(ib[8:]) != 1 || le.Uint16(ib[10:]) != 32 || le.Uint16(ib[12:]) != 16 ||
-		le.Uint64(ib[16:]) != 3 || le.Uint32(ib[28:]) != crc32.Checksum(ib[:28], crc32.MakeTable(crc32.Castagnoli)) ||
-		le.Uint64(ib[32:]) != 5 || le.Uint64(ib[40:]) != 64 {
+	encodeIndexHeader(ib[:], 3, FormatVersion, idxSealed)
+	encodeIndexEntry(ib[idxHeaderSize:], idxEntry{seq: 5, off: 64, epoch: 9, ringSeq: 6}, FormatVersion)
+	if string(ib[:8]) != "FRARCIDX" || le.Uint16(ib[8:]) != 2 || le.Uint16(ib[10:]) != 32 || le.Uint16(ib[12:]) != 40 ||
+		le.Uint16(ib[14:]) != 1 || le.Uint64(ib[16:]) != 3 || le.Uint32(ib[28:]) != crc32.Checksum(ib[:28], tab) ||
+		le.Uint64(ib[32:]) != 5 || le.Uint64(ib[40:]) != 64 || le.Uint64(ib[48:]) != 9 || le.Uint64(ib[56:]) != 6 ||
+		le.Uint32(ib[64:]) != crc32.Checksum(ib[32:64], tab) || le.Uint32(ib[68:]) != 0 {
 		t.Fatalf("index bytes % x", ib)
+	}
+}
+
+// TestVersion1Bytes reads the version 1 archive in testdata (written by the
+// version 1 writer) at the offsets FORMAT.md gives for version 1.
+func TestVersion1Bytes(t *testing.T) {
+	seg := v1Segment(t)
+	le := binary.LittleEndian
+	if le.Uint16(seg[8:]) != 1 || le.Uint16(seg[offSegHdrSize:]) != 64 {
+		t.Fatalf("not a version 1 segment: % x", seg[:16])
+	}
+	h, err := decodeSegHeader(seg)
+	if err != nil || h.version != 1 {
+		t.Fatalf("decode: %+v %v", h, err)
+	}
+	r, err := parseRecord(seg, segHeaderSize, 1)
+	if err != nil || r.hdrLen != 80 || r.kind != KindFrame || r.epoch != 0 || r.ringSeq != 0 {
+		t.Fatalf("first record: %+v %v", r, err)
+	}
+	// As version 2, the same bytes are refused: an 80-byte header is too short.
+	if _, err := parseRecord(seg, segHeaderSize, 2); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a version 1 record parsed as version 2: %v", err)
 	}
 }
 
@@ -140,7 +172,8 @@ func TestDecoderSentinels(t *testing.T) {
 		{"valid", segWith(t, nil), nil},
 		{"bad magic", segWith(t, func(r []byte, _ *recHeader) { r[0] = 'X' }), ErrCorrupt},
 		{"bad CRC", segWith(t, func(r []byte, _ *recHeader) { r[recHeaderSize+3] ^= 1 }), ErrCorrupt},
-		{"header length odd", segWith(t, func(r []byte, _ *recHeader) { le.PutUint16(r[offRecHdrLen:], 81) }), ErrCorrupt},
+		{"header length odd", segWith(t, func(r []byte, _ *recHeader) { le.PutUint16(r[offRecHdrLen:], 97) }), ErrCorrupt},
+		{"version 1 header length", segWith(t, func(r []byte, _ *recHeader) { le.PutUint16(r[offRecHdrLen:], 80) }), ErrCorrupt},
 		{"stored past end", segWith(t, func(r []byte, _ *recHeader) { le.PutUint64(r[offRecStored:], 1000) }), ErrTruncated},
 		{"stored over limit", segWith(t, func(r []byte, _ *recHeader) { le.PutUint64(r[offRecStored:], MaxPayload+1) }), ErrCorrupt},
 		{"unknown codec", segWith(t, func(r []byte, _ *recHeader) { le.PutUint32(r[offRecFlags:], 7); reseal(r) }), ErrVersion},
@@ -152,7 +185,7 @@ func TestDecoderSentinels(t *testing.T) {
 		{"short payload", segWith(t, nil)[:segHeaderSize+recHeaderSize+8], ErrTruncated},
 	}
 	for _, c := range cases {
-		_, err := parseRecord(c.seg, segHeaderSize)
+		_, err := parseRecord(c.seg, segHeaderSize, FormatVersion)
 		if c.want == nil && err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -171,26 +204,29 @@ func TestDecoderSentinels(t *testing.T) {
 	sealRecHeader(rec, &h, payload)
 	seg := append(make([]byte, segHeaderSize), rec...)
 	encodeSegHeader(seg, 0, 0, 0)
-	if _, err := parseRecord(seg, segHeaderSize); err != nil {
+	if _, err := parseRecord(seg, segHeaderSize, FormatVersion); err != nil {
 		t.Fatal(err)
 	}
 	seg[len(seg)-1] = 1
-	if _, err := parseRecord(seg, segHeaderSize); !errors.Is(err, ErrCorrupt) {
+	if _, err := parseRecord(seg, segHeaderSize, FormatVersion); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("padding: %v", err)
 	}
-	if _, err := parseRecord(seg, segHeaderSize+4); !errors.Is(err, ErrCorrupt) {
+	if _, err := parseRecord(seg, segHeaderSize+4, FormatVersion); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("misaligned: %v", err)
 	}
-	if _, err := parseRecord(seg, 1<<62); !errors.Is(err, ErrTruncated) {
+	if _, err := parseRecord(seg, 1<<62, FormatVersion); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("offset past end: %v", err)
 	}
 
 	// Segment header.
 	hb := make([]byte, segHeaderSize)
 	encodeSegHeader(hb, 1, 2, 3)
-	v2 := append([]byte(nil), hb...)
-	le.PutUint16(v2[offSegVersion:], 2)
-	le.PutUint32(v2[offSegCRC:], crc32.Checksum(v2[:offSegCRC], castagnoli))
+	v3 := append([]byte(nil), hb...)
+	le.PutUint16(v3[offSegVersion:], 3)
+	le.PutUint32(v3[offSegCRC:], crc32.Checksum(v3[:offSegCRC], castagnoli))
+	v0 := append([]byte(nil), hb...)
+	le.PutUint16(v0[offSegVersion:], 0)
+	le.PutUint32(v0[offSegCRC:], crc32.Checksum(v0[:offSegCRC], castagnoli))
 	flags := append([]byte(nil), hb...)
 	le.PutUint32(flags[offSegFlags:], 1)
 	le.PutUint32(flags[offSegCRC:], crc32.Checksum(flags[:offSegCRC], castagnoli))
@@ -205,7 +241,8 @@ func TestDecoderSentinels(t *testing.T) {
 	}{
 		{"short", hb[:63], ErrTruncated},
 		{"magic", append([]byte("X"), hb[1:]...), ErrCorrupt},
-		{"version", v2, ErrVersion},
+		{"version 3", v3, ErrVersion},
+		{"version 0", v0, ErrVersion},
 		{"flags", flags, ErrVersion},
 		{"crc", append(append([]byte(nil), hb[:40]...), append([]byte{1}, hb[41:]...)...), ErrCorrupt},
 		{"header size past end", big, ErrTruncated},
@@ -222,22 +259,40 @@ func TestDecoderSentinels(t *testing.T) {
 
 	// Index.
 	ib := make([]byte, idxHeaderSize+2*idxEntrySize)
-	encodeIndexHeader(ib, 4)
-	encodeIndexEntry(ib[32:], idxEntry{seq: 1, off: 64})
-	encodeIndexEntry(ib[48:], idxEntry{seq: 2, off: 160})
-	if ents, err := decodeIndex(append(ib, 1, 2, 3), 4); err != nil || len(ents) != 2 {
-		t.Fatalf("index with a torn trailing entry: %v %v", ents, err)
+	encodeIndexHeader(ib, 4, FormatVersion, 0)
+	encodeIndexEntry(ib[32:], idxEntry{seq: 1, off: 64}, FormatVersion)
+	encodeIndexEntry(ib[72:], idxEntry{seq: 2, off: 160}, FormatVersion)
+	if ix, err := decodeIndex(append(ib, 1, 2, 3), 4, FormatVersion); err != nil || len(ix.ents) != 2 || ix.sealed {
+		t.Fatalf("index with a torn trailing entry: %+v %v", ix, err)
 	}
-	if _, err := decodeIndex(ib, 5); !errors.Is(err, ErrCorrupt) {
+	if _, err := decodeIndex(ib, 5, FormatVersion); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("index of another segment: %v", err)
 	}
+	if _, err := decodeIndex(ib, 4, 1); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 2 index of a version 1 segment: %v", err)
+	}
 	back := append([]byte(nil), ib...)
-	encodeIndexEntry(back[48:], idxEntry{seq: 1, off: 160})
-	if _, err := decodeIndex(back, 4); !errors.Is(err, ErrCorrupt) {
+	encodeIndexEntry(back[72:], idxEntry{seq: 1, off: 160}, FormatVersion)
+	if _, err := decodeIndex(back, 4, FormatVersion); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("index seq not increasing: %v", err)
 	}
-	if _, err := decodeIndex(ib[:20], 4); !errors.Is(err, ErrTruncated) {
+	if _, err := decodeIndex(ib[:20], 4, FormatVersion); !errors.Is(err, ErrTruncated) {
 		t.Errorf("short index: %v", err)
+	}
+	flipped := append([]byte(nil), ib...)
+	flipped[32] ^= 1 // the first entry's seq: its CRC no longer matches
+	if _, err := decodeIndex(flipped, 4, FormatVersion); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("index entry with a flipped bit: %v", err)
+	}
+	torn := append([]byte(nil), ib...)
+	torn[72] ^= 1 // the last entry: taken for a torn append, ignored
+	if ix, err := decodeIndex(torn, 4, FormatVersion); err != nil || len(ix.ents) != 1 {
+		t.Errorf("index with a damaged last entry: %+v %v", ix, err)
+	}
+	flagged := append([]byte(nil), ib...)
+	encodeIndexHeader(flagged, 4, FormatVersion, 0x8000)
+	if _, err := decodeIndex(flagged, 4, FormatVersion); !errors.Is(err, ErrVersion) {
+		t.Errorf("unknown index flag: %v", err)
 	}
 
 	// Writer metadata.

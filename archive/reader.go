@@ -58,6 +58,7 @@ type rsegment struct {
 	ents    []idxEntry // nil until loaded
 	loaded  bool
 	rebuilt bool // ents came from a scan of the segment, not the index file
+	checked bool // the first and last entry were checked against their records
 }
 
 // Reader reads an archive. It is not safe for concurrent use.
@@ -77,6 +78,12 @@ type Reader struct {
 	off    uint64 // offset of the next record in segs[cur]; 0 = segment not entered yet
 	dec    decompressor
 	closed bool
+
+	// pin is a shared flock on the oldest segment the reader may still
+	// read (segs[pinned]): retention deletes nothing from it on
+	// (retention.go). Next moves it forward as it goes; Close releases it.
+	pin    *os.File
+	pinned int
 }
 
 // OpenReader opens the archive in dir for reading. It reads every segment's
@@ -90,15 +97,32 @@ func OpenReader(dir string) (*Reader, error) {
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
-	r := &Reader{dir: dir, mapped: -1}
-	for _, i := range idx {
+	pin, idx, err := pinOldest(dir, dropSpare(dir, idx))
+	if err != nil {
+		return nil, fmt.Errorf("open archive reader: %w", err)
+	}
+	if pin == nil {
+		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
+	}
+	r := &Reader{dir: dir, mapped: -1, pin: pin}
+	for k, i := range idx {
 		s := &rsegment{info: SegmentInfo{Index: i, Path: filepath.Join(dir, segName(i))}}
 		m, err := shm.OpenFile(s.info.Path)
+		if errors.Is(err, os.ErrNotExist) && (k == 0 || k == len(idx)-1) {
+			// A live archive: retention deleted the oldest segment, or the
+			// writer removed its pre-created one, since the listing.
+			continue
+		}
 		if err != nil {
+			pin.Close()
 			return nil, fmt.Errorf("open archive reader: %w", err)
 		}
 		data := m.Bytes()
 		s.info.Size = int64(len(data))
+		if s.info.Size == 0 && k == len(idx)-1 {
+			m.Close() // a pre-created segment, made after the listing
+			continue
+		}
 		s.hdr, s.info.Err = decodeSegHeader(data)
 		m.Close()
 		if s.info.Err == nil && s.hdr.index != i {
@@ -111,6 +135,10 @@ func OpenReader(dir string) (*Reader, error) {
 			s.info.Created = time.Unix(0, s.hdr.created)
 		}
 		r.segs = append(r.segs, s)
+	}
+	if len(r.segs) == 0 {
+		pin.Close()
+		return nil, fmt.Errorf("open archive reader %s: %w: no segments", dir, ErrNotFound)
 	}
 	return r, nil
 }
@@ -131,7 +159,12 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	r.dec.close()
-	return r.unmap()
+	err := r.unmap()
+	if r.pin != nil {
+		r.pin.Close()
+		r.pin = nil
+	}
+	return err
 }
 
 func (r *Reader) unmap() error {
@@ -146,6 +179,22 @@ func (r *Reader) unmap() error {
 	return nil
 }
 
+// movePin moves the reader's pin forward to segs[i]: the new segment is
+// locked before the old one is released, so retention, which deletes
+// oldest first and stops at a pinned segment, never deletes it meanwhile.
+// Segments before it may then be deleted; Seek back to them finds them gone.
+func (r *Reader) movePin(i int) {
+	if i <= r.pinned || i >= len(r.segs) {
+		return
+	}
+	f, err := lockSegment(r.segs[i].info.Path, false)
+	if err != nil {
+		return // keep the old pin: it protects this one too
+	}
+	r.pin.Close()
+	r.pin, r.pinned = f, i
+}
+
 // mapSeg maps segment i (unmapping any other) and returns its bytes.
 func (r *Reader) mapSeg(i int) ([]byte, error) {
 	if r.mapped == i {
@@ -155,6 +204,9 @@ func (r *Reader) mapSeg(i int) ([]byte, error) {
 		return nil, err
 	}
 	m, err := shm.OpenFile(r.segs[i].info.Path)
+	if errors.Is(err, os.ErrNotExist) && i < r.pinned {
+		return nil, fmt.Errorf("map segment %s: %w: deleted by retention after the reader moved past it", segName(r.segs[i].info.Index), ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("map segment: %w", err)
 	}
@@ -186,12 +238,13 @@ func (r *Reader) Next() (Record, error) {
 		if r.off >= uint64(len(data)) {
 			r.cur++
 			r.off = 0
+			r.movePin(r.cur)
 			continue
 		}
 		off := r.off
-		h, err := parseRecord(data, off)
+		h, err := parseRecord(data, off, s.hdr.version)
 		if err != nil {
-			r.off = resync(data, off+recAlign)
+			r.off = resync(data, off+recAlign, s.hdr.version)
 			return Record{}, fmt.Errorf("read record in segment %s: %w", segName(s.info.Index), err)
 		}
 		r.off = off + h.size()
@@ -213,16 +266,17 @@ func (r *Reader) decode(data []byte, off uint64, h *recHeader) (Record, error) {
 		Stored:  h.stored,
 		Segment: r.segs[r.cur].info.Index,
 		Offset:  int64(off),
-		Meta:    Meta{FrameID: h.frameID, Timestamp: h.timestamp},
+		Meta:    Meta{Epoch: h.epoch, RingSeq: h.ringSeq, FrameID: h.frameID, Timestamp: h.timestamp},
 	}
 	p := off + uint64(h.hdrLen)
 	stored := data[p : p+h.stored]
 	switch h.kind {
 	case KindGap:
-		g, err := decodeGap(stored)
+		g, err := decodeGap(stored, r.segs[r.cur].hdr.version)
 		if err != nil {
 			return Record{}, err
 		}
+		g.Epoch = h.epoch
 		rec.Gap = g
 	case KindFrame:
 		rec.Meta.Width, rec.Meta.Height, rec.Meta.Stride = int(h.width), int(h.height), int(h.stride)
@@ -283,7 +337,7 @@ func (r *Reader) seekInSegment(i int, target uint64) (uint64, bool, error) {
 		k := searchEntries(s.ents, target)
 		if k < len(s.ents) {
 			e := s.ents[k]
-			if h, err := parseRecord(data, e.off); err == nil && h.seq == e.seq {
+			if h, err := parseRecord(data, e.off, s.hdr.version); err == nil && h.seq == e.seq {
 				return e.off, true, nil
 			}
 		}
@@ -306,8 +360,8 @@ func (r *Reader) loadEntries(s *rsegment, data []byte, force bool) error {
 	if !force {
 		b, err := os.ReadFile(filepath.Join(r.dir, idxName(s.info.Index)))
 		if err == nil {
-			if ents, err := decodeIndex(b, s.info.Index); err == nil {
-				s.ents, s.loaded, s.rebuilt = ents, true, false
+			if ix, err := decodeIndex(b, s.info.Index, s.hdr.version); err == nil {
+				s.ents, s.loaded, s.rebuilt = ix.ents, true, false
 				return nil
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -315,8 +369,8 @@ func (r *Reader) loadEntries(s *rsegment, data []byte, force bool) error {
 		}
 	}
 	var ents []idxEntry
-	scanRecords(data, recordStart(s.hdr), func(off uint64, h *recHeader) {
-		ents = append(ents, idxEntry{seq: h.seq, off: off})
+	scanRecords(data, recordStart(s.hdr), s.hdr.version, func(off uint64, h *recHeader) {
+		ents = append(ents, entryOf(off, h))
 	}, nil)
 	s.ents, s.loaded, s.rebuilt = ents, true, true
 	return nil

@@ -1,27 +1,32 @@
 package archive
 
-// The Writer: appends records to the last segment with plain positioned
-// writes (pwrite), rotates by size, fsyncs by policy without holding the lock
-// that appends need.
+// The Writer: appends records to the open segment with plain positioned
+// writes (pwrite). Its fsync policy is in sync.go, rotation, sealing and
+// segment creation in segments.go, crash recovery in recover.go.
+//
+// The write path is kept off its callers' critical path: Append holds the
+// writer's lock (mu) only to compress and pwrite a record into the page
+// cache, and to switch to the next segment, which a background goroutine
+// (the maintainer) created in advance. No fsync, no file creation, no
+// index write and no directory fsync runs under mu, except on the slow
+// path of a rotation that finds no pre-created segment (the maintainer
+// failed or fell behind).
 //
 // Locks, and the order they are taken in: Writer.syncMu, then Writer.mu.
-//   - mu guards the writer's state: offsets, sequence numbers, the index
-//     buffer, counters, the closed flag. It is held while a record is
-//     compressed and written (pwrite), never while the open segment is
-//     fsynced by policy, by the interval goroutine, by Sync or by Close;
-//     only a rotation fsyncs under it (see sealed segments below).
-//   - syncMu serializes fsyncs: at most one is in flight. It is held for the
-//     whole of an fsync (mu is released around the fsync itself), of a
-//     rotation and of Close.
-//   - Order: syncMu before mu. A goroutine holding mu never blocks on
-//     syncMu: it may TryLock it (which cannot wait, so cannot deadlock);
-//     otherwise it releases mu, locks syncMu, locks mu again and re-checks
-//     what it saw before (lockForRecord, finishAppend).
-//   - The open files (seg, idx, segIndex) are replaced and closed only with
-//     both locks held: by a rotation, by Close, and by Open before the Writer
-//     is shared. So either lock keeps them open: an appender uses them under
-//     mu, an fsync under syncMu alone. No fsync ever runs on a closed (or
-//     reused) descriptor; a rotation waits for the fsync in flight instead.
+//   - mu guards the writer's state: the open segment and its offsets, the
+//     sequence numbers, the index buffer, the segments waiting for their
+//     seal, the pre-created segment, counters, the closed flag.
+//   - syncMu serializes fsyncs and everything that writes the index files
+//     of shared segments: seals (segments.go), policy and interval fsyncs,
+//     Sync and Close. It is held for the whole of each; mu is released
+//     around the I/O itself.
+//   - A goroutine holding mu never blocks on syncMu: it may TryLock it
+//     (which cannot wait, so cannot deadlock); otherwise it releases mu,
+//     locks syncMu, locks mu again and re-checks what it saw before
+//     (lockForRecord, finishAppend).
+//   - A segment's files are closed only by its seal or by Close, both under
+//     syncMu: an fsync in flight never runs on a closed (or reused)
+//     descriptor.
 //
 // Invariants (under Writer.mu unless said otherwise):
 //   - w.off is the end of the last complete record of the open segment. The
@@ -32,24 +37,15 @@ package archive
 //     written; a failed write is cut back, so the file never keeps a partial
 //     record of a live writer (a crash can leave one; Open cuts it).
 //   - w.durableSeq: every record with a smaller seq was covered by a
-//     completed fsync of its segment. An fsync (syncHeld) takes its target
-//     under mu (the buffered index entries written, the file, w.nextSeq),
-//     fsyncs with mu released, then raises w.durableSeq to that target under
-//     mu, never lowering it: records appended during the fsync are not
-//     claimed. w.unsyncedRecs and w.unsyncedBytes count what was appended
-//     since the last target was taken; a failed fsync adds its share back,
-//     so the policy retries at its next trigger.
-//   - Index entries are buffered and written after the records they point
-//     to. The index may lag or be broken (disk full); it is derived data and
-//     is rebuilt at the next Open, or at rotation or Close if it broke.
-//   - Sealed segments (all but the last) were fsynced at rotation, whatever
-//     the policy, so after power loss only the last segment needs recovery.
-//     The seal (and the new segment's header and directory fsyncs) run
-//     under mu, with syncMu, so after the fsync in flight: no record may go
-//     to the next segment before the seal completes, nor to the sealed one
-//     after it started, so appenders have to wait for it in any case. An append that may rotate takes syncMu
-//     before it writes (lockForRecord), judging by its uncompressed size, an
-//     upper bound of what it stores.
+//     completed fsync of its segment, never lowered. Records appended during
+//     an fsync are not claimed by it.
+//   - The index lists only durable records (index.go): entries are buffered
+//     (w.idxBuf) and written only after an fsync covered their records.
+//   - A segment is sealed (fsynced whole, its full index written with the
+//     sealed flag and fsynced) after it was rotated away from, and before
+//     any fsync of a later segment: so at most the last two segments hold
+//     records that no fsync covered, and only the last if the one before is
+//     sealed (recover.go relies on it).
 
 import (
 	"errors"
@@ -70,24 +66,6 @@ const DefaultMaxSegmentSize = 1 << 30
 // minSegmentSize is the smallest MaxSegmentSize Open accepts.
 const minSegmentSize = 4096
 
-// idxBufEntries is how many index entries the writer buffers before writing.
-const idxBufEntries = 256
-
-// SyncPolicy says when the Writer fsyncs the open segment on its own. Any
-// trigger that is set fires; the zero value never fsyncs on its own, but Sync,
-// Close and rotation always do.
-type SyncPolicy struct {
-	// Records fsyncs once this many records were appended since the last
-	// fsync; 1 fsyncs every record.
-	Records int
-	// Bytes fsyncs once this many bytes were appended since the last fsync.
-	Bytes int64
-	// Interval fsyncs pending records from a background goroutine every
-	// Interval, so an idle writer does not keep data unsynced longer than that.
-	// Appends do not wait for these fsyncs.
-	Interval time.Duration
-}
-
 // Options configure a Writer.
 type Options struct {
 	// MaxSegmentSize is the size a segment may reach before the next record
@@ -99,6 +77,9 @@ type Options struct {
 	// Codec compresses frame payloads (CodecNone, CodecS2 or CodecZstd). A
 	// frame that does not shrink is stored uncompressed.
 	Codec Codec
+	// Retention deletes the oldest segments (retention.go); the zero value
+	// keeps everything.
+	Retention Retention
 	// Logger receives recovery and error reports; nil discards them.
 	Logger *slog.Logger
 }
@@ -111,21 +92,26 @@ type Stats struct {
 	FramesLost uint64 // sum of Count over the gap records appended
 	Bytes      uint64 // bytes appended to segments (headers, payload, padding)
 	RawBytes   uint64 // frame bytes before compression
-	Fsyncs     uint64 // completed fsyncs of segments
+	Fsyncs     uint64 // completed fsyncs of segments (seals included)
 	SyncErrors uint64 // failed fsyncs
 	Segments   uint64 // segments created (the first one included, if Open created it)
-	DiskFull   uint64 // Append and AppendGap calls refused with ErrDiskFull
-	NextSeq    uint64 // the sequence number of the next record
-	DurableSeq uint64 // every record with a smaller seq is covered by a completed fsync
+	// SlowRotations counts rotations that found no pre-created segment and
+	// created one under the writer's lock.
+	SlowRotations uint64
+	DiskFull      uint64 // Append and AppendGap calls refused with ErrDiskFull
+	NextSeq       uint64 // the sequence number of the next record
+	DurableSeq    uint64 // every record with a smaller seq is covered by a completed fsync
+	// Deleted counts what retention deleted since Open.
+	Deleted Deleted
 }
 
 // Writer appends records to an archive directory. Its methods are safe for
 // concurrent use. Only one Writer may have a directory open at a time: Open
 // locks it (ErrLocked).
 //
-// fsyncs run without blocking Append: an Append waits for an fsync only when
-// its own policy asks for one, or when its record starts a new segment (the
-// old one is sealed first).
+// Appends never wait for a background fsync, a seal or a retention
+// deletion; an Append waits for an fsync only when its own policy asks for
+// one (Records, Bytes).
 type Writer struct {
 	syncMu sync.Mutex // held across an fsync; taken before mu (lock order at the top of the file)
 	mu     sync.Mutex
@@ -135,17 +121,21 @@ type Writer struct {
 
 	closed bool
 
-	seg       *os.File
-	segIndex  uint64
+	cur       *segFile // the open segment
 	off       uint64
 	recStart  uint64 // where records start in the open segment
 	dirtyTail bool
 
-	idx       *os.File
-	idxOff    uint64
-	idxBuf    []byte
-	idxBroken bool
+	sealing []*segFile // rotated away from, not yet sealed, oldest first
+	spare   *segFile   // the next segment, pre-created by the maintainer; nil if none yet
 
+	idxBuf   []byte   // entries of records not yet covered by an fsync
+	idxSpare []byte   // syncMu: the other buffer, swapped in by syncHeld
+	idxFree  [][]byte // buffers a seal returned, for the next rotation
+
+	manifest Manifest // syncMu (and Open)
+
+	archBytes     int64 // the archive's size, segments and indexes, kept up to date for retention
 	nextSeq       uint64
 	durableSeq    uint64
 	unsyncedRecs  int
@@ -159,26 +149,30 @@ type Writer struct {
 	pad    [recAlign]byte
 	gapBuf [gapPayloadSize]byte
 
+	kick chan struct{} // wakes the maintainer (buffered, 1)
 	stop chan struct{}
 	done chan struct{}
 
 	lock *shm.FileLock // dir/.lock, held from Open to Close
 
 	// Test hooks (writer_internal_test.go), nil otherwise, set with both
-	// locks held. syncHook runs in every fsync but a rotation's seal, with
-	// mu released, just before the fsync of the given target seq.
-	// rotateWaitHook runs when an append that may rotate finds an fsync in
-	// flight and is about to wait for it, with mu released.
+	// locks held. syncHook runs in every fsync but a seal, with mu
+	// released, just before the fsync of the given target seq. sealHook
+	// runs before a seal's fsync, with mu released. rotateWaitHook runs
+	// when an append that must rotate the slow way finds an fsync in flight
+	// and is about to wait for it, with mu released.
 	syncHook       func(target uint64)
+	sealHook       func(segment uint64)
 	rotateWaitHook func()
 }
 
 // Open opens the archive in dir for appending, creating dir and the first
-// segment if needed. If the archive exists, Open recovers its last segment
-// first: it cuts a torn tail (a partial or damaged record after which no
-// valid record follows), rebuilds the segment's index if it does not match,
-// fsyncs, and logs what it did; Recovery reports it. Damage followed by valid
-// records is not a torn tail: it is kept (and logged) for Verify to report.
+// segment if needed. If the archive exists, Open recovers it first
+// (recover.go): it cuts a torn tail (a partial or damaged record after
+// which no valid record follows), rebuilds the last segment's index if it
+// does not match, fsyncs, and logs what it did; Recovery reports it.
+// Damage followed by valid records is not a torn tail: it is kept (and
+// logged) for Verify to report.
 func Open(dir string, opts Options) (*Writer, error) {
 	if opts.MaxSegmentSize == 0 {
 		opts.MaxSegmentSize = DefaultMaxSegmentSize
@@ -190,6 +184,8 @@ func Open(dir string, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open archive %s: %w: negative sync policy %+v", dir, ErrInvalid, opts.Sync)
 	case !opts.Codec.known():
 		return nil, fmt.Errorf("open archive %s: %w: codec %v", dir, ErrInvalid, opts.Codec)
+	case opts.Retention.MaxBytes < 0 || opts.Retention.MaxAge < 0 || opts.Retention.MinFree < 0:
+		return nil, fmt.Errorf("open archive %s: %w: negative retention %+v", dir, ErrInvalid, opts.Retention)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -213,43 +209,69 @@ func Open(dir string, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	w := &Writer{
-		dir:    dir,
-		opts:   opts,
-		log:    log.With("archive", dir),
-		cp:     cp,
-		idxBuf: make([]byte, 0, idxBufEntries*idxEntrySize),
-		lock:   lock,
+		dir:      dir,
+		opts:     opts,
+		log:      log.With("archive", dir),
+		cp:       cp,
+		idxBuf:   make([]byte, 0, idxBufEntries*idxEntrySize),
+		idxSpare: make([]byte, 0, idxBufEntries*idxEntrySize),
+		lock:     lock,
+		kick:     make(chan struct{}, 1),
 	}
-	segs, err := listSegments(dir)
-	if err != nil {
-		cp.close()
-		lock.Close()
-		return nil, fmt.Errorf("open archive %s: %w", dir, err)
-	}
-	if len(segs) == 0 {
-		err = w.createSegment(0, 0)
-		if isDiskFull(err) {
-			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
-		}
-		w.recovery = Recovery{Created: true, CutOffset: -1}
-	} else {
-		err = w.recoverLast(segs)
-	}
-	if err != nil {
+	if err := w.openSegments(); err != nil {
 		w.closeFiles()
 		cp.close()
 		lock.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	w.recovery.Segment = w.segIndex
+	w.recovery.Segment = w.cur.index
 	w.recovery.NextSeq = w.nextSeq
-	w.durableSeq = w.nextSeq // the recovered (or new) segment was fsynced
-	if iv := opts.Sync.Interval; iv > 0 {
-		w.stop = make(chan struct{})
-		w.done = make(chan struct{})
-		go w.syncLoop(iv, w.stop)
+	if opts.Retention.MaxBytes > 0 {
+		w.archBytes = archiveSize(dir, w.manifest.FirstSegment)
 	}
+	w.durableSeq = w.nextSeq // the recovered (or new) segment was fsynced
+	w.stop = make(chan struct{})
+	w.done = make(chan struct{})
+	go w.maintain(w.stop)
+	w.poke() // pre-create the next segment now
 	return w, nil
+}
+
+// openSegments recovers the archive's segments, or creates the first.
+func (w *Writer) openSegments() error {
+	segs, err := w.openManifest()
+	if err != nil {
+		return err
+	}
+	segs, err = w.dropEmptyTail(segs)
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		err = w.createFirst(w.manifest.FirstSegment, w.manifest.FirstRecord)
+		if err == nil {
+			err = writeManifest(w.dir, w.manifest)
+		}
+		if isDiskFull(err) && !errors.Is(err, ErrDiskFull) {
+			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
+		w.recovery = Recovery{Created: true, CutOffset: -1}
+		return err
+	}
+	if segs, err = w.recoverUnsealed(segs); err != nil {
+		return err
+	}
+	if err := w.recoverLast(segs); err != nil {
+		return err
+	}
+	if w.cur.ver < FormatVersion {
+		// Records of the current version never go into a segment of an
+		// older one: start a new segment (recovery fsynced the old one,
+		// and an old segment counts as sealed).
+		w.log.Info("the archive's last segment has an older format version; continuing in a new segment", "segment", w.cur.index, "version", w.cur.ver)
+		return w.rotateSlow()
+	}
+	return nil
 }
 
 // Dir returns the archive directory.
@@ -271,12 +293,13 @@ func (w *Writer) Recovery() Recovery {
 	defer w.mu.Unlock()
 	r := w.recovery
 	r.Corrupt = append([]Region(nil), r.Corrupt...)
+	r.Lost = append([]LostRange(nil), r.Lost...)
 	return r
 }
 
-// Append stores a frame and returns its sequence number. payload is the
-// frame's bytes, exactly m.Stride*m.Height of them; Append does not keep it.
-// The uncompressed path allocates nothing.
+// Append stores a frame and returns its record sequence number. payload is
+// the frame's bytes, exactly m.Stride*m.Height of them; Append does not
+// keep it. The uncompressed path allocates nothing.
 //
 // Errors: ErrInvalid or ErrTooLarge for metadata that does not describe the
 // payload (nothing written); ErrDiskFull when the filesystem is full (nothing
@@ -305,6 +328,8 @@ func (w *Writer) AppendChecked(m Meta, payload []byte, check func() error) (uint
 	stored, codec := w.cp.compress(payload)
 	h := recHeader{
 		kind:      KindFrame,
+		epoch:     m.Epoch,
+		ringSeq:   m.RingSeq,
 		frameID:   m.FrameID,
 		timestamp: m.Timestamp,
 		width:     uint32(m.Width),
@@ -334,7 +359,7 @@ func (w *Writer) AppendChecked(m Meta, payload []byte, check func() error) (uint
 // knows better how to summarize them.
 func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	if !g.validate() {
-		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID)
+		return 0, fmt.Errorf("append gap: %w: %d frames in ids %d..%d, ring seqs %d..%d", ErrInvalid, g.Count, g.FirstID, g.LastID, g.FirstSeq, g.LastSeq)
 	}
 	w.mu.Lock()
 	holdSync, err := w.lockForRecord(gapPayloadSize)
@@ -345,6 +370,8 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	encodeGap(w.gapBuf[:], g)
 	h := recHeader{
 		kind:      KindGap,
+		epoch:     g.Epoch,
+		ringSeq:   g.FirstSeq,
 		frameID:   g.FirstID,
 		timestamp: time.Now().UnixNano(),
 		stored:    gapPayloadSize,
@@ -365,21 +392,9 @@ func (w *Writer) AppendGap(g Gap) (uint64, error) {
 	return seq, nil
 }
 
-// Sync writes the buffered index entries and fsyncs the open segment. It
-// returns once every record appended before the call is durable, or with the
-// fsync's error (ErrSync). An fsync in flight is waited for, then Sync runs
-// its own; appends go on meanwhile.
-func (w *Writer) Sync() error {
-	w.syncMu.Lock()
-	w.mu.Lock()
-	defer w.unlock(true)
-	if w.closed {
-		return fmt.Errorf("sync archive: %w", ErrClosed)
-	}
-	return w.syncHeld()
-}
-
-// Close fsyncs and closes the archive. It is safe to call more than once.
+// Close seals and closes the archive: every record is fsynced, every
+// segment's index complete and marked sealed. It is safe to call more than
+// once.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	stop := w.stop
@@ -387,7 +402,7 @@ func (w *Writer) Close() error {
 	w.mu.Unlock()
 	if stop != nil {
 		close(stop)
-		<-w.done // the interval goroutine has returned and will not sync again
+		<-w.done // the maintainer has returned and will not sync again
 	}
 	w.syncMu.Lock() // after the fsync in flight, if any: it uses the files closed below
 	w.mu.Lock()
@@ -395,7 +410,7 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	w.closed = true // appends fail from here on, also while syncHeld releases mu
+	w.closed = true // appends fail from here on, also while mu is released below
 	var errs []error
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
@@ -404,12 +419,10 @@ func (w *Writer) Close() error {
 	}
 	if err := w.syncHeld(); err != nil {
 		errs = append(errs, err)
+	} else if err := w.seal(w.cur); err != nil {
+		errs = append(errs, err)
 	}
-	broken := w.idxBroken
 	errs = append(errs, w.closeFiles())
-	if broken {
-		w.repairIndex(w.segIndex)
-	}
 	w.cp.close()
 	errs = append(errs, w.lock.Close())
 	if err := errors.Join(errs...); err != nil {
@@ -437,45 +450,10 @@ func (w *Writer) unlock(holdSync bool) {
 	}
 }
 
-// needsRotation reports whether a record of size bytes (header, payload,
-// padding) must go to a new segment. It grows with size.
-func (w *Writer) needsRotation(size uint64) bool {
-	return w.off > w.recStart && w.off+size > uint64(w.opts.MaxSegmentSize)
-}
-
-// lockForRecord is called with w.mu held before a record of at most n
-// payload bytes is appended. If the record may not fit in the open segment,
-// the append may rotate, and a rotation needs w.syncMu: lockForRecord then
-// takes it too (holdSync), with TryLock while w.mu is held, or else by
-// releasing w.mu, waiting for the fsync in flight and taking both locks in
-// order. It returns with w.mu held, and with w.syncMu held if holdSync.
-func (w *Writer) lockForRecord(n int) (holdSync bool, err error) {
-	if w.closed {
-		return false, ErrClosed
-	}
-	if !w.needsRotation(align8(recHeaderSize + uint64(n))) {
-		return false, nil
-	}
-	if w.syncMu.TryLock() {
-		return true, nil
-	}
-	hook := w.rotateWaitHook
-	w.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	w.syncMu.Lock()
-	w.mu.Lock()
-	if w.closed { // Close ran meanwhile
-		w.syncMu.Unlock()
-		return false, ErrClosed
-	}
-	return true, nil
-}
-
 // appendRecord writes h and payload at w.off, rotating first if the record
-// does not fit (which needs holdSync: see lockForRecord). On success it
-// consumes a seq and queues an index entry.
+// does not fit (see lockForRecord for when that needs holdSync). If check
+// is set and fails after the write, the record is cut back off. On success
+// it consumes a seq and queues an index entry.
 func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check func() error) (uint64, error) {
 	if w.dirtyTail {
 		if err := w.cutBack(); err != nil {
@@ -484,11 +462,7 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check
 	}
 	size := align8(recHeaderSize + uint64(len(payload)))
 	if w.needsRotation(size) {
-		if !holdSync {
-			// Unreachable: lockForRecord judged a record at least this large.
-			return 0, fmt.Errorf("rotate segment %s: internal error: fsync lock not held", segName(w.segIndex))
-		}
-		if err := w.rotate(); err != nil {
+		if err := w.rotate(holdSync); err != nil {
 			return 0, err
 		}
 	}
@@ -510,9 +484,9 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check
 			// What we checksummed and wrote may be torn: take it back.
 			w.dirtyTail = true
 			if err := w.cutBack(); err != nil {
-				w.log.Error("cannot cut back a changed record; will retry before the next write", "segment", w.segIndex, "offset", w.off, "err", err)
+				w.log.Error("cannot cut back a changed record; will retry before the next write", "segment", w.cur.index, "offset", w.off, "err", err)
 			}
-			return 0, fmt.Errorf("write segment %s: %w: %w", segName(w.segIndex), ErrPayloadChanged, cerr)
+			return 0, fmt.Errorf("write segment %s: %w: %w", segName(w.cur.index), ErrPayloadChanged, cerr)
 		}
 	}
 	w.off += size
@@ -521,7 +495,8 @@ func (w *Writer) appendRecord(h *recHeader, payload []byte, holdSync bool, check
 	w.stats.Bytes += size
 	w.unsyncedRecs++
 	w.unsyncedBytes += int64(size)
-	w.addIndexEntry(h.seq, off)
+	w.archBytes += int64(size + idxEntrySize)
+	w.addIndexEntry(entryOf(off, h))
 	return h.seq, nil
 }
 
@@ -529,7 +504,7 @@ func (w *Writer) writeAt(b []byte, off uint64) error {
 	if off > math.MaxInt64 {
 		return fmt.Errorf("write segment: %w: offset %d", ErrTooLarge, off)
 	}
-	_, err := w.seg.WriteAt(b, int64(off))
+	_, err := w.cur.f.WriteAt(b, int64(off))
 	return err
 }
 
@@ -537,11 +512,12 @@ func (w *Writer) writeAt(b []byte, off uint64) error {
 func (w *Writer) failWrite(err error) error {
 	w.dirtyTail = true
 	if cerr := w.cutBack(); cerr != nil {
-		w.log.Error("cannot cut back a failed write; will retry before the next write", "segment", w.segIndex, "offset", w.off, "err", cerr)
+		w.log.Error("cannot cut back a failed write; will retry before the next write", "segment", w.cur.index, "offset", w.off, "err", cerr)
 	}
-	name := segName(w.segIndex)
+	name := segName(w.cur.index)
 	if isDiskFull(err) {
 		w.stats.DiskFull++
+		w.poke() // retention may free space
 		return fmt.Errorf("write segment %s: %w: %w", name, ErrDiskFull, err)
 	}
 	return fmt.Errorf("write segment %s: %w", name, err)
@@ -549,249 +525,42 @@ func (w *Writer) failWrite(err error) error {
 
 // cutBack truncates the open segment to w.off.
 func (w *Writer) cutBack() error {
-	if err := w.seg.Truncate(int64(w.off)); err != nil {
-		return fmt.Errorf("cut back segment %s to %d: %w", segName(w.segIndex), w.off, err)
+	if err := w.cur.f.Truncate(int64(w.off)); err != nil {
+		return fmt.Errorf("cut back segment %s to %d: %w", segName(w.cur.index), w.off, err)
 	}
 	w.dirtyTail = false
 	return nil
 }
 
-func (w *Writer) addIndexEntry(seq, off uint64) {
-	if w.idxBroken {
-		return
-	}
+// addIndexEntry buffers the entry of a record just written; it is written
+// to the index once an fsync covers the record. Under w.mu.
+func (w *Writer) addIndexEntry(e idxEntry) {
 	n := len(w.idxBuf)
-	w.idxBuf = w.idxBuf[:n+idxEntrySize]
-	encodeIndexEntry(w.idxBuf[n:], idxEntry{seq: seq, off: off})
-	if len(w.idxBuf) == cap(w.idxBuf) {
-		w.flushIndex()
-	}
-}
-
-// flushIndex writes the buffered index entries. A failure breaks the index of
-// this segment (it is repaired at rotation, Close or the next Open); it never
-// fails the append, because the records themselves are stored.
-func (w *Writer) flushIndex() {
-	if w.idxBroken || len(w.idxBuf) == 0 {
-		w.idxBuf = w.idxBuf[:0]
-		return
-	}
-	_, err := w.idx.WriteAt(w.idxBuf, int64(w.idxOff))
-	if err != nil {
-		w.idxBroken = true
-		_ = w.idx.Truncate(int64(w.idxOff))
-		w.log.Warn("index write failed; the index of this segment will be rebuilt", "segment", w.segIndex, "err", err)
+	if n+idxEntrySize > cap(w.idxBuf) {
+		w.idxBuf = append(w.idxBuf, make([]byte, idxEntrySize)...) // grows: entries wait for the fsync
 	} else {
-		w.idxOff += uint64(len(w.idxBuf))
+		w.idxBuf = w.idxBuf[:n+idxEntrySize]
 	}
-	w.idxBuf = w.idxBuf[:0]
+	encodeIndexEntry(w.idxBuf[n:], e, FormatVersion)
 }
 
-// finishAppend is called after the record seq was appended, with w.mu held
-// (and w.syncMu if holdSync). It runs the fsync that the policy asks for, if
-// any, and returns with both locks released. The fsync runs with w.mu
-// released; to take w.syncMu it releases w.mu first (lock order), so by then
-// another fsync may have covered seq, and Close may have run.
-func (w *Writer) finishAppend(seq uint64, holdSync bool) error {
-	p := w.opts.Sync
-	if !(p.Records > 0 && w.unsyncedRecs >= p.Records) && !(p.Bytes > 0 && w.unsyncedBytes >= p.Bytes) {
-		w.unlock(holdSync)
-		return nil
-	}
-	if !holdSync {
-		w.mu.Unlock()
-		w.syncMu.Lock()
-		w.mu.Lock()
-	}
-	var err error
-	switch {
-	case w.durableSeq > seq: // covered by an fsync that took its target meanwhile
-	case w.closed: // and the fsync of Close failed
-		err = fmt.Errorf("sync archive: %w: %w", ErrSync, ErrClosed)
-	default:
-		err = w.syncHeld()
-	}
-	w.unlock(true)
-	return err
-}
-
-// syncHeld writes the buffered index entries and fsyncs the open segment up
-// to the records appended so far. The caller holds w.syncMu and w.mu; w.mu
-// is released during the fsync (appends go on) and held again on return.
-// The file stays open meanwhile because w.syncMu is held (see the top of the
-// file). Only the records before the target taken here become durable.
-func (w *Writer) syncHeld() error {
-	w.flushIndex()
-	f, seg, target := w.seg, w.segIndex, w.nextSeq
-	recs, bytes := w.unsyncedRecs, w.unsyncedBytes
-	w.unsyncedRecs, w.unsyncedBytes = 0, 0
-	hook := w.syncHook
-	w.mu.Unlock()
-	if hook != nil {
-		hook(target)
-	}
-	err := f.Sync()
-	w.mu.Lock()
-	if err != nil {
-		w.stats.SyncErrors++
-		w.unsyncedRecs += recs
-		w.unsyncedBytes += bytes
-		return fmt.Errorf("sync segment %s: %w: %w", segName(seg), ErrSync, err)
-	}
-	w.stats.Fsyncs++
-	w.durableSeq = max(w.durableSeq, target)
-	return nil
-}
-
-// syncLoop fsyncs pending records every iv until stop is closed. An fsync
-// still in flight at a tick (of Sync or of a policy) delays that tick's.
-func (w *Writer) syncLoop(iv time.Duration, stop <-chan struct{}) {
-	defer close(w.done)
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		w.syncMu.Lock()
-		w.mu.Lock()
-		var err error
-		if !w.closed && w.unsyncedRecs > 0 {
-			err = w.syncHeld()
-		}
-		w.unlock(true)
-		if err != nil {
-			w.log.Error("interval fsync failed", "err", err)
-		}
-	}
-}
-
-// rotate seals the open segment (index flushed, fsynced) and opens the next.
-// On failure the writer stays on the old segment. The caller holds both
-// locks: the seal runs under w.mu (see the top of the file), and the old
-// files are closed with no fsync in flight.
-func (w *Writer) rotate() error {
-	w.flushIndex()
-	if err := w.seg.Sync(); err != nil {
-		w.stats.SyncErrors++
-		if isDiskFull(err) {
-			w.stats.DiskFull++
-			return fmt.Errorf("seal segment %s: %w: %w", segName(w.segIndex), ErrDiskFull, err)
-		}
-		return fmt.Errorf("seal segment %s: %w", segName(w.segIndex), err)
-	}
-	w.stats.Fsyncs++
-	w.durableSeq = w.nextSeq
-	w.unsyncedRecs, w.unsyncedBytes = 0, 0
-
-	old, oldSeg, oldIdx, broken := w.segIndex, w.seg, w.idx, w.idxBroken
-	if err := w.createSegment(old+1, w.nextSeq); err != nil {
-		w.seg, w.idx, w.segIndex, w.idxBroken = oldSeg, oldIdx, old, broken
-		if isDiskFull(err) {
-			w.stats.DiskFull++
-			return fmt.Errorf("rotate to segment %s: %w: %w", segName(old+1), ErrDiskFull, err)
-		}
-		return fmt.Errorf("rotate to segment %s: %w", segName(old+1), err)
-	}
-	oldSeg.Close()
-	if oldIdx != nil {
-		oldIdx.Close()
-	}
-	if broken {
-		w.repairIndex(old)
-	}
-	return nil
-}
-
-// createSegment creates segment index with its header and an empty index,
-// fsyncs both and the directory, and makes it the open segment. On failure
-// it removes what it created and leaves the writer's fields untouched. The
-// caller holds both locks, or is Open.
-func (w *Writer) createSegment(index, firstSeq uint64) error {
-	path := filepath.Join(w.dir, segName(index))
-	ipath := filepath.Join(w.dir, idxName(index))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
-	}
-	var hdr [segHeaderSize]byte
-	encodeSegHeader(hdr[:], index, time.Now().UnixNano(), firstSeq)
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(path)
-		os.Remove(ipath)
-		return err
-	}
-	if _, err := f.WriteAt(hdr[:], 0); err != nil {
-		return fail(fmt.Errorf("write segment header: %w", err))
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("sync segment header: %w", err))
-	}
-	if err := writeIndexFile(ipath, index, nil); err != nil {
-		return fail(err)
-	}
-	idx, err := os.OpenFile(ipath, os.O_RDWR, 0)
-	if err != nil {
-		return fail(fmt.Errorf("open index: %w", err))
-	}
-	if err := syncDir(w.dir); err != nil {
-		idx.Close()
-		return fail(err)
-	}
-	w.seg, w.idx, w.segIndex = f, idx, index
-	w.off, w.recStart, w.dirtyTail = segHeaderSize, segHeaderSize, false
-	w.idxOff, w.idxBroken = idxHeaderSize, false
-	w.idxBuf = w.idxBuf[:0]
-	w.nextSeq = firstSeq
-	w.stats.Segments++
-	w.log.Info("created segment", "segment", index, "first_seq", firstSeq)
-	return nil
-}
-
-// repairIndex rebuilds the index of a closed segment from its records.
-func (w *Writer) repairIndex(index uint64) {
-	ents, err := scanIndexEntries(filepath.Join(w.dir, segName(index)))
-	if err == nil {
-		err = writeIndexFile(filepath.Join(w.dir, idxName(index)), index, ents)
-	}
-	if err != nil {
-		w.log.Warn("cannot rebuild index; readers will scan the segment", "segment", index, "err", err)
-		return
-	}
-	w.log.Info("rebuilt index", "segment", index, "entries", len(ents))
-}
-
-// scanIndexEntries maps a segment and returns the index entries of its valid records.
-func scanIndexEntries(path string) ([]idxEntry, error) {
-	m, err := shm.OpenFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("scan segment: %w", err)
-	}
-	defer m.Close()
-	data := m.Bytes()
-	h, err := decodeSegHeader(data)
-	if err != nil {
-		return nil, fmt.Errorf("scan segment %s: %w", filepath.Base(path), err)
-	}
-	var ents []idxEntry
-	scanRecords(data, recordStart(h), func(off uint64, rh *recHeader) {
-		ents = append(ents, idxEntry{seq: rh.seq, off: off})
-	}, nil)
-	return ents, nil
-}
-
+// closeFiles closes every file the writer has open, and removes the
+// pre-created segment (a later Open would drop it anyway).
 func (w *Writer) closeFiles() error {
 	var errs []error
-	if w.seg != nil {
-		errs = append(errs, w.seg.Close())
-		w.seg = nil
+	for _, s := range w.sealing {
+		errs = append(errs, s.close())
 	}
-	if w.idx != nil {
-		errs = append(errs, w.idx.Close())
-		w.idx = nil
+	w.sealing = nil
+	if w.cur != nil {
+		errs = append(errs, w.cur.close())
+	}
+	if sp := w.spare; sp != nil {
+		sp.close()
+		if err := removeSegment(w.dir, sp.index); err != nil {
+			w.log.Warn("cannot remove the pre-created segment", "segment", sp.index, "err", err)
+		}
+		w.spare = nil
 	}
 	return errors.Join(errs...)
 }

@@ -23,14 +23,14 @@ func TestSyncError(t *testing.T) {
 	if _, err := w.Append(m, make([]byte, 64)); err != nil {
 		t.Fatal(err)
 	}
-	f := w.seg
+	f := w.cur.f
 	dup, err := os.OpenFile(f.Name(), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A read-only descriptor writes nothing and its fsync still succeeds, so
 	// swap in a closed one: Sync fails with os.ErrClosed.
-	w.seg = dup
+	w.cur.f = dup
 	dup.Close()
 	err = w.Sync()
 	if !errors.Is(err, ErrSync) || errors.Is(err, ErrDiskFull) || !errors.Is(err, os.ErrClosed) {
@@ -39,7 +39,7 @@ func TestSyncError(t *testing.T) {
 	if st := w.Stats(); st.SyncErrors != 1 || st.DurableSeq != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	w.seg = f
+	w.cur.f = f
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -220,87 +220,167 @@ func TestAppendDuringFsync(t *testing.T) {
 	}
 }
 
-// TestRotateDuringFsync rotates while the interval goroutine's fsync of the
-// segment being sealed is held: the rotation waits for it (the file stays
-// open under it), then seals the segment with its own fsync.
+// waitSpare waits (without a deadline of its own) until the maintainer has
+// pre-created the next segment.
+func waitSpare(w *Writer) {
+	for {
+		w.mu.Lock()
+		ok := w.spare != nil
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRotateDuringFsync rotates while the interval fsync of the open
+// segment is held: the rotation does not wait for it (the next segment was
+// pre-created), appends go on into the new segment, and the old one is
+// sealed, before anything of the new one is fsynced, once the fsync lets go.
 func TestRotateDuringFsync(t *testing.T) {
-	const size = 6000 // 6080-byte records: 10 in a 64 KiB segment
+	const size = 6000 // 6096-byte records: 10 in a 64 KiB segment
 	dir := t.TempDir()
 	w, err := Open(dir, Options{MaxSegmentSize: 64 << 10, Sync: SyncPolicy{Interval: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	waitSpare(w)
 	g := newFsyncGate()
 	defer g.openAll()
-	waiting := make(chan struct{}, 1)
-	setHooks(w, g.hook, func() {
-		select {
-		case waiting <- struct{}{}:
-		default:
-		}
-	})
+	seals := make(chan uint64, 4)
+	w.syncMu.Lock()
+	w.mu.Lock()
+	w.syncHook, w.sealHook = g.hook, func(seg uint64) { seals <- seg }
+	w.unlock(true)
 	appendTest(t, w, 1, size)
 	if target := <-g.entered; target != 1 {
 		t.Fatalf("fsync target %d", target)
 	}
-	seg0 := w.seg // safe: the held fsync has syncMu, and the file changes only with both locks
+	w.mu.Lock()
+	seg0 := w.cur.f
+	w.mu.Unlock()
 
-	// Append until a record starts segment 1. Every append before it
-	// completes while the fsync is held; that one waits for it.
-	appended := make(chan error, 1)
+	// These appends rotate into segment 1; they would deadlock if the
+	// rotation waited for the held fsync.
+	for w.Stats().Segments == 1 {
+		appendTest(t, w, 1, size)
+	}
+	appendTest(t, w, 3, size)
+	st := w.Stats()
+	if st.Segments != 2 || st.Fsyncs != 0 || st.DurableSeq != 0 || st.SlowRotations != 0 {
+		t.Fatalf("while the fsync is held: %+v", st)
+	}
+	if len(seals) != 0 {
+		t.Fatal("a seal ran while an fsync held the lock")
+	}
+
+	g.openAll()
+	if err := w.Sync(); err != nil { // seals segment 0 first, then fsyncs segment 1
+		t.Fatal(err)
+	}
+	if seg := <-seals; seg != 0 {
+		t.Fatalf("sealed segment %d first", seg)
+	}
+	st = w.Stats()
+	if st.DurableSeq != st.NextSeq || st.SyncErrors != 0 {
+		t.Fatalf("after Sync: %+v", st)
+	}
+	if err := seg0.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("sealed segment's file after its seal: %v", err)
+	}
+	if !indexSealed(dir, 0, FormatVersion) || indexSealed(dir, 1, FormatVersion) {
+		t.Fatal("segment 0's index not sealed, or segment 1's sealed while open")
+	}
+	next := st.NextSeq
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := checkArchive(t, dir, next, size)
+	if len(rep.Segments) != 2 || !rep.Segments[0].Sealed || !rep.Segments[1].Sealed {
+		t.Fatalf("segments %+v", rep.Segments)
+	}
+	w2, err := Open(dir, Options{MaxSegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := w2.Recovery(); rc.CutOffset != -1 || rc.IndexRebuilt || rc.NextSeq != next {
+		t.Fatalf("recovery %+v", rc)
+	}
+	if indexSealed(dir, 1, FormatVersion) {
+		t.Fatal("the reopened last segment's index still says sealed")
+	}
+	w2.Close()
+}
+
+// TestSlowRotation: without a pre-created segment (the maintainer failed or
+// is behind) a rotation creates the next segment and seals the old one
+// under the lock, and waits for an fsync in flight to do so.
+func TestSlowRotation(t *testing.T) {
+	const size = 6000
+	dir := t.TempDir()
+	w, err := Open(dir, Options{MaxSegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	waitSpare(w)
+	// Take the spare away, as if the maintainer had not made one, and
+	// keep it from making another.
+	w.syncMu.Lock()
+	w.mu.Lock()
+	sp := w.spare
+	w.spare = nil
+	w.closed = true // prepareSpare makes none for a closed writer
+	w.mu.Unlock()
+	sp.close()
+	removeSegment(dir, sp.index)
+	w.mu.Lock()
+	w.closed = false
+	w.unlock(true)
+	w.syncMu.Lock() // block prepareSpare (it takes syncMu) for the rest of the test
+	waiting := make(chan struct{}, 1)
+	w.mu.Lock()
+	w.rotateWaitHook = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+	done := make(chan error, 1)
 	go func() {
 		for w.Stats().Segments == 1 {
 			id := w.Stats().NextSeq
 			m, b := testFrame(id, size)
 			if _, err := w.Append(m, b); err != nil {
-				appended <- err
+				done <- err
 				return
 			}
 		}
-		appended <- nil
+		done <- nil
 	}()
-	<-waiting // the rotating append found the fsync in flight and waits for it
-	st := w.Stats()
-	if st.Segments != 1 || st.Fsyncs != 0 || st.DurableSeq != 0 || st.NextSeq < 2 {
-		t.Fatalf("while the rotation waits: %+v", st)
+	<-waiting // the rotating append waits for syncMu
+	if st := w.Stats(); st.Segments != 1 {
+		t.Fatalf("rotated without the lock: %+v", st)
 	}
-	sealedNext := st.NextSeq // the records of segment 0
-
-	// The held fsync of segment 0 completes on its file, still open; later
-	// fsyncs are not held (the interval goroutine's next one may come before
-	// or after the seal).
-	g.openAll()
-	if err := <-appended; err != nil {
+	w.syncMu.Unlock()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	// The seal made every record of segment 0 durable before the first
-	// record of segment 1 was written, and closed segment 0's file.
-	st = w.Stats()
-	if st.Segments != 2 || st.NextSeq != sealedNext+1 || st.Fsyncs < 2 || st.SyncErrors != 0 || st.DurableSeq < sealedNext {
-		t.Fatalf("after the rotation: %+v, want durable seq >= %d", st, sealedNext)
+	st := w.Stats()
+	if st.SlowRotations != 1 || st.DurableSeq != st.NextSeq-1 {
+		t.Fatalf("after a slow rotation: %+v", st)
 	}
-	if err := seg0.Sync(); !errors.Is(err, os.ErrClosed) {
-		t.Fatalf("sealed segment's file after rotation: %v", err)
+	if !indexSealed(dir, 0, FormatVersion) {
+		t.Fatal("segment 0 not sealed by the slow rotation")
 	}
+	next := st.NextSeq
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := w.Stats(); st.SyncErrors != 0 || st.DurableSeq != st.NextSeq {
-		t.Fatalf("after close: %+v", st)
-	}
-	rep := checkArchive(t, dir, sealedNext+1, size)
-	if len(rep.Segments) != 2 || rep.Segments[1].FirstSeq != sealedNext {
-		t.Fatalf("segments %+v", rep.Segments)
-	}
-	w2, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc := w2.Recovery(); rc.CutOffset != -1 || rc.IndexRebuilt || rc.NextSeq != sealedNext+1 {
-		t.Fatalf("recovery %+v", rc)
-	}
-	w2.Close()
+	checkArchive(t, dir, next, size)
 }
 
 // TestCloseDuringFsync closes the writer while the interval goroutine's

@@ -12,6 +12,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -162,8 +163,8 @@ func TestGapRecords(t *testing.T) {
 	w := openW(t, dir, archive.Options{})
 	appendFrames(t, w, 2)
 	gaps := []archive.Gap{
-		{FirstID: 2, LastID: 6, Count: 5, Cause: archive.CauseEvicted},
-		{FirstID: 7, LastID: 7, Count: 1, Cause: archive.CauseDiskFull},
+		{FirstID: 2, LastID: 6, Count: 5, Cause: loss.Evicted},
+		{FirstID: 7, LastID: 7, Count: 1, Cause: loss.DiskFull},
 		{FirstID: 8, LastID: 20, Count: 3, Cause: archive.Cause(99)},
 	}
 	for i, g := range gaps {
@@ -192,7 +193,7 @@ func TestGapRecords(t *testing.T) {
 			t.Fatalf("gap %d: %+v", i, gi)
 		}
 	}
-	if s := archive.Cause(99).String(); s != "cause(99)" {
+	if s := archive.Cause(99).String(); s != "cause_99" {
 		t.Fatal(s)
 	}
 	r, _ := archive.OpenReader(dir)
@@ -462,7 +463,7 @@ func TestConcurrentUse(t *testing.T) {
 						var seq uint64
 						var err error
 						if i%10 == 9 {
-							seq, err = w.AppendGap(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: archive.CauseEvicted})
+							seq, err = w.AppendGap(archive.Gap{FirstID: id, LastID: id, Count: 1, Cause: loss.Evicted})
 						} else {
 							m, b := patternFrame(t, id)
 							seq, err = w.Append(m, b)

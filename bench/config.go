@@ -80,6 +80,12 @@ type Config struct {
 	GStreamerPayloads []int         `json:"gstreamer_payloads"`
 	GStreamerFrames   int           `json:"gstreamer_frames"`
 	GStreamerCap      time.Duration `json:"gstreamer_cap_ns"`
+	// GStreamer4K adds a 3840x2160 GRAY8 row to the GStreamer payloads.
+	GStreamer4K bool `json:"gstreamer_4k"`
+	// FramesrcPlugin (the directory holding libgstframering.so,
+	// clients/gstreamer) gives each GStreamer row a framesrc run on the
+	// same frame geometry (bench/run.sh builds it); empty: none.
+	FramesrcPlugin string `json:"-"`
 
 	// IceoryxWaits are the iceoryx latency rows' subscriber waits
 	// (IoxWaitSet, IoxPoll); the iceoryx section also runs throughput rows
@@ -126,6 +132,7 @@ func FullConfig() Config {
 		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
+		GStreamer4K:  true,
 		IceoryxWaits: []string{IoxWaitSet, IoxPoll},
 		EBPFFrames:   500,
 		QuietBelow:   0.25,
@@ -145,7 +152,7 @@ func QuickConfig() Config {
 	c.ScaleFrames, c.ScaleDuration = 200, 600*time.Millisecond
 	c.PingFrames = 500
 	c.MemcpyDuration = 60 * time.Millisecond
-	c.GStreamerPayloads, c.GStreamerFrames, c.GStreamerCap = []int{8 * MiB}, 150, 8*time.Second
+	c.GStreamerPayloads, c.GStreamerFrames, c.GStreamerCap, c.GStreamer4K = []int{8 * MiB}, 150, 8*time.Second, false
 	c.EBPFFrames = 200
 	return c
 }

@@ -8,10 +8,16 @@ package bench
 // (fakesink silent=false, -v); the rate is taken between the first and
 // the last measured buffer's timestamps. shmsrc hands out buffers that
 // alias the shared memory, so the consumer side is lease-only.
+//
+// framesrc (clients/gstreamer) is measured on the same geometry the same
+// way: the ring rows' producer (its filler writes every byte of every
+// frame, as videotestsrc pattern=white fills it) -> ring -> framesrc
+// (lossless, zero-copy: each buffer wraps its slot) -> fakesink.
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -34,16 +40,50 @@ func (h *harness) gstreamer(ctx context.Context) {
 		h.skip("gstreamer: the shm plugin (shmsink/shmsrc, gstreamer1.0-plugins-bad) is not installed")
 		return
 	}
+	type geom struct{ w, h int }
+	var geoms []geom
 	for _, payload := range h.cfg.GStreamerPayloads {
+		w, ht := dims(payload)
+		geoms = append(geoms, geom{w, ht})
+	}
+	if h.cfg.GStreamer4K {
+		geoms = append(geoms, geom{3840, 2160})
+	}
+	if h.cfg.FramesrcPlugin == "" {
+		h.skip("gstreamer: no framesrc runs (frbench -framesrc-plugin DIR; bench/run.sh builds the plugin)")
+	} else {
+		// Fill framesrc's registry first: its scan of every plugin is not
+		// the first run's CPU time.
+		insp := exec.CommandContext(ctx, "gst-inspect-1.0", "framesrc")
+		insp.Env = h.framesrcEnv()
+		if out, err := insp.CombinedOutput(); err != nil {
+			h.fail("gstreamer framesrc", fmt.Errorf("gst-inspect-1.0 framesrc: %w: %s", err, out))
+			h.cfg.FramesrcPlugin = ""
+		}
+	}
+	for _, g := range geoms {
 		if ctx.Err() != nil {
 			return
 		}
-		label := "gstreamer " + sizeName(payload)
+		payload := g.w * g.h
+		label := fmt.Sprintf("gstreamer %s %dx%d", sizeName(payload), g.w, g.h)
 		h.log.Info("scenario", "name", label)
-		row, err := h.gstRun(ctx, gst, payload)
+		row, err := h.gstRun(ctx, gst, g.w, g.h)
 		if err != nil {
 			h.fail(label, err)
 			continue
+		}
+		if h.cfg.FramesrcPlugin != "" {
+			h.log.Info("scenario", "name", label+" framesrc")
+			f, err := h.framesrcRun(ctx, gst, g.w, g.h)
+			if err != nil {
+				h.fail(label+" framesrc", err)
+			} else {
+				row.Framesrc = &f
+				if row.FPS > 0 {
+					row.VsShm = f.FPS / row.FPS
+				}
+			}
 		}
 		for _, r := range h.rep.Throughput {
 			if r.Payload == payload && r.Consumers == 1 && r.Mode == "lossless" && r.Read == ReadLease && row.FPS > 0 {
@@ -59,13 +99,15 @@ func (h *harness) skip(why string) {
 	h.log.Info("skipped", "why", why)
 }
 
-func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreamerRow, error) {
-	const warm = 10
+const gstWarm = 10
+
+func (h *harness) gstRun(ctx context.Context, gst string, w, ht int) (GStreamerRow, error) {
+	const warm = gstWarm
 	n := h.cfg.GStreamerFrames
-	row := GStreamerRow{Payload: payload, Sent: n}
+	payload := w * ht
+	row := GStreamerRow{Payload: payload, Width: w, Height: ht, Sent: n}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.GStreamerCap)
 	defer cancel()
-	w, ht := dims(payload)
 	caps := fmt.Sprintf("video/x-raw,format=GRAY8,width=%d,height=%d,framerate=0/1", w, ht)
 	sock := filepath.Join(h.dir, fmt.Sprintf("gst%d.sock", payload))
 	shmSize := max(16*payload, 64*MiB)
@@ -96,6 +138,67 @@ func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreame
 	}
 	recv := exec.CommandContext(ctx, gst, "-v", "shmsrc", "socket-path="+sock, "is-live=true", "do-timestamp=true",
 		"!", caps, "!", "fakesink", "sync=false", "silent=false")
+	run, err := h.gstReceive(ctx, recv, payload)
+	row.Received, row.FPS, row.GBps, row.Note, row.CPUPerFrameNs = run.Received, run.FPS, run.GBps, run.Note, run.CPUPerFrameNs
+	return row, err
+}
+
+// framesrcRun measures the harness's ring producer (the ring rows' own:
+// its filler writes every byte, flat out, gated by the lossless
+// consumer) -> framesrc (lossless, zero-copy) -> fakesink on w x ht GRAY8
+// frames.
+func (h *harness) framesrcRun(ctx context.Context, gst string, w, ht int) (GStreamerRun, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.GStreamerCap)
+	defer cancel()
+	sock := filepath.Join(h.dir, fmt.Sprintf("framesrc%dx%d.sock", w, ht))
+	p := params{Role: roleRingProducer, Path: sock, Payload: w * ht, Width: w, Height: ht, Slots: 16, Consumers: 1,
+		Frames: h.cfg.GStreamerFrames + 2*gstWarm, DurationNs: int64(h.cfg.GStreamerCap), CapNs: int64(h.cfg.GStreamerCap),
+		HugePages: h.cfg.HugePages}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return GStreamerRun{}, fmt.Errorf("encode params: %w", err)
+	}
+	prod := exec.CommandContext(ctx, h.cfg.Exe, h.cfg.ExeArgs...)
+	prod.Env = append(os.Environ(), EnvRole+"="+p.Role, envParams+"="+string(b))
+	prod.WaitDelay = time.Second
+	stdin, err := prod.StdinPipe() // the child ends at EOF: when this run is over
+	if err != nil {
+		return GStreamerRun{}, fmt.Errorf("start ring producer: %w", err)
+	}
+	if err := prod.Start(); err != nil {
+		return GStreamerRun{}, fmt.Errorf("start ring producer: %w", err)
+	}
+	defer func() {
+		stdin.Close()
+		cancel()
+		prod.Wait()
+	}()
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return GStreamerRun{}, fmt.Errorf("ring producer: no socket: %w", ctx.Err())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	recv := exec.CommandContext(ctx, gst, "-v", "framesrc", "socket="+sock, "lossless=true", "do-timestamp=true",
+		"!", "fakesink", "sync=false", "silent=false")
+	recv.Env = h.framesrcEnv()
+	return h.gstReceive(ctx, recv, w*ht)
+}
+
+// framesrcEnv finds the plugin, with a registry of this run's own.
+func (h *harness) framesrcEnv() []string {
+	return append(os.Environ(), "GST_PLUGIN_PATH="+h.cfg.FramesrcPlugin, "GST_REGISTRY="+filepath.Join(h.dir, "gst-registry.bin"))
+}
+
+// gstReceive runs a gst-launch-1.0 -v receiver ending in fakesink
+// silent=false and measures its rate over GStreamerFrames buffers after
+// gstWarm.
+func (h *harness) gstReceive(ctx context.Context, recv *exec.Cmd, payload int) (row GStreamerRun, err error) {
+	const warm = gstWarm
+	n := h.cfg.GStreamerFrames
 	recv.WaitDelay = time.Second
 	out, err := recv.StdoutPipe()
 	if err != nil {
@@ -104,13 +207,18 @@ func (h *harness) gstRun(ctx context.Context, gst string, payload int) (GStreame
 	if err := recv.Start(); err != nil {
 		return row, fmt.Errorf("start gst receiver: %w", err)
 	}
+	seen := 0
 	defer func() {
-		cancel()
+		recv.Process.Kill()
 		recv.Wait()
+		// The receiver's whole CPU time (start-up and printing each buffer
+		// included) over every buffer it took.
+		if ps := recv.ProcessState; ps != nil && seen > 0 {
+			row.CPUPerFrameNs = float64((ps.UserTime() + ps.SystemTime()).Nanoseconds()) / float64(seen)
+		}
 	}()
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
-	seen := 0
 	var first, last time.Duration
 	for sc.Scan() {
 		m := gstPTS.FindStringSubmatch(sc.Text())

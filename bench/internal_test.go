@@ -355,7 +355,7 @@ func TestGStreamerBaselineLeavesNothing(t *testing.T) {
 	}
 	before := deadShmAreas(t)
 	h := &harness{cfg: Config{GStreamerFrames: 50, GStreamerCap: time.Minute}, dir: t.TempDir(), log: slog.New(slog.DiscardHandler), rep: &Report{}}
-	row, err := h.gstRun(context.Background(), gst, 4*KiB)
+	row, err := h.gstRun(context.Background(), gst, 64, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,10 +214,22 @@ func Markdown(rep *Report) string {
 	}
 
 	if len(rep.GStreamer) > 0 {
-		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer)\n\n")
-		p("| payload | buffers | fps | GB/s | ring fps (1 lossless lease consumer) | ring/GStreamer | note |\n|---|---|---|---|---|---|---|\n")
+		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
+		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
-			p("| %s | %d / %d | %s | %.2f | %s | %s | %s |\n", sizeName(r.Payload), r.Received, r.Sent, fps(r.FPS), r.GBps, fps(r.RingFPS), ratio(r.VsRing), r.Note)
+			fr, ffps, fcpu, note := "-", "-", "-", r.Note
+			if f := r.Framesrc; f != nil {
+				fr, ffps, fcpu = fmt.Sprintf("%d / %d", f.Received, r.Sent), fps(f.FPS), ns(int64(f.CPUPerFrameNs))
+				if f.Note != "" {
+					note = strings.TrimPrefix(note+"; framesrc: "+f.Note, "; ")
+				}
+			}
+			ring := "–"
+			if r.RingFPS > 0 {
+				ring = fps(r.RingFPS)
+			}
+			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
+				r.Received, r.Sent, fps(r.FPS), r.GBps, ns(int64(r.CPUPerFrameNs)), fr, ffps, ratio(r.VsShm), fcpu, ring, ratio(r.VsRing), note)
 		}
 		p("\n")
 	}

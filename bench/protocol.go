@@ -82,6 +82,8 @@ type params struct {
 	Path       string `json:"path,omitempty"` // ring socket, or stream socket prefix
 	Transport  string `json:"transport,omitempty"`
 	Payload    int    `json:"payload,omitempty"`
+	Width      int    `json:"width,omitempty"` // ring producer: frame geometry (0: dims(Payload))
+	Height     int    `json:"height,omitempty"`
 	Slots      int    `json:"slots,omitempty"`
 	Consumers  int    `json:"consumers,omitempty"` // producer: consumers to wait for; sender: fan-out
 	Index      int    `json:"index,omitempty"`

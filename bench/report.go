@@ -217,9 +217,12 @@ type ScaleRow struct {
 	OtherLoad float64 `json:"other_load_cores"`
 }
 
-// GStreamerRow is one shmsink/shmsrc run.
+// GStreamerRow is one shmsink/shmsrc run, and the framesrc run on the
+// same geometry.
 type GStreamerRow struct {
 	Payload  int     `json:"payload"`
+	Width    int     `json:"width"`
+	Height   int     `json:"height"`
 	Sent     int     `json:"sent"`
 	Received int     `json:"received"`
 	FPS      float64 `json:"fps"`
@@ -229,6 +232,22 @@ type GStreamerRow struct {
 	RingFPS float64 `json:"ring_fps,omitempty"`
 	VsRing  float64 `json:"ring_vs_gstreamer,omitempty"`
 	Note    string  `json:"note,omitempty"`
+	// CPUPerFrameNs is the receiving gst-launch-1.0's CPU time (its
+	// start-up and the printing of every buffer included) per buffer.
+	CPUPerFrameNs float64 `json:"receiver_cpu_per_frame_ns"`
+	// Framesrc: producer (synthetic, free run) -> ring -> framesrc ->
+	// fakesink, measured the same way; VsShm is its rate over shmsrc's.
+	Framesrc *GStreamerRun `json:"framesrc,omitempty"`
+	VsShm    float64       `json:"framesrc_vs_shmsrc,omitempty"`
+}
+
+// GStreamerRun is one receiver's measurement.
+type GStreamerRun struct {
+	Received      int     `json:"received"`
+	CPUPerFrameNs float64 `json:"receiver_cpu_per_frame_ns"`
+	FPS           float64 `json:"fps"`
+	GBps          float64 `json:"gbps"`
+	Note          string  `json:"note,omitempty"`
 }
 
 // EBPFRow splits the futex wake-up latency with scheduler tracepoints.

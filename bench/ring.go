@@ -91,6 +91,9 @@ func runRingProducer(ctx context.Context, p params, log *slog.Logger) (*result, 
 		return nil, fmt.Errorf("run ring producer: %w", err)
 	}
 	w, h := dims(p.Payload)
+	if p.Width > 0 && p.Height > 0 && p.Width*p.Height == p.Payload {
+		w, h = p.Width, p.Height
+	}
 	pp := &ringPublisher{prod: prod, f: newFiller(), capAt: capAt, payload: p.Payload, pub: newHist(), acq: newHist(),
 		meta: ringbuf.Meta{Width: uint32(w), Height: uint32(h), Stride: uint32(w), Format: frame.Mono8, Length: uint64(p.Payload)}}
 	res := &result{Role: p.Role}

@@ -28,9 +28,11 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 go build -o "$tmp/frbench" ./bench/cmd/frbench
+# framesrc's runs in the GStreamer section.
+make -s -C clients/gstreamer BUILD="$tmp/gst" "$tmp/gst/libgstframering.so"
 out=${FRBENCH_OUT:-$root/bench-results/$(date +%Y%m%d-%H%M%S)}
 status=0
-"$tmp/frbench" -out "$out" "$@" || status=$?
+"$tmp/frbench" -out "$out" -framesrc-plugin "$tmp/gst" "$@" || status=$?
 echo
 echo "results went to $out:"
 echo "  $out/results.md     (the tables above)"

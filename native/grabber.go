@@ -94,7 +94,10 @@ func Open(kind string, cfg Config) (Grabber, error) {
 		return OpenGst(cfg)
 	case KindAravis:
 		return OpenAravis(cfg)
-	case KindSynthetic:
+	case KindSynthetic, KindArchive:
+		if (kind == KindArchive) != (cfg.Replay != nil) {
+			return nil, fmt.Errorf("open grabber %q: %w: a replay source needs Config.Replay, and only it", kind, ErrInvalid)
+		}
 		s, err := OpenSynthetic(cfg)
 		if err != nil {
 			return nil, err // not a nil *Synthetic in a non-nil interface
@@ -124,6 +127,16 @@ type Config struct {
 	Rate float64
 	// Defects injects the pattern's defects (frame.Defects).
 	Defects bool
+	// DefectEvery, with Defects, injects them only into frames whose id is
+	// a multiple of it (sparse defects, so that tests can place events
+	// exactly); 0 or 1: into every frame. The synthetic source only.
+	DefectEvery uint64
+	// Replay makes a synthetic source (KindArchive) deliver recorded
+	// frames instead of the pattern; Speed paces them: the original
+	// spacing divided by Speed, 0 as fast as buffers come back (Rate is
+	// ignored). A replay never underruns: it waits for a buffer.
+	Replay Replayer
+	Speed  float64
 	// Pipeline is a GStreamer source description ending in raw video
 	// (KindGst only): "videotestsrc ! video/x-raw,format=GRAY8", "v4l2src",
 	// "filesrc location=x.mkv ! decodebin ! videoconvert". The source adds

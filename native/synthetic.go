@@ -13,8 +13,13 @@ package native
 //     those writes against its reads.
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
 //     its state is bufQueued or bufOutput.
-//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling),
-//     lost being the faults injected without a buffer (Config.Faults).
+//  3. nextID == delivered + underruns + lost + (1 if a buffer is filling)
+//     + the lostBefore of the frames in outQ + pendingLost, lost being the
+//     faults injected without a buffer (Config.Faults) and a replay's gaps.
+//     A loss without a buffer goes into lost only when the frame after it
+//     is dequeued (or at Stop), so that Counters never show a loss ahead of
+//     frames delivered before it (the producer reads them before each
+//     publish: docs/LAYOUT.md, counters before the publish they explain).
 //  4. Every buffer holds a frame of the current geometry.
 //  5. avail and queued are wake-up hints with room for one token: a sender
 //     never blocks, a receiver re-checks the queue under mu after waking,
@@ -68,6 +73,18 @@ type Synthetic struct {
 	l   leases
 	tag uint64 // immutable
 
+	// plain fills the frames without defects when DefectEvery makes them
+	// sparse; set by Start before the acquisition goroutine starts.
+	plain *frame.Generator
+	// pendingLost: losses without a buffer since the last frame filled,
+	// handed to the next one (invariant 3). Guarded by mu.
+	pendingLost loss.Counts
+	// copies: frames a replay copied into buffers (one each). Guarded by mu.
+	copies uint64
+	// ended: a replay reached the end of its recording (Dequeue returns
+	// the frames still filled, then ErrStopped). Guarded by mu.
+	ended bool
+
 	avail     chan struct{} // a frame was put in outQ (invariant 5)
 	queued    chan struct{} // a buffer was put in inQ (invariant 5)
 	closeOnce sync.Once
@@ -99,6 +116,11 @@ type synBuffer struct {
 	state     bufState
 	allocated bool
 	info      FrameInfo
+	// lostBefore: the losses without a buffer (faults, a replay's gaps)
+	// just before this frame, counted in lost when the frame is dequeued
+	// (or discarded), so that Counters never show a loss ahead of the
+	// frames before it.
+	lostBefore loss.Counts
 }
 
 // fifo is a queue of buffer indices with room for MaxBuffers.
@@ -346,9 +368,20 @@ func (s *Synthetic) Start() error {
 	if err != nil {
 		return fmt.Errorf("start acquisition: %w", err)
 	}
+	s.plain = nil
+	if s.cfg.Defects && s.cfg.DefectEvery > 1 {
+		if s.plain, err = frame.NewGenerator(s.cfg.Geometry, false); err != nil {
+			return fmt.Errorf("start acquisition: %w", err)
+		}
+	}
 	s.acq = acqRunning
+	s.ended = false
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	if s.cfg.Replay != nil {
+		go s.replay(s.cfg, s.stop, s.done)
+		return nil
+	}
 	go s.run(s.cfg, gen, s.stop, s.done)
 	return nil
 }
@@ -385,9 +418,15 @@ func (s *Synthetic) halt() {
 		s.bufs[s.inQ.pop()].state = bufAnnounced
 	}
 	for s.outQ.n > 0 {
-		s.bufs[s.outQ.pop()].state = bufAnnounced
+		i := s.outQ.pop()
+		s.bufs[i].state = bufAnnounced
+		s.takeLost(i)
 		s.discarded++
 	}
+	for c, n := range s.pendingLost { // no frame follows them now
+		s.lost[c] += n
+	}
+	s.pendingLost = loss.Counts{}
 	s.acq = acqStopped
 	s.epoch++
 	s.stateCond.Broadcast()
@@ -441,6 +480,98 @@ func (s *Synthetic) run(cfg Config, gen *frame.Generator, stop <-chan struct{}, 
 	}
 }
 
+// takeLost moves buffer i's losses before it into lost (mu held): its
+// frame is being dequeued or discarded.
+func (s *Synthetic) takeLost(i int) {
+	for c, n := range s.bufs[i].lostBefore {
+		s.lost[c] += n
+	}
+	s.bufs[i].lostBefore = loss.Counts{}
+}
+
+// replay is the acquisition goroutine of a replay: for each recorded
+// frame, a queued buffer (waiting for one: a replay never underruns), one
+// copy into it, then the frame when it is due.
+func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var t0 time.Time
+	var ts0 int64
+	first := true
+	for {
+		s.mu.Lock()
+		if s.inQ.n == 0 {
+			s.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-s.queued:
+			}
+			continue
+		}
+		i := s.inQ.pop()
+		s.bufs[i].state = bufFilling
+		mem := s.bufs[i].mem
+		s.mu.Unlock()
+		giveBack := func() { // the buffer goes back to the queue, unfilled
+			s.mu.Lock()
+			s.bufs[i].state = bufQueued
+			s.inQ.push(i)
+			s.mu.Unlock()
+		}
+		rf, err := cfg.Replay.Next(mem)
+		if err != nil {
+			// The recording's end (or an unreadable one): the stream ends.
+			giveBack()
+			s.mu.Lock()
+			s.ended = true
+			s.mu.Unlock()
+			wake(s.avail)
+			return
+		}
+		if cfg.Speed > 0 {
+			if first {
+				t0, ts0 = time.Now(), rf.Timestamp
+			}
+			if d := time.Until(t0.Add(time.Duration(float64(rf.Timestamp-ts0) / cfg.Speed))); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-stop:
+					giveBack()
+					return
+				case <-timer.C:
+				}
+			}
+		}
+		first = false
+		s.mu.Lock()
+		s.nextID += rf.LostBefore
+		s.bufs[i].lostBefore = loss.Counts{}
+		s.bufs[i].lostBefore[loss.ReplayGap] = rf.LostBefore
+		s.copies++
+		id := s.nextID
+		s.nextID++
+		g := rf.Geometry
+		s.bufs[i].info = FrameInfo{
+			Buffer:      s.makeID(i),
+			FrameID:     id,
+			Timestamp:   clock.Nanos(),
+			Status:      FrameComplete,
+			Geometry:    g,
+			Length:      g.Size(),
+			Flags:       rf.Flags | FlagReplayed,
+			OriginEpoch: rf.OriginEpoch,
+			OriginSeq:   rf.OriginSeq,
+		}
+		s.bufs[i].state = bufOutput
+		s.outQ.push(i)
+		s.delivered++
+		s.mu.Unlock()
+		wake(s.avail)
+	}
+}
+
 // takeFrame delivers the frame that is due now, or counts it lost.
 func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	s.mu.Lock()
@@ -451,7 +582,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		if f.Every != 0 && id%f.Every == f.Every-1 {
 			st, withBuffer := faultStatus(f.Cause)
 			if !withBuffer {
-				s.lost[f.Cause]++ // due while the "camera" was away: no buffer
+				s.pendingLost[f.Cause]++ // due while the "camera" was away: no buffer
 				s.mu.Unlock()
 				return
 			}
@@ -470,13 +601,18 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	ts := clock.Nanos()
 	s.mu.Unlock()
 
+	// Sparse defects: only frames whose id is a multiple of DefectEvery.
+	defects := cfg.Defects
+	if s.plain != nil && id%cfg.DefectEvery != 0 {
+		gen, defects = s.plain, false
+	}
 	// Cannot fail: every buffer holds a frame (invariant 4).
 	_ = gen.Fill(mem, id)
 
 	s.mu.Lock()
 	g := cfg.Geometry
 	flags := FlagPattern
-	if cfg.Defects {
+	if defects {
 		flags |= FlagDefects
 	}
 	s.bufs[i].info = FrameInfo{
@@ -488,6 +624,7 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Length:    g.Size(),
 		Flags:     flags,
 	}
+	s.bufs[i].lostBefore, s.pendingLost = s.pendingLost, loss.Counts{}
 	s.bufs[i].state = bufOutput
 	s.outQ.push(i)
 	s.delivered++
@@ -523,6 +660,7 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 		case s.outQ.n > 0:
 			i := s.outQ.pop()
 			s.bufs[i].state = bufDelivered
+			s.takeLost(i)
 			s.held++
 			info := s.bufs[i].info
 			more := s.outQ.n > 0
@@ -535,7 +673,7 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 				return Frame{}, fmt.Errorf("dequeue frame: %w", err)
 			}
 			return f, nil
-		case s.acq != acqRunning || s.epoch != epoch:
+		case s.acq != acqRunning || s.epoch != epoch || s.ended:
 			s.mu.Unlock()
 			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrStopped)
 		}
@@ -593,6 +731,7 @@ func (s *Synthetic) Counters() Counters {
 		Lost:        s.lost,
 		Discarded:   s.discarded,
 		NextFrameID: s.nextID,
+		Copies:      s.copies,
 		Queued:      s.inQ.n,
 		Awaiting:    s.outQ.n,
 		Held:        s.held,

@@ -86,6 +86,18 @@ type Config struct {
 	FrameRate float64
 	// Defects injects the frame pattern's defects (frame.Defects).
 	Defects bool
+	// DefectEvery makes them sparse: only frames whose id is a multiple
+	// of it (native.Config.DefectEvery; the synthetic source only).
+	DefectEvery uint64
+	// Replay is the recording a KindArchive source replays (see
+	// OpenArchiveReplay), Speed its pacing (native.Config.Speed).
+	Replay native.Replayer
+	Speed  float64
+	// WaitConsumers holds the source back until this many consumers are
+	// attached (a replay into a lossless archiver or analyzer that must
+	// see it from its first frame); the ring says "waiting for source"
+	// meanwhile.
+	WaitConsumers int
 	// Faults make the synthetic source lose frames on purpose, by cause
 	// (native.Config.Faults): for testing every loss path of a pipeline.
 	Faults [native.MaxFaults]native.Fault
@@ -176,9 +188,13 @@ func (cfg Config) withDefaults() (Config, error) {
 
 	switch {
 	case cfg.Source != native.KindSDK && cfg.Source != native.KindSynthetic && cfg.Source != native.KindGst &&
-		cfg.Source != native.KindAravis:
-		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q, %q or %q)", ErrConfig, cfg.Source,
-			native.KindSDK, native.KindSynthetic, native.KindGst, native.KindAravis)
+		cfg.Source != native.KindAravis && cfg.Source != native.KindArchive:
+		return cfg, fmt.Errorf("check config: %w: source %q (want %q, %q, %q, %q or %q)", ErrConfig, cfg.Source,
+			native.KindSDK, native.KindSynthetic, native.KindGst, native.KindAravis, native.KindArchive)
+	case (cfg.Source == native.KindArchive) != (cfg.Replay != nil):
+		return cfg, fmt.Errorf("check config: %w: source %q needs a recording to replay (and only it takes one)", ErrConfig, native.KindArchive)
+	case math.IsNaN(cfg.Speed) || cfg.Speed < 0:
+		return cfg, fmt.Errorf("check config: %w: replay speed %v", ErrConfig, cfg.Speed)
 	case cfg.Source == native.KindGst && cfg.Pipeline == "":
 		return cfg, fmt.Errorf("check config: %w: source %q needs a pipeline description", ErrConfig, cfg.Source)
 	case cfg.Source != native.KindGst && cfg.Pipeline != "":
@@ -213,7 +229,8 @@ func (cfg Config) grabberConfig() native.Config {
 	if rate < 0 {
 		rate = 0 // FreeRun
 	}
-	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, Faults: cfg.Faults, Pipeline: cfg.Pipeline}
+	c := native.Config{Geometry: cfg.Geometry, Rate: rate, Defects: cfg.Defects, DefectEvery: cfg.DefectEvery, Faults: cfg.Faults, Pipeline: cfg.Pipeline,
+		Replay: cfg.Replay, Speed: cfg.Speed}
 	if cfg.Source == native.KindAravis {
 		o := cfg.Camera
 		if o.Logger == nil {

@@ -236,6 +236,9 @@ func (p *Producer) run(ctx context.Context) error {
 	if err := p.loop.prime(); err != nil {
 		return err
 	}
+	if err := p.waitConsumers(ctx); err != nil {
+		return nil // ctx ended while waiting: a normal end
+	}
 	p.startNs.Store(time.Now().UnixNano())
 	if err := p.grab.Start(); err != nil {
 		return fmt.Errorf("start acquisition: %w: %w", ErrGrabber, err)
@@ -252,6 +255,27 @@ func (p *Producer) run(ctx context.Context) error {
 				return nil
 			}
 			return err
+		}
+	}
+	return nil
+}
+
+// waitConsumers waits until Config.WaitConsumers consumers are attached,
+// beating as a source that waits (not a stall).
+func (p *Producer) waitConsumers(ctx context.Context) error {
+	n := p.cfg.WaitConsumers
+	if n <= 0 {
+		return nil
+	}
+	p.log.Info("waiting for consumers before the first frame", "consumers", n)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for len(p.ring.ConsumerPids(nil)) < n {
+		p.ring.Beat(ringbuf.SourceWaiting)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 	return nil

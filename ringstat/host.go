@@ -243,15 +243,16 @@ func (h *Host) Peek(name string, seq uint64, fn func(ringbuf.Frame)) (epoch uint
 	h.mu.Lock()
 	hr := h.rings[name]
 	var r *ringbuf.Reader
+	var status string
 	if hr != nil {
-		r = hr.r
+		r, status = hr.r, hr.status // hr's fields only under mu: Refresh rewrites them
 	}
 	h.mu.Unlock()
 	switch {
 	case hr == nil:
 		return 0, fmt.Errorf("peek ring %s: %w", name, ErrUnknownRing)
 	case r == nil:
-		return 0, fmt.Errorf("peek ring %s: %w: not attached (%s)", name, ErrNoFrame, hr.status)
+		return 0, fmt.Errorf("peek ring %s: %w: not attached (%s)", name, ErrNoFrame, status)
 	}
 	epoch = r.Info().Epoch
 	if seq != 0 {

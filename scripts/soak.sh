@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Long soaks and stress runs, kept out of the default test run. Each one is
-# bounded; FRAMERING_SOAK_SECONDS sets the ring soak's length (default 600).
+# bounded; FRAMERING_SOAK_SECONDS sets the ring soak's length (default 600),
+# FRAMERING_MEMSOAK_SECONDS the memory soak's (default 1800, scripts/memsoak.sh),
+# FRAMERING_RETENTION_SECONDS the archiver retention run's (default 180).
 #   scripts/soak.sh            all soaks
 #   FRAMERING_SOAK_SECONDS=3600 scripts/soak.sh
 #   FRAMERING_FUZZTIME=10m scripts/soak.sh   (each fuzzer; default 60s)
@@ -17,6 +19,15 @@ go test -race -count=1 -run 'Soak' -timeout $((secs * 3 + 600))s -v ./ringbuf/ |
 echo "== archive: 300 rounds of kill -9 during append, open and recovery"
 go test -count=1 -run 'Soak' -timeout 60m -v ./archive/ | tail -3
 
+echo "== archive retention: kill -9 at random and between the low-water mark and the unlinks, 100 rounds"
+go test -count=1 -run 'TestRetentionCrash' -timeout 30m ./archive/ | tail -1
+
+echo "== archiver retention under load (4 MiB cap, 1 MiB segments, kill -9 mid-deletion) for ${FRAMERING_RETENTION_SECONDS:-180}s"
+FRAMERING_RETENTION_SECONDS="${FRAMERING_RETENTION_SECONDS:-180}" go test -count=1 -run '^TestRetention$' -timeout 30m -v ./cmd/archiver/ | grep -E '^(---|ok|FAIL)|largest archive'
+
+echo "== memory and descriptors: producer, archiver, two analyzers for ${FRAMERING_MEMSOAK_SECONDS:-1800}s"
+scripts/memsoak.sh
+
 echo "== every soak-gated test elsewhere"
 go test -count=1 -run 'Soak' -timeout 60m $(go list ./... | grep -v -E '/(ringbuf|archive)$')
 
@@ -29,7 +40,9 @@ for target in \
   "./ringbuf FuzzDecodeDataHeader" "./ringbuf FuzzDecodeMessages" \
   "./frame FuzzVerify" "./frame FuzzUnpack16" \
   "./archive FuzzSegmentHeader" "./archive FuzzRecord" "./archive FuzzIndex" "./archive FuzzScan" \
-  "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange"; do
+  "./analysis FuzzAnalyze" "./analysis FuzzGeometry" "./native FuzzSharedRange" \
+  "./results FuzzClient" "./results FuzzHello" \
+  "./cmd/archiver/internal/archiver FuzzParseExternal" "./archive FuzzParseEvent"; do
   set -- $target
   # grep reads all of the list: with pipefail, grep -q would stop early,
   # SIGPIPE go test, and fail the check.

@@ -31,6 +31,11 @@ make -s -j2 -C clients/c test
 # go test ./clients/c (below) reuses the ASan+UBSan build made here.
 export FRAMERING_C_BUILD="$PWD/clients/c/build/asan"
 
+step "framesrc (GStreamer plugin, clients/gstreamer): release build, and its C unit test under ASan+UBSan"
+make -s -C clients/gstreamer all unit
+# Its Go-driven tests (real producers, gst-launch-1.0 with the sanitized
+# plugin, the two-host bridge) run in go test ./clients/gstreamer below.
+
 step "go test -race -tags '$TAGS' ./... (includes the layering/hazard-zone check and the C sanitizer build)"
 go test -race -tags "$TAGS" -count=1 -timeout 15m ./...
 

@@ -159,6 +159,49 @@ func checkOutput(t *testing.T, lines []string, mode, proto string, n int, geo fr
 	}
 }
 
+// Chained wakes (docs/LAYOUT.md 9.5): the library says chain_wake in its
+// hello, so with only C consumers asleep the producer wakes one of them per
+// frame, and each woken one must pass the wake on. Four lossless consumers
+// and an observer sleep with a futex timeout far longer than the test and
+// no deadline (-t -1): one that never passed the wake on would leave the
+// others asleep after the last frame, and the hang guard would fail the
+// test. Every consumer gets every frame.
+func TestChainedWakes(t *testing.T) {
+	b := cBuild(t)
+	geo := frame.Packed(64, 32, frame.Mono8)
+	r := newRing(t, geo, ringbuf.Config{})
+	// Frames far apart: each finds every consumer asleep again, so one
+	// not woken for it would still be asleep after the last.
+	r.interval = 50 * time.Millisecond
+	const n = 12
+	var procs []*proc
+	for i := 0; i < 4; i++ {
+		procs = append(procs, startC(t, b, "frcat", "-n", strconv.Itoa(n), "-m", "lossless", "-N", fmt.Sprintf("chain-%d", i),
+			"-i", "-w", "600000", "-t", "-1", r.p.Path()))
+	}
+	procs = append(procs, startC(t, b, "frcat", "-n", "5", "-O", "-i", "-w", "600000", r.p.Path()))
+	for _, pr := range procs[:4] {
+		pr.expect(t, "waiting")
+	}
+	// Exactly n frames: after the last, nothing more comes to wake a
+	// consumer the chain missed.
+	for i := 0; i < n; i++ {
+		if err := r.publish(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(r.interval)
+	}
+	for i, pr := range procs {
+		pr.expect(t, "done")
+		if code := pr.finish(t); code != 0 {
+			t.Fatalf("frcat %d exited %d\nstderr:\n%s", i, code, pr.errText())
+		}
+		if i < 4 {
+			checkOutput(t, pr.all, "lossless", "hold", n, geo)
+		}
+	}
+}
+
 // A C consumer killed with SIGKILL while it holds a frame: the producer
 // reclaims exactly that hold and reuses the slot.
 func TestFrcatKilledHolding(t *testing.T) {

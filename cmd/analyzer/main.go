@@ -13,7 +13,14 @@
 //	analyzer [-ring NAME | -socket PATH] [-name NAME] [-lossless] [-copy]
 //	         [-threshold-bright N] [-threshold-dark N] [-min-area N] [-histogram]
 //	         [-out FILE] [-frames N] [-duration D] [-reattach=false] [-wait=false]
-//	         [-metrics localhost:9465]
+//	         [-metrics localhost:9465] [-debug-addr localhost:PORT] [-results]
+//
+// -results publishes every frame's line on the live results stream, a Unix
+// socket at $FRAMERING_RUNTIME_DIR/RING.NAME.results (docs/RESULTS.md), for
+// the archiver's event recording and ringctl serve's overlay.
+//
+// -debug-addr serves net/http/pprof (localhost unless a host is given), for
+// a heap profile of a process that has run for weeks.
 //
 // It stops on SIGINT or SIGTERM, after -frames frames or -duration, or when
 // the ring ends (without -reattach). Exit status (package internal/cli): 0
@@ -24,7 +31,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +43,7 @@ import (
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
+	"github.com/framering/framering/results"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -77,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFormat = fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
 		logLevel  = fs.String("log-level", "info", "log `level`: "+cli.LogLevels)
 		metrics   = fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; none: off)")
+		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this `address` (e.g. localhost:6062; none: off)")
+		publish   = fs.Bool("results", false, "publish each frame's result on the live results stream (RING.NAME.results in the runtime directory; docs/RESULTS.md)")
 		latency   = fs.Bool("latency", false, "latency mode: GOMAXPROCS=1 and a raw futex wait for frames (README, Performance)")
 		cpus      = fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
 	)
@@ -138,6 +147,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "analyzer:", err)
 		return cli.ExitUsage
 	}
+	if *debugAddr != "" {
+		dctx, stopDiag := context.WithCancel(context.Background())
+		defer stopDiag()
+		if _, err := diag.Serve(dctx, *debugAddr, log); err != nil {
+			log.Error("debug endpoint", "err", err)
+			return cli.ExitFailure
+		}
+	}
 	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -157,14 +174,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cli.ExitFailure
 		}
 	}
+	if *publish {
+		path, ringName := results.Path(*ring, *name), *ring
+		if *socket != "" {
+			path, ringName = results.PathForSocket(*socket, *name), *socket
+		}
+		srv, err := results.Listen(path, results.Hello{Ring: ringName, Analyzer: *name}, 0, log)
+		if err != nil {
+			log.Error("results stream", "err", err)
+			return 1
+		}
+		defer srv.Close()
+		log.Info("results stream", "socket", path)
+		cfg.Results = srv
+	}
 	if _, err := inspect.Run(ctx, cfg, w, log); err != nil {
 		log.Error("analyzer stopped", "err", err)
 		return cli.ExitFailure
 	}
 	if f, ok := w.(*os.File); ok && *out != "" {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-			log.Error("sync output", "err", err)
-			return cli.ExitFailure
+		// fsync a file; /dev/null, a pipe or a terminal cannot be fsynced.
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := f.Sync(); err != nil {
+				log.Error("sync output", "err", err)
+				return cli.ExitFailure
+			}
 		}
 	}
 	return cli.ExitOK

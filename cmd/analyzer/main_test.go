@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -105,8 +107,26 @@ func (r *ring) waitFor(t *testing.T, what string, cond func(ringbuf.Snapshot) bo
 type proc struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	stderr bytes.Buffer
+	stderr syncBuf // read while the process runs
 	done   chan error
+}
+
+// syncBuf is a bytes.Buffer that may be read while exec writes to it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func startAnalyzer(t *testing.T, bin string, args ...string) *proc {
@@ -304,6 +324,43 @@ func TestBinaryEnds(t *testing.T) {
 		if code := run(args, io.Discard, &stderr); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
+	}
+}
+
+// TestBinaryDevNullAndDiagnostics: -out /dev/null works (nothing to fsync on
+// a device), and -debug-addr serves a heap profile while the analyzer runs.
+func TestBinaryDevNullAndDiagnostics(t *testing.T) {
+	bin := build(t)
+	g := frame.Packed(64, 16, frame.Mono8)
+	r := newRing(t, "e2e-devnull", g)
+	a := startAnalyzer(t, bin, "-ring", "e2e-devnull", "-lossless", "-frames", "4", "-out", "/dev/null",
+		"-debug-addr", "localhost:0", "-log-format", "json")
+	r.waitFor(t, "the analyzer to attach", func(s ringbuf.Snapshot) bool { return len(s.Consumers) == 1 })
+	// The endpoint's address is in the log: fetch a heap profile from it.
+	var addr string
+	for addr == "" {
+		for _, line := range strings.Split(a.stderr.String(), "\n") {
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "debug endpoint (net/http/pprof)" {
+				addr, _ = l["addr"].(string)
+			}
+		}
+		if addr == "" {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	resp, err := http.Get(addr + "heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile") {
+		t.Fatalf("heap profile: %d %.200s", resp.StatusCode, body)
+	}
+	r.publish(t, 4)
+	if code := a.wait(t); code != 0 {
+		t.Fatalf("-out /dev/null: exit %d; stderr:\n%s", code, a.stderr.String())
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/framering/framering/archive"
 	"github.com/framering/framering/loss"
 )
 
@@ -72,10 +71,10 @@ func TestLossless(t *testing.T) {
 			if a.frames != tp.published || num(t, sum, "stored") != tp.published {
 				t.Fatalf("stored %d (summary %d), published %d", a.frames, num(t, sum, "stored"), tp.published)
 			}
-			want := map[archive.Cause]uint64{
-				archive.CauseProducerDrop: tp.drops[loss.Blocked],
-				archive.CauseUnderrun:     tp.drops[loss.Underrun],
-				archive.CauseSourceError:  tp.drops[loss.SourceError],
+			want := map[loss.Cause]uint64{
+				loss.Blocked:     tp.drops[loss.Blocked],
+				loss.Underrun:    tp.drops[loss.Underrun],
+				loss.SourceError: tp.drops[loss.SourceError],
 			}
 			for cause, n := range want {
 				if a.lost[cause] != n {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/internal/testmain"
+	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
@@ -59,8 +60,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	a := readArchive(t, dir, geom)
 	accountFor(t, a, tp.offered, sum)
-	if a.lost[archive.CauseDiskFull] != lost {
-		t.Fatalf("archive records %d disk-full losses, summary %d", a.lost[archive.CauseDiskFull], lost)
+	if a.lost[loss.DiskFull] != lost {
+		t.Fatalf("archive records %d disk-full losses, summary %d", a.lost[loss.DiskFull], lost)
 	}
 	// Archiving resumed: the last records are frames after the gap.
 	lastRec := a.records[len(a.records)-1]
@@ -83,8 +84,7 @@ func TestDiskFullAtExit(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "ring.sock")
 	geom := func(uint64) frame.Geometry { return frame.Packed(256, 256, frame.Mono8) }
 	tp := newProducer(t, sock, 8, 64<<10, geom, 0)
-	// Each frame in a segment of its own, so that a gap record needs a new
-	// segment file, which a full filesystem refuses.
+	// Each frame in a segment of its own.
 	p := startArchiver(t, "-socket", sock, "-dir", dir, "-fsync", "every=4", "-segment-size", "64KiB", "-stats-interval", "0")
 	tp.waitAttached(p.pid())
 	for range 8 {
@@ -103,8 +103,13 @@ func TestDiskFullAtExit(t *testing.T) {
 		}
 	}
 	fill.Close()
-	tp.offer(true)
-	tp.offer(true)
+	// Frames lost to the full disk, each after an upstream drop: gap
+	// records that do not merge, more than the page the writer already
+	// holds (the next segment, created ahead of its rotation) can take.
+	for range 64 {
+		tp.lose(loss.Underrun)
+		tp.offer(true)
+	}
 	tp.waitDrained(p.pid())
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

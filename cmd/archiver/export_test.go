@@ -68,7 +68,8 @@ func TestExport(t *testing.T) {
 	for _, format := range []string{"png", "tiff"} {
 		t.Run(format, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			text, code := runCmd(t, "export", "-dir", dir, "-from", "2", "-to", "10", "-format", format, "-out", out)
+			// Ring seqs 3..11: the producer published ids 0.. as seqs 1..
+			text, code := runCmd(t, "export", "-dir", dir, "-from", "3", "-to", "11", "-format", format, "-out", out)
 			if code != 0 || !strings.Contains(text, "exported 9 frames") {
 				t.Fatalf("export: exit %d: %s", code, text)
 			}
@@ -78,12 +79,14 @@ func TestExport(t *testing.T) {
 			}
 			formats := map[frame.Format]bool{}
 			for _, name := range files {
-				// seq<20 digits>-id<id>.<ext>; the archive started at id 0, seq 0.
+				// <epoch, 16 hex digits>-<ring seq, 12 digits>.<ext>; ring seq = id + 1.
 				base := strings.TrimSuffix(filepath.Base(name), "."+format)
-				id, err := strconv.ParseUint(base[strings.Index(base, "-id")+3:], 10, 64)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
+				epoch, seqText, ok := strings.Cut(base, "-")
+				seq, err := strconv.ParseUint(seqText, 10, 64)
+				if !ok || len(epoch) != 16 || len(seqText) != 12 || err != nil || seq < 3 || seq > 11 {
+					t.Fatalf("file name %s (%v)", name, err)
 				}
+				id := seq - 1
 				f, err := os.Open(name)
 				if err != nil {
 					t.Fatal(err)
@@ -116,6 +119,26 @@ func TestExport(t *testing.T) {
 				t.Fatalf("formats exported: %v", formats)
 			}
 		})
+	}
+}
+
+// TestExportSeq exports one frame by its ring sequence number, with and
+// without the epoch.
+func TestExportSeq(t *testing.T) {
+	dir := archiveSome(t, 8)
+	out := t.TempDir()
+	text, code := runCmd(t, "export", "-dir", dir, "-seq", "5", "-out", out)
+	files, _ := filepath.Glob(filepath.Join(out, "*-000000000005.png"))
+	if code != 0 || len(files) != 1 || !strings.Contains(text, "exported 1 frames") {
+		t.Fatalf("export -seq 5: exit %d, files %v: %s", code, files, text)
+	}
+	epoch := filepath.Base(files[0])[:16]
+	out2 := t.TempDir()
+	if text, code := runCmd(t, "export", "-dir", dir, "-seq", "5", "-epoch", epoch[:5], "-out", out2); code != 0 {
+		t.Fatalf("export -seq 5 -epoch %s: exit %d: %s", epoch[:5], code, text)
+	}
+	if text, code := runCmd(t, "export", "-dir", dir, "-seq", "5", "-epoch", "g", "-out", out2); code != 1 || !strings.Contains(text, "not in archive") {
+		t.Fatalf("export with an epoch the archive does not hold: exit %d: %s", code, text)
 	}
 }
 

@@ -32,7 +32,7 @@ import (
 // timing assertion.
 const hang = 30 * time.Second
 
-var archiverBin, producerBin string
+var archiverBin, producerBin, analyzerBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
@@ -65,6 +65,14 @@ func buildAndRun(m *testing.M) int {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build producer (its test will skip): %v\n%s", err, out)
 		producerBin = ""
+	}
+	analyzerBin = filepath.Join(dir, "analyzer")
+	args[2] = analyzerBin
+	args[len(args)-1] = "github.com/framering/framering/cmd/analyzer"
+	cmd = exec.Command("go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build analyzer: %v\n%s", err, out)
+		return 1
 	}
 	return m.Run()
 }
@@ -405,7 +413,7 @@ func num(t *testing.T, line map[string]any, key string) uint64 {
 type archived struct {
 	records []archive.Record // payloads copied
 	frames  uint64
-	lost    map[archive.Cause]uint64
+	lost    map[loss.Cause]uint64
 	gaps    []archive.Gap
 	report  *archive.Report
 }
@@ -436,7 +444,7 @@ func readArchive(t *testing.T, dir string, geom func(uint64) frame.Geometry) *ar
 		t.Fatal(err)
 	}
 	defer r.Close()
-	a := &archived{report: rep, lost: map[archive.Cause]uint64{}}
+	a := &archived{report: rep, lost: map[loss.Cause]uint64{}}
 	for {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
+	"github.com/framering/framering/loss"
 )
 
 // TestProducerRestart closes the producer and creates the ring again under
@@ -63,11 +64,11 @@ func TestProducerRestart(t *testing.T) {
 	}
 	var restart []archive.Gap
 	for _, g := range a.gaps {
-		if g.Cause == archive.CauseProducerRestart {
+		if g.Cause == loss.ProducerRestart {
 			restart = append(restart, g)
 		}
 	}
-	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: archive.CauseProducerRestart}) {
+	if len(restart) == 0 || restart[0] != (archive.Gap{FirstID: 100, LastID: 100 + lostInRestart - 1, Count: lostInRestart, Cause: loss.ProducerRestart, Epoch: restart[0].Epoch}) || restart[0].Epoch == 0 {
 		t.Fatalf("restart gaps %+v, want ids 100..%d first", restart, 100+lostInRestart-1)
 	}
 	if len(restart) == 2 {
@@ -120,7 +121,7 @@ func TestEvicted(t *testing.T) {
 	}
 	a := readArchive(t, dir, geom)
 	accountFor(t, a, tp.offered, sum)
-	if a.lost[archive.CauseEvicted] == 0 {
+	if a.lost[loss.Evicted] == 0 {
 		t.Fatalf("no eviction loss recorded: %v", a.lost)
 	}
 	t.Logf("offered %d, stored %d, lost %v, producer drops %v", tp.offered, a.frames, a.lost, tp.drops)

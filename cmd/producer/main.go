@@ -37,6 +37,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -46,6 +47,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/cli"
 	"github.com/framering/framering/internal/diag"
@@ -75,6 +77,10 @@ type options struct {
 	json        bool
 	debugAddr   string
 	listCameras bool
+	// replay: -source archive
+	archiveDir  string
+	replaySel   producer.ReplaySelection
+	replayEvent uint64
 }
 
 // run is the whole command; main only exits with its result.
@@ -105,6 +111,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 			opts.cfg.Logger.Error("producer failed", "err", err)
 			return exitFail
 		}
+	}
+	if opts.cfg.Source == native.KindArchive {
+		if opts.replayEvent != 0 {
+			ev, err := archive.FindEvent(opts.archiveDir, opts.replayEvent)
+			if err != nil {
+				opts.cfg.Logger.Error("producer failed", "err", err)
+				return exitFail
+			}
+			opts.replaySel = producer.ReplaySelection{Epoch: uint64(ev.Epoch), From: ev.FirstSeq, To: ev.LastSeq}
+		}
+		rep, g, err := producer.OpenArchiveReplay(opts.archiveDir, opts.replaySel)
+		if err != nil {
+			opts.cfg.Logger.Error("producer failed", "err", err)
+			return exitFail
+		}
+		defer rep.Close()
+		opts.cfg.Replay, opts.cfg.Geometry = rep, g
+		speed := any(opts.cfg.Speed)
+		if opts.cfg.Speed == 0 {
+			speed = "max"
+		}
+		opts.cfg.Logger.Info("replaying", "archive", opts.archiveDir, "geometry", fmt.Sprintf("%dx%d %s stride %d", g.Width, g.Height, g.Format, g.Stride),
+			"from", opts.replaySel.From, "to", opts.replaySel.To, "speed", speed)
+		defer func() {
+			n, b := rep.Replayed()
+			opts.cfg.Logger.Info("replayed", "frames", n, "bytes", b, "copies", n)
+		}()
 	}
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
@@ -234,7 +267,14 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.BoolVar(&c.HugePages, "huge-pages", false, "back the data segment with huge pages (falls back if unavailable)")
 	fs.BoolVar(&c.Prefault, "prefault", false, "fault the data segment in at creation")
 
-	fs.StringVar(&c.Source, "source", native.KindSynthetic, "frame `source`: synthetic (pure Go, every build), sdk (the simulated C frame grabber, needs cgo), gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst) or aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis)")
+	fs.StringVar(&c.Source, "source", native.KindSynthetic, "frame `source`: synthetic (pure Go, every build), sdk (the simulated C frame grabber, needs cgo), gst (a GStreamer pipeline: -pipeline; needs a build with -tags gst) aravis (a GenICam camera: -camera, -set; needs a build with -tags aravis) or archive (replay an archive: -archive)")
+	fs.StringVar(&o.archiveDir, "archive", "", "with -source archive: the archive `directory` to replay (its frames' geometry and format; -from, -to, -epoch select, -speed paces)")
+	fs.Uint64Var(&o.replaySel.From, "from", 0, "with -source archive: the first ring sequence `number` to replay (0: the first)")
+	fs.Uint64Var(&o.replaySel.To, "to", 0, "with -source archive: the last ring sequence `number` to replay (0: to the end)")
+	fs.Uint64Var(&o.replayEvent, "event", 0, "with -source archive: replay the frames of this event `id` of an events archive (archiver events)")
+	replayEpoch := fs.String("epoch", "", "with -source archive: replay only the recording's producer run with this epoch (16 hex digits)")
+	fs.IntVar(&c.WaitConsumers, "wait-consumers", 0, "hold the first frame back until `n` consumers are attached (e.g. a replay into a lossless archiver)")
+	speed := fs.String("speed", "1", "with -source archive: `factor` on the original frame spacing (2: twice as fast), or max (as fast as slots come back)")
 	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
 	fs.IntVar(&c.Geometry.Width, "width", producer.DefaultWidth, "frame width in `pixels`")
 	fs.IntVar(&c.Geometry.Height, "height", producer.DefaultHeight, "frame height in `pixels`")
@@ -242,6 +282,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	format := fs.String("format", producer.DefaultFormat.String(), "pixel `format`: "+frame.FormatNames())
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
+	fs.Uint64Var(&c.DefectEvery, "defect-every", 0, "with -defects, only into frames whose id is a multiple of `n` (sparse defects; synthetic source; 0: every frame)")
 	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
@@ -286,6 +327,12 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	if c.Faults, err = parseFaults(*faults); err != nil {
 		return o, err
 	}
+	if err := checkReplay(fs.FlagSet, &o, *replayEpoch, *speed); err != nil {
+		return o, err
+	}
+	if c.DefectEvery > 1 && c.Source != native.KindSynthetic {
+		return o, fmt.Errorf("-defect-every: the synthetic source only (-source synthetic)")
+	}
 	m, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil || m > 0o777 {
 		return o, fmt.Errorf("-socket-mode %q: want octal permission bits", *mode)
@@ -327,6 +374,60 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		c.Geometry = frame.Geometry{} // the camera's, once its features are set
 	}
 	return o, nil
+}
+
+// checkReplay checks the flags of -source archive (the archive is opened
+// by run) and that they come only with it.
+func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
+	c := &o.cfg
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "archive", "from", "to", "epoch", "speed", "event":
+			if c.Source != native.KindArchive {
+				set = append(set, "-"+f.Name)
+			}
+		case "width", "height", "stride", "format", "fps", "defects", "defect-every", "faults":
+			if c.Source == native.KindArchive {
+				set = append(set, "-"+f.Name)
+			}
+		}
+	})
+	if len(set) > 0 {
+		if c.Source == native.KindArchive {
+			return fmt.Errorf("%s: not with -source archive, whose frames decide", strings.Join(set, ", "))
+		}
+		return fmt.Errorf("%s: for -source archive", strings.Join(set, ", "))
+	}
+	if c.Source != native.KindArchive {
+		return nil
+	}
+	if o.archiveDir == "" {
+		return errors.New("-source archive needs -archive DIR")
+	}
+	if epoch != "" {
+		e, err := strconv.ParseUint(epoch, 16, 64)
+		if err != nil || e == 0 {
+			return fmt.Errorf("-epoch %q: want the recording's epoch, 16 hex digits", epoch)
+		}
+		o.replaySel.Epoch = e
+	}
+	if o.replayEvent != 0 && (o.replaySel != producer.ReplaySelection{}) {
+		return errors.New("-event selects the frames itself: not with -from, -to, -epoch")
+	}
+	if o.replaySel.To != 0 && o.replaySel.To < o.replaySel.From {
+		return fmt.Errorf("-from %d -to %d: an empty range", o.replaySel.From, o.replaySel.To)
+	}
+	if speed == "max" {
+		c.Speed = 0
+		return nil
+	}
+	v, err := strconv.ParseFloat(speed, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return fmt.Errorf("-speed %q: want a positive factor or max", speed)
+	}
+	c.Speed = v
+	return nil
 }
 
 // cameraFeatureOf maps the geometry flags to the GenICam features that set
@@ -410,7 +511,7 @@ func checkGst(fs *flag.FlagSet, c *producer.Config) error {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "width", "height", "stride", "format", "fps", "defects", "faults":
+		case "width", "height", "stride", "format", "fps", "defects", "defect-every", "faults":
 			set = append(set, "-"+f.Name)
 		}
 	})

@@ -36,6 +36,7 @@ import (
 
 	"github.com/framering/framering/cmd/ringctl/internal/serve"
 	"github.com/framering/framering/internal/cli"
+	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/ringstat"
 )
 
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var t ringstat.Target
 	var window, interval *time.Duration
 	var scfg serve.Config
+	var overlay *bool
 	switch cmd {
 	case "serve":
 		fs.StringVar(&scfg.Listen, "listen", serve.DefaultListen, "`address` to serve metrics and the web view on (\":PORT\" is localhost:PORT; 0.0.0.0:PORT exposes it)")
@@ -78,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&scfg.History, "history", 5*time.Minute, "how much history the sparklines show")
 		fs.IntVar(&scfg.MaxSide, "max-side", 640, "largest side of a frame picture, in `pixels`")
 		logFmt = fs.String("log-format", "text", "log `format` on stderr: "+cli.LogFormats)
+		overlay = fs.Bool("overlay", true, "draw the defects of the analyzers' live results streams (analyzer -results) on the frames")
 	case "list":
 	case "show", "watch":
 		fs.StringVar(&t.Ring, "ring", "default", "ring `name`")
@@ -107,6 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if scfg.Logger, err = cli.NewLogger(stderr, *logFmt, "info"); err != nil {
 			return cli.Exit(stderr, "ringctl serve", err)
+		}
+		if *overlay {
+			scfg.Results = serve.NewFeed(ctx, ringbuf.RuntimeDir(), scfg.Logger)
 		}
 		err = serve.Serve(ctx, scfg, nil)
 	case "list":

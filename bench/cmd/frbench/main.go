@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output `directory` (none: ./bench-results/<timestamp>)")
 	only := fs.String("only", "", "comma-separated `sections` to run (none: all): "+strings.Join(bench.AllSections, ","))
 	noGst := fs.Bool("no-gst", false, "skip the GStreamer baseline")
+	plugin := fs.String("framesrc-plugin", "", "`directory` holding libgstframering.so (clients/gstreamer: make): adds framesrc runs to the GStreamer rows")
 	noEBPF := fs.Bool("no-ebpf", false, "skip the eBPF split of the futex wake-up")
 	huge := fs.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := fs.Bool("v", false, "debug logs (children too)")
@@ -111,6 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, stdout
 	cfg.QuietWait = *quiet
+	cfg.FramesrcPlugin = *plugin
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
 	}

@@ -8,7 +8,7 @@
  * (docs/LAYOUT.md Appendix A), prints one line per frame, and detaches.
  *
  * Usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name]
- *              [-w ms] [-s start] [-i] [-K] [-R] [-W] SOCKET|RING
+ *              [-w ms] [-t ms] [-s start] [-i] [-K] [-R] [-W] SOCKET|RING
  *   -n N      frames to deliver (default 100)
  *   -m MODE   lossless (default): every sequence number in order;
  *             lossy: always the newest frame, counting the skipped ones
@@ -17,6 +17,8 @@
  *   -O        attach as an observer (no table entry, no holds): peek only
  *   -N NAME   name shown in the consumer table (default "frcat")
  *   -w MS     longest futex sleep in milliseconds (default 100)
+ *   -t MS     how long each wait for the next frame may take before it is
+ *             counted as a timeout and retried (default 10000; -1: forever)
  *   -s SEQ    first sequence number wanted (default 0: the next one)
  *   -i        also require each frame's id to equal its sequence number
  *   -K        after N frames, borrow the newest frame, print "holding ..."
@@ -37,7 +39,8 @@
  *   torn seq=S                            (a peeked frame changed while it was read)
  *   reattached epoch=X cursor=C           (-R)
  *   holding seq=S slot=K                  (-K)
- *   done delivered=D skipped=S missed=M torn=T bad=B cursor=C end=REASON
+ *   done delivered=D skipped=S missed=M torn=T bad=B cursor=C start=S0 timeouts=N end=REASON
+ *            (timeouts: waits for the next frame (-t) that ended without one)
  *
  * Exit status: 0 when N frames were delivered and every one verified (and,
  * for a lossless consumer, none was missed); 1 a frame failed verification,
@@ -90,8 +93,8 @@ static void on_event(void *arg, int event, const char *msg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name] [-w ms] [-s start] [-i] [-K] [-R] "
-			"[-W] SOCKET|RING\n");
+	fprintf(stderr, "usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name] [-w ms] [-t ms] [-s start] [-i] [-K] "
+			"[-R] [-W] SOCKET|RING\n");
 	exit(EXIT_USAGE);
 }
 
@@ -126,12 +129,13 @@ int main(int argc, char **argv)
 {
 	uint64_t want = 100;
 	int peek = 0, id_is_seq = 0, hold_at_end = 0, reattach = 0, wait_stdin = 0;
+	long next_ms = 10000;
 	fr_options o;
 	fr_options_init(&o);
 	o.name = "frcat";
 	o.mode = FR_MODE_LOSSLESS;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:m:p:ON:w:s:iKRW")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:p:ON:w:t:s:iKRW")) != -1) {
 		char *end;
 		switch (opt) {
 		case 'n':
@@ -171,6 +175,12 @@ int main(int argc, char **argv)
 			o.futex_timeout_ms = (int32_t)ms;
 			break;
 		}
+		case 't':
+			errno = 0;
+			next_ms = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || next_ms < -1 || next_ms == 0 || next_ms > INT_MAX)
+				usage();
+			break;
 		case 's':
 			errno = 0;
 			o.start = strtoull(optarg, &end, 10);
@@ -213,14 +223,16 @@ int main(int argc, char **argv)
 	fr_counters start;
 	fr_get_counters(c.r, &start);
 
-	uint64_t delivered = 0, bad = 0, torn = 0, skipped = 0, missed = 0;
+	uint64_t delivered = 0, bad = 0, torn = 0, skipped = 0, missed = 0, timeouts = 0;
 	int end = FR_OK;
 	while (delivered < want) {
 		fr_lease l;
 		fr_frame f;
-		int rc = fr_next(c.r, 10000, &l, &f);
-		if (rc == FR_ERR_TIMEOUT)
+		int rc = fr_next(c.r, (int)next_ms, &l, &f);
+		if (rc == FR_ERR_TIMEOUT) {
+			timeouts++;
 			continue;
+		}
 		if ((rc == FR_ERR_PRODUCER_GONE || rc == FR_ERR_CLOSED) && reattach) {
 			/* A new producer of the same ring: every frame it still has. */
 			fr_counters n;
@@ -300,8 +312,8 @@ int main(int argc, char **argv)
 	missed += n.missed;
 	torn += n.torn;
 	printf("done delivered=%" PRIu64 " skipped=%" PRIu64 " missed=%" PRIu64 " torn=%" PRIu64 " bad=%" PRIu64
-	       " cursor=%" PRIu64 " start=%" PRIu64 " end=%s\n",
-	       delivered, skipped, missed, torn, bad, n.cursor, start.cursor, end == FR_OK ? "ok" : fr_error_name(end));
+	       " cursor=%" PRIu64 " start=%" PRIu64 " timeouts=%" PRIu64 " end=%s\n",
+	       delivered, skipped, missed, torn, bad, n.cursor, start.cursor, timeouts, end == FR_OK ? "ok" : fr_error_name(end));
 	fflush(stdout);
 	fr_detach(c.r);
 	if (wait_stdin)

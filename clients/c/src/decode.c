@@ -198,13 +198,14 @@ int fr__decode_note(const uint8_t *b, size_t n, uint32_t *kind, uint32_t *reason
 	return 0;
 }
 
-void fr__encode_hello(uint8_t b[FR_MSG_SIZE], uint32_t role, uint32_t mode, const char *name, uint64_t start)
+void fr__encode_hello(uint8_t b[FR_MSG_SIZE], uint32_t role, uint32_t mode, uint32_t flags, const char *name, uint64_t start)
 {
 	memset(b, 0, FR_MSG_SIZE);
 	fr_put64(b, FR_MAGIC_HELLO);
 	fr_put32(b + 8, FR_LAYOUT_VERSION);
 	fr_put32(b + 12, role);
 	fr_put32(b + 16, mode);
+	fr_put32(b + 20, flags);
 	if (name != NULL)
 		memcpy(b + 24, name, strnlen(name, FR_NAME_LEN));
 	fr_put64(b + 56, start);

@@ -140,6 +140,7 @@ struct fr_ring {
 	uint32_t nfree;
 	uint32_t outstanding;
 	uint32_t waiting; /* calls sleeping with our waiter bit set */
+	atomic_uint sleepers; /* calls in the futex loop of wait_for (pass_wake) */
 	int closed;
 	uint64_t tokens;
 
@@ -805,6 +806,20 @@ static void set_waiting(fr_ring *r, int on)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* pass_wake keeps our hello's chain_wake promise (9.5): after a futex wait
+ * that ended with wake moved on (woken by the producer, or by another
+ * chaining waiter), wake FR_CHAIN_FANOUT more sleepers if any other waiter
+ * bit is set, or another of our own threads sleeps under our bit. Extra
+ * wakes are harmless: a woken waiter re-checks. */
+static void pass_wake(fr_ring *r, uint32_t w)
+{
+	if (atomic_load(wake_word(r)) == w)
+		return; /* a timeout or a signal: nothing to pass on */
+	if ((atomic_load(c64(r, C_WAITERS)) & ~r->bit) == 0 && atomic_load(&r->sleepers) <= 1)
+		return;
+	syscall(SYS_futex, (void *)(uintptr_t)wake_word(r), FUTEX_WAKE, FR_CHAIN_FANOUT, NULL, NULL, 0);
+}
+
 /* wait_for returns FR_OK with *out > after once such a frame is published;
  * deadline is an absolute CLOCK_MONOTONIC time, or < 0 for none. */
 static int wait_for(fr_ring *r, uint64_t after, int64_t deadline, uint64_t *out)
@@ -844,6 +859,7 @@ static int wait_for(fr_ring *r, uint64_t after, int64_t deadline, uint64_t *out)
 			break;
 	}
 	set_waiting(r, 1);
+	atomic_fetch_add(&r->sleepers, 1);
 	int rc;
 	for (;;) {
 		uint32_t w = atomic_load(wake_word(r)); /* W2: BEFORE published */
@@ -869,11 +885,14 @@ static int wait_for(fr_ring *r, uint64_t after, int64_t deadline, uint64_t *out)
 		/* W4: a shared futex on the read-only mapping. EAGAIN (the word
 		 * moved), EINTR and ETIMEDOUT are ordinary returns: re-check. */
 		long res = syscall(SYS_futex, (void *)(uintptr_t)wake_word(r), FUTEX_WAIT, w, &ts, NULL, 0);
-		if (res != 0 && errno == EINTR && (r->flags & FR_OPT_INTERRUPTIBLE)) {
+		int e = errno;
+		pass_wake(r, w); /* before anything else, even an interruption */
+		if (res != 0 && e == EINTR && (r->flags & FR_OPT_INTERRUPTIBLE)) {
 			rc = FR_ERR_INTERRUPTED;
 			break;
 		}
 	}
+	atomic_fetch_sub(&r->sleepers, 1);
 	set_waiting(r, 0);
 	return rc;
 }
@@ -1332,7 +1351,10 @@ static int attach(const fr_options *o, fr_ring *r, const char *path)
 	setsockopt(r->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
 	uint8_t msg[FR_MSG_SIZE];
-	fr__encode_hello(msg, r->role, r->role == FR_ROLE_CONSUMER ? r->mode : 0, o->name, r->role == FR_ROLE_CONSUMER ? o->start : 0);
+	/* chain_wake: every wait of ours keeps the promise (pass_wake), so the
+	 * producer may wake one sleeper instead of all (9.5). */
+	fr__encode_hello(msg, r->role, r->role == FR_ROLE_CONSUMER ? r->mode : 0, FR_HELLO_CHAIN_WAKE, o->name,
+			 r->role == FR_ROLE_CONSUMER ? o->start : 0);
 	/* A refused peer can still read why: try the welcome even if the send
 	 * failed. */
 	ssize_t sent;
@@ -1521,8 +1543,12 @@ int fr_shutdown(fr_ring *r)
 {
 	if (r == NULL)
 		return FR_ERR_INVALID;
-	if (!atomic_exchange(&r->shut, 1))
-		futex_wake_all(r); /* our sleepers (and, harmlessly, everyone's) re-check */
+	/* Our sleepers re-check (and, harmlessly, everyone's): only when we
+	 * have some, so that a detach costs the other consumers nothing.
+	 * shut (SC) before sleepers; a sleeper adds itself to sleepers (SC)
+	 * before it loads shut: one of the two sees the other. */
+	if (!atomic_exchange(&r->shut, 1) && atomic_load(&r->sleepers) > 0)
+		futex_wake_all(r);
 	return FR_OK;
 }
 
@@ -1543,7 +1569,8 @@ int fr_detach(fr_ring *r)
 	if (r->entry >= 0 && r->waiting > 0 && !atomic_load(&r->gone))
 		atomic_fetch_and(c64(r, C_WAITERS), ~r->bit);
 	pthread_mutex_unlock(&r->mu);
-	futex_wake_all(r);
+	if (atomic_load(&r->sleepers) > 0) /* as in fr_shutdown */
+		futex_wake_all(r);
 	unref(r); /* the attachment's reference */
 	return FR_OK;
 }

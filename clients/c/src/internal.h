@@ -41,6 +41,10 @@
 #define FR_MAGIC_DATA 0x41544144524D5246ull    /* "FRMRDATA" */
 #define FR_MAGIC_CONTROL 0x4C525443524D5246ull /* "FRMRCTRL" */
 #define FR_MAGIC_HELLO 0x4F4C4548524D5246ull   /* "FRMRHELO" */
+/* Hello flags (offset 20, docs/LAYOUT.md 6.2). */
+#define FR_HELLO_CHAIN_WAKE 1u /* we pass futex wake-ups on (9.5) */
+/* How many more sleepers a chaining waiter wakes (9.5). */
+#define FR_CHAIN_FANOUT 2
 #define FR_MAGIC_WELCOME 0x434C4557524D5246ull /* "FRMRWELC" */
 #define FR_MAGIC_NOTE 0x45544F4E524D5246ull    /* "FRMRNOTE" */
 #define FR_MAGIC_BYE 0x21455942524D5246ull     /* "FRMRBYE!" */
@@ -202,7 +206,7 @@ int fr__decode_welcome(const uint8_t *b, size_t n, struct fr_welcome *w, char *w
 int fr__decode_note(const uint8_t *b, size_t n, uint32_t *kind, uint32_t *reason);
 
 /* fr__encode_hello writes a hello (name: at most 32 bytes, already checked). */
-void fr__encode_hello(uint8_t b[FR_MSG_SIZE], uint32_t role, uint32_t mode, const char *name, uint64_t start);
+void fr__encode_hello(uint8_t b[FR_MSG_SIZE], uint32_t role, uint32_t mode, uint32_t flags, const char *name, uint64_t start);
 void fr__encode_bye(uint8_t b[FR_MSG_SIZE]);
 
 /* fr__valid_name reports whether a consumer name is at most 32 printable

@@ -258,9 +258,9 @@ static void test_messages(void)
 	fr_put64(b, FR_MAGIC_BYE);
 	CHECK(fr__decode_note(b, sizeof b, &kind, &reason) == FR_ERR_PROTOCOL, "bye is not a note");
 
-	fr__encode_hello(b, FR_ROLE_CONSUMER, FR_MODE_LOSSLESS, "0123456789abcdef0123456789abcdefXYZ", 9);
+	fr__encode_hello(b, FR_ROLE_CONSUMER, FR_MODE_LOSSLESS, FR_HELLO_CHAIN_WAKE, "0123456789abcdef0123456789abcdefXYZ", 9);
 	CHECK(fr_le64(b) == FR_MAGIC_HELLO && fr_le32(b + 8) == 2 && fr_le32(b + 12) == 1 && fr_le32(b + 16) == 2 &&
-		      fr_le32(b + 20) == 0 && memcmp(b + 24, "0123456789abcdef0123456789abcdef", 32) == 0 &&
+		      fr_le32(b + 20) == FR_HELLO_CHAIN_WAKE && memcmp(b + 24, "0123456789abcdef0123456789abcdef", 32) == 0 &&
 		      fr_le64(b + 56) == 9,
 	      "hello bytes");
 	fr__encode_bye(b);

@@ -12,6 +12,13 @@ import (
 )
 
 // Record is one frame's JSON line.
+//
+// (Epoch, Seq) is the frame's identity: the ring's epoch (the producer run)
+// and the ring sequence number it was published under. The archive stores
+// the same pair in every record and names exported files by it, so a frame
+// seen here is exported with "archiver export -seq Seq -epoch Epoch".
+// FrameID is the source's own counter (a camera's block id may wrap): it
+// is not an identity.
 type Record struct {
 	Seq         uint64            `json:"seq"`
 	Epoch       Epoch             `json:"epoch"`

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/framering/framering/analysis"
 	"github.com/framering/framering/consumers"
 	"github.com/framering/framering/loss"
+	"github.com/framering/framering/results"
 	"github.com/framering/framering/ringbuf"
 )
 
@@ -30,6 +32,9 @@ type Config struct {
 	Duration time.Duration
 	// Metrics, if not nil, counts the run for Prometheus (see NewMetrics).
 	Metrics *Metrics
+	// Results, if not nil, gets every frame's line as it is written: the
+	// live results stream (package results, docs/RESULTS.md).
+	Results *results.Server
 }
 
 // Summary is the last JSON line, under the key "summary".
@@ -112,13 +117,15 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Summa
 		return nil, err
 	}
 	defer c.Close()
-	return in.run(ctx, c, start, cfg.Frames, w, log)
+	return in.run(ctx, c, start, cfg.Frames, w, cfg.Results, log)
 }
 
 // run is Run's loop over an attached consumer.
-func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, start time.Time, limit uint64, w io.Writer, log *slog.Logger) (*Summary, error) {
+func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, start time.Time, limit uint64, w io.Writer, pub *results.Server, log *slog.Logger) (*Summary, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
+	// Each line is encoded once into line, then written and published.
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
 	var werr error
 	end := ""
 	for f := range c.Frames(ctx) {
@@ -135,8 +142,14 @@ func (in *Inspector) run(ctx context.Context, c *consumers.Consumer, start time.
 		if err != nil {
 			log.Warn("frame not analyzed", "seq", rec.Seq, "err", err)
 		}
+		line.Reset()
 		if werr = enc.Encode(rec); werr == nil {
-			werr = bw.Flush() // one line per frame, as it happens
+			if _, werr = bw.Write(line.Bytes()); werr == nil {
+				werr = bw.Flush() // one line per frame, as it happens
+			}
+		}
+		if werr == nil && pub != nil {
+			pub.Publish(bytes.TrimSuffix(line.Bytes(), []byte{'\n'}))
 		}
 		if werr != nil {
 			werr = fmt.Errorf("write result: %w", werr)

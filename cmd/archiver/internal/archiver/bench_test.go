@@ -24,7 +24,7 @@ func BenchmarkArchiveFrame(b *testing.B) {
 	}
 	defer w.Close()
 	a := &archiver{cfg: Config{Dir: dir}, log: slog.New(slog.DiscardHandler), w: w, acct: newAccountant(position{}), lost: map[archive.Cause]uint64{}}
-	snap := func() (drops, uint64, bool) { return drops{}, 7, true }
+	snap := func() (counts, uint64, bool) { return counts{}, 7, true }
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,83 +1,37 @@
 package archiver
 
 import (
-	"strconv"
-
-	"github.com/framering/framering/archive"
+	"github.com/framering/framering/loss"
 )
 
-// Causes of loss the archiver records: the archive format's own (FORMAT.md),
-// under the names the archiver's reports use.
-const (
-	// CauseUnknown: lost upstream, and the ring's drop counters do not say why.
-	CauseUnknown = archive.CauseUnknown
-	// CauseNoSlot: dropped at the producer, no free slot (ring DropNoSlot).
-	CauseNoSlot = archive.CauseProducerDrop
-	// CauseEvicted: published while the archiver was evicted and re-attaching.
-	CauseEvicted = archive.CauseEvicted
-	// CauseDiskFull: the archive's filesystem was full.
-	CauseDiskFull = archive.CauseDiskFull
-	// CauseWriteError: another write error of the archive.
-	CauseWriteError = archive.CauseWriteError
-	// CauseRejected: the archive refused the frame's metadata.
-	CauseRejected = archive.CauseRejected
-	// CauseShutdown: published while the archiver was not running.
-	CauseShutdown = archive.CauseShutdown
+// The archiver records every loss under a code of the one table of loss
+// causes (package loss; archive/FORMAT.md and docs/LAYOUT.md list it), and
+// reports it under that code's name. It records, in particular:
+//
+//   - loss.Blocked, loss.Underrun, loss.SourceError (and every other ring
+//     cause): frames the producer never published, as the ring counted them;
+//   - loss.Missed: published and overwritten before this lossless consumer
+//     could take them (it should never happen);
+//   - loss.Evicted: published while the archiver was evicted and
+//     re-attaching;
+//   - loss.ProducerRestart: lost while the producer restarted;
+//   - loss.ConsumerDown: published while the archiver was not running;
+//   - loss.DiskFull, loss.WriteError, loss.Rejected: frames the archive
+//     could not keep.
+//
+// loss.Unknown is never written: a loss whose cause cannot be established
+// exactly is attributed by the rules of the accountant (account.go).
 
-	// CauseUnderrun: the grabber had no buffer queued (ring DropUnderrun).
-	CauseUnderrun = archive.CauseUnderrun
-	// CauseSourceError: the source delivered a failed frame (ring DropSource).
-	CauseSourceError = archive.CauseSourceError
-	// CauseProducerRestart: lost while the producer restarted.
-	CauseProducerRestart = archive.CauseProducerRestart
-	// CauseMissed: published and overwritten before this (lossless)
-	// consumer could borrow it.
-	CauseMissed = archive.CauseMissed
-)
-
-// causeOrder lists the causes in the order reports print them.
-var causeOrder = []archive.Cause{
-	CauseNoSlot, CauseUnderrun, CauseSourceError, CauseMissed, CauseEvicted,
-	CauseProducerRestart, CauseShutdown, CauseDiskFull, CauseWriteError, CauseRejected, CauseUnknown,
-}
-
-// CauseName names a cause for reports: archive.Cause.String, with the
-// archiver's own wording where it says more.
-func CauseName(c archive.Cause) string {
-	switch c {
-	case CauseNoSlot:
-		return "dropped at producer (no slot)"
-	case CauseShutdown:
-		return "archiver down"
+// reportOrder lists the causes in the order reports print them: the ring's,
+// then the consumer's, then the archive's own.
+func reportOrder() []loss.Cause {
+	var out []loss.Cause
+	for _, w := range []loss.Where{loss.Ring, loss.Consumer, loss.Archive, loss.Legacy} {
+		for _, c := range loss.Known() {
+			if c.Where() == w && c != loss.Several {
+				out = append(out, c)
+			}
+		}
 	}
-	return c.String()
-}
-
-// causeKey is a cause's name as a JSON or log key.
-func causeKey(c archive.Cause) string {
-	switch c {
-	case CauseUnknown:
-		return "unknown"
-	case CauseNoSlot:
-		return "no_slot"
-	case CauseUnderrun:
-		return "underrun"
-	case CauseSourceError:
-		return "source_error"
-	case CauseMissed:
-		return "missed"
-	case CauseEvicted:
-		return "evicted"
-	case CauseProducerRestart:
-		return "producer_restart"
-	case CauseShutdown:
-		return "archiver_down"
-	case CauseDiskFull:
-		return "disk_full"
-	case CauseWriteError:
-		return "write_error"
-	case CauseRejected:
-		return "rejected"
-	}
-	return "cause_" + strconv.FormatUint(uint64(c), 10)
+	return out
 }

@@ -15,9 +15,10 @@ var (
 	// ErrState is returned when the archiver's sidecar state file cannot be
 	// understood.
 	ErrState = errors.New("archiver state file invalid")
-	// ErrCorrupt is returned by the verify subcommand when the archive has
-	// damaged or missing records (or frames whose test pattern is wrong).
-	ErrCorrupt = errors.New("archive has damage")
+	// ErrDamaged is returned by the verify subcommand when the archive has
+	// damaged or missing records (or frames whose test pattern is wrong):
+	// the check ran and found a problem (exit status 3).
+	ErrDamaged = errors.New("archive damaged")
 	// ErrUnrecorded is returned by Run when losses were counted (and are in
 	// the summary) but their gap records could not be written before exit:
 	// the disk was still full.

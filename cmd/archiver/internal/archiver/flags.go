@@ -142,3 +142,22 @@ func (f syncFlag) Set(s string) error {
 	*f.p = p
 	return nil
 }
+
+// windowFlag is a flag.Value for a Window: "N" frames or a duration.
+type windowFlag struct{ w *Window }
+
+func (f windowFlag) String() string {
+	if f.w == nil {
+		return ""
+	}
+	return f.w.String()
+}
+
+func (f windowFlag) Set(s string) error {
+	w, err := ParseWindow(s)
+	if err != nil {
+		return err
+	}
+	*f.w = w
+	return nil
+}

@@ -45,6 +45,9 @@ var archiverMetrics = []metricDef{
 	{"evictions_total", "Times the producer evicted the archiver.", true, func(s *Summary) float64 { return float64(s.Evictions) }},
 	{"attaches_total", "Times the archiver attached to the ring.", true, func(s *Summary) float64 { return float64(s.Attaches) }},
 	{"producer_restarts_total", "Producer restarts (new epochs) the archiver followed.", true, func(s *Summary) float64 { return float64(s.Restarts) }},
+	{"retention_deleted_segments_total", "Segments retention deleted (deliberate, not a loss).", true, func(s *Summary) float64 { return float64(s.Deleted.Segments) }},
+	{"retention_deleted_frames_total", "Frames in the segments retention deleted.", true, func(s *Summary) float64 { return float64(s.Deleted.Frames) }},
+	{"retention_deleted_bytes_total", "Bytes of the segments retention deleted.", true, func(s *Summary) float64 { return float64(s.Deleted.Bytes) }},
 }
 
 // NewMetrics returns the metrics of an archiver of ring that archives into

@@ -28,7 +28,7 @@ func TestArchiveFrameAllocs(t *testing.T) {
 	}
 	buf := make([]byte, g.Size())
 	var id uint64
-	snap := func() (drops, uint64, bool) { return drops{}, 7, true }
+	snap := func() (counts, uint64, bool) { return counts{}, 7, true }
 	next := func() {
 		id++
 		if err := gen.Fill(buf, id); err != nil {

@@ -1,15 +1,13 @@
 package archiver
 
-// Where the archive stands when the archiver starts: the last frame id its
-// records cover, and the producer epoch those records came from.
+// Where the archive stands when the archiver starts: the last frame its
+// records cover, by identity (producer epoch, ring sequence number) and
+// frame id.
 //
-// The epoch is not part of the archive format, so the archiver keeps it in a
-// sidecar file (StateFile) next to the segments, which the archive ignores.
-// It is written, atomically (temporary file, fsync, rename, directory fsync),
-// before the first record of a new epoch is appended, together with the
-// archive's next sequence number at that moment: records at or after
-// FirstSeq came from Epoch. A stale or missing state file only changes the
-// cause a restart gap is attributed to, never its count.
+// Format version 2 stores the identity in every record. A version 1
+// archive did not, so the version 1 archiver kept the epoch of its last
+// records in a sidecar file (StateFile) next to the segments: it is still
+// read for an archive whose last records are version 1, never written.
 
 import (
 	"encoding/json"
@@ -50,42 +48,6 @@ func readState(dir string) (epoch, firstSeq uint64, ok bool, err error) {
 	return epoch, s.FirstSeq, true, nil
 }
 
-func writeState(dir string, epoch, firstSeq uint64) error {
-	b, err := json.Marshal(state{Version: 1, Epoch: fmt.Sprintf("%016x", epoch), FirstSeq: firstSeq})
-	if err != nil {
-		return fmt.Errorf("write archiver state: %w", err)
-	}
-	path := filepath.Join(dir, StateFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write archiver state: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write archiver state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write archiver state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write archiver state: sync directory: %w", err)
-	}
-	return nil
-}
-
 // lastPosition reads where the archive in dir stands: the frame id its last
 // records cover. nextSeq is the writer's next sequence number (after
 // recovery). The caller holds the archive's writer, so nothing appends
@@ -113,9 +75,17 @@ func lastPosition(dir string, nextSeq uint64) (position, error) {
 		case err != nil:
 			return position{}, fmt.Errorf("read last archived frame: %w", err)
 		case rec.Kind == archive.KindFrame:
-			return posAt(rec.Meta.FrameID, seq, epoch, firstSeq, haveState), nil
+			p := posAt(rec.Meta.FrameID, seq, epoch, firstSeq, haveState)
+			if rec.Meta.Epoch != 0 {
+				p.epoch, p.ringSeq = rec.Meta.Epoch, rec.Meta.RingSeq
+			}
+			return p, nil
 		case rec.Kind == archive.KindGap && !(rec.Gap.FirstID == 0 && rec.Gap.LastID == math.MaxUint64):
-			return posAt(rec.Gap.LastID, seq, epoch, firstSeq, haveState), nil
+			p := posAt(rec.Gap.LastID, seq, epoch, firstSeq, haveState)
+			if rec.Gap.Epoch != 0 {
+				p.epoch, p.ringSeq = rec.Gap.Epoch, rec.Gap.LastSeq
+			}
+			return p, nil
 		}
 		if seq == 0 || nextSeq-seq >= lookBack {
 			return position{}, nil

@@ -10,36 +10,61 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/framering/framering/archive"
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/cli"
 )
 
-// VerifyResult is what the verify subcommand reports.
+// VerifyResult is what the verify subcommand reports. Its JSON keys are
+// snake_case throughout.
 type VerifyResult struct {
-	Dir        string             `json:"dir"`
-	OK         bool               `json:"ok"`
-	Segments   int                `json:"segments"`
-	SegmentErr []string           `json:"segment_errors,omitempty"`
-	IndexErr   []string           `json:"index_problems,omitempty"` // derived data: not damage
-	Bytes      int64              `json:"bytes"`
-	Records    uint64             `json:"records"`
-	FirstSeq   uint64             `json:"first_seq"`
-	LastSeq    uint64             `json:"last_seq"`
-	Frames     uint64             `json:"frames"`
-	RawBytes   uint64             `json:"raw_bytes"`
-	GapRecords uint64             `json:"gap_records"`
-	FramesLost uint64             `json:"frames_lost"`
-	LostBy     map[string]uint64  `json:"lost_by_cause,omitempty"`
-	Corrupt    []string           `json:"corrupt,omitempty"`
-	Missing    []archive.SeqRange `json:"missing,omitempty"`
-	TornTail   string             `json:"torn_tail,omitempty"`
+	Dir        string   `json:"dir"`
+	OK         bool     `json:"ok"`
+	Segments   int      `json:"segments"`
+	SegmentErr []string `json:"segment_errors,omitempty"`
+	IndexErr   []string `json:"index_problems,omitempty"` // derived data: not damage
+	Bytes      int64    `json:"bytes"`
+	// Records, FirstRecord and LastRecord are the archive's own records
+	// (frames and gaps) by record seq; LowWater is the first record seq it
+	// must hold (below it, records were deleted on purpose).
+	Records     uint64 `json:"records"`
+	FirstRecord uint64 `json:"first_record"`
+	LastRecord  uint64 `json:"last_record"`
+	LowWater    uint64 `json:"low_water"`
+	// Epochs are the producer runs the frames came from, with their ring
+	// seqs: a frame is named by (epoch, ring seq).
+	Epochs     []VerifyEpoch     `json:"epochs,omitempty"`
+	Frames     uint64            `json:"frames"`
+	RawBytes   uint64            `json:"raw_bytes"`
+	GapRecords uint64            `json:"gap_records"`
+	FramesLost uint64            `json:"frames_lost"`
+	LostBy     map[string]uint64 `json:"lost_by_cause,omitempty"`
+	// Deleted is what retention deleted (the manifest's count), Retired
+	// segments still on disk below the low-water mark (a deletion a crash
+	// interrupted; the next writer finishes it). Neither is damage.
+	Deleted    *archive.Deleted `json:"deleted,omitempty"`
+	Retired    []uint64         `json:"retired_segments,omitempty"`
+	NoManifest bool             `json:"no_manifest,omitempty"`
+	Manifest   string           `json:"manifest_error,omitempty"`
+	Corrupt    []string         `json:"corrupt,omitempty"`
+	// Missing are record seqs the archive should hold and does not, with
+	// the ring identity of their frames where an index named it.
+	Missing        []archive.MissingRange `json:"missing,omitempty"`
+	MissingRecords uint64                 `json:"missing_records,omitempty"`
+	TornTail       string                 `json:"torn_tail,omitempty"`
 	// Pattern checking (-pattern): frames whose stamp or checksum is wrong,
 	// or whose stamp names another frame id than the record.
 	PatternChecked uint64   `json:"pattern_checked,omitempty"`
 	PatternBad     []string `json:"pattern_bad,omitempty"`
+}
+
+// VerifyEpoch is one producer run's records in the archive.
+type VerifyEpoch struct {
+	Epoch    archive.Epoch `json:"epoch"`
+	FirstSeq uint64        `json:"first_seq"` // ring seqs
+	LastSeq  uint64        `json:"last_seq"`
+	Records  uint64        `json:"records"`
 }
 
 // Verify checks the archive in dir with archive.Verify and, if pattern is
@@ -51,8 +76,19 @@ func Verify(ctx context.Context, dir string, pattern bool) (*VerifyResult, error
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	res := &VerifyResult{Dir: dir, OK: rep.OK(), Segments: len(rep.Segments), Records: rep.Records,
-		FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq, Frames: rep.Frames, RawBytes: rep.RawBytes,
-		GapRecords: rep.GapRecords, FramesLost: rep.FramesLost, Missing: rep.Missing}
+		FirstRecord: rep.FirstSeq, LastRecord: rep.LastSeq, LowWater: rep.LowWater, Frames: rep.Frames, RawBytes: rep.RawBytes,
+		GapRecords: rep.GapRecords, FramesLost: rep.FramesLost, Missing: rep.Missing, MissingRecords: rep.MissingRecords(),
+		Retired: rep.Retired, NoManifest: rep.Manifest == nil && rep.ManifestErr == nil}
+	if rep.Manifest != nil && rep.Manifest.Deleted.Segments > 0 {
+		d := rep.Manifest.Deleted
+		res.Deleted = &d
+	}
+	if rep.ManifestErr != nil {
+		res.Manifest = rep.ManifestErr.Error()
+	}
+	for _, e := range rep.Epochs {
+		res.Epochs = append(res.Epochs, VerifyEpoch{Epoch: archive.Epoch(e.Epoch), FirstSeq: e.FirstSeq, LastSeq: e.LastSeq, Records: e.Records})
+	}
 	for _, s := range rep.Segments {
 		res.Bytes += s.Size
 		if s.Err != nil {
@@ -66,7 +102,7 @@ func Verify(ctx context.Context, dir string, pattern bool) (*VerifyResult, error
 		if res.LostBy == nil {
 			res.LostBy = map[string]uint64{}
 		}
-		res.LostBy[causeKey(g.Gap.Cause)] += g.Gap.Count
+		res.LostBy[g.Gap.Cause.String()] += g.Gap.Count
 	}
 	for _, r := range rep.Corrupt {
 		res.Corrupt = append(res.Corrupt, fmt.Sprintf("segment %d offset %d length %d: %v", r.Segment, r.Offset, r.Length, r.Err))
@@ -129,26 +165,27 @@ func (res *VerifyResult) WriteText(w io.Writer) {
 	if res.Records == 0 {
 		fmt.Fprintf(w, "records      0\n")
 	} else {
-		fmt.Fprintf(w, "records      %d, seq %d..%d\n", res.Records, res.FirstSeq, res.LastSeq)
+		fmt.Fprintf(w, "records      %d, record seq %d..%d\n", res.Records, res.FirstRecord, res.LastRecord)
+	}
+	for _, e := range res.Epochs {
+		fmt.Fprintf(w, "epoch        %s ring seq %d..%d (%d records)\n", e.Epoch, e.FirstSeq, e.LastSeq, e.Records)
 	}
 	fmt.Fprintf(w, "frames       %d stored, %s raw\n", res.Frames, humanBytes(res.RawBytes))
 	fmt.Fprintf(w, "losses       %d frames in %d gap records\n", res.FramesLost, res.GapRecords)
-	keys := make([]string, 0, len(res.LostBy))
-	for _, c := range causeOrder {
-		if n, ok := res.LostBy[causeKey(c)]; ok {
-			fmt.Fprintf(w, "  %-32s %d\n", CauseName(c), n)
-			keys = append(keys, causeKey(c))
-		}
-	}
-	var other []string
-	for k := range res.LostBy {
-		if !slices.Contains(keys, k) {
-			other = append(other, k)
-		}
-	}
-	slices.Sort(other)
-	for _, k := range other {
+	for _, k := range lostKeys(res.LostBy) {
 		fmt.Fprintf(w, "  %-32s %d\n", k, res.LostBy[k])
+	}
+	if d := res.Deleted; d != nil {
+		fmt.Fprintf(w, "retention    deleted %d segments, %d frames, %s; the archive starts at record seq %d\n", d.Segments, d.Frames, humanBytes(d.Bytes), res.LowWater)
+	}
+	for _, s := range res.Retired {
+		fmt.Fprintf(w, "retired      segment %d (deletion interrupted; the next writer finishes it)\n", s)
+	}
+	if res.NoManifest {
+		fmt.Fprintf(w, "manifest     none (an archive older than manifests: segments removed before the first one cannot be told)\n")
+	}
+	if res.Manifest != "" {
+		fmt.Fprintf(w, "manifest     %s\n", res.Manifest)
 	}
 	if res.TornTail != "" {
 		fmt.Fprintf(w, "torn tail    %s (left by a crash; the next writer cuts it)\n", res.TornTail)
@@ -160,7 +197,7 @@ func (res *VerifyResult) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "corrupt      %s\n", s)
 	}
 	for _, m := range res.Missing {
-		fmt.Fprintf(w, "missing      seq %d..%d\n", m.From, m.To)
+		fmt.Fprintf(w, "missing      %s\n", describeMissing(m))
 	}
 	for _, s := range res.IndexErr {
 		fmt.Fprintf(w, "index        %s (derived data, rebuilt by the writer)\n", s)
@@ -176,6 +213,19 @@ func (res *VerifyResult) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "result       DAMAGED\n")
 	}
+}
+
+// describeMissing says what a missing range held, as far as it is known.
+func describeMissing(m archive.MissingRange) string {
+	s := fmt.Sprintf("record seq %d..%d (%d records", m.From, m.To, m.To-m.From+1)
+	if m.Listed > 0 {
+		s += fmt.Sprintf(", %d listed by an index as written and fsynced", m.Listed)
+	}
+	s += ")"
+	if m.Epoch != 0 {
+		s += fmt.Sprintf(": frames of epoch %s, ring seq %d..%d", m.Epoch, m.FirstSeq, m.LastSeq)
+	}
+	return s
 }
 
 func humanBytes(n uint64) string {
@@ -215,7 +265,7 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		res.WriteText(stdout)
 	}
 	if !res.OK {
-		return fmt.Errorf("verify %s: %w", *dir, ErrCorrupt)
+		return fmt.Errorf("verify %s: %w", *dir, ErrDamaged)
 	}
 	return nil
 }

@@ -251,9 +251,11 @@ func (h *harness) ioxRun(ctx context.Context, bin string, it ioxItem) (IceoryxRo
 	capNs := h.capFor(d + time.Duration(warmup)*interval)
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(capNs)+h.cfg.Grace)
 	defer cancel()
-	// The publisher holds one loaned chunk and the subscriber one taken
-	// chunk, so a queue of buffers-2 never runs the pool dry.
-	sub := exec.CommandContext(cctx, bin, "sub", it.wait, it.read, strconv.Itoa(it.payload), strconv.Itoa(max(1, it.buffers-2)),
+	// The publisher holds one loaned chunk and keeps its last sent one
+	// (iceoryx reuses it), and the subscriber holds one taken chunk, so a
+	// queue of buffers-3 never runs the pool dry (buffers-2 deadlocked at
+	// 32 MiB: every chunk in flight, the publisher waiting for a loan).
+	sub := exec.CommandContext(cctx, bin, "sub", it.wait, it.read, strconv.Itoa(it.payload), strconv.Itoa(max(1, it.buffers-3)),
 		strconv.Itoa(warmup), strconv.FormatInt(capNs, 10))
 	var subOut, subErr, pubErr bytes.Buffer
 	sub.Stdout, sub.Stderr = &subOut, &subErr
@@ -266,7 +268,7 @@ func (h *harness) ioxRun(ctx context.Context, bin string, it ioxItem) (IceoryxRo
 	perr := pub.Run()
 	serr := sub.Wait()
 	if err := errors.Join(perr, serr); err != nil {
-		return row, fmt.Errorf("%w: publisher %v (%s), subscriber %v (%s)", errIceoryx, perr, strings.TrimSpace(pubErr.String()), serr, strings.TrimSpace(subErr.String()))
+		return row, fmt.Errorf("%w: publisher %v (%s), subscriber %v (%s)", errIceoryx, perr, tail(pubErr.String()), serr, tail(subErr.String()))
 	}
 	lat := newHist()
 	var first, last int64
@@ -319,4 +321,13 @@ func (h *harness) ioxCompare(row *IceoryxRow) {
 			row.RingFPS, row.Ratio = r.FPS, r.FPS/row.FPS
 		}
 	}
+}
+
+// tail is the end of a child's stderr (iceoryx repeats its messages).
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	return s
 }

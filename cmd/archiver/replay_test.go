@@ -55,6 +55,23 @@ func frameRecords(t *testing.T, dir string) ([]archive.Record, map[loss.Cause]ui
 	}
 }
 
+// record archives at least n frames of a synthetic producer (96x40 at
+// 400 fps, with extra producer flags) on socket sock into dir, real
+// processes, and stops both.
+func record(t *testing.T, sock, dir string, n int, extra ...string) {
+	t.Helper()
+	a := startArchiver(t, "-socket", sock, "-dir", dir, "-stats-interval", "0")
+	args := append([]string{"-socket", sock, "-source", "synthetic", "-width", "96", "-height", "40",
+		"-fps", "400", "-slots", "16", "-stats-interval", "0"}, extra...)
+	prod := startCmd(t, "producer.log", producerBin, args...)
+	a.waitLine("attached")
+	waitFor(t, fmt.Sprintf("%d frames archived", n), func() bool { return archivedFrames(t, dir) >= n })
+	prod.Process.Signal(syscall.SIGTERM)
+	prod.Wait()
+	a.waitLine("the ring ended")
+	a.stop(syscall.SIGTERM)
+}
+
 // TestReplayEndToEnd: a recording made from a line that loses frames
 // (synthetic faults) is replayed by producer -source archive -speed max
 // into a new ring, archived again by a second archiver (real processes):
@@ -68,15 +85,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	sock1, sock2 := filepath.Join(tmp, "line.sock"), filepath.Join(tmp, "replay.sock")
 	dir1, dir2 := filepath.Join(tmp, "a1"), filepath.Join(tmp, "a2")
 
-	a1 := startArchiver(t, "-socket", sock1, "-dir", dir1, "-stats-interval", "0")
-	prod := startCmd(t, "producer.log", producerBin, "-socket", sock1, "-source", "synthetic", "-width", "96", "-height", "40",
-		"-fps", "400", "-slots", "16", "-defects", "-defect-every", "20", "-faults", "incomplete:9", "-stats-interval", "0")
-	a1.waitLine("attached")
-	waitFor(t, "300 frames archived", func() bool { return archivedFrames(t, dir1) >= 300 })
-	prod.Process.Signal(syscall.SIGTERM)
-	prod.Wait()
-	a1.waitLine("the ring ended")
-	a1.stop(syscall.SIGTERM)
+	record(t, sock1, dir1, 300, "-defects", "-defect-every", "20", "-faults", "incomplete:9")
 	want, wantGaps := frameRecords(t, dir1)
 	var lost uint64
 	for _, n := range wantGaps {
@@ -130,15 +139,7 @@ func TestReplayLoop(t *testing.T) {
 	sock1, sock2 := filepath.Join(tmp, "line.sock"), filepath.Join(tmp, "replay.sock")
 	dir1, dir2 := filepath.Join(tmp, "a1"), filepath.Join(tmp, "a2")
 
-	a1 := startArchiver(t, "-socket", sock1, "-dir", dir1, "-stats-interval", "0")
-	prod := startCmd(t, "producer.log", producerBin, "-socket", sock1, "-source", "synthetic", "-width", "96", "-height", "40",
-		"-fps", "400", "-slots", "16", "-stats-interval", "0")
-	a1.waitLine("attached")
-	waitFor(t, "60 frames archived", func() bool { return archivedFrames(t, dir1) >= 60 })
-	prod.Process.Signal(syscall.SIGTERM)
-	prod.Wait()
-	a1.waitLine("the ring ended")
-	a1.stop(syscall.SIGTERM)
+	record(t, sock1, dir1, 60)
 	want, _ := frameRecords(t, dir1)
 	byOrigin := map[[2]uint64][]byte{}
 	for _, r := range want {

@@ -34,8 +34,10 @@ import (
 // deletes nothing. Any limit that is set applies.
 type Retention struct {
 	// MaxBytes caps the archive's size (segments and indexes): the oldest
-	// segments are deleted while it is above, so it stays within MaxBytes
-	// plus about one segment (the one being written).
+	// segments are deleted while it is above, and a rotation that finds it
+	// above deletes before the new segment gets a record, so it stays
+	// within MaxBytes plus one segment (the one being written) while no
+	// reader pins the oldest segments.
 	MaxBytes int64
 	// MaxAge deletes segments whose last record is older than this.
 	MaxAge time.Duration

@@ -173,6 +173,12 @@ func (w *Writer) rotate(holdSync bool) error {
 // switchTo makes s, just created, the open segment.
 func (w *Writer) switchTo(s *segFile) {
 	w.cur = s
+	// Its header and its index's header are on disk now; retention
+	// subtracts them (from the files' sizes) when it deletes the segment,
+	// so archBytes must count them too or it would drift below the
+	// archive's real size by 96 bytes per deleted segment, and the cap at
+	// rotation (overCap) would slip.
+	w.archBytes += segHeaderSize + idxHeaderSize
 	w.off, w.recStart, w.dirtyTail = segHeaderSize, segHeaderSize, false
 	// The seal of the old segment covers what was unsynced.
 	w.unsyncedRecs, w.unsyncedBytes = 0, 0

@@ -11,9 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"testing"
 
 	"github.com/framering/framering/archive"
@@ -150,8 +148,6 @@ func TestPixelsMatchArchiverExport(t *testing.T) {
 	}
 }
 
-var exportName = regexp.MustCompile(`^seq\d+-id(\d+)\.png$`)
-
 func decodePNG(t *testing.T, name string) image.Image {
 	t.Helper()
 	f, err := os.Open(name)
@@ -172,17 +168,15 @@ func comparePNGs(t *testing.T, tc pixCase, dir, arch string, n int) {
 	if b, err := execOut(filepath.Join(tools.bin, "archiver"), "export", "-dir", arch, "-format", "png", "-out", out); err != nil {
 		t.Fatalf("archiver export: %v\n%s", err, b)
 	}
+	// The export names each file by the frame's identity (archive.ExportName);
+	// the pattern stamp in the pixels carries its frame id.
 	byID := map[uint64]string{}
-	ents, err := os.ReadDir(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if m := exportName.FindStringSubmatch(e.Name()); m != nil {
-			id, _ := strconv.ParseUint(m[1], 10, 64)
-			byID[id] = filepath.Join(out, e.Name())
+	eachArchivedRecord(t, arch, func(rec archive.Record) {
+		name := filepath.Join(out, archive.ExportName(rec, archive.ExportPNG))
+		if _, err := os.Stat(name); err == nil {
+			byID[rec.Meta.FrameID] = name
 		}
-	}
+	})
 	got, _ := filepath.Glob(filepath.Join(dir, "gst*.png"))
 	sort.Strings(got)
 	if len(got) != n {
@@ -257,6 +251,13 @@ func compareRaw(t *testing.T, tc pixCase, rawName, arch string, n int) {
 // (payload is valid during the call only).
 func eachArchived(t *testing.T, dir string, fn func(m archive.Meta, payload []byte)) {
 	t.Helper()
+	eachArchivedRecord(t, dir, func(rec archive.Record) { fn(rec.Meta, rec.Payload) })
+}
+
+// eachArchivedRecord calls fn with every frame record of the archive in
+// dir, in order (its payload is valid during the call only).
+func eachArchivedRecord(t *testing.T, dir string, fn func(rec archive.Record)) {
+	t.Helper()
 	r, err := archive.OpenReader(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ func eachArchived(t *testing.T, dir string, fn func(m archive.Meta, payload []by
 			t.Fatal(err)
 		}
 		if rec.Kind == archive.KindFrame {
-			fn(rec.Meta, rec.Payload)
+			fn(rec)
 		}
 	}
 }

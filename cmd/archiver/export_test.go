@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -182,4 +183,50 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("bench left %d files", len(left))
 	}
 	t.Logf("%s", text)
+}
+
+// TestBenchRetentionReplayPreTrigger runs the bench's optional passes
+// small: retention must delete segments in its pass (the cap is a quarter
+// of what it writes), the read passes read every frame back, the
+// pre-trigger memory pass dirties nothing for the disk (what the file pass
+// dirties depends on the filesystem: none on a tmpfs), and nothing is left
+// behind.
+func TestBenchRetentionReplayPreTrigger(t *testing.T) {
+	dir := t.TempDir()
+	// 64 frames of 75 KiB: 4.7 MiB per pass, 256 KiB segments, 1 MiB cap.
+	out, code := runCmd(t, "bench", "-dir", dir, "-frames", "64", "-width", "320", "-height", "240", "-rounds", "1",
+		"-segment-size", "256KiB", "-keep-size", "1MiB", "-read", "-pre-frames", "8", "-json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d:\n%s", code, out)
+	}
+	var res struct {
+		Retention []struct {
+			Deleted uint64 `json:"deleted_segments"`
+		} `json:"retention"`
+		ReplayRead []struct {
+			Written uint64 `json:"bytes_written"`
+		} `json:"replay_read"`
+		PreMemory []struct {
+			Dirtied uint64 `json:"bytes_dirtied"`
+		} `json:"pre_memory"`
+		PreFile []struct {
+			Dirtied uint64 `json:"bytes_dirtied"`
+		} `json:"pre_file"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	const frameBytes = 320 * 240
+	switch {
+	case len(res.Retention) != 1 || res.Retention[0].Deleted == 0:
+		t.Fatalf("retention pass deleted nothing:\n%s", out)
+	case len(res.ReplayRead) != 1 || res.ReplayRead[0].Written != 64*frameBytes:
+		t.Fatalf("replay read did not read every frame once:\n%s", out)
+	case len(res.PreMemory) != 1 || len(res.PreFile) != 1 || res.PreMemory[0].Dirtied != 0:
+		t.Fatalf("pre-trigger passes:\n%s", out)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 0 {
+		t.Fatalf("bench left %d files", len(left))
+	}
 }

@@ -81,6 +81,7 @@ type options struct {
 	archiveDir  string
 	replaySel   producer.ReplaySelection
 	replayEvent uint64
+	loop        bool
 }
 
 // run is the whole command; main only exits with its result.
@@ -113,32 +114,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if opts.cfg.Source == native.KindArchive {
-		if opts.replayEvent != 0 {
-			ev, err := archive.FindEvent(opts.archiveDir, opts.replayEvent)
-			if err != nil {
-				opts.cfg.Logger.Error("producer failed", "err", err)
-				return exitFail
-			}
-			opts.replaySel = producer.ReplaySelection{Epoch: uint64(ev.Epoch), From: ev.FirstSeq, To: ev.LastSeq}
-		}
-		rep, g, err := producer.OpenArchiveReplay(opts.archiveDir, opts.replaySel)
-		if err != nil {
-			opts.cfg.Logger.Error("producer failed", "err", err)
-			return exitFail
-		}
-		defer rep.Close()
-		opts.cfg.Replay, opts.cfg.Geometry = rep, g
-		speed := any(opts.cfg.Speed)
-		if opts.cfg.Speed == 0 {
-			speed = "max"
-		}
-		opts.cfg.Logger.Info("replaying", "archive", opts.archiveDir, "geometry", fmt.Sprintf("%dx%d %s stride %d", g.Width, g.Height, g.Format, g.Stride),
-			"from", opts.replaySel.From, "to", opts.replaySel.To, "speed", speed)
-		defer func() {
-			n, b := rep.Replayed()
-			opts.cfg.Logger.Info("replayed", "frames", n, "bytes", b, "copies", n)
-		}()
+		return runReplay(ctx, opts, stdout)
 	}
+	return runOnce(ctx, opts, stdout)
+}
+
+// runOnce runs one producer (one ring, one epoch) and prints its summary.
+func runOnce(ctx context.Context, opts options, stdout io.Writer) int {
 	st, err := producer.Run(ctx, opts.cfg)
 	if err != nil {
 		opts.cfg.Logger.Error("producer failed", "err", err)
@@ -154,6 +136,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// runReplay replays the archive's selection (-source archive): once, or
+// with -loop pass after pass until stopped. Each pass is a producer run of
+// its own: a new ring under the same name, with a new epoch (LAYOUT.md: the
+// epoch identifies a producer run and is fixed at the ring's creation), so
+// the passes' frames are told apart by the ring's epoch while each carries
+// its original identity (origin epoch and seq); consumers follow from one
+// pass to the next as after a producer restart (the archiver's -reattach).
+// Each pass prints its summary line.
+func runReplay(ctx context.Context, opts options, stdout io.Writer) int {
+	log := opts.cfg.Logger
+	if opts.replayEvent != 0 {
+		ev, err := archive.FindEvent(opts.archiveDir, opts.replayEvent)
+		if err != nil {
+			log.Error("producer failed", "err", err)
+			return exitFail
+		}
+		opts.replaySel = producer.ReplaySelection{Epoch: uint64(ev.Epoch), From: ev.FirstSeq, To: ev.LastSeq}
+	}
+	for pass := 1; ; pass++ {
+		rep, g, err := producer.OpenArchiveReplay(opts.archiveDir, opts.replaySel)
+		if err != nil {
+			log.Error("producer failed", "err", err)
+			return exitFail
+		}
+		opts.cfg.Replay, opts.cfg.Geometry = rep, g
+		speed := any(opts.cfg.Speed)
+		if opts.cfg.Speed == 0 {
+			speed = "max"
+		}
+		attrs := []any{"archive", opts.archiveDir, "geometry", fmt.Sprintf("%dx%d %s stride %d", g.Width, g.Height, g.Format, g.Stride),
+			"from", opts.replaySel.From, "to", opts.replaySel.To, "speed", speed}
+		if opts.loop {
+			attrs = append(attrs, "pass", pass)
+		}
+		log.Info("replaying", attrs...)
+		code := runOnce(ctx, opts, stdout)
+		n, b := rep.Replayed()
+		rep.Close()
+		log.Info("replayed", "frames", n, "bytes", b, "copies", n)
+		if !opts.loop || code != exitOK || ctx.Err() != nil {
+			return code
+		}
+	}
 }
 
 // parseFaults reads -faults: CAUSE:N pairs, comma-separated.
@@ -273,6 +300,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.Uint64Var(&o.replaySel.To, "to", 0, "with -source archive: the last ring sequence `number` to replay (0: to the end)")
 	fs.Uint64Var(&o.replayEvent, "event", 0, "with -source archive: replay the frames of this event `id` of an events archive (archiver events)")
 	replayEpoch := fs.String("epoch", "", "with -source archive: replay only the recording's producer run with this epoch (16 hex digits)")
+	fs.BoolVar(&o.loop, "loop", false, "with -source archive: replay the selection again and again, each pass a new ring with a new epoch (until SIGINT/SIGTERM or -duration)")
 	fs.IntVar(&c.WaitConsumers, "wait-consumers", 0, "hold the first frame back until `n` consumers are attached (e.g. a replay into a lossless archiver)")
 	speed := fs.String("speed", "1", "with -source archive: `factor` on the original frame spacing (2: twice as fast), or max (as fast as slots come back)")
 	fs.StringVar(&c.Pipeline, "pipeline", "", "GStreamer source `description` for -source gst, ending in raw video, e.g. \"v4l2src device=/dev/video0\" (the producer adds its sink; the caps decide geometry, format and rate)")
@@ -383,7 +411,7 @@ func checkReplay(fs *flag.FlagSet, o *options, epoch, speed string) error {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "archive", "from", "to", "epoch", "speed", "event":
+		case "archive", "from", "to", "epoch", "speed", "event", "loop":
 			if c.Source != native.KindArchive {
 				set = append(set, "-"+f.Name)
 			}

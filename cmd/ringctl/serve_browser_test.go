@@ -117,13 +117,19 @@ func TestWebViewInBrowser(t *testing.T) {
 		return b
 	}
 
-	// The frame appears, and changes.
+	// The frame appears, and changes. Two frames may look the same once
+	// downscaled (a third of the synthetic frames carry no defect, and the
+	// background does not move): the image must change within 20 newer
+	// frames.
 	p1 := waitFor("a frame", func(p pageState) bool { return p.FrameSeq != "" && p.ImgWidth > 0 && len(p.Consumers) == 1 })
 	shot1 := frameShot()
-	waitFor("a newer frame", func(p pageState) bool { return p.FrameSeq != p1.FrameSeq })
-	shot2 := frameShot()
-	if bytes.Equal(shot1, shot2) {
-		t.Fatal("two screenshots of the frame are identical")
+	changed := false
+	for seq, i := p1.FrameSeq, 0; i < 20 && !changed; i++ {
+		seq = waitFor("a newer frame", func(p pageState) bool { return p.FrameSeq != seq }).FrameSeq
+		changed = !bytes.Equal(shot1, frameShot())
+	}
+	if !changed {
+		t.Fatal("the frame's image never changed over 20 newer frames")
 	}
 	if _, err := png.Decode(bytes.NewReader(shot1)); err != nil {
 		t.Fatalf("screenshot is not a PNG: %v", err)

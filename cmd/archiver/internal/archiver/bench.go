@@ -7,15 +7,29 @@ package archiver
 // starts after a sync(2) and its files are removed when it ends, so that
 // one pass's write-back does not slow the next. The median of the rounds is
 // reported: on a virtual disk single passes vary by 2-3x.
+//
+// Optional passes in each round: -keep-size adds an archive pass with that
+// size cap, so retention deletes in the background while it writes;
+// -read reads the archive pass's files back, as a plain sequential read
+// and as a replay reads them (archive.Reader, each payload copied once into
+// a frame buffer, the copy a replay makes into its slot), from the page
+// cache since they were just written; -pre-frames N compares the two
+// places a pre-trigger window of N frames can live (archiver run -record
+// events): a ring of N buffers in memory, or a rolling file of N frames
+// rewritten in place, by time, CPU and the bytes each pass dirtied for the
+// disk (/proc/self/io write_bytes).
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,6 +48,14 @@ type BenchConfig struct {
 	SegmentSize int64
 	Rounds      int
 	Keep        bool
+	// KeepSize, if set, adds an archive pass with retention at this cap.
+	KeepSize int64
+	// Read adds the read passes (plain and archive.Reader) on the
+	// archive pass's files.
+	Read bool
+	// PreFrames, if set, adds the pre-trigger passes with a window of
+	// this many frames.
+	PreFrames int
 }
 
 // BenchPass is one timed pass.
@@ -42,6 +64,12 @@ type BenchPass struct {
 	MBps    float64 `json:"mb_per_s"` // frame bytes per second, 10^6
 	Fsyncs  uint64  `json:"fsyncs"`
 	Written uint64  `json:"bytes_written"` // bytes that reached the files
+	// Deleted counts the segments retention deleted (retention passes).
+	Deleted uint64 `json:"deleted_segments,omitempty"`
+	// CPUSeconds is the process's user and system time during the pass,
+	// and Dirtied the bytes it dirtied for the disk (pre-trigger passes).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	Dirtied    uint64  `json:"bytes_dirtied,omitempty"`
 }
 
 // BenchResult is what Bench measured.
@@ -57,6 +85,21 @@ type BenchResult struct {
 	ArchiveMBps float64 `json:"archive_mb_per_s"`
 	PlainMBps   float64 `json:"plain_mb_per_s"`
 	Ratio       float64 `json:"ratio"`
+
+	// -keep-size: archive passes with retention deleting, and their median.
+	KeepSize      int64       `json:"keep_size,omitempty"`
+	Retention     []BenchPass `json:"retention,omitempty"`
+	RetentionMBps float64     `json:"retention_mb_per_s,omitempty"`
+	// -read: the archive pass's files read back plainly and through
+	// archive.Reader (one copy per frame), and their medians.
+	PlainRead      []BenchPass `json:"plain_read,omitempty"`
+	ReplayRead     []BenchPass `json:"replay_read,omitempty"`
+	PlainReadMBps  float64     `json:"plain_read_mb_per_s,omitempty"`
+	ReplayReadMBps float64     `json:"replay_read_mb_per_s,omitempty"`
+	// -pre-frames: the pre-trigger window in memory and in a rolling file.
+	PreFrames int         `json:"pre_frames,omitempty"`
+	PreMemory []BenchPass `json:"pre_memory,omitempty"`
+	PreFile   []BenchPass `json:"pre_file,omitempty"`
 }
 
 // benchPool bounds the distinct frames held in memory.
@@ -92,11 +135,28 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	for round := 0; round < cfg.Rounds; round++ {
 		adir := filepath.Join(cfg.Dir, fmt.Sprintf("bench-%d-%d.archive", os.Getpid(), round))
 		pfile := filepath.Join(cfg.Dir, fmt.Sprintf("bench-%d-%d.raw", os.Getpid(), round))
-		var a, p BenchPass
+		kdir := adir + ".keep"
+		var a, p, kept, pr, rr, pm, pf BenchPass
 		var err error
 		passes := []func() error{
-			func() error { a, err = benchArchive(ctx, adir, cfg, codec, pool); return err },
+			func() error {
+				a, err = benchArchive(ctx, adir, cfg, codec, archive.Retention{}, pool)
+				if err == nil && cfg.Read {
+					pr, rr, err = benchRead(adir, size)
+				}
+				return err
+			},
 			func() error { p, err = benchPlain(ctx, pfile, cfg, pool); return err },
+		}
+		if cfg.KeepSize > 0 {
+			passes = append(passes, func() error {
+				kept, err = benchArchive(ctx, kdir, cfg, codec, archive.Retention{MaxBytes: cfg.KeepSize}, pool)
+				return err
+			})
+		}
+		if cfg.PreFrames > 0 {
+			passes = append(passes, func() error { pm, err = benchPreMemory(ctx, cfg, pool); return err },
+				func() error { pf, err = benchPreFile(ctx, pfile, cfg, pool); return err })
 		}
 		if round%2 == 1 {
 			slices.Reverse(passes)
@@ -108,6 +168,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 			err := pass()
 			if !cfg.Keep || err != nil {
 				os.RemoveAll(adir)
+				os.RemoveAll(kdir)
 				os.Remove(pfile)
 			}
 			if err != nil {
@@ -116,6 +177,18 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		}
 		a.MBps, p.MBps = round1(total/a.Seconds/1e6), round1(total/p.Seconds/1e6)
 		res.Archive, res.Plain = append(res.Archive, a), append(res.Plain, p)
+		if cfg.KeepSize > 0 {
+			kept.MBps = round1(total / kept.Seconds / 1e6)
+			res.Retention = append(res.Retention, kept)
+		}
+		if cfg.Read {
+			pr.MBps, rr.MBps = round1(float64(pr.Written)/pr.Seconds/1e6), round1(total/rr.Seconds/1e6)
+			res.PlainRead, res.ReplayRead = append(res.PlainRead, pr), append(res.ReplayRead, rr)
+		}
+		if cfg.PreFrames > 0 {
+			pm.MBps, pf.MBps = round1(total/pm.Seconds/1e6), round1(total/pf.Seconds/1e6)
+			res.PreMemory, res.PreFile = append(res.PreMemory, pm), append(res.PreFile, pf)
+		}
 	}
 	med := func(ps []BenchPass) float64 {
 		v := make([]float64, len(ps))
@@ -126,16 +199,23 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		return v[len(v)/2]
 	}
 	res.ArchiveMBps, res.PlainMBps = med(res.Archive), med(res.Plain)
+	if cfg.KeepSize > 0 {
+		res.KeepSize, res.RetentionMBps = cfg.KeepSize, med(res.Retention)
+	}
+	if cfg.Read {
+		res.PlainReadMBps, res.ReplayReadMBps = med(res.PlainRead), med(res.ReplayRead)
+	}
+	res.PreFrames = cfg.PreFrames
 	if res.PlainMBps > 0 {
 		res.Ratio = float64(int(res.ArchiveMBps/res.PlainMBps*1000+0.5)) / 1000
 	}
 	return res, nil
 }
 
-func benchArchive(ctx context.Context, dir string, cfg BenchConfig, codec archive.Codec, pool [][]byte) (BenchPass, error) {
+func benchArchive(ctx context.Context, dir string, cfg BenchConfig, codec archive.Codec, ret archive.Retention, pool [][]byte) (BenchPass, error) {
 	g := cfg.Geometry
 	start := time.Now()
-	w, err := archive.Open(dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec})
+	w, err := archive.Open(dir, archive.Options{MaxSegmentSize: cfg.SegmentSize, Sync: cfg.Sync, Codec: codec, Retention: ret})
 	if err != nil {
 		return BenchPass{}, fmt.Errorf("bench archive: %w", err)
 	}
@@ -154,7 +234,138 @@ func benchArchive(ctx context.Context, dir string, cfg BenchConfig, codec archiv
 		return BenchPass{}, fmt.Errorf("bench archive: %w", err)
 	}
 	st := w.Stats()
-	return BenchPass{Seconds: time.Since(start).Seconds(), Fsyncs: st.Fsyncs, Written: st.Bytes}, nil
+	return BenchPass{Seconds: time.Since(start).Seconds(), Fsyncs: st.Fsyncs, Written: st.Bytes, Deleted: st.Deleted.Segments}, nil
+}
+
+// benchRead reads the archive in dir back: its files with read(2) in 1 MiB
+// blocks (Written: the bytes read), then its frames through archive.Reader,
+// each payload copied into a frame buffer as a replay copies it into a slot.
+func benchRead(dir string, frameSize int) (plain, replay BenchPass, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return plain, replay, fmt.Errorf("bench read: %w", err)
+	}
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return plain, replay, fmt.Errorf("bench read: %w", err)
+		}
+		for {
+			n, err := f.Read(buf)
+			plain.Written += uint64(n)
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+	plain.Seconds = time.Since(start).Seconds()
+
+	slot := make([]byte, frameSize)
+	start = time.Now()
+	r, err := archive.OpenReader(dir)
+	if err != nil {
+		return plain, replay, fmt.Errorf("bench replay read: %w", err)
+	}
+	defer r.Close()
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return plain, replay, fmt.Errorf("bench replay read: %w", err)
+		}
+		if rec.Kind == archive.KindFrame {
+			replay.Written += uint64(copy(slot, rec.Payload))
+		}
+	}
+	replay.Seconds = time.Since(start).Seconds()
+	return plain, replay, nil
+}
+
+// benchPreMemory keeps a pre-trigger window in memory: every frame is
+// copied into the next of PreFrames buffers, round robin.
+func benchPreMemory(ctx context.Context, cfg BenchConfig, pool [][]byte) (BenchPass, error) {
+	win := make([][]byte, cfg.PreFrames)
+	for i := range win {
+		win[i] = make([]byte, len(pool[0]))
+		copy(win[i], pool[0]) // the pages faulted in before the clock starts, as a long-running recorder has them
+	}
+	cpu0, io0 := cpuSeconds(), dirtiedBytes()
+	start := time.Now()
+	for i := 0; i < cfg.Frames; i++ {
+		if i%64 == 0 && ctx.Err() != nil {
+			return BenchPass{}, fmt.Errorf("bench pre-trigger memory: %w", ctx.Err())
+		}
+		copy(win[i%len(win)], pool[i%len(pool)])
+	}
+	return BenchPass{Seconds: time.Since(start).Seconds(), Written: uint64(cfg.Frames) * uint64(len(pool[0])),
+		CPUSeconds: cpuSeconds() - cpu0, Dirtied: dirtiedBytes() - io0}, nil
+}
+
+// benchPreFile keeps a pre-trigger window in a rolling file: every frame is
+// written with pwrite(2) over the oldest of PreFrames frame-sized places in
+// a file next to the plain pass's (never fsynced: a window is only kept
+// when a trigger copies it out). The file is laid out before the clock
+// starts.
+func benchPreFile(ctx context.Context, path string, cfg BenchConfig, pool [][]byte) (BenchPass, error) {
+	path += ".pre"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return BenchPass{}, fmt.Errorf("bench pre-trigger file: %w", err)
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	size := int64(len(pool[0]))
+	for i := 0; i < cfg.PreFrames; i++ {
+		if _, err := f.WriteAt(pool[0], int64(i)*size); err != nil {
+			return BenchPass{}, fmt.Errorf("bench pre-trigger file: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return BenchPass{}, fmt.Errorf("bench pre-trigger file: %w", err)
+	}
+	cpu0, io0 := cpuSeconds(), dirtiedBytes()
+	start := time.Now()
+	for i := 0; i < cfg.Frames; i++ {
+		if i%64 == 0 && ctx.Err() != nil {
+			return BenchPass{}, fmt.Errorf("bench pre-trigger file: %w", ctx.Err())
+		}
+		if _, err := f.WriteAt(pool[i%len(pool)], int64(i%cfg.PreFrames)*size); err != nil {
+			return BenchPass{}, fmt.Errorf("bench pre-trigger file: %w", err)
+		}
+	}
+	return BenchPass{Seconds: time.Since(start).Seconds(), Written: uint64(cfg.Frames) * uint64(size),
+		CPUSeconds: cpuSeconds() - cpu0, Dirtied: dirtiedBytes() - io0}, nil
+}
+
+// cpuSeconds is the process's user and system time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// dirtiedBytes is the process's write_bytes from /proc/self/io: the bytes
+// it caused to be sent to the storage layer (counted when pages are
+// dirtied), 0 if unknown.
+func dirtiedBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func benchPlain(ctx context.Context, path string, cfg BenchConfig, pool [][]byte) (BenchPass, error) {
@@ -213,6 +424,24 @@ func (r *BenchResult) WriteText(w io.Writer) {
 			i+1, a.MBps, a.Seconds, a.Fsyncs, humanBytes(a.Written), p.MBps, p.Seconds, p.Fsyncs)
 	}
 	fmt.Fprintf(w, "median:  archive %.1f MB/s, plain write %.1f MB/s, ratio archive/plain %.3f\n", r.ArchiveMBps, r.PlainMBps, r.Ratio)
+	if len(r.Retention) > 0 {
+		var del uint64
+		for _, p := range r.Retention {
+			del += p.Deleted
+		}
+		fmt.Fprintf(w, "retention (-keep-size %s): archive %.1f MB/s median while deleting (%d segments deleted in %d rounds), without %.1f MB/s\n",
+			humanBytes(uint64(r.KeepSize)), r.RetentionMBps, del, len(r.Retention), r.ArchiveMBps)
+	}
+	if len(r.ReplayRead) > 0 {
+		fmt.Fprintf(w, "read back (page cache): plain sequential read %.1f MB/s, archive.Reader with one copy per frame %.1f MB/s (median)\n",
+			r.PlainReadMBps, r.ReplayReadMBps)
+	}
+	for i := range r.PreMemory {
+		m, f := r.PreMemory[i], r.PreFile[i]
+		per := func(p BenchPass) float64 { return p.CPUSeconds / float64(r.Frames) * 1e6 }
+		fmt.Fprintf(w, "pre-trigger window of %d frames, round %d: memory %.1f MB/s (%.0f us CPU/frame, %s dirtied)   rolling file %.1f MB/s (%.0f us CPU/frame, %s dirtied)\n",
+			r.PreFrames, i+1, m.MBps, per(m), humanBytes(m.Dirtied), f.MBps, per(f), humanBytes(f.Dirtied))
+	}
 }
 
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,6 +458,9 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Var(sizeFlag{&cfg.SegmentSize}, "segment-size", "segment rotation `size`")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "`rounds` (archive and plain each); the median is reported")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the files written")
+	fs.Var(sizeFlag{&cfg.KeepSize}, "keep-size", "add an archive pass capped at this `size`, retention deleting while it writes")
+	fs.BoolVar(&cfg.Read, "read", false, "read each archive pass back: plain sequential read and archive.Reader (a replay's read, one copy per frame)")
+	fs.IntVar(&cfg.PreFrames, "pre-frames", 0, "add the pre-trigger passes: a window of `n` frames in memory and in a rolling file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
@@ -244,8 +476,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := cfg.Geometry.Validate(); err != nil {
 		return cli.Usagef("%w", err)
 	}
-	if cfg.Frames < 1 || cfg.Rounds < 1 {
-		return cli.Usagef("-frames and -rounds: want 1 or more")
+	if cfg.Frames < 1 || cfg.Rounds < 1 || cfg.PreFrames < 0 {
+		return cli.Usagef("-frames and -rounds: want 1 or more; -pre-frames: 0 or more")
 	}
 	res, err := Bench(ctx, cfg)
 	if err != nil {

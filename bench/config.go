@@ -20,13 +20,14 @@ const (
 	SectionPing       = "ping"
 	SectionLatency    = "latency"
 	SectionThroughput = "throughput" // with the socket and pipe baselines
+	SectionIceoryx    = "iceoryx"
 	SectionScale      = "scale"
 	SectionGStreamer  = "gstreamer"
 	SectionEBPF       = "ebpf"
 )
 
 // AllSections lists every section.
-var AllSections = []string{SectionMemcpy, SectionPing, SectionLatency, SectionThroughput, SectionScale, SectionGStreamer, SectionEBPF}
+var AllSections = []string{SectionMemcpy, SectionPing, SectionLatency, SectionThroughput, SectionIceoryx, SectionScale, SectionGStreamer, SectionEBPF}
 
 // Config is one harness run. QuickConfig and FullConfig fill it; a caller
 // then sets Exe (and ExeArgs) and may override anything.
@@ -86,6 +87,11 @@ type Config struct {
 	// same frame geometry (bench/run.sh builds it); empty: none.
 	FramesrcPlugin string `json:"-"`
 
+	// IceoryxWaits are the iceoryx latency rows' subscriber waits
+	// (IoxWaitSet, IoxPoll); the iceoryx section also runs throughput rows
+	// at SweepPayloads and ThroughputPayload.
+	IceoryxWaits []string `json:"iceoryx_waits"`
+
 	EBPFFrames int `json:"ebpf_frames"`
 
 	// QuietWait is how long the harness may wait before each scenario for
@@ -126,10 +132,11 @@ func FullConfig() Config {
 		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
-		GStreamer4K: true,
-		EBPFFrames:  500,
-		QuietBelow:  0.25,
-		Setup:       20 * time.Second, Grace: 5 * time.Second,
+		GStreamer4K:  true,
+		IceoryxWaits: []string{IoxWaitSet, IoxPoll},
+		EBPFFrames:   500,
+		QuietBelow:   0.25,
+		Setup:        20 * time.Second, Grace: 5 * time.Second,
 	}
 }
 
@@ -171,6 +178,11 @@ func (c *Config) validate() error {
 	for _, w := range append(append([]string{}, c.LatencyWaits...), c.ScaleWaits...) {
 		if _, err := spinFor(w); err != nil {
 			return fmt.Errorf("validate config: %w", err)
+		}
+	}
+	for _, w := range c.IceoryxWaits {
+		if w != IoxWaitSet && w != IoxPoll {
+			return fmt.Errorf("validate config: %w: iceoryx wait %q", errBadParams, w)
 		}
 	}
 	for _, m := range c.ThroughputModes {

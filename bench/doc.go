@@ -32,7 +32,10 @@
 //     metric's ratio new/old.
 //   - Baselines in the same run: the same frames over a Unix stream socket
 //     and over a pipe (fanned out to as many receivers as the ring row has
-//     consumers), GStreamer shmsink/shmsrc when gst-launch-1.0 exists, and
+//     consumers), GStreamer shmsink/shmsrc when gst-launch-1.0 exists,
+//     Eclipse iceoryx (a C-binding publisher and subscriber on loaned
+//     chunks through a RouDi the harness starts and stops; same payloads,
+//     pacing, buffer count and read kernel as the ring's rows), and
 //     single-core memory copy bandwidth of the frame size between buffers
 //     larger than the last-level cache.
 //   - Cost: CPU time per frame of every process (the sum of its threads'

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		run  func(context.Context)
 	}{
 		{SectionMemcpy, h.memcpy}, {SectionPing, h.ping}, {SectionLatency, h.latency},
-		{SectionThroughput, h.throughput}, {SectionScale, h.scale}, {SectionGStreamer, h.gstreamer}, {SectionEBPF, h.ebpf},
+		{SectionThroughput, h.throughput}, {SectionIceoryx, h.iceoryx}, {SectionScale, h.scale}, {SectionGStreamer, h.gstreamer}, {SectionEBPF, h.ebpf},
 	}
 	for _, s := range sections {
 		if ctx.Err() != nil {

@@ -195,6 +195,24 @@ func Markdown(rep *Report) string {
 		p("\n")
 	}
 
+	if len(rep.Iceoryx) > 0 {
+		p("## Eclipse iceoryx 2.0.3 (C binding, loaned chunks, RouDi started by the bench), beside the ring\n\n")
+		p("| latency | payload | buffers | samples | lost | iceoryx p50 | p99 | p99.9 | ring (same run) | ring p50 | ring p99 | ring/iceoryx p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rep.Iceoryx {
+			if r.Kind == "latency" {
+				p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Wait, sizeName(r.Payload), r.Buffers, r.Latency.Count, r.Lost,
+					ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), orDash(r.RingWait), nsOrDash(r.RingP50), nsOrDash(r.RingP99), ratio(r.Ratio))
+			}
+		}
+		p("\n| throughput (1 busy-polling subscriber, lossless) | payload | buffers | frames | fps | GB/s | ring fps (same read, slots) | ring/iceoryx |\n|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rep.Iceoryx {
+			if r.Kind == "throughput" {
+				p("| %s | %s | %d | %d | %s | %.2f | %s | %s |\n", r.Read, sizeName(r.Payload), r.Buffers, r.Received, fps(r.FPS), r.GBps, orDash(fpsOrEmpty(r.RingFPS)), ratio(r.Ratio))
+			}
+		}
+		p("\n")
+	}
+
 	if len(rep.GStreamer) > 0 {
 		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
 		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -250,4 +268,27 @@ func Markdown(rep *Report) string {
 		p("\n")
 	}
 	return b.String()
+}
+
+// orDash, nsOrDash and fpsOrEmpty print a value the run did not measure
+// (the ring's matching row did not run) as a dash.
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func nsOrDash(v int64) string {
+	if v == 0 {
+		return "–"
+	}
+	return ns(v)
+}
+
+func fpsOrEmpty(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return fps(v)
 }

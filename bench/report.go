@@ -21,6 +21,7 @@ type Report struct {
 	Baselines  []BaselineRow   `json:"baselines"`
 	Scale      []ScaleRow      `json:"scale"`
 	GStreamer  []GStreamerRow  `json:"gstreamer"`
+	Iceoryx    []IceoryxRow    `json:"iceoryx"`
 	EBPF       *EBPFRow        `json:"ebpf,omitempty"`
 	Targets    []Target        `json:"targets"`
 	// Skipped says which parts did not run and why.

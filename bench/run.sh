@@ -8,6 +8,23 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The iceoryx baseline needs RouDi and the C binding (Debian's iceoryx
+# 2.0.3); installed here when missing and we are root.
+iox_debs="iceoryx libiceoryx-binding-c-dev libiceoryx-binding-c2"
+iox_missing=""
+for p in $iox_debs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || iox_missing="$iox_missing $p"
+done
+if [ -n "$iox_missing" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "installing the iceoryx baseline's packages:$iox_missing"
+		apt-get install -y --no-install-recommends $iox_missing >/dev/null ||
+			{ apt-get update >/dev/null && apt-get install -y --no-install-recommends $iox_missing >/dev/null; } ||
+			echo "could not install$iox_missing: the iceoryx baseline will be skipped" >&2
+	else
+		echo "not root: the iceoryx baseline will be skipped (apt-get install$iox_missing)" >&2
+	fi
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 go build -o "$tmp/frbench" ./bench/cmd/frbench

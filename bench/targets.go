@@ -83,6 +83,7 @@ func evaluateTargets(rep *Report) []Target {
 		}
 		ts = append(ts, t)
 	}
+	ts = append(ts, iceoryxTargets(rep)...)
 	// Ring vs Unix socket at 8 MiB.
 	ts = append(ts, vsSocketTarget(rep))
 	// Zero allocations.
@@ -210,4 +211,39 @@ func allocTarget(rep *Report) Target {
 		t.Detail = strings.Join(bad, "; ")
 	}
 	return t
+}
+
+// iceoryxTargets: the futex wake-up p50 at no payload worse than
+// iceoryx's WaitSet at the same payload, and the every-byte read at 8 MiB
+// at least iceoryx's subscriber's frame rate.
+func iceoryxTargets(rep *Report) []Target {
+	if len(rep.Iceoryx) == 0 {
+		return nil
+	}
+	wake := Target{Name: "futex wake-up handoff p50 ≤ iceoryx WaitSet p50 (every payload, same run)"}
+	var parts []string
+	met, judged := true, false
+	for _, r := range rep.Iceoryx {
+		if r.Kind != "latency" || r.Wait != IoxWaitSet || r.RingP50 == 0 {
+			continue
+		}
+		judged = true
+		met = met && r.RingP50 <= r.Latency.P50
+		parts = append(parts, fmt.Sprintf("%s %s vs %s", sizeName(r.Payload), ns(r.RingP50), ns(r.Latency.P50)))
+	}
+	if judged {
+		wake.Met = verdict(met)
+		wake.Detail = "ring vs iceoryx p50: " + strings.Join(parts, ", ")
+	} else {
+		wake.Detail = "not measured (needs the ring's futex rows and iceoryx's WaitSet rows)"
+	}
+	read := Target{Name: fmt.Sprintf("every-byte read at %s ≥ iceoryx's subscriber (word sum, one lossless consumer)", sizeName(targetVsSocketSize)),
+		Detail: "not measured (needs the ring's and iceoryx's words rows at " + sizeName(targetVsSocketSize) + ")"}
+	for _, r := range rep.Iceoryx {
+		if r.Kind == "throughput" && r.Read == ReadWords && r.Payload == targetVsSocketSize && r.RingFPS > 0 {
+			read.Met = verdict(r.RingFPS >= r.FPS)
+			read.Detail = fmt.Sprintf("ring %s fps vs iceoryx %s fps (%.2f×), %d buffers each", fps(r.RingFPS), fps(r.FPS), r.Ratio, r.Buffers)
+		}
+	}
+	return []Target{wake, read}
 }

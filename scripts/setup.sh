@@ -25,6 +25,7 @@ FRAMERING_DEBS=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   python3 python3-numpy python3-pytest python3-opencv
   chromium prometheus iproute2 procps
+  iceoryx libiceoryx-binding-c-dev libiceoryx-binding-c2
 )
 
 framering_missing_debs() {

@@ -118,6 +118,7 @@ func pattern(t *testing.T, g frame.Geometry, id uint64) []byte {
 // archived is a frame read back from the archive.
 type archived struct {
 	id  uint64
+	seq uint64 // the ring's sequence number (the archive's identity)
 	raw []byte
 }
 
@@ -152,7 +153,7 @@ func checkArchived(t *testing.T, dir string, g frame.Geometry) []archived {
 		if !bytes.Equal(rec.Payload, pattern(t, g, rec.Meta.FrameID)) {
 			t.Fatalf("seq %d: frame %d is not the pattern", rec.Seq, rec.Meta.FrameID)
 		}
-		frames = append(frames, archived{rec.Meta.FrameID, bytes.Clone(rec.Payload)})
+		frames = append(frames, archived{rec.Meta.FrameID, rec.Meta.RingSeq, bytes.Clone(rec.Payload)})
 	}
 	if len(frames) == 0 {
 		t.Fatal("no frame archived")
@@ -167,7 +168,11 @@ func checkArchived(t *testing.T, dir string, g frame.Geometry) []archived {
 func checkExported(t *testing.T, bin, dir string, g frame.Geometry, format string, frames []archived) {
 	t.Helper()
 	out := t.TempDir()
-	cmd := exec.Command(filepath.Join(bin, "archiver"), "export", "-dir", dir, "-from", "0", "-to", "3", "-format", format, "-out", out)
+	// The first four archived frames, by ring sequence number: the
+	// archiver may have attached after the first frames.
+	first := frames[0].seq
+	cmd := exec.Command(filepath.Join(bin, "archiver"), "export", "-dir", dir, "-from", fmt.Sprint(first), "-to", fmt.Sprint(first+3),
+		"-format", format, "-out", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("archiver export: %v\n%s", err, b)
 	}

@@ -50,16 +50,32 @@ func allocs(v float64) string {
 
 // Markdown renders a report as the tables results.md holds.
 func Markdown(rep *Report) string {
-	var b strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	var w mdWriter
+	for _, section := range []func(*mdWriter, *Report){mdMachine, mdTargets, mdFloor, mdLatency, mdThroughput, mdBaselines,
+		mdMemcpy, mdScale, mdIceoryx, mdGStreamer, mdEBPF, mdNotes} {
+		section(&w, rep)
+	}
+	return w.String()
+}
+
+// mdWriter collects results.md; p appends formatted text.
+type mdWriter struct{ strings.Builder }
+
+func (w *mdWriter) p(format string, a ...any) { fmt.Fprintf(&w.Builder, format, a...) }
+
+// mdMachine writes the machine the run measured.
+func mdMachine(w *mdWriter, rep *Report) {
 	m := rep.Machine
-	p("# framering bench (%s)\n\n", rep.Config.Mode)
-	p("| machine | |\n|---|---|\n")
-	p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| kernel | %s |\n| Go | %s %s |\n| LLC | %s |\n| memory | %.1f GiB |\n| date | %s |\n| took | %s |\n\n",
+	w.p("# framering bench (%s)\n\n", rep.Config.Mode)
+	w.p("| machine | |\n|---|---|\n")
+	w.p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| kernel | %s |\n| Go | %s %s |\n| LLC | %s |\n| memory | %.1f GiB |\n| date | %s |\n| took | %s |\n\n",
 		m.CPUModel, m.Cores, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOARCH, sizeName(int(m.LLCBytes)),
 		float64(m.MemBytes)/(1<<30), m.Date.Format("2006-01-02 15:04:05 MST"), rep.Finished.Sub(rep.Started).Round(1e8))
+}
 
-	p("## Targets\n\n")
+// mdTargets writes each target, met or not.
+func mdTargets(w *mdWriter, rep *Report) {
+	w.p("## Targets\n\n")
 	for _, t := range rep.Targets {
 		v := "NOT EVALUATED"
 		if t.Met != nil && *t.Met {
@@ -67,28 +83,34 @@ func Markdown(rep *Report) string {
 		} else if t.Met != nil {
 			v = "NOT MET"
 		}
-		p("- **%s**: %s — %s\n", v, t.Name, t.Detail)
+		w.p("- **%s**: %s — %s\n", v, t.Name, t.Detail)
 	}
-	p("\n")
+	w.p("\n")
+}
 
+// mdFloor writes the cache-line and futex ping floors.
+func mdFloor(w *mdWriter, rep *Report) {
 	if rep.Ping != nil {
 		pg := rep.Ping
-		p("## Floor: two-process cache-line ping (no ring)\n\n")
-		p("| | samples | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|\n")
-		p("| one-way (clock to clock) | %d | %s | %s | %s | %s |\n", pg.OneWay.Count, ns(pg.OneWay.P50), ns(pg.OneWay.P99), ns(pg.OneWay.P999), ns(pg.OneWay.Max))
-		p("| round trip / 2 | %d | %s | %s | %s | %s |\n", pg.HalfRTT.Count, ns(pg.HalfRTT.P50), ns(pg.HalfRTT.P99), ns(pg.HalfRTT.P999), ns(pg.HalfRTT.Max))
+		w.p("## Floor: two-process cache-line ping (no ring)\n\n")
+		w.p("| | samples | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|\n")
+		w.p("| one-way (clock to clock) | %d | %s | %s | %s | %s |\n", pg.OneWay.Count, ns(pg.OneWay.P50), ns(pg.OneWay.P99), ns(pg.OneWay.P999), ns(pg.OneWay.Max))
+		w.p("| round trip / 2 | %d | %s | %s | %s | %s |\n", pg.HalfRTT.Count, ns(pg.HalfRTT.P50), ns(pg.HalfRTT.P99), ns(pg.HalfRTT.P999), ns(pg.HalfRTT.Max))
 		if fp := rep.FutexPing; fp != nil {
-			p("| C futex ping: FUTEX_WAKE → woken process's clock, same pacing (%d of %d delivered; other load %.2f cores) | %d | %s | %s | %s | %s |\n",
+			w.p("| C futex ping: FUTEX_WAKE → woken process's clock, same pacing (%d of %d delivered; other load %.2f cores) | %d | %s | %s | %s | %s |\n",
 				fp.OneWay.Count, fp.Sent, fp.OtherLoad, fp.OneWay.Count, ns(fp.OneWay.P50), ns(fp.OneWay.P99), ns(fp.OneWay.P999), ns(fp.OneWay.Max))
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdLatency writes the handoff latency rows.
+func mdLatency(w *mdWriter, rep *Report) {
 	if len(rep.Latency) > 0 {
-		p("## Handoff latency (publish → consumer sees the lease, one consumer, paced)\n\n")
-		p("Floor: the same run's limit probe for the wait — the cache-line ping for busy-poll, the C futex ping (same pacing) for the futex waits.\n\n")
-		p("| payload | consumer wait | frames | p50 | p99 | p99.9 | max | floor | floor p50 / p99 / p99.9 | p50/floor | p99/floor | publish p50 | producer CPU/frame | consumer CPU/frame | allocs/frame P/C | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## Handoff latency (publish → consumer sees the lease, one consumer, paced)\n\n")
+		w.p("Floor: the same run's limit probe for the wait — the cache-line ping for busy-poll, the C futex ping (same pacing) for the futex waits.\n\n")
+		w.p("| payload | consumer wait | frames | p50 | p99 | p99.9 | max | floor | floor p50 / p99 / p99.9 | p50/floor | p99/floor | publish p50 | producer CPU/frame | consumer CPU/frame | allocs/frame P/C | note |\n")
+		w.p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Latency {
 			fname, fl, rel, rel99 := "–", "–", "–", "–"
 			if r.FloorP50 > 0 {
@@ -101,24 +123,27 @@ func Markdown(rep *Report) string {
 			for _, c := range r.Consumers {
 				cc, ca = max(cc, c.CPUPerFrameNs), max(ca, c.AllocsPerFrame)
 			}
-			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", sizeName(r.Payload), r.Wait, r.Latency.Count,
+			w.p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", sizeName(r.Payload), r.Wait, r.Latency.Count,
 				ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max), fname, fl, rel, rel99, ns(r.Publish.P50),
 				nsf(r.Producer.CPUPerFrameNs), nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca), r.Warning)
 		}
 		if bd := rep.Breakdown; bd != nil {
-			p("\nBusy-poll handoff at %s with Next taken apart (Wait, then Borrow; no counters published): visible to Wait p50 %s p99 %s; Borrow p50 %s p99 %s; leased p50 %s p99 %s (other load %.2f cores).\n",
+			w.p("\nBusy-poll handoff at %s with Next taken apart (Wait, then Borrow; no counters published): visible to Wait p50 %s p99 %s; Borrow p50 %s p99 %s; leased p50 %s p99 %s (other load %.2f cores).\n",
 				sizeName(bd.Payload), ns(bd.Seen.P50), ns(bd.Seen.P99), ns(bd.Borrow.P50), ns(bd.Borrow.P99), ns(bd.Leased.P50), ns(bd.Leased.P99), bd.OtherLoad)
 		}
-		p("\nProducer CPU per frame includes writing every byte of the frame; a busy-polling consumer's CPU per frame is a whole core divided by the frame rate.\n\n")
+		w.p("\nProducer CPU per frame includes writing every byte of the frame; a busy-polling consumer's CPU per frame is a whole core divided by the frame rate.\n\n")
 	}
+}
 
+// mdThroughput writes the throughput rows.
+func mdThroughput(w *mdWriter, rep *Report) {
 	if len(rep.Throughput) > 0 {
-		p("## Throughput (producer writes every byte, flat out)\n\n")
-		p("Rates are frames per second delivered to each consumer (mean; lossless: equal to the producer's). Ratios compare with the same frames over a Unix stream socket and a pipe to as many receivers, whose receivers do read() only (`lease` rows) or read() and checksum (`sum` rows). Fill limit: the producer's fill bandwidth on one core divided by the frame size.\n\n")
-		p("Producer waits: share of the window the producer spent waiting for a free slot (lossless backpressure; the ring has no blocking wait for it, so the producer spins 1 ms, then sleeps).\n\n")
-		p("Read: `lease` takes the lease only; `words` reads every byte with a memory-bound word sum (eight independent accumulators); `sum` checksums every byte with frame.Sum64 and checks the stamp (integrity, a serial chain). Slots: the ring's slot count and its payload working set against the last-level cache.\n\n")
-		p("| payload | consumers | mode | read | slots | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## Throughput (producer writes every byte, flat out)\n\n")
+		w.p("Rates are frames per second delivered to each consumer (mean; lossless: equal to the producer's). Ratios compare with the same frames over a Unix stream socket and a pipe to as many receivers, whose receivers do read() only (`lease` rows) or read() and checksum (`sum` rows). Fill limit: the producer's fill bandwidth on one core divided by the frame size.\n\n")
+		w.p("Producer waits: share of the window the producer spent waiting for a free slot (lossless backpressure; the ring has no blocking wait for it, so the producer spins 1 ms, then sleeps).\n\n")
+		w.p("Read: `lease` takes the lease only; `words` reads every byte with a memory-bound word sum (eight independent accumulators); `sum` checksums every byte with frame.Sum64 and checks the stamp (integrity, a serial chain). Slots: the ring's slot count and its payload working set against the last-level cache.\n\n")
+		w.p("| payload | consumers | mode | read | slots | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
+		w.p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Throughput {
 			cc, ca := 0.0, 0.0
 			for _, c := range r.ConsumerStat {
@@ -133,18 +158,21 @@ func Markdown(rep *Report) string {
 			if r.Corrupt > 0 {
 				note = strings.TrimPrefix(note+fmt.Sprintf("; %d CORRUPT frames", r.Corrupt), "; ")
 			}
-			p("| %s | %d | %s | %s | %d (%s) | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s / %s | %d / %s | %d | %s |\n",
+			w.p("| %s | %d | %s | %s | %d (%s) | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s / %s | %d / %s | %d | %s |\n",
 				sizeName(r.Payload), r.Consumers, r.Mode, r.Read, r.Slots, r.WorkingSet, fps(r.FPS), r.GBps, fps(r.ProducerFPS),
 				fps(r.SocketFPS), ratio(r.VsSocket), fps(r.PipeFPS), ratio(r.VsPipe), fps(r.FillLimitFPS),
 				nsf(r.Producer.CPUPerFrameNs), 100*r.Producer.Blocked, nsf(cc), allocs(r.Producer.AllocsPerFrame), allocs(ca),
 				r.Sent, strings.Join(rcv, ","), r.Lost, note)
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdBaselines writes the copying transports.
+func mdBaselines(w *mdWriter, rep *Report) {
 	if len(rep.Baselines) > 0 {
-		p("## Baselines (copying transports; sender fills every byte, receivers read every byte)\n\n")
-		p("| transport | payload | receivers | receiver | fps | GB/s | sender CPU/frame | receiver CPU/frame | allocs/frame S/R | sent / received | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## Baselines (copying transports; sender fills every byte, receivers read every byte)\n\n")
+		w.p("| transport | payload | receivers | receiver | fps | GB/s | sender CPU/frame | receiver CPU/frame | allocs/frame S/R | sent / received | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Baselines {
 			rc, ra := 0.0, 0.0
 			for _, c := range r.Receiver {
@@ -166,56 +194,68 @@ func Markdown(rep *Report) string {
 			if r.Corrupt > 0 {
 				note = strings.TrimPrefix(note+fmt.Sprintf("; %d CORRUPT frames", r.Corrupt), "; ")
 			}
-			p("| %s | %s | %d | %s | %s | %.2f | %s | %s | %s / %s | %d / %s | %s |\n", r.Transport, sizeName(r.Payload), r.Receivers, read,
+			w.p("| %s | %s | %d | %s | %s | %.2f | %s | %s | %s / %s | %d / %s | %s |\n", r.Transport, sizeName(r.Payload), r.Receivers, read,
 				fps(r.FPS), r.GBps, nsf(r.Sender.CPUPerFrameNs), nsf(rc), allocs(r.Sender.AllocsPerFrame), allocs(ra), r.Sent, strings.Join(rcv, ","), note)
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdMemcpy writes the memory bandwidth limit.
+func mdMemcpy(w *mdWriter, rep *Report) {
 	if len(rep.Memcpy) > 0 {
-		p("## Physical limit: single-core memory bandwidth (buffers larger than the LLC)\n\n")
-		p("| payload | copy GB/s | copy-limited fps | fill GB/s | fill-limited fps |\n|---|---|---|---|---|\n")
+		w.p("## Physical limit: single-core memory bandwidth (buffers larger than the LLC)\n\n")
+		w.p("| payload | copy GB/s | copy-limited fps | fill GB/s | fill-limited fps |\n|---|---|---|---|---|\n")
 		for _, r := range rep.Memcpy {
-			p("| %s | %.2f | %s | %.2f | %s |\n", sizeName(r.Payload), r.CopyGBps, fps(r.CopyFPS), r.FillGBps, fps(r.FillFPS))
+			w.p("| %s | %.2f | %s | %.2f | %s |\n", sizeName(r.Payload), r.CopyGBps, fps(r.CopyFPS), r.FillGBps, fps(r.FillFPS))
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdScale writes the many-consumer rows.
+func mdScale(w *mdWriter, rep *Report) {
 	if len(rep.Scale) > 0 {
-		p("## Scale (paced frames, lossy consumers)\n\n")
-		p("Last awake: per frame every consumer took, publish → the last consumer holds the lease (frames counted in brackets). Producer CPU/frame: all threads of the producer process.\n\n")
-		p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | last awake p50 | last awake p99 | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## Scale (paced frames, lossy consumers)\n\n")
+		w.p("Last awake: per frame every consumer took, publish → the last consumer holds the lease (frames counted in brackets). Producer CPU/frame: all threads of the producer process.\n\n")
+		w.p("| consumers | wait | payload | frames | publish p50 | publish p99 | latency p50 | p99 | p99.9 | max | last awake p50 | last awake p99 | worst consumer p99 | producer CPU/frame | consumer CPU/frame | max allocs/frame | lost | note |\n")
+		w.p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Scale {
-			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s (%d) | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
+			w.p("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s (%d) | %s | %s | %s | %s | %s | %d | %s |\n", r.Consumers, r.Wait, sizeName(r.Payload), r.Frames,
 				ns(r.Publish.P50), ns(r.Publish.P99), ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), ns(r.Latency.Max),
 				ns(r.LastAwake.P50), r.AllSaw, ns(r.LastAwake.P99),
 				ns(r.WorstP99), nsf(r.Producer.CPUPerFrameNs), nsf(r.ConsumerCPU), allocs(r.MaxAllocs), r.Lost, r.Warning)
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdIceoryx writes the iceoryx baseline.
+func mdIceoryx(w *mdWriter, rep *Report) {
 	if len(rep.Iceoryx) > 0 {
-		p("## Eclipse iceoryx 2.0.3 (C binding, loaned chunks, RouDi started by the bench), beside the ring\n\n")
-		p("| latency | payload | buffers | samples | lost | iceoryx p50 | p99 | p99.9 | ring (same run) | ring p50 | ring p99 | ring/iceoryx p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## Eclipse iceoryx 2.0.3 (C binding, loaned chunks, RouDi started by the bench), beside the ring\n\n")
+		w.p("| latency | payload | buffers | samples | lost | iceoryx p50 | p99 | p99.9 | ring (same run) | ring p50 | ring p99 | ring/iceoryx p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Iceoryx {
 			if r.Kind == "latency" {
-				p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Wait, sizeName(r.Payload), r.Buffers, r.Latency.Count, r.Lost,
+				w.p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Wait, sizeName(r.Payload), r.Buffers, r.Latency.Count, r.Lost,
 					ns(r.Latency.P50), ns(r.Latency.P99), ns(r.Latency.P999), orDash(r.RingWait), nsOrDash(r.RingP50), nsOrDash(r.RingP99), ratio(r.Ratio))
 			}
 		}
-		p("\n| throughput (1 busy-polling subscriber, lossless) | payload | buffers | frames | fps | GB/s | ring fps (same read, slots) | ring/iceoryx |\n|---|---|---|---|---|---|---|---|\n")
+		w.p("\n| throughput (1 busy-polling subscriber, lossless) | payload | buffers | frames | fps | GB/s | ring fps (same read, slots) | ring/iceoryx |\n|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Iceoryx {
 			if r.Kind == "throughput" {
-				p("| %s | %s | %d | %d | %s | %.2f | %s | %s |\n", r.Read, sizeName(r.Payload), r.Buffers, r.Received, fps(r.FPS), r.GBps, orDash(fpsOrEmpty(r.RingFPS)), ratio(r.Ratio))
+				w.p("| %s | %s | %d | %d | %s | %.2f | %s | %s |\n", r.Read, sizeName(r.Payload), r.Buffers, r.Received, fps(r.FPS), r.GBps, orDash(fpsOrEmpty(r.RingFPS)), ratio(r.Ratio))
 			}
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdGStreamer writes the GStreamer rows.
+func mdGStreamer(w *mdWriter, rep *Report) {
 	if len(rep.GStreamer) > 0 {
-		p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
-		p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w.p("## GStreamer shmsink → shmsrc (videotestsrc frames, fakesink consumer), and framesrc\n\n")
+		w.p("| payload | geometry | shmsrc buffers | shmsrc fps | GB/s | shmsrc CPU/frame | framesrc buffers | framesrc fps | framesrc/shmsrc | framesrc CPU/frame | ring fps (1 lossless lease consumer) | ring/shmsrc | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.GStreamer {
 			fr, ffps, fcpu, note := "-", "-", "-", r.Note
 			if f := r.Framesrc; f != nil {
@@ -228,46 +268,51 @@ func Markdown(rep *Report) string {
 			if r.RingFPS > 0 {
 				ring = fps(r.RingFPS)
 			}
-			p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
+			w.p("| %s | %dx%d | %d / %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(r.Payload), r.Width, r.Height,
 				r.Received, r.Sent, fps(r.FPS), r.GBps, ns(int64(r.CPUPerFrameNs)), fr, ffps, ratio(r.VsShm), fcpu, ring, ratio(r.VsRing), note)
 		}
-		p("\n")
+		w.p("\n")
 	}
+}
 
+// mdEBPF writes the eBPF split of a wake-up.
+func mdEBPF(w *mdWriter, rep *Report) {
 	if e := rep.EBPF; e != nil && e.Skipped == "" {
-		p("## Futex wake-up, split with eBPF (%s, one futex consumer locked to its thread; %d wake-ups traced; other load %.2f cores)\n\n", sizeName(e.Payload), e.Wakeups, e.OtherLoad)
-		p("| part | count | p50 | p99 | max |\n|---|---|---|---|---|\n")
-		p("| sched_waking → sched_wakeup (wake reaches the run queue) | %d | %s | %s | %s |\n", e.WakingToWakeup.Count, ns(e.WakingToWakeup.P50), ns(e.WakingToWakeup.P99), ns(e.WakingToWakeup.Max))
-		p("| sched_wakeup → sched_switch (run-queue delay) | %d | %s | %s | %s |\n", e.RunQueue.Count, ns(e.RunQueue.P50), ns(e.RunQueue.P99), ns(e.RunQueue.Max))
-		p("| whole handoff (publish timestamp → lease) | %d | %s | %s | %s |\n", e.Total.Count, ns(e.Total.P50), ns(e.Total.P99), ns(e.Total.Max))
-		p("| rest (p50 difference: Publish and FUTEX_WAKE up to the wake, syscall return, Wait, Borrow) | | %s | | |\n\n", ns(e.RestP50))
+		w.p("## Futex wake-up, split with eBPF (%s, one futex consumer locked to its thread; %d wake-ups traced; other load %.2f cores)\n\n", sizeName(e.Payload), e.Wakeups, e.OtherLoad)
+		w.p("| part | count | p50 | p99 | max |\n|---|---|---|---|---|\n")
+		w.p("| sched_waking → sched_wakeup (wake reaches the run queue) | %d | %s | %s | %s |\n", e.WakingToWakeup.Count, ns(e.WakingToWakeup.P50), ns(e.WakingToWakeup.P99), ns(e.WakingToWakeup.Max))
+		w.p("| sched_wakeup → sched_switch (run-queue delay) | %d | %s | %s | %s |\n", e.RunQueue.Count, ns(e.RunQueue.P50), ns(e.RunQueue.P99), ns(e.RunQueue.Max))
+		w.p("| whole handoff (publish timestamp → lease) | %d | %s | %s | %s |\n", e.Total.Count, ns(e.Total.P50), ns(e.Total.P99), ns(e.Total.Max))
+		w.p("| rest (p50 difference: Publish and FUTEX_WAKE up to the wake, syscall return, Wait, Borrow) | | %s | | |\n\n", ns(e.RestP50))
 		if e.Note != "" {
-			p("%s\n\n", e.Note)
+			w.p("%s\n\n", e.Note)
 		}
 	}
+}
 
+// mdNotes writes what was skipped, warned about or failed.
+func mdNotes(w *mdWriter, rep *Report) {
 	if len(rep.Skipped) > 0 {
-		p("## Skipped\n\n")
+		w.p("## Skipped\n\n")
 		for _, s := range rep.Skipped {
-			p("- %s\n", s)
+			w.p("- %s\n", s)
 		}
-		p("\n")
+		w.p("\n")
 	}
 	if len(rep.Warnings) > 0 {
-		p("## Warnings\n\n")
+		w.p("## Warnings\n\n")
 		for _, s := range rep.Warnings {
-			p("- %s\n", s)
+			w.p("- %s\n", s)
 		}
-		p("\n")
+		w.p("\n")
 	}
 	if len(rep.Errors) > 0 {
-		p("## Failed scenarios\n\n")
+		w.p("## Failed scenarios\n\n")
 		for _, s := range rep.Errors {
-			p("- %s\n", s)
+			w.p("- %s\n", s)
 		}
-		p("\n")
+		w.p("\n")
 	}
-	return b.String()
 }
 
 // orDash, nsOrDash and fpsOrEmpty print a value the run did not measure

@@ -60,6 +60,69 @@ func (h *harness) runGroup(ctx context.Context, g group) ([]result, error) {
 	return res, err
 }
 
+// outcome is how a child of a group ended: its result or its error.
+type outcome struct {
+	i   int
+	res result
+	err error
+}
+
+// startChild starts process i of a group (pr) and a goroutine that waits for
+// it and sends its outcome to done, adding its CPU time to childCPU.
+func (h *harness) startChild(ctx context.Context, label string, i int, pr proc, onStart func(params, int), done chan<- outcome, childCPU *atomic.Int64) error {
+	b, err := json.Marshal(pr.p)
+	if err != nil {
+		return fmt.Errorf("encode params: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, h.cfg.Exe, h.cfg.ExeArgs...)
+	cmd.Env = append(os.Environ(), EnvRole+"="+pr.p.Role, envParams+"="+string(b))
+	if h.cfg.ChildLogLevel != "" {
+		cmd.Env = append(cmd.Env, envLogLevel+"="+h.cfg.ChildLogLevel)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.ExtraFiles = pr.files
+	cmd.WaitDelay = 2 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", pr.p.Role, err)
+	}
+	if err := cmd.Start(); err != nil {
+		stdin.Close()
+		return fmt.Errorf("start %s: %w", pr.p.Role, err)
+	}
+	if onStart != nil {
+		onStart(pr.p, cmd.Process.Pid)
+	}
+	h.log.Debug("child started", "scenario", label, "role", pr.p.Role, "index", pr.p.Index, "pid", cmd.Process.Pid)
+	startedAt := time.Now()
+	go func() {
+		err := cmd.Wait()
+		stdin.Close()
+		h.log.Debug("child exited", "scenario", label, "role", pr.p.Role, "index", pr.p.Index, "took", time.Since(startedAt).Round(time.Millisecond))
+		if ps := cmd.ProcessState; ps != nil {
+			childCPU.Add(int64(ps.UserTime() + ps.SystemTime()))
+		}
+		if err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if len(msg) > 2000 {
+				msg = msg[len(msg)-2000:]
+			}
+			done <- outcome{i: i, err: fmt.Errorf("%s[%d] (pid %d): %w: %s", pr.p.Role, pr.p.Index, cmd.Process.Pid, err, msg)}
+			return
+		}
+		res, err := parseResult(stdout.Bytes())
+		if err != nil {
+			err = fmt.Errorf("%s[%d]: %w", pr.p.Role, pr.p.Index, err)
+		}
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			h.log.Debug("child stderr", "role", pr.p.Role, "index", pr.p.Index, "stderr", s)
+		}
+		done <- outcome{i: i, res: res, err: err}
+	}()
+	return nil
+}
+
 func (h *harness) runGroupStat(ctx context.Context, g group) ([]result, groupStat, error) {
 	h.waitQuiet(ctx, g.label)
 	var st groupStat
@@ -71,69 +134,14 @@ func (h *harness) runGroupStat(ctx context.Context, g group) ([]result, groupSta
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	type outcome struct {
-		i   int
-		res result
-		err error
-	}
 	done := make(chan outcome, len(g.procs))
 	started := 0
 	var startErr error
 	for i, pr := range g.procs {
-		b, err := json.Marshal(pr.p)
-		if err != nil {
-			startErr = fmt.Errorf("encode params: %w", err)
-			break
-		}
-		cmd := exec.CommandContext(ctx, h.cfg.Exe, h.cfg.ExeArgs...)
-		cmd.Env = append(os.Environ(), EnvRole+"="+pr.p.Role, envParams+"="+string(b))
-		if h.cfg.ChildLogLevel != "" {
-			cmd.Env = append(cmd.Env, envLogLevel+"="+h.cfg.ChildLogLevel)
-		}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.ExtraFiles = pr.files
-		cmd.WaitDelay = 2 * time.Second
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			startErr = fmt.Errorf("start %s: %w", pr.p.Role, err)
-			break
-		}
-		if err := cmd.Start(); err != nil {
-			stdin.Close()
-			startErr = fmt.Errorf("start %s: %w", pr.p.Role, err)
+		if startErr = h.startChild(ctx, g.label, i, pr, g.onStart, done, &childCPU); startErr != nil {
 			break
 		}
 		started++
-		if g.onStart != nil {
-			g.onStart(pr.p, cmd.Process.Pid)
-		}
-		h.log.Debug("child started", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "pid", cmd.Process.Pid)
-		startedAt := time.Now()
-		go func() {
-			err := cmd.Wait()
-			stdin.Close()
-			h.log.Debug("child exited", "scenario", g.label, "role", pr.p.Role, "index", pr.p.Index, "took", time.Since(startedAt).Round(time.Millisecond))
-			if ps := cmd.ProcessState; ps != nil {
-				childCPU.Add(int64(ps.UserTime() + ps.SystemTime()))
-			}
-			if err != nil {
-				msg := strings.TrimSpace(stderr.String())
-				if len(msg) > 2000 {
-					msg = msg[len(msg)-2000:]
-				}
-				done <- outcome{i: i, err: fmt.Errorf("%s[%d] (pid %d): %w: %s", pr.p.Role, pr.p.Index, cmd.Process.Pid, err, msg)}
-				return
-			}
-			res, err := parseResult(stdout.Bytes())
-			if err != nil {
-				err = fmt.Errorf("%s[%d]: %w", pr.p.Role, pr.p.Index, err)
-			}
-			if s := strings.TrimSpace(stderr.String()); s != "" {
-				h.log.Debug("child stderr", "role", pr.p.Role, "index", pr.p.Index, "stderr", s)
-			}
-			done <- outcome{i: i, res: res, err: err}
-		}()
 	}
 	for _, c := range g.closeAfterStart {
 		c.Close()

@@ -111,10 +111,18 @@ static int publisher(int argc, char **argv) {
 		usleep(1000);
 	}
 	int64_t start = now_ns() + interval, end = 0;
+	// Paced, the run ends at its planned time even when filling a frame
+	// takes longer than the interval (32 MiB): as the ring's producer does,
+	// and before the subscriber's cap.
+	int64_t paced_end = start + (warmup + frames) * interval;
+	if (interval > 0 && paced_end > start + warmup * interval + duration)
+		paced_end = start + warmup * interval + duration;
 	for (long i = 0; i < warmup + frames; i++) {
-		if (interval > 0)
+		if (interval > 0) {
+			if (i > warmup && now_ns() > paced_end)
+				break;
 			sleep_until(start + i * interval);
-		else if (i == warmup)
+		} else if (i == warmup)
 			end = now_ns() + duration;
 		else if (i > warmup && now_ns() > end)
 			break;

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,6 +243,22 @@ func TestRuntimeFailuresAndEmptyRuns(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the archiver created %s for a ring that does not exist (%v)", dir, err)
+	}
+	// A socket left by a producer that died (nobody listens on it): the
+	// same, nothing created.
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	r = run(t, rt, "archiver", "run", "-socket", stale, "-dir", dir, "-wait=false")
+	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "producer gone") {
+		t.Errorf("archiver on a stale socket: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the archiver created %s for a ring nobody serves (%v)", dir, err)
 	}
 	if r := run(t, rt, "ringctl", "show", "-ring", "nosuchring"); r.code != cli.ExitFailure || !strings.Contains(r.stderr, "no such ring") {
 		t.Errorf("ringctl show of a missing ring: exit %d, stderr %q", r.code, r.stderr)

@@ -251,6 +251,20 @@ func ringExists(name, socket string) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("ring %s: %w (-wait waits for it)", path, ringbuf.ErrNoSuchRing)
 	}
+	// A socket left by a producer that died: nobody serves it. An
+	// observer's attach tells (it takes no entry and no holds); a producer
+	// that does not answer in time is left to the run to report.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, err := ringbuf.Attach(ctx, ringbuf.Options{SocketPath: path, Role: ringbuf.RoleObserver,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		r.Close()
+		return nil
+	}
+	if errors.Is(err, ringbuf.ErrNoSuchRing) || errors.Is(err, ringbuf.ErrProducerGone) {
+		return fmt.Errorf("ring %s: %w (-wait waits for it)", path, err)
+	}
 	return nil
 }
 

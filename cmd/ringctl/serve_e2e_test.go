@@ -457,7 +457,9 @@ func TestServeMetricsEndToEnd(t *testing.T) {
 		a("frames_skipped_total") > float64(s.Skipped) || a("frames_missed_total") > float64(s.Missed) || s.Frames == 0 || s.Defects == 0 {
 		t.Fatalf("analyzer metrics %v, summary %+v", am, s)
 	}
-	// The archiver's summary (its last log line) and metrics agree.
+	// The archiver's summary (its last log line) and metrics agree; fsyncs
+	// and gap records made at shutdown (a gap for frames discarded after
+	// the last one) come after the last scrape, so those metrics may lag.
 	var rs struct {
 		Msg        string `json:"msg"`
 		Stored     uint64 `json:"stored"`
@@ -475,7 +477,7 @@ func TestServeMetricsEndToEnd(t *testing.T) {
 	}
 	r := func(n string) float64 { return rm.get(t, "framering_archiver_"+n, "ring", ring) }
 	if rs.Msg != "summary" || r("frames_archived_total") != float64(rs.Stored) || r("frame_bytes_total") != float64(rs.Bytes) ||
-		r("frames_received_total") != float64(rs.Received) || r("gap_records_total") != float64(rs.GapRecords) ||
+		r("frames_received_total") != float64(rs.Received) || r("gap_records_total") > float64(rs.GapRecords) ||
 		r("fsyncs_total") > float64(rs.Fsyncs) || rs.Stored != ps.Published || r("disk_free_bytes") <= 0 {
 		t.Fatalf("archiver metrics %v, summary %+v (producer published %d)", rm, rs, ps.Published)
 	}

@@ -45,34 +45,22 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	archiverBin = filepath.Join(dir, "archiver")
-	args := []string{"build", "-o", archiverBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/framering/framering/cmd/archiver")
-	cmd := exec.Command("go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build archiver:", err)
-		return 1
-	}
-	// The real producer, if the tree has one, for the end-to-end test.
-	producerBin = filepath.Join(dir, "producer")
-	args[2] = producerBin
-	args[len(args)-1] = "github.com/framering/framering/cmd/producer"
-	cmd = exec.Command("go", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build producer (its test will skip): %v\n%s", err, out)
-		producerBin = ""
-	}
-	analyzerBin = filepath.Join(dir, "analyzer")
-	args[2] = analyzerBin
-	args[len(args)-1] = "github.com/framering/framering/cmd/analyzer"
-	cmd = exec.Command("go", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build analyzer: %v\n%s", err, out)
-		return 1
+	// The archiver, and the real producer and analyzer for the end-to-end
+	// tests: built with the race detector when the tests are.
+	for _, b := range []struct {
+		path *string
+		name string
+	}{{&archiverBin, "archiver"}, {&producerBin, "producer"}, {&analyzerBin, "analyzer"}} {
+		*b.path = filepath.Join(dir, b.name)
+		args := []string{"build", "-o", *b.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/framering/framering/cmd/"+b.name)...).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.name, err, out)
+			return 1
+		}
 	}
 	return m.Run()
 }

@@ -3,6 +3,8 @@ package ringbuf
 // Closing, white-box: the status a consumer registering during Close gets.
 
 import (
+	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +70,13 @@ func TestRegisterDuringCloseSaysClosing(t *testing.T) {
 		f.Close()
 	}
 	<-closed
+	// Close may win the lock first (a mutex hands itself to no waiter in
+	// particular): then it ends our connection before any welcome, which
+	// Attach reports as the producer gone. Either way no consumer is
+	// welcomed into a closing ring.
+	if errors.Is(err, io.EOF) && n == 0 {
+		return
+	}
 	if err != nil || n != msgSize {
 		t.Fatalf("no welcome: %d bytes, %v", n, err)
 	}

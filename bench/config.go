@@ -119,7 +119,7 @@ func FullConfig() Config {
 	return Config{
 		Mode:         "full",
 		Payloads:     []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
-		LatencyWaits: []string{WaitPoll, WaitFutex, WaitLatency},
+		LatencyWaits: []string{WaitPoll, WaitFutex, WaitLatency, WaitEarly},
 		// 20,000 samples a row: p99.9 is then the 20th-worst value.
 		LatencyFrames: 20_000, LatencyWarmup: 50, LatencyInterval: time.Millisecond, LatencyDuration: 25 * time.Second,
 		ThroughputPayload: 8 * MiB, ThroughputConsumers: []int{1, 2, 4, 8},
@@ -127,7 +127,7 @@ func FullConfig() Config {
 		SweepPayloads:    []int{4 * KiB, 64 * KiB, 1 * MiB, 8 * MiB, 32 * MiB},
 		ThroughputFrames: 5_000_000, ThroughputWarmup: 20, ThroughputDuration: 1500 * time.Millisecond,
 		Baselines:    []string{TransportSocket, TransportPipe},
-		ScalePayload: 64 * KiB, ScaleConsumers: []int{1, 2, 4, 8, 16}, ScaleWaits: []string{WaitFutex, WaitPoll},
+		ScalePayload: 64 * KiB, ScaleConsumers: []int{1, 2, 4, 8, 16}, ScaleWaits: []string{WaitFutex, WaitLatency, WaitPoll},
 		ScaleFrames: 1000, ScaleInterval: 2 * time.Millisecond, ScaleDuration: 2 * time.Second,
 		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,

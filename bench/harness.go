@@ -195,7 +195,7 @@ func (h *harness) ping(ctx context.Context) {
 	if _, w := h.loadNote(st, ""); w != "" {
 		h.warn("ping: " + w)
 	}
-	if slices.ContainsFunc(h.cfg.LatencyWaits, func(w string) bool { return w == WaitFutex || w == WaitLatency }) {
+	if slices.ContainsFunc(h.cfg.LatencyWaits, func(w string) bool { return w == WaitFutex || w == WaitLatency || w == WaitEarly }) {
 		h.futexPing(ctx)
 	}
 }

@@ -30,8 +30,8 @@ type series struct {
 // the bare cache-line ping as a floor.
 func latencySeries(rep *Report) []series {
 	var ss []series
-	cols := map[string]color.RGBA{WaitPoll: {0x1f, 0x77, 0xb4, 255}, WaitFutex: {0xff, 0x7f, 0x0e, 255}, WaitLatency: {0x2c, 0xa0, 0x2c, 255}}
-	for _, wait := range []string{WaitPoll, WaitFutex, WaitLatency} {
+	cols := map[string]color.RGBA{WaitPoll: {0x1f, 0x77, 0xb4, 255}, WaitFutex: {0xff, 0x7f, 0x0e, 255}, WaitLatency: {0x2c, 0xa0, 0x2c, 255}, WaitEarly: {0x94, 0x67, 0xbd, 255}}
+	for _, wait := range []string{WaitPoll, WaitFutex, WaitLatency, WaitEarly} {
 		for _, q := range []string{"p50", "p99"} {
 			s := series{name: wait + " " + q, col: cols[wait], dashed: q == "p99"}
 			for _, r := range rep.Latency {

@@ -28,7 +28,7 @@ func spinFor(wait string) (time.Duration, error) {
 	switch wait {
 	case WaitPoll:
 		return -1, nil
-	case WaitFutex, WaitLatency:
+	case WaitFutex, WaitLatency, WaitEarly:
 		return time.Nanosecond, nil
 	case WaitSpin, "":
 		return 0, nil
@@ -298,13 +298,18 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	if err != nil {
 		return nil, fmt.Errorf("run ring consumer: %w", err)
 	}
-	if p.Wait == WaitLatency {
+	latency := p.Wait == WaitLatency || p.Wait == WaitEarly
+	if latency {
 		// The latency mode's recipe (ringbuf/latency.go): one P.
 		runtime.GOMAXPROCS(1)
 	}
+	var early time.Duration
+	if p.Wait == WaitEarly {
+		early = earlyWakeWindow
+	}
 	r, err := attachRetry(ctx, ringbuf.Options{
 		SocketPath: p.Path, Consumer: fmt.Sprintf("frbench-%d", p.Index), Mode: mode,
-		Spin: spin, Latency: p.Wait == WaitLatency, Prefault: true, MaxLeases: 2, Logger: log,
+		Spin: spin, Latency: latency, EarlyWake: early, Prefault: true, MaxLeases: 2, Logger: log,
 	}, start+int64(20*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("run ring consumer: %w", err)

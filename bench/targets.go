@@ -12,6 +12,7 @@ const (
 	targetPollP99Floor = 2.0  // busy-poll handoff p99 / the same run's cache-line ping p99, every payload
 	targetFlat         = 1.5  // largest payload's p50 within this of the smallest's
 	targetFutexFloor   = 1.5  // futex wake-up p50 / the same run's C futex ping p50
+	targetEarlyP50     = 1000 // ns, early-wake handoff p50 (periodic source), every payload
 	targetVsSocket     = 20.0 // ring frame rate / Unix socket frame rate
 	targetVsSocketSize = 8 * MiB
 	targetPublishScale = 2.0 // publish p50 with the most consumers / with one
@@ -83,13 +84,14 @@ func evaluateTargets(rep *Report) []Target {
 		}
 		ts = append(ts, t)
 	}
+	ts = append(ts, earlyTarget(rep)...)
 	ts = append(ts, iceoryxTargets(rep)...)
 	// Ring vs Unix socket at 8 MiB.
 	ts = append(ts, vsSocketTarget(rep))
 	// Zero allocations.
 	ts = append(ts, allocTarget(rep))
 	// Publish cost with many consumers.
-	for _, wait := range []string{WaitFutex, WaitPoll, WaitSpin} {
+	for _, wait := range []string{WaitFutex, WaitLatency, WaitPoll, WaitSpin} {
 		var one, most *ScaleRow
 		for i, r := range rep.Scale {
 			if r.Wait != wait {
@@ -246,4 +248,27 @@ func iceoryxTargets(rep *Report) []Target {
 		}
 	}
 	return []Target{wake, read}
+}
+
+// earlyTarget is the early wake-up's line: p50 under a microsecond for a
+// periodic source, at the consumer CPU per frame it states.
+func earlyTarget(rep *Report) []Target {
+	var all []string
+	met := true
+	for _, r := range rep.Latency {
+		if r.Wait != WaitEarly || r.Latency.Count == 0 {
+			continue
+		}
+		cpu := 0.0
+		if len(r.Consumers) > 0 {
+			cpu = r.Consumers[0].CPUPerFrameNs
+		}
+		all = append(all, fmt.Sprintf("%s %s (consumer CPU/frame %s)", sizeName(r.Payload), ns(r.Latency.P50), ns(int64(cpu))))
+		met = met && r.Latency.P50 <= targetEarlyP50
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return []Target{{Name: fmt.Sprintf("%s handoff p50 ≤ 1 µs (periodic source, waking %s before the frame is due; every payload)", WaitEarly, earlyWakeWindow),
+		Met: verdict(met), Detail: "p50 " + strings.Join(all, ", ")}}
 }

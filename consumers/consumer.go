@@ -79,6 +79,10 @@ type Options struct {
 	// wait holding the Go processor (for a process run with GOMAXPROCS=1
 	// whose one job is this consumer; see ringbuf.Options.Latency).
 	Latency bool
+	// EarlyWake is passed to ringbuf.Options.EarlyWake: for a periodic
+	// source, wake this long before the next frame is due and poll for it
+	// (0: off).
+	EarlyWake time.Duration
 	// From is the first sequence number wanted on the first attach
 	// (ringbuf.Options.From): 0 starts with the next frame published, 1
 	// with the oldest frame the ring still has. An archiver starting a new
@@ -153,7 +157,7 @@ func Attach(ctx context.Context, opts Options) (*Consumer, error) {
 	c := &Consumer{
 		opts: opts,
 		ropts: ringbuf.Options{Name: opts.Ring, SocketPath: opts.SocketPath, Consumer: opts.Name,
-			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, Latency: opts.Latency, From: opts.From, Logger: opts.Logger},
+			Role: ringbuf.RoleConsumer, Mode: opts.Mode, Spin: opts.Spin, Latency: opts.Latency, EarlyWake: opts.EarlyWake, From: opts.From, Logger: opts.Logger},
 		log: opts.Logger.With("ring", ring, "consumer", opts.Name),
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())

@@ -64,14 +64,28 @@ type Options struct {
 	// futex wait the Go scheduler knows about (which, on every wake-up,
 	// must find a P again and often wakes sysmon or another thread), the
 	// thread sleeps in a raw FUTEX_WAIT holding its P, for at most
-	// LatencyWaitTimeout at a time. While it sleeps, the Go runtime cannot
-	// stop the world (a garbage collection waits up to LatencyWaitTimeout)
-	// and the P runs no other goroutine, so it suits a consumer process
-	// whose one job is this ring, run with GOMAXPROCS=1 and its waiting
-	// goroutine on a locked, pinned thread (see PinThread, and README,
-	// "Performance"). It changes nothing else: polling, the waiter bit,
-	// and the wake-up protocol are the same.
+	// LatencyWaitTimeout at a time. While it sleeps, its P runs no other
+	// goroutine until the runtime takes it back by signal: a garbage
+	// collection's stop-the-world does so at once, sysmon after the
+	// sleeper has held the P for 10-20 ms, so with GOMAXPROCS=1 the
+	// process's other goroutines (timers, signal handling, an HTTP
+	// server) may wait that long while no frame arrives. It suits a
+	// consumer process whose one job is this ring, run with GOMAXPROCS=1
+	// and its waiting goroutine on a locked, pinned thread (see
+	// PinThread, and README, "Performance"). It changes nothing else:
+	// polling, the waiter bit, and the wake-up protocol are the same.
 	Latency bool
+	// EarlyWake, for a periodic source (a camera at a fixed frame rate),
+	// makes Wait wake up this long before the next frame is due and poll
+	// for it, instead of sleeping until Publish wakes it: the frame then
+	// reaches a running consumer (about the busy-poll hand-off) and
+	// Publish makes no system call. The due time is predicted from the
+	// publish times of the frames Next and Borrow took; without a
+	// prediction (the first frames, a source that paused or changed its
+	// rate) Wait sleeps as usual. Cost: about EarlyWake, plus the source's
+	// jitter, of CPU per frame; tens of microseconds suit most cameras.
+	// 0 (default): off. See earlywake.go.
+	EarlyWake time.Duration
 	// From is the first sequence number wanted. 0 (default) starts with
 	// the next frame published; 1 starts with the oldest frame the ring
 	// still has (a lossless consumer re-attaching to a restarted producer
@@ -126,6 +140,7 @@ type Reader struct {
 	inflight  atomic.Int64 // calls currently inside the mappings (enter/exit)
 	lastYield atomic.Int64 // clock.Nanos() of Wait's last runtime.Gosched (local memory)
 	sleepers  atomic.Int32 // this Reader's goroutines inside Wait's sleep loop (mirrors waiting)
+	cad       cadence      // the source's frame period (Options.EarlyWake)
 	connDone  chan struct{}
 	closeOnce sync.Once
 
@@ -744,6 +759,9 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		}
 		return Lease{}, fmt.Errorf("borrow %d: %w: descriptor seq %d length %d", seq, ErrCorrupt, m.Seq, m.Length)
 	}
+	if r.opts.EarlyWake > 0 {
+		r.cad.observe(seq, m.PublishNs)
+	}
 	if r.local[k] == 0 {
 		r.heldSlots++
 	}
@@ -808,9 +826,14 @@ func (r *Reader) release1(l Lease) error {
 const YieldEvery = 5 * time.Millisecond
 
 // LatencyWaitTimeout is the longest a latency-mode Wait sleeps in one raw
-// futex wait (Options.Latency) before it re-checks its conditions: it is
-// also the longest it can hold up the Go runtime's stop-the-world.
-const LatencyWaitTimeout = time.Millisecond
+// futex wait (Options.Latency) before it re-checks its conditions. The Go
+// runtime's stop-the-world and sysmon's preemption end the sleep sooner,
+// by signal (SIGURG; shm.ReadUint32.WaitRaw), and Wait then yields; the
+// timeout bounds the hold-up only under GODEBUG=asyncpreemptoff=1. It is
+// longer than the kernel's scheduler tick on purpose: a shorter one makes
+// every wake-up reprogram the CPU's timer (shm/futex_linux.go), which on a
+// virtual machine costs more than the rest of the wake-up.
+const LatencyWaitTimeout = 20 * time.Millisecond
 
 // Wait returns the newest published sequence number once it is greater
 // than after. It polls for Options.Spin, then sleeps on the ring's futex
@@ -850,6 +873,18 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 			}
 		}
 	}
+	if r.opts.EarlyWake > 0 && r.entry >= 0 {
+		if p, err := r.waitEarly(ctx, after); p > after || err != nil {
+			return p, err
+		}
+	}
+	return r.sleep(ctx, after, 0)
+}
+
+// sleep is Wait's futex sleep: it returns the newest published sequence
+// number once it is greater than after, or 0 and no error once deadline
+// (clock.Nanos; 0: none) has passed.
+func (r *Reader) sleep(ctx context.Context, after uint64, deadline int64) (uint64, error) {
 	r.watchCtx(ctx)
 	r.setWaiting(true)
 	defer r.setWaiting(false)
@@ -880,9 +915,23 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if r.entry < 0 {
 			timeout = time.Millisecond // observers have no waiter bit
 		}
+		if deadline != 0 {
+			left := deadline - clock.Nanos()
+			if left <= 0 {
+				return 0, nil
+			}
+			timeout = min(timeout, time.Duration(left))
+		}
 		var err error
 		if r.opts.Latency {
-			err = r.wake.WaitRaw(w, min(timeout, LatencyWaitTimeout))
+			var interrupted bool
+			interrupted, err = r.wake.WaitRaw(w, min(timeout, LatencyWaitTimeout))
+			if interrupted {
+				// The runtime wants this P (a stop-the-world, or sysmon
+				// preempting a goroutine that "ran" too long): give it.
+				runtime.Gosched()
+				r.lastYield.Store(clock.Nanos())
+			}
 		} else {
 			err = r.wake.Wait(w, timeout)
 		}

@@ -16,9 +16,27 @@ package shm
 //     goroutine that shares its process with other work.
 //   - WaitRaw (unix.RawSyscall6) does not: the thread sleeps holding its P,
 //     and on wake-up the goroutine simply continues (the latency mode of
-//     ringbuf.Reader). While it sleeps, that P runs nothing else and the
-//     runtime's stop-the-world (GC) waits for the call to return, so it
-//     MUST be given a short timeout (RawWaitMax caps it).
+//     ringbuf.Reader). While it sleeps, that P runs nothing else, and the
+//     runtime's stop-the-world (GC) and sysmon's preemption of a long-
+//     running goroutine must reach it by signal: they send its thread
+//     SIGURG. A futex wait *with a timeout* that a signal handler
+//     interrupts is not restarted (the kernel returns
+//     ERESTART_RESTARTBLOCK, which becomes EINTR once a handler ran, even
+//     with SA_RESTART; a wait without a timeout would be restarted), so
+//     WaitRaw always passes one and reports the interruption: the caller
+//     then yields (runtime.Gosched), and the stop-the-world proceeds
+//     within the signal's delivery, not the timeout. The timeout (at most
+//     RawWaitMax) is the bound only where that signal is not sent
+//     (GODEBUG=asyncpreemptoff=1).
+//
+// Why the timeout is long (RawWaitMax, 20 ms) rather than a millisecond:
+// a timeout shorter than the kernel's scheduler tick makes the futex's
+// timer the CPU's next event, and cancelling it on wake-up reprograms the
+// timer hardware on the wake-up path. On a virtual machine that is a trap
+// to the hypervisor: on the 2-core KVM guest of the README's numbers, a C
+// futex ping's p50 went from 4-8 µs without a timeout to 16-20 µs with a
+// 1-2 ms one, and back to 6-7 µs with 5 ms or more (HZ=250: a 4 ms tick).
+// 20 ms exceeds the tick at any HZ Linux offers (100 or more).
 
 import (
 	"errors"
@@ -37,22 +55,27 @@ const (
 	futexWake = 1 // FUTEX_WAKE, shared
 )
 
-// RawWaitMax is the longest a WaitRaw sleeps, whatever timeout it is
-// given: it bounds how long a garbage collection's stop-the-world can be
-// held up by a thread sleeping in a raw futex wait.
-const RawWaitMax = 2 * time.Millisecond
+// RawWaitMax is the longest a WaitRaw (or SleepUntil) sleeps, whatever
+// timeout it is given. The runtime's preemption signal ends such a sleep
+// sooner (see the file comment); RawWaitMax bounds how long a garbage
+// collection's stop-the-world can be held up where that signal is not
+// sent (GODEBUG=asyncpreemptoff=1).
+const RawWaitMax = 20 * time.Millisecond
 
 // Wait sleeps until the word is woken, its value is no longer val, or the
 // timeout passes (timeout <= 0 means no timeout). It reports nothing about
 // which happened: callers re-check their condition, as with any futex.
 func (w ReadUint32) Wait(val uint32, timeout time.Duration) error {
-	return futexWaitOn(w.p, val, timeout, false)
+	_, err := futexWaitOn(w.p, val, timeout, false)
+	return err
 }
 
 // WaitRaw is Wait through a raw system call (see the file comment): the
 // calling thread sleeps holding its P. timeout is capped to RawWaitMax
-// (and <= 0 means RawWaitMax).
-func (w ReadUint32) WaitRaw(val uint32, timeout time.Duration) error {
+// (and <= 0 means RawWaitMax). interrupted reports that a signal ended
+// the sleep (the runtime's preemption, most likely): the caller should
+// yield (runtime.Gosched) before it sleeps again.
+func (w ReadUint32) WaitRaw(val uint32, timeout time.Duration) (interrupted bool, err error) {
 	if timeout <= 0 || timeout > RawWaitMax {
 		timeout = RawWaitMax
 	}
@@ -64,13 +87,14 @@ func (w ReadUint32) Wake(n int) (int, error) { return futexWakeOn(w.p, n) }
 
 // FutexWait is Wait for a writable word.
 func FutexWait(p *atomic.Uint32, val uint32, timeout time.Duration) error {
-	return futexWaitOn(p, val, timeout, false)
+	_, err := futexWaitOn(p, val, timeout, false)
+	return err
 }
 
 // FutexWake wakes up to n waiters on a writable word (n <= 0: all).
 func FutexWake(p *atomic.Uint32, n int) (int, error) { return futexWakeOn(p, n) }
 
-func futexWaitOn(p *atomic.Uint32, val uint32, timeout time.Duration, raw bool) error {
+func futexWaitOn(p *atomic.Uint32, val uint32, timeout time.Duration, raw bool) (interrupted bool, err error) {
 	var ts *unix.Timespec
 	var t unix.Timespec
 	if timeout > 0 {
@@ -86,10 +110,12 @@ func futexWaitOn(p *atomic.Uint32, val uint32, timeout time.Duration, raw bool) 
 			uintptr(unsafe.Pointer(ts)), 0, 0)
 	}
 	switch e {
-	case 0, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
-		return nil
+	case unix.EINTR:
+		return true, nil
+	case 0, unix.EAGAIN, unix.ETIMEDOUT:
+		return false, nil
 	}
-	return errors.Join(errFutexWait, e)
+	return false, errors.Join(errFutexWait, e)
 }
 
 var (

@@ -88,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		publish   = fs.Bool("results", false, "publish each frame's result on the live results stream (RING.NAME.results in the runtime directory; docs/RESULTS.md)")
 		latency   = fs.Bool("latency", false, "latency mode: GOMAXPROCS=1 and a raw futex wait for frames (README, Performance)")
 		cpus      = fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
+		earlyWake = fs.Duration("early-wake", 0, "for a periodic source: wake this `duration` before the next frame is due and poll for it, at about that much CPU per frame (e.g. 200us; 0: off; README, Performance)")
 	)
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "analyzer", err)
@@ -107,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return cli.Exit(stderr, "analyzer", cli.Usagef("-cpus: %v", err))
 		}
+	}
+	if *earlyWake < 0 {
+		return cli.Exit(stderr, "analyzer", cli.Usagef("-early-wake %v: want 0 (off) or a positive duration", *earlyWake))
 	}
 	if *latency {
 		// One P: a wake-up never searches for an idle P or wakes a thread.
@@ -134,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := inspect.Config{
 		Consumer: consumers.Options{Ring: *ring, SocketPath: *socket, Name: *name, Mode: mode, Copy: *copyMode,
-			Wait: *wait, Reattach: *reattach, Latency: *latency, Logger: log},
+			Wait: *wait, Reattach: *reattach, Latency: *latency, EarlyWake: *earlyWake, Logger: log},
 		Analysis: opts,
 		Frames:   *frames,
 		Duration: *duration,

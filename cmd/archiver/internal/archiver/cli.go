@@ -115,8 +115,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`address`/metrics (a bare :PORT is localhost; empty: off)")
 	fs.BoolVar(&cfg.Latency, "latency", false, "latency mode: sleep for frames in a raw futex wait (README, Performance)")
 	cpus := fs.String("cpus", "", "run every thread on these `cpus` (e.g. 1 or 2-3; none: no pinning)")
+	fs.DurationVar(&cfg.EarlyWake, "early-wake", 0, "for a periodic source: wake this `duration` before the next frame is due and poll for it, at about that much CPU per frame (0: off; README, Performance)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
+	}
+	if cfg.EarlyWake < 0 {
+		return cli.Usagef("-early-wake %v: want 0 (off) or a positive duration", cfg.EarlyWake)
 	}
 	if *cpus != "" {
 		list, err := ringbuf.ParseCPUList(*cpus)

@@ -64,6 +64,8 @@ type Config struct {
 	Spin time.Duration
 	// Latency is passed to the consumer (ringbuf.Options.Latency).
 	Latency bool
+	// EarlyWake is passed to the consumer (ringbuf.Options.EarlyWake).
+	EarlyWake time.Duration
 	// Logger receives everything (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics, if not nil, exports the run's counters to Prometheus (see
@@ -250,7 +252,7 @@ func (a *archiver) loop(ctx context.Context) error {
 		c, err := consumers.Attach(ctx, consumers.Options{
 			Ring: a.cfg.Ring, SocketPath: a.cfg.SocketPath, Name: a.cfg.Name,
 			Mode: consumers.Lossless, Copy: a.cfg.Copy, Wait: a.cfg.Wait || !first,
-			Spin: a.cfg.Spin, Latency: a.cfg.Latency, Logger: a.log,
+			Spin: a.cfg.Spin, Latency: a.cfg.Latency, EarlyWake: a.cfg.EarlyWake, Logger: a.log,
 			// Every frame the ring still holds: a new archive starts with
 			// the oldest, a restarted archiver catches up on what was
 			// published while it was down (handle skips what it already has).

@@ -31,8 +31,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/framering/framering/shm"
 )
 
 //go:embed iceoryx/iox_bench.c
@@ -228,7 +229,9 @@ func (h *harness) withRouDi(ctx context.Context, roudi string, items []ioxItem, 
 	// Go runtime cannot retire that thread meanwhile.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
+	if err := shm.DieWithParent(cmd, os.Interrupt); err != nil {
+		return fmt.Errorf("%w: %w", errIceoryx, err)
+	}
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {

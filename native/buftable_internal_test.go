@@ -365,6 +365,33 @@ type testOwner struct {
 	inQ, outQ fifo
 }
 
+// take waits for a buffer in q, pops it and moves it from -> to, as the
+// device's thread and Dequeue do. It returns its index, id and memory, or
+// false once the run stops (or the move is refused: t fails).
+func (o *testOwner) take(t *testing.T, q *fifo, from, to bufState) (int, BufferID, []byte, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for q.n == 0 && !o.stop {
+		o.cond.Wait()
+	}
+	if o.stop {
+		return 0, 0, nil, false
+	}
+	i := q.pop()
+	if res := o.tb.move(i, from, to); res != StatusOK {
+		t.Errorf("%v -> %v of buffer %d popped from its queue: %v", from, to, i, res)
+		o.halt()
+		return 0, 0, nil, false
+	}
+	return i, o.tb.id(i), o.tb.slots[i].mem, true
+}
+
+// halt ends the run. Needs mu.
+func (o *testOwner) halt() {
+	o.stop = true
+	o.cond.Broadcast()
+}
+
 func (o *testOwner) queue(id BufferID, from bufState) Status {
 	i, res := o.tb.apply(id, from, bufQueued)
 	if res == StatusOK {
@@ -398,29 +425,16 @@ func TestBufTableConcurrent(t *testing.T) {
 	fail := func(format string, args ...any) {
 		t.Errorf(format, args...)
 		o.mu.Lock()
-		o.stop = true
-		o.cond.Broadcast()
+		o.halt()
 		o.mu.Unlock()
 	}
 	// The device's thread.
 	wg.Go(func() {
 		for n := uint64(1); ; n++ {
-			o.mu.Lock()
-			for o.inQ.n == 0 && !o.stop {
-				o.cond.Wait()
-			}
-			if o.stop {
-				o.mu.Unlock()
+			i, _, mem, ok := o.take(t, &o.inQ, bufQueued, bufFilling)
+			if !ok {
 				return
 			}
-			i := o.inQ.pop()
-			if res := o.tb.move(i, bufQueued, bufFilling); res != StatusOK {
-				o.mu.Unlock()
-				fail("take queued buffer %d: %v", i, res)
-				return
-			}
-			mem := o.tb.slots[i].mem
-			o.mu.Unlock()
 			for k := 0; k < len(mem); k += 8 {
 				binary.LittleEndian.PutUint64(mem[k:], n)
 			}
@@ -440,22 +454,10 @@ func TestBufTableConcurrent(t *testing.T) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(c), 1))
 			for {
-				o.mu.Lock()
-				for o.outQ.n == 0 && !o.stop {
-					o.cond.Wait()
-				}
-				if o.stop {
-					o.mu.Unlock()
+				i, id, mem, ok := o.take(t, &o.outQ, bufOutput, bufDelivered)
+				if !ok {
 					return
 				}
-				i := o.outQ.pop()
-				if res := o.tb.move(i, bufOutput, bufDelivered); res != StatusOK {
-					o.mu.Unlock()
-					fail("dequeue buffer %d: %v", i, res)
-					return
-				}
-				id, mem := o.tb.id(i), o.tb.slots[i].mem
-				o.mu.Unlock()
 				n := binary.LittleEndian.Uint64(mem)
 				for k := 0; k < len(mem); k += 8 {
 					if v := binary.LittleEndian.Uint64(mem[k:]); v != n {
@@ -465,8 +467,7 @@ func TestBufTableConcurrent(t *testing.T) {
 				}
 				if dequeued.Add(1) == frames {
 					o.mu.Lock()
-					o.stop = true
-					o.cond.Broadcast()
+					o.halt()
 					o.mu.Unlock()
 				}
 				o.mu.Lock()

@@ -150,10 +150,9 @@ func (t *bufTable[X]) find(id BufferID) int {
 // ANNOUNCED: at mem (len(mem) == size), which must not overlap a live
 // buffer's memory, or, with mem nil, at memory the owner allocates (with
 // the slot's index: Aravis) and stores in slots[i].mem before it releases
-// its mutex. need is the least
-// size a buffer must have. The checks, in order: closed
-// (StatusInvalidHandle), size (StatusBufferSize), overlap (StatusOverlap),
-// a free slot (StatusResource, at MaxBuffers).
+// its mutex. need is the least size a buffer must have. The checks, in
+// order: closed (StatusInvalidHandle), size (StatusBufferSize), overlap
+// (StatusOverlap), a free slot (StatusResource, at MaxBuffers).
 func (t *bufTable[X]) claim(mem []byte, size, need int) (int, Status) {
 	if t.closed {
 		return -1, StatusInvalidHandle
@@ -195,40 +194,42 @@ func (t *bufTable[X]) claim(mem []byte, size, need int) (int, Status) {
 }
 
 // apply moves the buffer id names from state from to state to, for a call
-// of the device's user (Queue, Revoke, Frame.Requeue, Frame.Detach): it
-// returns the buffer's index, or StatusInvalidHandle once closed,
+// of the device's user (Queue, Frame.Requeue, Frame.Detach): it returns
+// the buffer's index, or StatusInvalidHandle once closed,
 // StatusUnknownBuffer for an id that names no live buffer of this table,
 // and StatusBufferState when the buffer is not in from or from -> to is
 // not a legal move; an error changes nothing.
 func (t *bufTable[X]) apply(id BufferID, from, to bufState) (int, Status) {
-	if t.closed {
-		return -1, StatusInvalidHandle
+	i, st := t.lookup(id)
+	if st == StatusOK {
+		st = t.move(i, from, to)
 	}
-	i := t.find(id)
-	if i < 0 {
-		return -1, StatusUnknownBuffer
-	}
-	if st := t.move(i, from, to); st != StatusOK {
-		return -1, st
-	}
-	return i, StatusOK
+	return i, st
 }
 
-// revoke is apply(id, bufAnnounced, bufFree), returning the buffer as it
-// was, so that the owner can release what it held for it (x).
+// revoke is apply(id, bufAnnounced, bufFree) for Revoke, returning the
+// buffer as it was, so that the owner can release what it held for it.
 func (t *bufTable[X]) revoke(id BufferID) (bufSlot[X], Status) {
-	if t.closed {
-		return bufSlot[X]{}, StatusInvalidHandle
-	}
-	i := t.find(id)
-	if i < 0 {
-		return bufSlot[X]{}, StatusUnknownBuffer
+	i, st := t.lookup(id)
+	if st != StatusOK {
+		return bufSlot[X]{}, st
 	}
 	old := t.slots[i]
 	if st := t.move(i, bufAnnounced, bufFree); st != StatusOK {
 		return bufSlot[X]{}, st
 	}
 	return old, StatusOK
+}
+
+// lookup is the index of the live buffer id names, checked as apply says.
+func (t *bufTable[X]) lookup(id BufferID) (int, Status) {
+	if t.closed {
+		return -1, StatusInvalidHandle
+	}
+	if i := t.find(id); i >= 0 {
+		return i, StatusOK
+	}
+	return -1, StatusUnknownBuffer
 }
 
 // move moves buffer i from state from to state to, for the device itself

@@ -372,7 +372,7 @@ func (d *aravisDevice) Announce(buf []byte) (BufferID, error) {
 	}
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
-	id, _, st := d.add(buf, len(buf), false)
+	id, _, st := d.add(buf, len(buf))
 	if st != StatusOK {
 		return 0, fmt.Errorf("announce buffer: %w", st)
 	}
@@ -387,7 +387,7 @@ func (d *aravisDevice) Allocate(size int) (BufferID, error) {
 	}
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
-	id, mem, st := d.add(nil, size, true)
+	id, mem, st := d.add(nil, size)
 	if st != StatusOK {
 		return 0, fmt.Errorf("allocate buffer: %w", st)
 	}
@@ -399,7 +399,7 @@ func (d *aravisDevice) Allocate(size int) (BufferID, error) {
 // or over size bytes Aravis allocates (Allocate, mem nil). It returns the
 // buffer's memory. The slot gets its memory before mu is released, so no
 // one ever sees a live buffer without it. Needs l.mu.
-func (d *aravisDevice) add(mem []byte, size int, allocated bool) (BufferID, []byte, Status) {
+func (d *aravisDevice) add(mem []byte, size int) (BufferID, []byte, Status) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i, st := d.bufs.claim(mem, size, d.bufferSize())
@@ -407,7 +407,7 @@ func (d *aravisDevice) add(mem []byte, size int, allocated bool) (BufferID, []by
 		return 0, nil, st
 	}
 	b := &d.bufs.slots[i]
-	if allocated {
+	if mem == nil {
 		var data unsafe.Pointer
 		b.x.arv = C.frarv_buffer_alloc(C.size_t(size), C.uint64_t(i), &data)
 		b.mem = unsafe.Slice((*byte)(data), size)

@@ -6,7 +6,11 @@ package native
 // Vision) driven through libaravis-0.8 and the C shim arvshim.c. The
 // package documentation (doc.go, "The Aravis camera backend") has the
 // ownership table, the timestamp conversion and the callback-or-polling
-// decision; this file keeps the invariants below.
+// decision.
+//
+// A buffer's states and their legal moves are the shared buffer table's
+// (buftable.go); this file adds where a QUEUED buffer is (in a stream, or
+// pending) and keeps the invariants below.
 //
 // Invariants kept by this file:
 //
@@ -100,14 +104,11 @@ const (
 // Aravis's process-wide interface and device lists.
 var arvOpenMu sync.Mutex
 
-// arvBuf is one buffer as the backend sees it.
+// arvBuf is the backend's own part of a buffer (bufSlot.x), whose states
+// are bufAnnounced, bufQueued and bufDelivered (buftable.go).
 type arvBuf struct {
-	arv       *C.ArvBuffer // our reference, held from Announce/Allocate to Revoke/Close
-	mem       []byte
-	gen       uint64
-	state     bufState // bufFree, bufAnnounced, bufQueued, bufDelivered
-	inStream  bool     // invariant 1
-	allocated bool
+	arv      *C.ArvBuffer // our reference, held from Announce/Allocate to Revoke/Close
+	inStream bool         // invariant 1
 }
 
 // arvNotifier is what the callback mode's cgo.Handle names: only the
@@ -116,34 +117,30 @@ type arvNotifier struct{ ch chan struct{} }
 
 type aravisDevice struct {
 	l   leases
-	tag uint64 // immutable
 	log *slog.Logger
 
 	notifier *arvNotifier // callback mode; nil when polling
 	handle   cgo.Handle   // names notifier; deleted at Close
-	timers   timerStack   // Dequeue's wait timers
+	timers   timers       // Dequeue's wait timers
 
 	closeOnce sync.Once
 	ctlMu     sync.Mutex // invariant 4
 
-	mu       sync.Mutex
-	cond     sync.Cond     // inPop back to 0; acquisition left acqStopping
-	changed  chan struct{} // closed (and replaced) at every state change Dequeue waits on
-	closed   bool
-	opts     CameraOptions
-	cfg      Config
-	desc     string
-	cam      *C.frarv_camera // nil while lost, and after Close
-	stream   *C.ArvStream    // nil while stopped or lost
-	acq      acqState
-	epoch    uint64 // grows at every stream change: a pop of an older stream is stale
-	inPop    int
-	supStop  chan struct{}
-	supDone  chan struct{}
-	bufs     []arvBuf
-	pending  []int32 // queued buffers not in a stream, in queue order
-	held     int
-	nAnnounc int
+	mu      sync.Mutex
+	cond    sync.Cond     // inPop back to 0; acquisition left acqStopping
+	changed chan struct{} // closed (and replaced) at every state change Dequeue waits on
+	opts    CameraOptions
+	cfg     Config
+	desc    string
+	cam     *C.frarv_camera // nil while lost, and after Close
+	stream  *C.ArvStream    // nil while stopped or lost
+	acq     acqState
+	epoch   uint64 // grows at every stream change: a pop of an older stream is stale
+	inPop   int
+	supStop chan struct{}
+	supDone chan struct{}
+	bufs    bufTable[arvBuf] // bufs.closed: Close has begun
+	pending []int32          // queued buffers not in a stream, in queue order
 
 	// Counters.
 	delivered, underruns, discarded uint64
@@ -190,7 +187,7 @@ func OpenAravis(cfg Config) (Grabber, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &aravisDevice{tag: nextTag(), log: log.With("component", "aravis"), opts: o, changed: make(chan struct{})}
+	d := &aravisDevice{bufs: newBufTable[arvBuf](), log: log.With("component", "aravis"), opts: o, changed: make(chan struct{})}
 	d.l.owner = d
 	d.cond.L = &d.mu
 	cam, c, desc, err := d.openCamera()
@@ -213,46 +210,6 @@ func (d *aravisDevice) notifyMode() string {
 		return NotifyCallback
 	}
 	return NotifyPoll
-}
-
-// timerStack keeps stopped timers for Dequeue's timed waits. Unlike a
-// sync.Pool, which the garbage collector empties, it allocates only when
-// more Dequeues wait at once than ever before, so the per-frame path stays
-// allocation-free.
-type timerStack struct {
-	mu sync.Mutex
-	ts []*time.Timer
-}
-
-func (s *timerStack) get() *time.Timer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := len(s.ts); n > 0 {
-		t := s.ts[n-1]
-		s.ts = s.ts[:n-1]
-		return t
-	}
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}
-
-// put stops t (Go 1.23+ timers drain on Stop) and keeps it.
-func (s *timerStack) put(t *time.Timer) {
-	t.Stop()
-	s.mu.Lock()
-	s.ts = append(s.ts, t)
-	s.mu.Unlock()
-}
-
-// nextTag hands out a device tag for buffer ids (16 bits, never 0), from
-// the same counter as the synthetic source's.
-func nextTag() uint64 {
-	tag := uint64(synTags.Add(1) & 0xFFFF)
-	if tag == 0 {
-		tag = uint64(synTags.Add(1) & 0xFFFF)
-	}
-	return tag
 }
 
 // takeMsg converts a string the shim returned and frees it.
@@ -339,20 +296,6 @@ func (d *aravisDevice) configure(cam *C.frarv_camera, settings []FeatureSetting)
 // bufferSize is the least size a buffer must have. Needs mu.
 func (d *aravisDevice) bufferSize() int { return max(d.cfg.PayloadSize, d.cfg.Geometry.Size()) }
 
-func (d *aravisDevice) makeID(i int) BufferID {
-	return BufferID(d.tag<<(idIndexBits+idGenBits) | (d.bufs[i].gen&idGenMask)<<idIndexBits | uint64(i))
-}
-
-// find returns the index of the live buffer id names, or -1. Needs mu.
-func (d *aravisDevice) find(id BufferID) int {
-	i := id.index()
-	if uint64(id)>>(idIndexBits+idGenBits) != d.tag || i >= len(d.bufs) ||
-		d.bufs[i].state == bufFree || d.makeID(i) != id {
-		return -1
-	}
-	return i
-}
-
 // signal wakes every Dequeue waiting on a state change. Needs mu.
 func (d *aravisDevice) signal() {
 	close(d.changed)
@@ -389,7 +332,7 @@ func (d *aravisDevice) SetConfig(cfg Config) error {
 	defer d.ctlMu.Unlock()
 	d.mu.Lock()
 	switch {
-	case d.closed:
+	case d.bufs.closed:
 		d.mu.Unlock()
 		return fmt.Errorf("set config: %w", ErrClosed)
 	case d.acq != acqStopped:
@@ -413,10 +356,8 @@ func (d *aravisDevice) SetConfig(cfg Config) error {
 	// The camera now has these settings on top of the earlier ones: a
 	// reopen after a loss applies them all, in order.
 	d.opts.Settings = append(d.opts.Settings[:len(d.opts.Settings):len(d.opts.Settings)], o.Settings...)
-	for i := range d.bufs {
-		if d.bufs[i].state != bufFree && len(d.bufs[i].mem) < max(c.PayloadSize, c.Geometry.Size()) {
-			return fmt.Errorf("set config: %w", ErrBufferSize)
-		}
+	if !d.bufs.fits(max(c.PayloadSize, c.Geometry.Size())) {
+		return fmt.Errorf("set config: %w", ErrBufferSize)
 	}
 	d.cfg = c
 	return nil
@@ -431,7 +372,7 @@ func (d *aravisDevice) Announce(buf []byte) (BufferID, error) {
 	}
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
-	id, st := d.add(buf, false)
+	id, _, st := d.add(buf, len(buf))
 	if st != StatusOK {
 		return 0, fmt.Errorf("announce buffer: %w", st)
 	}
@@ -446,80 +387,34 @@ func (d *aravisDevice) Allocate(size int) (BufferID, error) {
 	}
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
-	id, st := d.add(nil, true)
-	if st == StatusOK {
-		i := id.index()
-		d.mu.Lock()
-		if size < d.bufferSize() {
-			d.bufs[i] = arvBuf{gen: d.bufs[i].gen}
-			d.nAnnounc--
-			st = StatusBufferSize
-		} else {
-			var data unsafe.Pointer
-			d.bufs[i].arv = C.frarv_buffer_alloc(C.size_t(size), C.uint64_t(i), &data)
-			d.bufs[i].mem = unsafe.Slice((*byte)(data), size)
-		}
-		mem := d.bufs[i].mem
-		d.mu.Unlock()
-		if st == StatusOK {
-			d.l.setBuffer(id, mem)
-			return id, nil
-		}
+	id, mem, st := d.add(nil, size)
+	if st != StatusOK {
+		return 0, fmt.Errorf("allocate buffer: %w", st)
 	}
-	return 0, fmt.Errorf("allocate buffer: %w", st)
+	d.l.setBuffer(id, mem)
+	return id, nil
 }
 
-// add claims a buffer slot (for an announced mem, or an allocation that
-// Allocate fills in). Needs l.mu.
-func (d *aravisDevice) add(mem []byte, allocated bool) (BufferID, Status) {
+// add claims a buffer slot and makes its ArvBuffer: over mem (Announce),
+// or over size bytes Aravis allocates (Allocate, mem nil). It returns the
+// buffer's memory. The slot gets its memory before mu is released, so no
+// one ever sees a live buffer without it. Needs l.mu.
+func (d *aravisDevice) add(mem []byte, size int) (BufferID, []byte, Status) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return 0, StatusInvalidHandle
+	i, st := d.bufs.claim(mem, size, d.bufferSize())
+	if st != StatusOK {
+		return 0, nil, st
 	}
-	if !allocated && len(mem) < d.bufferSize() {
-		return 0, StatusBufferSize
+	b := &d.bufs.slots[i]
+	if mem == nil {
+		var data unsafe.Pointer
+		b.x.arv = C.frarv_buffer_alloc(C.size_t(size), C.uint64_t(i), &data)
+		b.mem = unsafe.Slice((*byte)(data), size)
+	} else {
+		b.x.arv = C.frarv_buffer_new(unsafe.Pointer(unsafe.SliceData(mem)), C.size_t(len(mem)), C.uint64_t(i))
 	}
-	free := -1
-	var lo, hi uintptr
-	if !allocated {
-		lo = uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-		hi = lo + uintptr(len(mem))
-	}
-	for i := range d.bufs {
-		b := &d.bufs[i]
-		if b.state == bufFree {
-			if free < 0 {
-				free = i
-			}
-			continue
-		}
-		if !allocated && !b.allocated {
-			blo := uintptr(unsafe.Pointer(unsafe.SliceData(b.mem)))
-			if lo < blo+uintptr(len(b.mem)) && blo < hi {
-				return 0, StatusOverlap
-			}
-		}
-	}
-	if free < 0 {
-		if len(d.bufs) == MaxBuffers {
-			return 0, StatusResource
-		}
-		d.bufs = append(d.bufs, arvBuf{})
-		free = len(d.bufs) - 1
-	}
-	b := &d.bufs[free]
-	b.gen = (b.gen + 1) & idGenMask
-	if b.gen == 0 {
-		b.gen = 1
-	}
-	b.state, b.allocated, b.inStream, b.mem, b.arv = bufAnnounced, allocated, false, nil, nil
-	if !allocated {
-		b.mem = mem
-		b.arv = C.frarv_buffer_new(unsafe.Pointer(unsafe.SliceData(mem)), C.size_t(len(mem)), C.uint64_t(free))
-	}
-	d.nAnnounc++
-	return d.makeID(free), StatusOK
+	return d.bufs.id(i), b.mem, StatusOK
 }
 
 // Revoke takes back an idle buffer and drops its ArvBuffer (an allocated
@@ -529,21 +424,12 @@ func (d *aravisDevice) Revoke(id BufferID) error {
 	defer d.l.mu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return fmt.Errorf("revoke buffer: %w", ErrClosed)
-	}
-	i := d.find(id)
-	if i < 0 {
-		return fmt.Errorf("revoke buffer: %w", ErrUnknownBuffer)
-	}
-	b := &d.bufs[i]
-	if b.state != bufAnnounced {
-		return fmt.Errorf("revoke buffer: %w", ErrBufferState)
+	old, st := d.bufs.revoke(id)
+	if st != StatusOK {
+		return fmt.Errorf("revoke buffer: %w", st)
 	}
 	d.l.clearBuffer(id)
-	C.frarv_buffer_free(b.arv)
-	*b = arvBuf{gen: b.gen}
-	d.nAnnounc--
+	C.frarv_buffer_free(old.x.arv)
 	return nil
 }
 
@@ -564,36 +450,25 @@ func (d *aravisDevice) detachBuffer(id BufferID) Status {
 	return d.transition(id, bufDelivered, bufAnnounced)
 }
 
+// transition moves buffer id from state from to state to for the caller,
+// handing a queued buffer to the stream (or pending).
 func (d *aravisDevice) transition(id BufferID, from, to bufState) Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return StatusInvalidHandle
-	}
-	i := d.find(id)
-	if i < 0 {
-		return StatusUnknownBuffer
-	}
-	b := &d.bufs[i]
-	if b.state != from {
-		return StatusBufferState
-	}
-	if from == bufDelivered {
-		d.held--
-	}
-	b.state = to
-	if to == bufQueued {
+	i, st := d.bufs.apply(id, from, to)
+	if st == StatusOK && to == bufQueued {
 		d.enqueue(i)
 	}
-	return StatusOK
+	return st
 }
 
 // enqueue hands queued buffer i to the stream, or keeps it pending.
 // Needs mu.
 func (d *aravisDevice) enqueue(i int) {
 	if d.stream != nil {
-		d.bufs[i].inStream = true
-		C.frarv_push(d.stream, d.bufs[i].arv)
+		b := &d.bufs.slots[i].x
+		b.inStream = true
+		C.frarv_push(d.stream, b.arv)
 		return
 	}
 	d.pending = append(d.pending, int32(i))
@@ -608,7 +483,7 @@ func (d *aravisDevice) Start() error {
 	defer d.ctlMu.Unlock()
 	d.mu.Lock()
 	switch {
-	case d.closed:
+	case d.bufs.closed:
 		d.mu.Unlock()
 		return fmt.Errorf("start acquisition: %w", ErrClosed)
 	case d.acq != acqStopped:
@@ -661,8 +536,9 @@ func (d *aravisDevice) startStream(cam *C.frarv_camera) error {
 	d.epoch++
 	d.arvUnderruns = 0
 	for _, i := range d.pending {
-		d.bufs[i].inStream = true
-		C.frarv_push(s, d.bufs[i].arv)
+		b := &d.bufs.slots[i].x
+		b.inStream = true
+		C.frarv_push(s, b.arv)
 	}
 	d.pending = d.pending[:0]
 	d.signal()
@@ -707,9 +583,9 @@ func (d *aravisDevice) teardown(keepQueued bool) {
 	d.mu.Unlock()
 	C.frarv_stream_free(s) // joins the receive thread: Aravis holds no buffer any more
 	d.mu.Lock()
-	for i := range d.bufs {
-		if d.bufs[i].inStream {
-			d.bufs[i].inStream = false
+	for i := range d.bufs.slots {
+		if b := &d.bufs.slots[i].x; b.inStream {
+			b.inStream = false
 			d.pending = append(d.pending, int32(i))
 		}
 	}
@@ -720,16 +596,16 @@ func (d *aravisDevice) teardown(keepQueued bool) {
 // returnStale takes back buffer i, popped from a stream being torn down:
 // a filled frame nobody dequeued, discarded. Needs mu.
 func (d *aravisDevice) returnStale(i int, keepQueued bool) {
-	if i < 0 || i >= len(d.bufs) || !d.bufs[i].inStream {
+	if i < 0 || i >= len(d.bufs.slots) || !d.bufs.slots[i].x.inStream {
 		return
 	}
-	d.bufs[i].inStream = false
+	d.bufs.slots[i].x.inStream = false
 	d.delivered++
 	d.discarded++
 	if keepQueued {
 		d.pending = append(d.pending, int32(i))
 	} else {
-		d.bufs[i].state = bufAnnounced
+		d.bufs.move(i, bufQueued, bufAnnounced)
 	}
 }
 
@@ -740,7 +616,7 @@ func (d *aravisDevice) returnPending(keepQueued bool) {
 		return
 	}
 	for _, i := range d.pending {
-		d.bufs[i].state = bufAnnounced
+		d.bufs.move(int(i), bufQueued, bufAnnounced)
 	}
 	d.pending = d.pending[:0]
 }
@@ -749,7 +625,7 @@ func (d *aravisDevice) returnPending(keepQueued bool) {
 // every queued and every filled but not dequeued buffer back, idle.
 func (d *aravisDevice) Stop() error {
 	d.mu.Lock()
-	if d.closed {
+	if d.bufs.closed {
 		d.mu.Unlock()
 		return fmt.Errorf("stop acquisition: %w", ErrClosed)
 	}
@@ -953,7 +829,7 @@ func (d *aravisDevice) Dequeue(ctx context.Context, timeout time.Duration) (Fram
 		}
 		d.mu.Lock()
 		switch {
-		case d.closed:
+		case d.bufs.closed:
 			d.mu.Unlock()
 			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrClosed)
 		case d.acq != acqRunning:
@@ -1095,7 +971,7 @@ func (d *aravisDevice) waitLost(ctx context.Context, deadline int64) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.lost || d.acq != acqRunning || d.closed {
+	if !d.lost || d.acq != acqRunning || d.bufs.closed {
 		return nil
 	}
 	why := d.lostWhy
@@ -1109,21 +985,20 @@ func (d *aravisDevice) waitLost(ctx context.Context, deadline int64) error {
 // FrameInfo and moves it to bufDelivered. Needs mu; allocates nothing.
 func (d *aravisDevice) take(info *C.frarv_info, s *C.ArvStream) (FrameInfo, bool) {
 	i := int(info.index)
-	if i < 0 || i >= len(d.bufs) || !d.bufs[i].inStream || d.bufs[i].state != bufQueued {
+	if i < 0 || i >= len(d.bufs.slots) || !d.bufs.slots[i].x.inStream ||
+		d.bufs.move(i, bufQueued, bufDelivered) != StatusOK {
 		// Not a buffer we pushed: nothing to hand out.
 		return FrameInfo{}, false
 	}
-	b := &d.bufs[i]
-	b.inStream = false
-	b.state = bufDelivered
-	d.held++
+	b := &d.bufs.slots[i]
+	b.x.inStream = false
 	d.delivered++
 	now := clock.Nanos()
 	d.lastFrameAt = now
 
 	g := d.cfg.Geometry
 	fi := FrameInfo{
-		Buffer:          d.makeID(i),
+		Buffer:          d.bufs.id(i),
 		Status:          arvFrameStatus(info.status),
 		Geometry:        g,
 		Length:          g.Size(),
@@ -1306,7 +1181,7 @@ func (d *aravisDevice) SourceStats(dst []SourceStat) []SourceStat {
 func (d *aravisDevice) Counters() Counters {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.bufs.closed {
 		return Counters{}
 	}
 	c := Counters{
@@ -1314,17 +1189,12 @@ func (d *aravisDevice) Counters() Counters {
 		Underruns: d.underruns,
 		Lost:      d.lostCounts,
 		Discarded: d.discarded,
-		Held:      d.held,
-		Announced: d.nAnnounc,
+		Held:      d.bufs.held,
+		Announced: d.bufs.announced,
 	}
 	c.Lost[loss.CameraLost] += d.lostEstimate(clock.Nanos())
 	c.NextFrameID = c.Delivered + c.Underruns + c.Lost.Total()
-	queued := 0
-	for i := range d.bufs {
-		if d.bufs[i].state == bufQueued {
-			queued++
-		}
-	}
+	queued := d.bufs.count(bufQueued)
 	if d.stream != nil {
 		var in, out C.int
 		C.frarv_queues(d.stream, &in, &out)
@@ -1341,21 +1211,20 @@ func (d *aravisDevice) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
 		d.mu.Lock()
-		d.closed = true // from here Start fails with ErrClosed: halt is the last stop
+		d.bufs.closed = true // from here Start fails with ErrClosed: halt is the last stop
 		d.signal()
 		d.mu.Unlock()
 		err = d.halt()
 		d.l.close()
 		d.ctlMu.Lock()
 		d.mu.Lock()
-		for i := range d.bufs {
-			if d.bufs[i].arv != nil {
-				C.frarv_buffer_free(d.bufs[i].arv)
+		for i := range d.bufs.slots {
+			if arv := d.bufs.slots[i].x.arv; arv != nil {
+				C.frarv_buffer_free(arv)
 			}
-			d.bufs[i] = arvBuf{gen: d.bufs[i].gen}
 		}
+		d.bufs.reset()
 		d.pending = nil
-		d.nAnnounc, d.held = 0, 0
 		cam := d.cam
 		d.cam = nil
 		d.mu.Unlock()
@@ -1400,10 +1269,10 @@ func AravisBufferData(g Grabber, id BufferID) uintptr {
 func (d *aravisDevice) bufferData(id BufferID) uintptr {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := d.find(id)
-	if i < 0 || d.bufs[i].arv == nil {
+	i := d.bufs.find(id)
+	if i < 0 || d.bufs.slots[i].x.arv == nil {
 		return 0
 	}
 	var n C.size_t
-	return uintptr(C.arv_buffer_get_data(d.bufs[i].arv, &n))
+	return uintptr(C.arv_buffer_get_data(d.bufs.slots[i].x.arv, &n))
 }

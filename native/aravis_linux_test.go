@@ -145,6 +145,7 @@ func TestAravis(t *testing.T) {
 	t.Run("PixelFormats", testPixelFormats)
 	t.Run("BadSettings", testBadSettings)
 	t.Run("SafeCopy", testSafeCopy)
+	t.Run("AllocateIsAtomic", testAllocateIsAtomic)
 	t.Run("StopGivesEveryBufferBack", testStopGivesBuffersBack)
 	t.Run("PacketLossResendOff", func(t *testing.T) { testPacketLoss(t, false) })
 	t.Run("PacketLossResendOn", func(t *testing.T) { testPacketLoss(t, true) })
@@ -422,6 +423,39 @@ func testSafeCopy(t *testing.T) {
 			t.Fatalf("frame %d: %v %s", k, info.Status, d)
 		}
 		f.Requeue()
+	}
+}
+
+// testAllocateIsAtomic: a buffer Allocate is making is never seen without
+// its memory. SetConfig checks every live buffer against the payload; run
+// concurrently with Allocate it used to find a half-made one (Allocate
+// claimed the slot, let the device lock go, and only then gave it memory
+// and its ArvBuffer) and fail with ErrBufferSize.
+func testAllocateIsAtomic(t *testing.T) {
+	e := openCam(t, 0, native.CameraOptions{Settings: []native.FeatureSetting{
+		{Name: "Width", Value: "64"}, {Name: "Height", Value: "64"}}})
+	size := max(e.cfg.PayloadSize, e.cfg.Geometry.Size())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for !stop.Load() {
+			id, err := e.g.Allocate(size)
+			if err != nil {
+				t.Errorf("allocate: %v", err)
+				return
+			}
+			if err := e.g.Revoke(id); err != nil {
+				t.Errorf("revoke: %v", err)
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer stop.Store(true)
+	for k := range 300 {
+		if err := e.g.SetConfig(native.Config{}); err != nil {
+			t.Fatalf("set config %d while buffers of the camera's payload come and go: %v", k, err)
+		}
 	}
 }
 

@@ -18,9 +18,10 @@ import (
 // All methods are safe for concurrent use.
 //
 // A new backend (a real SDK, V4L2 streaming I/O) lives in this package,
-// keeps its buffers' states itself, and hands out Frames through the
-// shared lease table (lease.go): it implements leaseOwner and calls
-// leases.begin on each dequeued buffer.
+// keeps its buffers' states in the shared buffer table (buftable.go)
+// unless its C side keeps them beside its threads (frsdk.c, frgst.c), and
+// hands out Frames through the shared lease table (lease.go): it
+// implements leaseOwner and calls leases.begin on each dequeued buffer.
 type Grabber interface {
 	// Config returns the current configuration.
 	Config() Config

@@ -5,14 +5,16 @@ package native
 //
 // Invariants kept by this file (the same as frsdk.c's):
 //
-//  1. Every field below mu is guarded by mu, except the memory of a buffer
-//     in state bufFilling, which the acquisition goroutine writes without
-//     the lock (no other path touches a filling buffer's memory, revokes or
-//     queues it). The configuration changes only while no acquisition
+//  1. Every field below mu is guarded by mu (bufs as buftable.go says),
+//     except the memory of a buffer in state bufFilling, which the
+//     acquisition goroutine writes without the lock (no other path touches
+//     a filling buffer's memory, revokes or queues it: the table refuses
+//     those moves). The configuration changes only while no acquisition
 //     goroutine runs; starting the goroutine and waiting for done order
 //     those writes against its reads.
 //  2. A buffer index is in at most one of inQ and outQ, and it is there iff
-//     its state is bufQueued or bufOutput.
+//     its state is bufQueued or bufOutput; so the table's moves of a buffer
+//     taken from either queue (bufs.move) cannot be refused.
 //  3. nextID == delivered + underruns + lost + (1 if a buffer is filling)
 //     + the lostBefore of the frames in outQ + pendingLost, lost being the
 //     faults injected without a buffer (Config.Faults) and a replay's gaps.
@@ -29,25 +31,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/framering/framering/clock"
 	"github.com/framering/framering/loss"
 
 	"github.com/framering/framering/frame"
-)
-
-type bufState uint8
-
-const (
-	bufFree bufState = iota
-	bufAnnounced
-	bufQueued
-	bufFilling
-	bufOutput
-	bufDelivered
 )
 
 type acqState uint8
@@ -58,9 +47,6 @@ const (
 	acqStopping
 )
 
-// synTags hands out device tags for buffer ids (16 bits, never 0).
-var synTags atomic.Uint32
-
 // Synthetic is a pure-Go Grabber that behaves like the simulated SDK: an
 // acquisition goroutine fills queued buffers with the frame pattern at the
 // configured rate, loses frames (underruns) when no buffer is queued, and
@@ -70,8 +56,7 @@ var synTags atomic.Uint32
 // would be safe here, but code tested against Synthetic must also work
 // against the SDK). Allocated buffers are Go memory.
 type Synthetic struct {
-	l   leases
-	tag uint64 // immutable
+	l leases
 
 	// plain fills the frames without defects when DefectEvery makes them
 	// sparse; set by Start before the acquisition goroutine starts.
@@ -92,30 +77,24 @@ type Synthetic struct {
 	mu        sync.Mutex
 	stateCond sync.Cond // acq left acqStopping; uses mu
 	cfg       Config
-	closed    bool
 	acq       acqState
-	stop      chan struct{} // closed to stop the running acquisition goroutine
-	done      chan struct{} // closed when that goroutine has returned
-	epoch     uint64        // counts completed stops
-	bufs      []synBuffer   // by index
+	stop      chan struct{}    // closed to stop the running acquisition goroutine
+	done      chan struct{}    // closed when that goroutine has returned
+	epoch     uint64           // counts completed stops
+	bufs      bufTable[synBuf] // bufs.closed: Close has begun
 	inQ, outQ fifo
 	delivered uint64
 	underruns uint64
 	lost      loss.Counts // Config.Faults that take no buffer
 	discarded uint64
 	nextID    uint64
-	held      int
-	announced int
 
 	timers timers // Dequeue's, reused
 }
 
-type synBuffer struct {
-	mem       []byte
-	gen       uint64
-	state     bufState
-	allocated bool
-	info      FrameInfo
+// synBuf is the synthetic source's own part of a buffer (bufSlot.x).
+type synBuf struct {
+	info FrameInfo
 	// lostBefore: the losses without a buffer (faults, a replay's gaps)
 	// just before this frame, counted in lost when the frame is dequeued
 	// (or discarded), so that Counters never show a loss ahead of the
@@ -148,12 +127,8 @@ func OpenSynthetic(cfg Config) (*Synthetic, error) {
 	if st := cfg.validate(); st != StatusOK {
 		return nil, fmt.Errorf("open synthetic grabber: %w", st)
 	}
-	tag := uint64(synTags.Add(1) & 0xFFFF)
-	if tag == 0 {
-		tag = uint64(synTags.Add(1) & 0xFFFF)
-	}
 	s := &Synthetic{
-		tag:    tag,
+		bufs:   newBufTable[synBuf](),
 		cfg:    cfg,
 		avail:  make(chan struct{}, 1),
 		queued: make(chan struct{}, 1),
@@ -172,20 +147,6 @@ func wake(c chan struct{}) {
 	}
 }
 
-func (s *Synthetic) makeID(i int) BufferID {
-	return BufferID(s.tag<<(idIndexBits+idGenBits) | (s.bufs[i].gen&idGenMask)<<idIndexBits | uint64(i))
-}
-
-// find returns the index of the live buffer id names, or -1. Needs mu.
-func (s *Synthetic) find(id BufferID) int {
-	i := id.index()
-	if uint64(id)>>(idIndexBits+idGenBits) != s.tag || i >= len(s.bufs) ||
-		s.bufs[i].state == bufFree || s.makeID(i) != id {
-		return -1
-	}
-	return i
-}
-
 // Config returns the current configuration.
 func (s *Synthetic) Config() Config {
 	s.mu.Lock()
@@ -201,15 +162,12 @@ func (s *Synthetic) SetConfig(cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.closed:
+	case s.bufs.closed:
 		return fmt.Errorf("set config: %w", ErrClosed)
 	case s.acq != acqStopped:
 		return fmt.Errorf("set config: %w", ErrBusy)
-	}
-	for i := range s.bufs {
-		if s.bufs[i].state != bufFree && len(s.bufs[i].mem) < cfg.Geometry.Size() {
-			return fmt.Errorf("set config: %w", ErrBufferSize)
-		}
+	case !s.bufs.fits(cfg.Geometry.Size()):
+		return fmt.Errorf("set config: %w", ErrBufferSize)
 	}
 	s.cfg = cfg
 	return nil
@@ -223,7 +181,7 @@ func (s *Synthetic) Announce(buf []byte) (BufferID, error) {
 	}
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
-	id, st := s.add(buf, false)
+	id, st := s.add(buf)
 	if st != StatusOK {
 		return 0, fmt.Errorf("announce buffer: %w", st)
 	}
@@ -245,7 +203,7 @@ func (s *Synthetic) Allocate(size int) (BufferID, error) {
 	mem := make([]byte, size)
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
-	id, st := s.add(mem, true)
+	id, st := s.add(mem)
 	if st != StatusOK {
 		return 0, fmt.Errorf("allocate buffer: %w", st)
 	}
@@ -254,53 +212,24 @@ func (s *Synthetic) Allocate(size int) (BufferID, error) {
 }
 
 // add claims a buffer slot for mem (frsdk.c add_buffer). Needs l.mu.
-func (s *Synthetic) add(mem []byte, allocated bool) (BufferID, Status) {
+func (s *Synthetic) add(mem []byte) (BufferID, Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return 0, StatusInvalidHandle
+	i, st := s.bufs.claim(mem, len(mem), s.cfg.Geometry.Size())
+	if st != StatusOK {
+		return 0, st
 	}
-	if len(mem) < s.cfg.Geometry.Size() {
-		return 0, StatusBufferSize
-	}
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-	hi := lo + uintptr(len(mem))
-	free := -1
-	for i := range s.bufs {
-		b := &s.bufs[i]
-		if b.state == bufFree {
-			if free < 0 {
-				free = i
-			}
-			continue
-		}
-		blo := uintptr(unsafe.Pointer(unsafe.SliceData(b.mem)))
-		if lo < blo+uintptr(len(b.mem)) && blo < hi {
-			return 0, StatusOverlap
-		}
-	}
-	if free < 0 {
-		if len(s.bufs) == MaxBuffers {
-			return 0, StatusResource
-		}
-		s.bufs = append(s.bufs, synBuffer{})
-		free = len(s.bufs) - 1
-	}
-	b := &s.bufs[free]
-	b.gen = (b.gen + 1) & idGenMask
-	if b.gen == 0 {
-		b.gen = 1
-	}
-	b.mem, b.state, b.allocated, b.info = mem, bufAnnounced, allocated, FrameInfo{}
-	s.announced++
-	return s.makeID(free), StatusOK
+	return s.bufs.id(i), StatusOK
 }
 
 // Revoke takes back an idle buffer.
 func (s *Synthetic) Revoke(id BufferID) error {
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
-	if st := s.transition(id, bufAnnounced, bufFree); st != StatusOK {
+	s.mu.Lock()
+	_, st := s.bufs.revoke(id)
+	s.mu.Unlock()
+	if st != StatusOK {
 		return fmt.Errorf("revoke buffer: %w", st)
 	}
 	s.l.clearBuffer(id)
@@ -323,35 +252,17 @@ func (s *Synthetic) detachBuffer(id BufferID) Status {
 	return s.transition(id, bufDelivered, bufAnnounced)
 }
 
-// transition moves buffer id from state from to state to (frsdk.c
-// buffer_op), keeping the queues and gauges.
+// transition moves buffer id from state from to state to for the caller
+// (frsdk.c buffer_op), keeping the input queue.
 func (s *Synthetic) transition(id BufferID, from, to bufState) Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return StatusInvalidHandle
-	}
-	i := s.find(id)
-	if i < 0 {
-		return StatusUnknownBuffer
-	}
-	b := &s.bufs[i]
-	if b.state != from {
-		return StatusBufferState
-	}
-	if from == bufDelivered {
-		s.held--
-	}
-	b.state = to
-	switch to {
-	case bufQueued:
+	i, st := s.bufs.apply(id, from, to)
+	if st == StatusOK && to == bufQueued {
 		s.inQ.push(i)
 		wake(s.queued)
-	case bufFree:
-		b.mem = nil
-		s.announced--
 	}
-	return StatusOK
+	return st
 }
 
 // Start starts the acquisition goroutine.
@@ -359,7 +270,7 @@ func (s *Synthetic) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.closed:
+	case s.bufs.closed:
 		return fmt.Errorf("start acquisition: %w", ErrClosed)
 	case s.acq != acqStopped:
 		return fmt.Errorf("start acquisition: %w", ErrBusy)
@@ -389,7 +300,7 @@ func (s *Synthetic) Start() error {
 // Stop stops acquisition and discards the queues back to the caller.
 func (s *Synthetic) Stop() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.bufs.closed {
 		s.mu.Unlock()
 		return fmt.Errorf("stop acquisition: %w", ErrClosed)
 	}
@@ -415,11 +326,11 @@ func (s *Synthetic) halt() {
 	<-done
 	s.mu.Lock()
 	for s.inQ.n > 0 {
-		s.bufs[s.inQ.pop()].state = bufAnnounced
+		s.bufs.move(s.inQ.pop(), bufQueued, bufAnnounced)
 	}
 	for s.outQ.n > 0 {
 		i := s.outQ.pop()
-		s.bufs[i].state = bufAnnounced
+		s.bufs.move(i, bufOutput, bufAnnounced)
 		s.takeLost(i)
 		s.discarded++
 	}
@@ -483,10 +394,11 @@ func (s *Synthetic) run(cfg Config, gen *frame.Generator, stop <-chan struct{}, 
 // takeLost moves buffer i's losses before it into lost (mu held): its
 // frame is being dequeued or discarded.
 func (s *Synthetic) takeLost(i int) {
-	for c, n := range s.bufs[i].lostBefore {
+	x := &s.bufs.slots[i].x
+	for c, n := range x.lostBefore {
 		s.lost[c] += n
 	}
-	s.bufs[i].lostBefore = loss.Counts{}
+	x.lostBefore = loss.Counts{}
 }
 
 // replay is the acquisition goroutine of a replay: for each recorded
@@ -511,12 +423,12 @@ func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{
 			continue
 		}
 		i := s.inQ.pop()
-		s.bufs[i].state = bufFilling
-		mem := s.bufs[i].mem
+		s.bufs.move(i, bufQueued, bufFilling)
+		mem := s.bufs.slots[i].mem
 		s.mu.Unlock()
 		giveBack := func() { // the buffer goes back to the queue, unfilled
 			s.mu.Lock()
-			s.bufs[i].state = bufQueued
+			s.bufs.move(i, bufFilling, bufQueued)
 			s.inQ.push(i)
 			s.mu.Unlock()
 		}
@@ -547,14 +459,15 @@ func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{
 		first = false
 		s.mu.Lock()
 		s.nextID += rf.LostBefore
-		s.bufs[i].lostBefore = loss.Counts{}
-		s.bufs[i].lostBefore[loss.ReplayGap] = rf.LostBefore
+		x := &s.bufs.slots[i].x
+		x.lostBefore = loss.Counts{}
+		x.lostBefore[loss.ReplayGap] = rf.LostBefore
 		s.copies++
 		id := s.nextID
 		s.nextID++
 		g := rf.Geometry
-		s.bufs[i].info = FrameInfo{
-			Buffer:      s.makeID(i),
+		x.info = FrameInfo{
+			Buffer:      s.bufs.id(i),
 			FrameID:     id,
 			Timestamp:   clock.Nanos(),
 			Status:      FrameComplete,
@@ -564,7 +477,7 @@ func (s *Synthetic) replay(cfg Config, stop <-chan struct{}, done chan<- struct{
 			OriginEpoch: rf.OriginEpoch,
 			OriginSeq:   rf.OriginSeq,
 		}
-		s.bufs[i].state = bufOutput
+		s.bufs.move(i, bufFilling, bufOutput)
 		s.outQ.push(i)
 		s.delivered++
 		s.mu.Unlock()
@@ -596,8 +509,8 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		return
 	}
 	i := s.inQ.pop()
-	s.bufs[i].state = bufFilling
-	mem := s.bufs[i].mem
+	s.bufs.move(i, bufQueued, bufFilling)
+	mem := s.bufs.slots[i].mem
 	ts := clock.Nanos()
 	s.mu.Unlock()
 
@@ -615,8 +528,9 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 	if defects {
 		flags |= FlagDefects
 	}
-	s.bufs[i].info = FrameInfo{
-		Buffer:    s.makeID(i),
+	x := &s.bufs.slots[i].x
+	x.info = FrameInfo{
+		Buffer:    s.bufs.id(i),
 		FrameID:   id,
 		Timestamp: ts,
 		Status:    status,
@@ -624,8 +538,8 @@ func (s *Synthetic) takeFrame(cfg Config, gen *frame.Generator) {
 		Length:    g.Size(),
 		Flags:     flags,
 	}
-	s.bufs[i].lostBefore, s.pendingLost = s.pendingLost, loss.Counts{}
-	s.bufs[i].state = bufOutput
+	x.lostBefore, s.pendingLost = s.pendingLost, loss.Counts{}
+	s.bufs.move(i, bufFilling, bufOutput)
 	s.outQ.push(i)
 	s.delivered++
 	s.mu.Unlock()
@@ -654,15 +568,14 @@ func (s *Synthetic) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 			epoch, first = s.epoch, false
 		}
 		switch {
-		case s.closed:
+		case s.bufs.closed:
 			s.mu.Unlock()
 			return Frame{}, fmt.Errorf("dequeue frame: %w", ErrClosed)
 		case s.outQ.n > 0:
 			i := s.outQ.pop()
-			s.bufs[i].state = bufDelivered
+			s.bufs.move(i, bufOutput, bufDelivered)
 			s.takeLost(i)
-			s.held++
-			info := s.bufs[i].info
+			info := s.bufs.slots[i].x.info
 			more := s.outQ.n > 0
 			s.mu.Unlock()
 			if more {
@@ -722,7 +635,7 @@ func (ts *timers) put(t *time.Timer) {
 func (s *Synthetic) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.bufs.closed {
 		return Counters{}
 	}
 	return Counters{
@@ -734,8 +647,8 @@ func (s *Synthetic) Counters() Counters {
 		Copies:      s.copies,
 		Queued:      s.inQ.n,
 		Awaiting:    s.outQ.n,
-		Held:        s.held,
-		Announced:   s.announced,
+		Held:        s.bufs.held,
+		Announced:   s.bufs.announced,
 	}
 }
 
@@ -744,16 +657,13 @@ func (s *Synthetic) Counters() Counters {
 func (s *Synthetic) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true // from here every call fails with ErrClosed; Start cannot run
+		s.bufs.closed = true // from here every call fails with ErrClosed; Start cannot run
 		s.mu.Unlock()
 		s.l.close()
 		s.halt()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		for i := range s.bufs {
-			s.bufs[i] = synBuffer{gen: s.bufs[i].gen}
-		}
-		s.announced, s.held = 0, 0
+		s.bufs.reset()
 	})
 	return nil
 }

@@ -16,6 +16,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(envRouDiChild); dir != "" {
+		// TestRouDiDiesWithHarness's harness: a RouDi, then wait to be killed.
+		err := bench.RouDiForTest(context.Background(), dir, func() { fmt.Println("ready") })
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if bench.IsChild() {
 		go func() {
 			io.Copy(io.Discard, os.Stdin) // EOF: the harness (this test) is gone

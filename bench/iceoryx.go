@@ -5,7 +5,11 @@ package bench
 // by the harness with the system C compiler, talking through a RouDi the
 // harness starts with a mempool configuration of its own and stops with
 // SIGINT (RouDi then removes its shared memory; whatever a killed RouDi
-// left is removed by name). Same payloads, pacing, number of rotating
+// left is removed by name). RouDi's shared memory names are fixed, so one
+// RouDi runs per machine: the harness refuses to start while another
+// iox-roudi process lives, removes what a dead one left, and has the
+// kernel send its own RouDi SIGINT if the harness dies (PR_SET_PDEATHSIG),
+// so a harness killed with SIGKILL leaves no RouDi behind. Same payloads, pacing, number of rotating
 // buffers (the mempool's chunk count) and read kernel as the ring's rows:
 // latency rows at Payloads with the latency rows' buffer count, one
 // subscriber waiting on a WaitSet (the futex rows' counterpart) or
@@ -23,9 +27,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -160,11 +166,39 @@ func roudiLeftovers() []string {
 	return left
 }
 
+// roudiPids are the process ids of the running iox-roudi processes.
+func roudiPids() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(comm)) == "iox-roudi" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // withRouDi runs fn with a RouDi whose mempools hold each item's payload
 // size with its buffer count, and stops it.
 func (h *harness) withRouDi(ctx context.Context, roudi string, items []ioxItem, fn func()) (err error) {
+	if pids := roudiPids(); len(pids) > 0 {
+		return fmt.Errorf("%w: another RouDi is running (pid %v): not touching it", errIceoryx, pids)
+	}
 	if left := roudiLeftovers(); len(left) > 0 {
-		return fmt.Errorf("%w: another RouDi is running or one left %v: not touching it", errIceoryx, left)
+		// No RouDi lives: a dead one's (killed with SIGKILL) shared memory.
+		h.log.Warn("removing a dead RouDi's shared memory", "paths", left)
+		for _, p := range left {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("%w: a dead RouDi left %s: %w", errIceoryx, p, err)
+			}
+		}
 	}
 	pools := map[int]int{}
 	for _, it := range items {
@@ -188,6 +222,13 @@ func (h *harness) withRouDi(ctx context.Context, roudi string, items []ioxItem, 
 	defer cancel()
 	cmd := exec.CommandContext(rctx, roudi, "-c", conf, "-l", "warning", "-m", "off")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// If this process dies first (even by SIGKILL), the kernel interrupts
+	// RouDi, which then removes its shared memory. The signal follows the
+	// thread that forked RouDi: lock it for the child's lifetime, so the
+	// Go runtime cannot retire that thread meanwhile.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,10 +1,15 @@
 package bench_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,4 +82,80 @@ func TestIceoryxBaseline(t *testing.T) {
 			t.Errorf("%s left behind", p)
 		}
 	}
+}
+
+const envRouDiChild = "FRBENCH_TEST_ROUDI_DIR"
+
+// A harness killed with SIGKILL while its RouDi runs leaves neither the
+// RouDi nor its shared memory behind (PR_SET_PDEATHSIG: SIGINT), and a
+// RouDi killed with SIGKILL, whose shared memory stays, does not keep the
+// next harness from starting one (the dead one's files are removed).
+func TestRouDiDiesWithHarness(t *testing.T) {
+	if _, err := exec.LookPath("iox-roudi"); err != nil {
+		t.Fatalf("iox-roudi: %v (scripts/setup.sh installs iceoryx)", err)
+	}
+	if pids := bench.RouDiPidsForTest(); len(pids) > 0 {
+		t.Fatalf("a RouDi is already running (pid %v): its shared memory names are fixed, one per machine", pids)
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		// Failed: do not leave this test's RouDi to the tests after it.
+		for _, pid := range bench.RouDiPidsForTest() {
+			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cmdline), dir) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				for _, p := range bench.RouDiLeftoversForTest() {
+					os.Remove(p)
+				}
+			}
+		}
+	})
+	gone := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for len(bench.RouDiPidsForTest()) > 0 || len(bench.RouDiLeftoversForTest()) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: RouDi %v, shared memory %v still there", what, bench.RouDiPidsForTest(), bench.RouDiLeftoversForTest())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	start := func() *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envRouDiChild+"="+dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if line != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("harness child: %q, %v; stderr: %s", line, err, stderr.String())
+		}
+		return cmd
+	}
+	cmd := start()
+	if len(bench.RouDiPidsForTest()) != 1 {
+		t.Fatalf("RouDi processes %v, want the child's one", bench.RouDiPidsForTest())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	gone("after the harness was killed")
+
+	// A RouDi killed with SIGKILL cannot clean up: fake what it leaves.
+	for _, p := range []string{"/dev/shm/iceoryx_mgmt"} {
+		if err := os.WriteFile(p, []byte("stale"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd = start()
+	cmd.Process.Kill()
+	cmd.Wait()
+	gone("after the second harness was killed")
 }

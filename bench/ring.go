@@ -300,8 +300,14 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	}
 	latency := p.Wait == WaitLatency || p.Wait == WaitEarly
 	if latency {
-		// The latency mode's recipe (ringbuf/latency.go): one P.
+		// The latency mode's recipe (ringbuf/latency.go): one P, and the
+		// waiting goroutine on a locked thread with a short slice.
 		runtime.GOMAXPROCS(1)
+		undo, err := ringbuf.LatencyThread()
+		if err != nil {
+			return nil, fmt.Errorf("run ring consumer: %w", err)
+		}
+		defer undo()
 	}
 	var early time.Duration
 	if p.Wait == WaitEarly {

@@ -7,8 +7,11 @@ package ringbuf
 // consumer (the busy-poll hand-off, a microsecond or two) instead of a
 // sleeping one (a futex wake-up: tens of microseconds, more on a virtual
 // machine), and Publish, finding no waiter bit set, makes no system call.
-// The price is the polling: about EarlyWake (plus the source's jitter) of
-// CPU per frame.
+// The price is the polling: EarlyWake plus the timer's lateness and the
+// source's jitter of CPU per frame (up to twice EarlyWake plus the
+// lateness when the window ends with no frame). Only frames taken with
+// Next or Borrow feed the prediction (Wait followed by Peek does not), and
+// a busy-polling Reader (Spin < 0) never sleeps, so never wakes early.
 //
 // Invariant: the prediction is advice, never trusted for correctness.
 // Wait returns only a sequence number it loaded from published; the timed
@@ -83,10 +86,20 @@ func (c *cadence) due(after uint64) int64 {
 }
 
 // noteLate records that a timed sleep ended late ns after its deadline.
-func (c *cadence) noteLate(late int64) {
-	late = max(0, min(late, c.period.Load()/2))
+// A sample is capped at limit (the early wake-up's window): a sleep that
+// ended later than that was a stall (a collection, a loaded machine), not
+// the timer's usual lateness, and must not teach Wait to stop sleeping.
+func (c *cadence) noteLate(late, limit int64) {
+	late = max(0, min(late, limit))
 	old := c.late.Load()
 	c.late.Store(old + (late-old)/4)
+}
+
+// decayLate shrinks the lateness estimate: called when it alone kept Wait
+// from sleeping, so that an estimate grown too large comes back down.
+func (c *cadence) decayLate() {
+	old := c.late.Load()
+	c.late.Store(old - old/4)
 }
 
 // waitEarly is Wait's early wake-up: it sleeps until the next frame is
@@ -109,7 +122,9 @@ func (r *Reader) waitEarly(ctx context.Context, after uint64) (uint64, error) {
 		if p > after || err != nil {
 			return p, err
 		}
-		r.cad.noteLate(clock.Nanos() - wakeAt)
+		r.cad.noteLate(clock.Nanos()-wakeAt, window)
+	} else if due-window > now {
+		r.cad.decayLate()
 	}
 	for i := 0; ; i++ {
 		if p := r.published(); p > after {

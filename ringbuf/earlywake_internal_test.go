@@ -1,6 +1,12 @@
 package ringbuf
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/clock"
+)
 
 // The cadence learns a steady period, ignores a lone outlier, adopts a new
 // rate after cadenceOutliers intervals in a row, and predicts nothing it
@@ -57,15 +63,65 @@ func TestCadence(t *testing.T) {
 	if c.due(c.lastSeq.Load()+cadenceMaxGap+1) != 0 {
 		t.Fatal("prediction too far ahead")
 	}
-	// Lateness is smoothed and bounded by half a period.
+	// Lateness is smoothed, each sample capped at the window given (a
+	// stall is not lateness), and decays.
+	const window = 200_000
 	for range 40 {
-		c.noteLate(100 * ms)
+		c.noteLate(100*ms, window)
 	}
-	if l := c.late.Load(); l > 2*ms || l < ms {
-		t.Fatalf("lateness %d, want about half the 4 ms period", l)
+	if l := c.late.Load(); l > window || l < window/2 {
+		t.Fatalf("lateness %d, want about the %d ns cap", l, window)
 	}
-	c.noteLate(-5)
-	if l := c.late.Load(); l >= 2*ms {
+	c.noteLate(-5, window)
+	if l := c.late.Load(); l >= window {
 		t.Fatalf("lateness %d did not come down", l)
 	}
+	for range 40 {
+		c.decayLate()
+	}
+	if l := c.late.Load(); l > window/100 {
+		t.Fatalf("lateness %d did not decay", l)
+	}
+}
+
+// The timed sleep before a frame is due keeps the waiter bit set, so a
+// frame published long before the prediction wakes the consumer: here the
+// prediction is an hour away, so without the bit Next would not return
+// until then.
+func TestEarlyWakeSleepIsWokenByPublish(t *testing.T) {
+	p := internalRing(t, Config{Slots: 4})
+	// Sleeps that only a wake-up ends (no 100 ms re-check).
+	r := internalAttach(t, p, Options{Consumer: "early", Mode: Lossless, Spin: time.Nanosecond, EarlyWake: time.Millisecond,
+		sleepTimeout: time.Hour})
+	const hour = int64(time.Hour)
+	r.mu.Lock()
+	r.cad.observe(1, clock.Nanos()+hour) // frame 2 "due" in an hour
+	r.cad.period.Store(int64(time.Millisecond))
+	r.mu.Unlock()
+	got := make(chan error, 1)
+	go func() {
+		_, err := r.Wait(context.Background(), 1)
+		got <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.ctl.waiters().Load()&r.bit == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the early-waking consumer never set its waiter bit")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	for i := 0; i < 2; i++ { // frames 1 and 2
+		s, err := p.Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Publish(s, Meta{Length: 64}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hangGuard(t, "Wait woken by a frame published before its prediction", func() {
+		if err := <-got; err != nil {
+			t.Error(err)
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/framering/framering/ringbuf"
 	"github.com/framering/framering/shm"
+	"golang.org/x/sys/unix"
 )
 
 // A consumer in the latency mode sleeps (Spin of a nanosecond, so it
@@ -112,5 +113,34 @@ func TestPinThread(t *testing.T) {
 	}
 	if _, err := ringbuf.PinThread(); !errors.Is(err, shm.ErrBadCPU) {
 		t.Errorf("no cpus: %v, want ErrBadCPU", err)
+	}
+}
+
+// LatencyThread gives the calling thread the short slice and undo puts the
+// default back; the thread's nice value is kept.
+func TestLatencyThread(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 3); err != nil { // this thread: nice 3
+		t.Fatal(err)
+	}
+	defer unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+	before, err := shm.ThreadSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo, err := ringbuf.LatencyThread()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := shm.ThreadSlice(); got != ringbuf.LatencySlice {
+		t.Errorf("slice %v, want %v (Linux 6.12 or later)", got, ringbuf.LatencySlice)
+	}
+	if nice, err := unix.Getpriority(unix.PRIO_PROCESS, 0); err != nil || 20-nice != 3 {
+		t.Errorf("nice value after LatencyThread: %d (raw), %v; want 3 kept", nice, err)
+	}
+	undo()
+	if got, _ := shm.ThreadSlice(); got != before || got == ringbuf.LatencySlice {
+		t.Errorf("after undo: slice %v, want the default %v", got, before)
 	}
 }

@@ -82,9 +82,13 @@ type Options struct {
 	// Publish makes no system call. The due time is predicted from the
 	// publish times of the frames Next and Borrow took; without a
 	// prediction (the first frames, a source that paused or changed its
-	// rate) Wait sleeps as usual. Cost: about EarlyWake, plus the source's
-	// jitter, of CPU per frame; tens of microseconds suit most cameras.
-	// 0 (default): off. See earlywake.go.
+	// rate) Wait sleeps as usual. Cost: EarlyWake plus the timer's
+	// lateness and the source's jitter of CPU per frame (earlywake.go).
+	// The window must cover that lateness and jitter: on the KVM guest of
+	// the README's numbers timed wake-ups ended 40-170 µs late, and 200 µs
+	// caught most frames where 50 µs caught a third; on bare metal, less
+	// does. Only frames taken with Next or Borrow feed the prediction, and
+	// a busy-polling Reader (Spin < 0) never sleeps. 0 (default): off.
 	EarlyWake time.Duration
 	// From is the first sequence number wanted. 0 (default) starts with
 	// the next frame published; 1 starts with the oldest frame the ring
@@ -829,7 +833,8 @@ const YieldEvery = 5 * time.Millisecond
 // futex wait (Options.Latency) before it re-checks its conditions. The Go
 // runtime's stop-the-world and sysmon's preemption end the sleep sooner,
 // by signal (SIGURG; shm.ReadUint32.WaitRaw), and Wait then yields; the
-// timeout bounds the hold-up only under GODEBUG=asyncpreemptoff=1. It is
+// timeout bounds the hold-up only where that signal is not delivered
+// (GODEBUG=asyncpreemptoff=1, or signal.Ignore(syscall.SIGURG)). It is
 // longer than the kernel's scheduler tick on purpose: a shorter one makes
 // every wake-up reprogram the CPU's timer (shm/futex_linux.go), which on a
 // virtual machine costs more than the rest of the wake-up.

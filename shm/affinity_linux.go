@@ -1,7 +1,9 @@
 package shm
 
-// CPU affinity of the calling thread (sched_setaffinity), for consumers run
-// in the latency mode: ringbuf.PinThread is the user-facing helper.
+// CPU affinity and scheduler slice of the calling thread
+// (sched_setaffinity, sched_setattr), for consumers run in the latency
+// mode: ringbuf.PinThread and ringbuf.LatencyThread are the user-facing
+// helpers.
 
 import (
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,4 +107,41 @@ func ParseCPUList(s string) ([]int, error) {
 		}
 	}
 	return cpus, nil
+}
+
+// SetThreadSlice asks the scheduler for a time slice of d for the calling
+// OS thread: the EEVDF scheduler's custom slice of a SCHED_OTHER or
+// SCHED_BATCH thread (sched_setattr's sched_runtime; Linux 6.12 and later
+// clamp it to 0.1-100 ms, earlier kernels ignore it). A woken thread whose
+// slice is shorter than the running thread's preempts it at once, instead
+// of waiting on the run queue until that thread sleeps. d <= 0 restores
+// the default slice. The thread's policy and nice value are kept; a thread
+// of a real-time policy (which preempts fair threads anyway) is left as it
+// is. As with SetThreadAffinity, the caller locks its goroutine to the
+// thread.
+func SetThreadSlice(d time.Duration) error {
+	a, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return fmt.Errorf("set thread slice: %w", err)
+	}
+	if a.Policy != unix.SCHED_NORMAL && a.Policy != unix.SCHED_BATCH {
+		return nil
+	}
+	a.Size = unix.SizeofSchedAttr
+	a.Runtime = uint64(max(d, 0))
+	a.Deadline, a.Period = 0, 0
+	if err := unix.SchedSetAttr(0, a, 0); err != nil {
+		return fmt.Errorf("set thread slice %v: %w", d, err)
+	}
+	return nil
+}
+
+// ThreadSlice is the calling thread's scheduler slice as the kernel
+// reports it (0 where the kernel reports none).
+func ThreadSlice() (time.Duration, error) {
+	a, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("thread slice: %w", err)
+	}
+	return time.Duration(a.Runtime), nil
 }

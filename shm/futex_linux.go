@@ -26,8 +26,9 @@ package shm
 //     WaitRaw always passes one and reports the interruption: the caller
 //     then yields (runtime.Gosched), and the stop-the-world proceeds
 //     within the signal's delivery, not the timeout. The timeout (at most
-//     RawWaitMax) is the bound only where that signal is not sent
-//     (GODEBUG=asyncpreemptoff=1).
+//     RawWaitMax) is the bound only where that signal is not delivered:
+//     GODEBUG=asyncpreemptoff=1, or a program that ignores SIGURG
+//     (signal.Ignore(syscall.SIGURG) sets SIG_IGN in the kernel).
 //
 // Why the timeout is long (RawWaitMax, 20 ms) rather than a millisecond:
 // a timeout shorter than the kernel's scheduler tick makes the futex's
@@ -59,7 +60,7 @@ const (
 // timeout it is given. The runtime's preemption signal ends such a sleep
 // sooner (see the file comment); RawWaitMax bounds how long a garbage
 // collection's stop-the-world can be held up where that signal is not
-// sent (GODEBUG=asyncpreemptoff=1).
+// delivered (GODEBUG=asyncpreemptoff=1, or SIGURG ignored).
 const RawWaitMax = 20 * time.Millisecond
 
 // Wait sleeps until the word is woken, its value is no longer val, or the

@@ -13,6 +13,7 @@ import (
 	"github.com/framering/framering/frame"
 	"github.com/framering/framering/internal/testmain"
 	"github.com/framering/framering/ringbuf"
+	"golang.org/x/sys/unix"
 )
 
 // TestFrcat runs the example consumer (frcat, on libframering) against a Go
@@ -22,21 +23,24 @@ import (
 // every one), its exit status, what the producer saw of it (its consumer
 // table entry while attached, its waiter bit when it slept), and that it
 // left cleanly: a detach with a bye (not a reclaim) and no hold behind.
+// With -L, frcat's waiting thread has the latency mode's 0.1 ms scheduler
+// slice (fr_latency_thread), as the kernel reports it; without, it has not.
 func TestFrcat(t *testing.T) {
 	b := cBuild(t)
 	scenarios := []struct {
-		name  string
-		mode  string // lossless, lossy, or "" for an observer
-		proto string
-		geo   frame.Geometry
-		n     int
+		name    string
+		mode    string // lossless, lossy, or "" for an observer
+		proto   string
+		geo     frame.Geometry
+		n       int
+		latency bool // -L
 	}{
-		{"lossless-hold", "lossless", "hold", frame.Packed(320, 240, frame.Mono8), 200},
-		{"lossless-peek", "lossless", "peek", frame.Geometry{Width: 160, Height: 120, Stride: 336, Format: frame.Mono16}, 200},
+		{"lossless-hold-latency", "lossless", "hold", frame.Packed(320, 240, frame.Mono8), 200, true},
+		{"lossless-peek", "lossless", "peek", frame.Geometry{Width: 160, Height: 120, Stride: 336, Format: frame.Mono16}, 200, false},
 		// 101x77 RGB8: a checksum tail that is not a whole word.
-		{"lossy-hold", "lossy", "hold", frame.Packed(101, 77, frame.RGB8), 200},
-		{"lossy-peek", "lossy", "peek", frame.Packed(320, 240, frame.Mono8), 200},
-		{"observer-peek", "", "peek", frame.Packed(101, 77, frame.RGB8), 100},
+		{"lossy-hold", "lossy", "hold", frame.Packed(101, 77, frame.RGB8), 200, false},
+		{"lossy-peek", "lossy", "peek", frame.Packed(320, 240, frame.Mono8), 200, false},
+		{"observer-peek", "", "peek", frame.Packed(101, 77, frame.RGB8), 100, false},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -55,6 +59,9 @@ func TestFrcat(t *testing.T) {
 				args = append(args, "-O")
 			} else {
 				args = append(args, "-m", sc.mode)
+			}
+			if sc.latency {
+				args = append(args, "-L")
 			}
 			pr := startC(t, b, "frcat", append(args, r.p.Path())...)
 			att := pr.expect(t, "attached")
@@ -77,6 +84,15 @@ func TestFrcat(t *testing.T) {
 				}
 			} else if _, ok := consumerByPid(r.p.Snapshot(), pr.cmd.Process.Pid); ok || att["entry"] != "-1" {
 				t.Fatalf("an observer took a table entry: %v", att)
+			}
+			// frcat waits on its main thread, whose id is its pid; it set
+			// the slice before its loop (Linux 6.12 and later report it).
+			a, err := unix.SchedGetAttr(pr.cmd.Process.Pid, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (a.Runtime == 100000) != sc.latency {
+				t.Fatalf("frcat's scheduler slice %d ns with -L %v: want 100000 exactly with -L", a.Runtime, sc.latency)
 			}
 			before := r.p.Snapshot()
 			r.start()

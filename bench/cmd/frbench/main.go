@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	frbench [-quick] [-out DIR] [-only SECTIONS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
+//	frbench [-quick] [-out DIR] [-only SECTIONS] [-payloads SIZES] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
 // -compare OLD (a results.json, or the directory holding one) prints, after
 // the run, each metric both runs have with its ratio new/old, and appends
@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/framering/framering/bench"
@@ -71,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	huge := fs.Bool("hugepages", false, "back ring data segments with huge pages when possible")
 	verbose := fs.Bool("v", false, "debug logs (children too)")
 	quiet := fs.Duration("quiet", 0, "wait up to this `duration` before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
+	payloads := fs.String("payloads", "", "comma-separated payload `sizes` of the latency rows (e.g. 4KiB,8MiB; none: 4KiB,64KiB,1MiB,8MiB,32MiB)")
 	compare := fs.String("compare", "", "after the run, print each metric's ratio new/old against this earlier `results.json` (or its directory)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "frbench", err)
@@ -85,6 +87,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *quiet < 0 {
 		return cli.Exit(stderr, "frbench", cli.Usagef("-quiet %v: want 0 or more", *quiet))
+	}
+	var sizes []int
+	if *payloads != "" {
+		for _, s := range strings.Split(*payloads, ",") {
+			n, err := parsePayload(s)
+			if err != nil {
+				return cli.Exit(stderr, "frbench", cli.Usagef("-payloads: %v", err))
+			}
+			sizes = append(sizes, n)
+		}
 	}
 	if *only != "" {
 		for _, s := range strings.Split(*only, ",") {
@@ -112,6 +124,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Exe, cfg.OutDir, cfg.HugePages, cfg.Log, cfg.Out = exe, *out, *huge, log, stdout
 	cfg.QuietWait = *quiet
+	if sizes != nil {
+		cfg.Payloads = sizes
+	}
 	cfg.FramesrcPlugin = *plugin
 	if *verbose {
 		cfg.ChildLogLevel = "debug"
@@ -155,4 +170,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
+}
+
+// parsePayload parses a payload size: bytes, or a number with KiB or MiB.
+func parsePayload(s string) (int, error) {
+	mult := 1
+	num := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", bench.KiB}, {"MiB", bench.MiB}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSuffix(num, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > 1<<30/mult || n*mult%64 != 0 {
+		return 0, fmt.Errorf("%q: want a multiple of 64 bytes, as bytes or with KiB or MiB (up to 1 GiB)", s)
+	}
+	return n * mult, nil
 }

@@ -8,7 +8,7 @@
  * (docs/LAYOUT.md Appendix A), prints one line per frame, and detaches.
  *
  * Usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name]
- *              [-w ms] [-t ms] [-s start] [-i] [-K] [-R] [-W] SOCKET|RING
+ *              [-w ms] [-t ms] [-s start] [-i] [-L] [-K] [-R] [-W] SOCKET|RING
  *   -n N      frames to deliver (default 100)
  *   -m MODE   lossless (default): every sequence number in order;
  *             lossy: always the newest frame, counting the skipped ones
@@ -21,6 +21,8 @@
  *             counted as a timeout and retried (default 10000; -1: forever)
  *   -s SEQ    first sequence number wanted (default 0: the next one)
  *   -i        also require each frame's id to equal its sequence number
+ *   -L        the latency mode's short scheduler slice for the thread that
+ *             waits for frames (fr_latency_thread(0): 0.1 ms, Linux 6.12+)
  *   -K        after N frames, borrow the newest frame, print "holding ..."
  *             and wait to be killed (for crash tests)
  *   -R        when the producer goes away, attach again (lossless from the
@@ -93,8 +95,8 @@ static void on_event(void *arg, int event, const char *msg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name] [-w ms] [-t ms] [-s start] [-i] [-K] "
-			"[-R] [-W] SOCKET|RING\n");
+	fprintf(stderr, "usage: frcat [-n N] [-m lossless|lossy] [-p hold|peek] [-O] [-N name] [-w ms] [-t ms] [-s start] [-i] [-L] "
+			"[-K] [-R] [-W] SOCKET|RING\n");
 	exit(EXIT_USAGE);
 }
 
@@ -128,14 +130,14 @@ static void print_attached(fr_ring *r, const char *proto)
 int main(int argc, char **argv)
 {
 	uint64_t want = 100;
-	int peek = 0, id_is_seq = 0, hold_at_end = 0, reattach = 0, wait_stdin = 0;
+	int peek = 0, id_is_seq = 0, latency = 0, hold_at_end = 0, reattach = 0, wait_stdin = 0;
 	long next_ms = 10000;
 	fr_options o;
 	fr_options_init(&o);
 	o.name = "frcat";
 	o.mode = FR_MODE_LOSSLESS;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:m:p:ON:w:t:s:iKRW")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:p:ON:w:t:s:iLKRW")) != -1) {
 		char *end;
 		switch (opt) {
 		case 'n':
@@ -190,6 +192,9 @@ int main(int argc, char **argv)
 		case 'i':
 			id_is_seq = 1;
 			break;
+		case 'L':
+			latency = 1;
+			break;
 		case 'K':
 			hold_at_end = 1;
 			break;
@@ -222,6 +227,13 @@ int main(int argc, char **argv)
 	print_attached(c.r, proto);
 	fr_counters start;
 	fr_get_counters(c.r, &start);
+	if (latency) {
+		/* As the Go consumers do: without it, only slower. */
+		int rc = fr_latency_thread(0);
+		if (rc != FR_OK)
+			fprintf(stderr, "frcat: latency mode without its short slice: %s (%s)\n", fr_strerror(rc),
+				strerror(errno));
+	}
 
 	uint64_t delivered = 0, bad = 0, torn = 0, skipped = 0, missed = 0, timeouts = 0;
 	int end = FR_OK;

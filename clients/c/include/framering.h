@@ -76,9 +76,11 @@ extern "C" {
 /* The ring layout version this library speaks (docs/LAYOUT.md 13). */
 #define FR_LAYOUT_VERSION 2
 /* The version of this header's types and functions. Bumped whenever a
- * struct changes size or a function its signature; check it against
- * fr_abi_version() when loading the library dynamically. */
-#define FR_ABI_VERSION 1
+ * struct changes size, a function its signature, or a function is added
+ * (2: fr_latency_thread); check it against fr_abi_version() when loading
+ * the library dynamically. The shared object's major version (.so.0)
+ * changes only when an existing function or struct does. */
+#define FR_ABI_VERSION 2
 
 /* ---------------------------------------------------------------------
  * Errors
@@ -631,6 +633,41 @@ FR_API int fr_data_fd(fr_ring *r);
  * directory as fr_options.ring describes. Returns FR_OK, FR_ERR_INVALID
  * (a bad name) or FR_ERR_TOO_SMALL. Any thread (reads the environment). */
 FR_API int fr_socket_path(const char *name, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------
+ * Latency
+ * ------------------------------------------------------------------- */
+
+/* The scheduler slice fr_latency_thread(0) asks for: 0.1 ms, the shortest
+ * Linux grants. A consumer runs for microseconds per frame. */
+#define FR_LATENCY_SLICE_NS 100000
+
+/* fr_latency_thread asks the kernel for a short scheduler slice for the
+ * calling thread: slice_ns nanoseconds, 0 for FR_LATENCY_SLICE_NS, or a
+ * negative value for the kernel's default slice again. Call it on the
+ * thread that waits in fr_next or fr_wait, in a program whose job is to
+ * take each frame as soon as it is published (the Go reader's latency
+ * mode does the same, README "Performance").
+ *
+ * Why: a consumer woken by the producer's FUTEX_WAKE is often put on the
+ * CPU the producer is running on, and waits there until the producer
+ * sleeps. Under Linux 6.12's EEVDF scheduler, a woken thread whose slice
+ * is shorter than the running thread's preempts it at once (on a 2-core
+ * VM, a futex ping's receiver with a 0.1 ms slice: p90 25 -> 10 us).
+ *
+ * What: sched_setattr(2)'s sched_runtime of a SCHED_OTHER or SCHED_BATCH
+ * thread, its policy and nice value kept. The kernel clamps the slice to
+ * 0.1-100 ms; kernels before 6.12 accept it and ignore it. A thread of any
+ * other policy (SCHED_FIFO, SCHED_RR and SCHED_DEADLINE preempt fair
+ * threads anyway; SCHED_IDLE) is left as it is, and FR_OK returned. The
+ * slice belongs to the thread, not to an fr_ring: it lasts until changed,
+ * and threads and processes the thread creates afterwards inherit it
+ * (unless it has SCHED_RESET_ON_FORK).
+ *
+ * Returns FR_OK, or FR_ERR_SYSTEM (errno: ENOSYS before Linux 3.14, EPERM
+ * where a seccomp policy forbids the call). Thread safety: any thread; it
+ * changes the calling thread only. */
+FR_API int fr_latency_thread(int64_t slice_ns);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
  * against docs/LAYOUT.md section 5's example, names and paths, every error
  * code's text, and fr_attach against a fake peer in a thread (the hello it
  * sends, each refusal status, silence, a closed connection, no socket, a
- * stale socket) — leaving no descriptor open on any failure.
+ * stale socket) — leaving no descriptor open on any failure; and
+ * fr_latency_thread's slice, read back with sched_getattr.
  *
  * The multi-process tests against the real Go producer are in
  * clients_test.go (go test ./clients/c/).
@@ -17,10 +18,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -493,6 +497,83 @@ static void test_attach(void)
 	rmdir(dir);
 }
 
+/* ---- fr_latency_thread ---- */
+
+/* The calling thread's scheduling attributes as the kernel reports them
+ * (struct sched_attr, SCHED_ATTR_SIZE_VER0). */
+struct sched_v0 {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+static struct sched_v0 sched_now(void)
+{
+	struct sched_v0 a;
+	memset(&a, 0, sizeof a);
+	CHECK(syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0u) == 0, "sched_getattr: %s", strerror(errno));
+	return a;
+}
+
+/* Runs on a thread of its own: the nice value and the slice it sets die
+ * with it. */
+static void *latency_thread_main(void *arg)
+{
+	(void)arg;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	CHECK(setpriority(PRIO_PROCESS, (id_t)tid, 3) == 0, "nice 3: %s", strerror(errno));
+	struct sched_v0 before = sched_now();
+	CHECK(before.policy == SCHED_OTHER && before.nice == 3, "policy %u nice %d", before.policy, before.nice);
+
+	CHECK(fr_latency_thread(0) == FR_OK, "default slice");
+	struct sched_v0 a = sched_now();
+	/* Linux 6.12 and later report the slice; this kernel is one. */
+	CHECK(a.runtime == FR_LATENCY_SLICE_NS, "slice %" PRIu64 ", want %d", a.runtime, FR_LATENCY_SLICE_NS);
+	CHECK(a.policy == SCHED_OTHER && a.nice == 3, "policy %u nice %d after: not kept", a.policy, a.nice);
+	CHECK(getpriority(PRIO_PROCESS, (id_t)tid) == 3, "nice after fr_latency_thread");
+
+	CHECK(fr_latency_thread(2500000) == FR_OK, "2.5 ms");
+	CHECK(sched_now().runtime == 2500000, "slice %" PRIu64 ", want 2500000", sched_now().runtime);
+
+	CHECK(fr_latency_thread(-1) == FR_OK, "restore");
+	a = sched_now();
+	CHECK(a.runtime == before.runtime && a.runtime != FR_LATENCY_SLICE_NS, "slice %" PRIu64 " after restore, want %" PRIu64,
+	      a.runtime, before.runtime);
+	CHECK(a.policy == SCHED_OTHER && a.nice == 3, "policy %u nice %d after restore", a.policy, a.nice);
+
+	/* SCHED_BATCH is kept too. */
+	struct sched_param none = {0};
+	CHECK(sched_setscheduler(0, SCHED_BATCH, &none) == 0, "SCHED_BATCH: %s", strerror(errno));
+	CHECK(fr_latency_thread(0) == FR_OK, "batch");
+	a = sched_now();
+	CHECK(a.policy == SCHED_BATCH && a.nice == 3 && a.runtime == FR_LATENCY_SLICE_NS,
+	      "batch thread: policy %u nice %d slice %" PRIu64, a.policy, a.nice, a.runtime);
+
+	/* A real-time thread is left alone (root only: others may not make
+	 * one; the check is then skipped, and says so). */
+	struct sched_param fifo = {.sched_priority = 1};
+	if (sched_setscheduler(0, SCHED_FIFO, &fifo) == 0) {
+		CHECK(fr_latency_thread(0) == FR_OK, "fifo");
+		a = sched_now();
+		CHECK(a.policy == SCHED_FIFO && a.priority == 1, "fifo thread changed: policy %u priority %u", a.policy,
+		      a.priority);
+	} else {
+		printf("unit: SCHED_FIFO not permitted (%s): the real-time case is not checked\n", strerror(errno));
+	}
+	return NULL;
+}
+
+static void test_latency_thread(void)
+{
+	struct sched_v0 mine = sched_now();
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, latency_thread_main, NULL) == 0, "pthread_create");
+	pthread_join(t, NULL);
+	CHECK(sched_now().runtime == mine.runtime, "the main thread's slice changed");
+}
+
 int main(void)
 {
 	test_errors();
@@ -501,6 +582,7 @@ int main(void)
 	test_messages();
 	test_names();
 	test_attach();
+	test_latency_thread();
 	if (failures != 0) {
 		fprintf(stderr, "unit: %d failures\n", failures);
 		return 1;

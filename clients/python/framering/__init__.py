@@ -38,6 +38,11 @@ Lease rules (who owns the memory, and for how long):
   frames that changed under it; ``frame.valid()`` asks). An observer's
   ``copy=True`` frames are validated copies.
 
+Latency: ``framering.latency_thread()`` on the thread that waits for frames
+gives it a 0.1 ms scheduler slice (Linux 6.12 and later), so that when the
+producer's wake-up lands on the CPU the producer runs on, the consumer runs
+at once instead of waiting for the producer to sleep (see latency_thread).
+
 Errors are exceptions carrying libframering's message: NoSuchRing,
 ProducerGone, NotResponding, Denied, TableFull, Closed, Evicted, Revoked,
 RevokedOverwritten, TooManyHeld, Timeout, ... all subclasses of
@@ -60,7 +65,7 @@ from ._formats import FORMATS as _FORMATS
 from ._lib import lib as _c
 
 __all__ = [
-    "attach", "Ring", "Frame", "unpack", "format_name", "FORMATS",
+    "attach", "Ring", "Frame", "unpack", "format_name", "FORMATS", "latency_thread", "LATENCY_SLICE_NS",
     "Error", "NoSuchRing", "ProducerGone", "NotResponding", "Denied", "TableFull", "Refused", "Incompatible",
     "Corrupt", "ProtocolError", "Closed", "Evicted", "Revoked", "RevokedOverwritten", "TooManyHeld",
     "TooManyLeases", "Released", "NotPublished", "Overwritten", "Timeout", "ObserverOnly", "FormatError",
@@ -679,6 +684,32 @@ def attach(ring=None, *, name="", lossless=False, start=0, observer=False, socke
     opts.error_buf = ctypes.cast(errbuf, ctypes.POINTER(ctypes.c_char))
     opts.error_buf_size = len(errbuf)
     return Ring(opts, copy, errbuf)
+
+
+LATENCY_SLICE_NS = _lib.LATENCY_SLICE_NS
+"""The slice latency_thread() asks for by default, ns: 0.1 ms, the shortest Linux grants."""
+
+
+def latency_thread(slice_ns=0):
+    """Ask the kernel for a short scheduler slice for the calling thread
+    (libframering's fr_latency_thread): slice_ns nanoseconds, 0 for
+    LATENCY_SLICE_NS, negative for the kernel's default again.
+
+    Call it on the thread that iterates ring.frames() (or calls next), in a
+    process whose job is to take each frame as soon as it is published.
+    Under Linux 6.12's EEVDF scheduler a woken thread with a shorter slice
+    than the running one preempts it at once: a consumer woken onto the
+    CPU its producer runs on no longer waits there for the producer to
+    sleep. The kernel clamps the slice to 0.1-100 ms, and earlier kernels
+    accept and ignore it. The thread's policy (SCHED_OTHER or SCHED_BATCH)
+    and nice value are kept; a thread of another policy (real-time,
+    SCHED_IDLE) is left as it is. The slice is the thread's, not a ring's:
+    it lasts until changed, and threads and processes started from the
+    thread afterwards inherit it. Raises OSError if the kernel refuses.
+    """
+    rc = _c.fr_latency_thread(int(slice_ns))
+    if rc != _lib.OK:
+        raise _error(rc, "sched_setattr")
 
 
 def socket_path(ring=None):

@@ -154,7 +154,8 @@ STRUCTS = {
 
 # ---- constants (the header's enums) ----
 
-ABI_VERSION = 1
+ABI_VERSION = 2
+LATENCY_SLICE_NS = 100000
 ROLE_CONSUMER, ROLE_OBSERVER = 1, 2
 MODE_LOSSY, MODE_LOSSLESS = 1, 2
 OPT_INTERRUPTIBLE, OPT_PREFAULT, OPT_PEEK, OPT_TRACE_SLEEP = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -214,6 +215,7 @@ PROTOTYPES = {
     "fr_get_ring_stats": (c_int, [RingPtr, POINTER(RingStats)]),
     "fr_data_fd": (c_int, [RingPtr]),
     "fr_socket_path": (c_int, [c_char_p, POINTER(ctypes.c_char), c_size_t]),
+    "fr_latency_thread": (c_int, [c_int64]),
 }
 
 # ---- loading ----
@@ -246,16 +248,19 @@ def load():
             tried.append(path + " (missing)")
             continue
         try:
-            lib = ctypes.CDLL(path)
+            # use_errno: FR_ERR_SYSTEM's errno reaches ctypes.get_errno().
+            lib = ctypes.CDLL(path, use_errno=True)
         except OSError as e:
             tried.append(f"{path} ({e})")
             continue
+        # The version first: an older library lacks functions declared below.
+        lib.fr_abi_version.restype, lib.fr_abi_version.argtypes = PROTOTYPES["fr_abi_version"]
+        if lib.fr_abi_version() != ABI_VERSION:
+            raise OSError(f"{path}: libframering ABI {lib.fr_abi_version()}, this package speaks {ABI_VERSION}")
         for name, (restype, argtypes) in PROTOTYPES.items():
             fn = getattr(lib, name)
             fn.restype = restype
             fn.argtypes = argtypes
-        if lib.fr_abi_version() != ABI_VERSION:
-            raise OSError(f"{path}: libframering ABI {lib.fr_abi_version()}, this package speaks {ABI_VERSION}")
         return lib
     raise OSError(
         "libframering not found; build it with `make -C clients/c` (or install it with "

@@ -128,6 +128,7 @@ def test_constants_match_the_header():
             continue  # enums framering reports by name
         assert getattr(_lib, py) == value, f"FR_{name}: header {value}, framering._lib {getattr(_lib, py, None)}"
     assert re.search(r"#define FR_ABI_VERSION (\d+)", text).group(1) == str(_lib.ABI_VERSION)
+    assert re.search(r"#define FR_LATENCY_SLICE_NS (\d+)", text).group(1) == str(_lib.LATENCY_SLICE_NS)
 
 
 def test_every_error_code_has_an_exception():

@@ -91,19 +91,25 @@
 // (NO_PREROLL: v4l2src, rtspsrc, videotestsrc is-live=true) never waits: a
 // frame with no queued buffer is an underrun (its id consumed); Config.Rate
 // is its caps' frame rate. A live pipeline plays from Open (many negotiate
-// only once data flows); its frames before Start are dropped and not
-// counted. The sink never waits for the clock (sync=false) and never drops
-// late frames.
+// only once data flows); its first frame waits in the sink until Start
+// (the streaming thread blocks, later data waits upstream: a network
+// source's socket buffer, a driver's queue), so a stream whose first frame
+// brought the caps loses nothing while the application sizes its buffers.
+// The sink never waits for the clock (sync=false) and never drops late
+// frames.
 //
-// Frames: ids count every buffer that reached the sink after Start, dense.
-// A buffer too small for the negotiated frame is lost as
-// loss.SizeMismatch, one flagged CORRUPTED as loss.Incomplete, a GAP buffer
-// or one that cannot be mapped as loss.SourceError (Counters.Lost); with
-// acquisition stopped NextFrameID == Delivered + Underruns + Lost.Total().
-// Losses upstream of the sink (a driver's or the network's) are not
-// countable there; the first buffer after them carries DISCONT, passed on
-// as FlagGstDiscont. DeviceTimestamp is the buffer's PTS in nanoseconds (0
-// when it has none). Timestamp (CLOCK_MONOTONIC): for a live pipeline, the
+// Frames: ids count every buffer that reached the sink after Start, and
+// one for each discontinuity upstream (below). A buffer too small for the
+// negotiated frame is lost as loss.SizeMismatch, one flagged CORRUPTED as
+// loss.Incomplete, a GAP buffer or one that cannot be mapped as
+// loss.SourceError (Counters.Lost); with acquisition stopped NextFrameID ==
+// Delivered + Underruns + Lost.Total(). Losses upstream of the sink (a
+// driver's or the network's) cannot be counted exactly there: the first
+// buffer after them carries DISCONT, passed on as FlagGstDiscont, and every
+// DISCONT but the stream's first consumes one id, counted as
+// loss.Incomplete (at least one frame lost upstream; rtpgstdepay, for one,
+// drops a frame with a lost packet). DeviceTimestamp is the buffer's PTS in
+// nanoseconds (0 when it has none). Timestamp (CLOCK_MONOTONIC): for a live pipeline, the
 // PTS as a running time plus the pipeline's base time, converted from the
 // pipeline clock to CLOCK_MONOTONIC by the two clocks' offset at arrival
 // (exact for GStreamer's default monotonic system clock), never later than

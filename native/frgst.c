@@ -75,12 +75,13 @@ struct frg_dev {
 	frg_caps caps;
 	GstCaps *fixed; /* what the sink accepts once negotiated */
 	int started, stopping, closed, eos, failed, unlocked;
+	int seen_buffer; /* a buffer reached the sink since start (or a flush) */
 	char errmsg[1024];
 	slot *slots;
 	int nslots, cap;
 	int *inq, nin; /* QUEUED slots, oldest first */
 	int *outq, nout; /* FILLED slots, oldest first */
-	uint64_t delivered, underruns, discarded, next_id, copies, size_mismatch, incomplete, source_errors;
+	uint64_t delivered, underruns, discarded, next_id, copies, size_mismatch, incomplete, source_errors, discont_gaps;
 	int held, announced;
 };
 
@@ -648,11 +649,35 @@ static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 		pthread_mutex_unlock(&d->mu);
 		return GST_FLOW_FLUSHING;
 	}
-	if (!d->started) {
-		/* A live source's frame before start: not due, not counted. */
+	/* A live source's first frame before start waits here for start (the
+	 * later ones wait upstream: in a network source's socket buffer, a
+	 * driver's queue), so the frames of a stream that brought the caps the
+	 * application sizes its buffers by are not lost while it does. A
+	 * non-live pipeline prerolls instead and renders only once playing.
+	 * A buffer before any caps (rtpgstdepay's, when the caps it carries
+	 * in band were lost) has no geometry: dropped, not counted, and never
+	 * waited on, or the caps behind it could not arrive. */
+	if (!d->started && !d->have_caps) {
 		pthread_mutex_unlock(&d->mu);
 		return GST_FLOW_OK;
 	}
+	while (!d->started) {
+		if (d->stopping || d->closed || d->unlocked) {
+			pthread_mutex_unlock(&d->mu);
+			return GST_FLOW_FLUSHING;
+		}
+		pthread_cond_wait(&d->cond, &d->mu);
+	}
+	/* DISCONT on any buffer but the first: upstream lost data (a driver's
+	 * drops, the network's: rtpgstdepay drops a frame with a lost packet)
+	 * or restarted; at least one frame is gone. Its id is consumed, so
+	 * the gap shows in the ids, and counted (discont_gaps). */
+	if ((flags & FRG_FLAG_DISCONT) && d->seen_buffer) {
+		d->next_id++;
+		d->discont_gaps++;
+		pthread_cond_broadcast(&d->cond);
+	}
+	d->seen_buffer = 1;
 	const frg_caps c = d->caps;
 	int64_t ts = d->live ? live_ts : now;
 	uint64_t off = 0, ss = c.stride;
@@ -744,6 +769,8 @@ static gboolean sink_event(GstBaseSink *bs, GstEvent *ev)
 	if (d && (GST_EVENT_TYPE(ev) == GST_EVENT_EOS || GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP)) {
 		pthread_mutex_lock(&d->mu);
 		d->eos = GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
+		if (GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP)
+			d->seen_buffer = 0; /* the next buffer's DISCONT is the flush's */
 		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->mu);
 	}
@@ -972,7 +999,8 @@ int frg_open(const char *desc, const char *allowed, int64_t timeout_ns, frg_dev 
 	GstStateChangeReturn r = gst_element_set_state(p, GST_STATE_PAUSED);
 	if (r == GST_STATE_CHANGE_NO_PREROLL) {
 		/* Live: many live sources (rtspsrc ! decoder) negotiate only
-		 * once data flows. Play now; frames before start are dropped. */
+		 * once data flows. Play now; the first frame waits in the sink
+		 * until start. */
 		pthread_mutex_lock(&d->mu);
 		d->live = 1;
 		pthread_cond_broadcast(&d->cond);
@@ -1240,6 +1268,7 @@ static int halt(frg_dev *d)
 	d->nin = 0;
 	d->stopping = 0;
 	d->eos = 0;
+	d->seen_buffer = 0;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->mu);
 	return left ? FRG_ERR_BUSY : FRG_OK;
@@ -1306,6 +1335,7 @@ void frg_get_counters(frg_dev *d, frg_counters *out)
 	out->size_mismatch = d->size_mismatch;
 	out->incomplete = d->incomplete;
 	out->source_errors = d->source_errors;
+	out->discont_gaps = d->discont_gaps;
 	int queued = 0;
 	for (int i = 0; i < d->nslots; i++)
 		if (d->slots[i].state == S_QUEUED || d->slots[i].state == S_LENT || d->slots[i].state == S_FILLING)

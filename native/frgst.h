@@ -48,8 +48,10 @@
  * allocated memory concerned.
  *
  * Frames: ids count every frame that reached the sink after start
- * (delivered, underrun, or lost for a cause counted below), so gaps in the
- * ids the application sees are losses. A live pipeline (NO_PREROLL) never
+ * (delivered, underrun, or lost for a cause counted below), plus one for
+ * each discontinuity upstream (a buffer flagged DISCONT other than the
+ * first: at least one frame lost before the sink, counted in
+ * discont_gaps), so gaps in the ids the application sees are losses. A live pipeline (NO_PREROLL) never
  * waits for a buffer: a frame arriving with no queued buffer at home is an
  * underrun. A non-live pipeline (a file, videotestsrc) is paced by the
  * input pool: upstream waits in the pool (or the sink waits to copy) until
@@ -137,6 +139,7 @@ typedef struct {
 	uint64_t size_mismatch; /* buffers too small for the negotiated frame */
 	uint64_t incomplete;    /* buffers flagged CORRUPTED upstream */
 	uint64_t source_errors; /* GAP buffers, buffers that could not be mapped */
+	uint64_t discont_gaps;  /* DISCONT after the first buffer: frames lost upstream (at least one each) */
 	uint32_t queued, awaiting, held, announced;
 	uint32_t in_gst; /* buffers GStreamer references (not at home) */
 	uint32_t reserved;
@@ -149,8 +152,9 @@ int frg_init(char *err, size_t errlen);
 /* frg_open parses "DESC ! frameringsink", restricts the sink's caps to
  * allowed (a caps string: the formats the application can describe), sets
  * the pipeline to PAUSED (a live pipeline, which negotiates only once
- * playing in general, to PLAYING: its frames are dropped, uncounted, until
- * frg_start) and waits up to timeout_ns for caps. On success *out is the
+ * playing in general, to PLAYING: its first frame waits in the sink, and
+ * the ones after it upstream, until frg_start) and waits up to timeout_ns
+ * for caps. On success *out is the
  * device and *caps what was negotiated; on failure err says why.
  *
  * Timestamps: for a live pipeline, the buffer's PTS as a running time plus

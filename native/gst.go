@@ -358,7 +358,9 @@ func (d *gstDevice) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 // Lost counts, by cause, buffers that reached the sink but could not be
 // frames: too small for the negotiated geometry (loss.SizeMismatch),
 // flagged corrupted upstream (loss.Incomplete), gap buffers or buffers
-// that could not be read (loss.SourceError). With acquisition stopped,
+// that could not be read (loss.SourceError); and, under loss.Incomplete,
+// one for each discontinuity upstream (a DISCONT buffer after the first:
+// at least one frame lost before the sink). With acquisition stopped,
 // NextFrameID == Delivered + Underruns + Lost.Total().
 func (d *gstDevice) Counters() Counters {
 	var c C.frg_counters
@@ -383,7 +385,7 @@ func (d *gstDevice) Counters() Counters {
 		Announced:   int(c.announced),
 	}
 	out.Lost[loss.SizeMismatch] = uint64(c.size_mismatch)
-	out.Lost[loss.Incomplete] = uint64(c.incomplete)
+	out.Lost[loss.Incomplete] = uint64(c.incomplete) + uint64(c.discont_gaps)
 	out.Lost[loss.SourceError] = uint64(c.source_errors)
 	return out
 }

@@ -480,6 +480,48 @@ func TestGstLiveUnderruns(t *testing.T) {
 	f.Requeue()
 }
 
+// A live pipeline plays from Open, but its frames before Start are not
+// lost: the first waits in the sink, the rest upstream, until Start. A
+// stream of three frames that would have run out long before Start
+// delivers all three, with ids 0, 1, 2, then ends.
+func TestGstLiveFramesBeforeStart(t *testing.T) {
+	desc := "videotestsrc is-live=true num-buffers=3 ! video/x-raw,format=GRAY8,width=32,height=24,framerate=100/1"
+	g, err := native.Open(native.KindGst, native.Config{Pipeline: desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, g: g, cfg: g.Config()}
+	t.Cleanup(e.cleanup)
+	e.buffers(4, 0, true)
+	// Time for the three frames to reach the sink before Start (when
+	// frames before Start were dropped, all three were). What follows
+	// holds however long this takes.
+	time.Sleep(100 * time.Millisecond)
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	var ids []uint64
+	for {
+		f, err := g.Dequeue(ctx, 0)
+		if errors.Is(err, native.ErrStopped) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("dequeue after %v: %v", ids, err)
+		}
+		ids = append(ids, mustInfo(t, f).FrameID)
+		f.Requeue()
+	}
+	if fmt.Sprint(ids) != "[0 1 2]" {
+		t.Fatalf("frames %v of a live stream of 3 that started before Start, want [0 1 2]", ids)
+	}
+	if c := g.Counters(); c.Delivered != 3 || c.NextFrameID != 3 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
 // The per-frame path allocates nothing: Dequeue, Info, Bytes and Requeue
 // in steady state, and a Dequeue that times out.
 func TestGstDequeueAllocatesNothing(t *testing.T) {

@@ -285,10 +285,11 @@ func stopProducer(t *testing.T, p *proc) {
 
 // producerSummary is the part of the producer's -json summary tests read.
 type producerSummary struct {
-	Published uint64 `json:"published"`
-	Frames    uint64 `json:"frames"`
-	Dropped   uint64 `json:"dropped"`
-	Copies    uint64 `json:"copies"`
+	Published uint64            `json:"published"`
+	Frames    uint64            `json:"frames"`
+	Dropped   uint64            `json:"dropped"`
+	Drops     map[string]uint64 `json:"drops"`
+	Copies    uint64            `json:"copies"`
 }
 
 func summary(t *testing.T, p *proc) producerSummary {

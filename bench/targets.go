@@ -239,6 +239,28 @@ func iceoryxTargets(rep *Report) []Target {
 	} else {
 		wake.Detail = "not measured (needs the ring's futex rows and iceoryx's WaitSet rows)"
 	}
+	// The latency mode against the same WaitSet rows.
+	lwake := Target{Name: fmt.Sprintf("%s wake-up handoff p50 ≤ iceoryx WaitSet p50 (every payload, same run)", WaitLatency)}
+	parts, met, judged = nil, true, false
+	for _, r := range rep.Iceoryx {
+		if r.Kind != "latency" || r.Wait != IoxWaitSet || r.Latency.P50 == 0 {
+			continue
+		}
+		for _, l := range rep.Latency {
+			if l.Wait == WaitLatency && l.Payload == r.Payload && l.Latency.P50 > 0 {
+				judged = true
+				met = met && l.Latency.P50 <= r.Latency.P50
+				parts = append(parts, fmt.Sprintf("%s %s vs %s", sizeName(r.Payload), ns(l.Latency.P50), ns(r.Latency.P50)))
+			}
+		}
+	}
+	var ts []Target
+	ts = append(ts, wake)
+	if judged {
+		lwake.Met = verdict(met)
+		lwake.Detail = "ring vs iceoryx p50: " + strings.Join(parts, ", ")
+		ts = append(ts, lwake)
+	}
 	read := Target{Name: fmt.Sprintf("every-byte read at %s ≥ iceoryx's subscriber (word sum, one lossless consumer)", sizeName(targetVsSocketSize)),
 		Detail: "not measured (needs the ring's and iceoryx's words rows at " + sizeName(targetVsSocketSize) + ")"}
 	for _, r := range rep.Iceoryx {
@@ -247,7 +269,7 @@ func iceoryxTargets(rep *Report) []Target {
 			read.Detail = fmt.Sprintf("ring %s fps vs iceoryx %s fps (%.2f×), %d buffers each", fps(r.RingFPS), fps(r.FPS), r.Ratio, r.Buffers)
 		}
 	}
-	return []Target{wake, read}
+	return append(ts, read)
 }
 
 // earlyTarget is the early wake-up's line: p50 under a microsecond for a

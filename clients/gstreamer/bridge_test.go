@@ -287,7 +287,10 @@ func bridge(t *testing.T, b []string, tc bridgeCase) {
 			}
 		}
 	}
-	if uint64(gaps) > sumB.Dropped || missing > 0 && sumB.Drops["incomplete"] == 0 {
+	// Under some cause: a frame can also be dropped on B itself (an
+	// underrun: no buffer free when it arrived, seen over SRT on a loaded
+	// machine); a lost packet is an incomplete frame.
+	if uint64(gaps) > sumB.Dropped || tc.packetDrop > 0 && missing > 0 && sumB.Drops["incomplete"] == 0 {
 		t.Fatalf("%d gaps on host B (%d frames lost on the way), its drops: %v", gaps, missing, sumB.Drops)
 	}
 	// Over UDP without lost packets, host B (listening before A sent its

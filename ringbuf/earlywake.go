@@ -126,22 +126,5 @@ func (r *Reader) waitEarly(ctx context.Context, after uint64) (uint64, error) {
 	} else if due-window > now {
 		r.cad.decayLate()
 	}
-	for i := 0; ; i++ {
-		if p := r.published(); p > after {
-			return p, nil
-		}
-		if i&63 == 63 {
-			if err := r.status(); err != nil {
-				return 0, err
-			}
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			now := clock.Nanos()
-			if now > due+window {
-				return 0, nil
-			}
-			r.maybeYield(now)
-		}
-	}
+	return r.poll(ctx, after, due+window)
 }

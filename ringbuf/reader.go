@@ -853,10 +853,27 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 	if p := r.published(); p > after {
 		return p, nil
 	}
-	deadline := int64(0)
+	until := int64(0) // Spin < 0: busy-poll, never sleep
 	if r.opts.Spin > 0 {
-		deadline = clock.Nanos() + int64(r.opts.Spin)
+		until = clock.Nanos() + int64(r.opts.Spin)
 	}
+	if p, err := r.poll(ctx, after, until); p > after || err != nil {
+		return p, err
+	}
+	if r.opts.EarlyWake > 0 && r.entry >= 0 {
+		if p, err := r.waitEarly(ctx, after); p > after || err != nil {
+			return p, err
+		}
+	}
+	return r.sleep(ctx, after, 0)
+}
+
+// poll is Wait's polling: it returns the newest published sequence number
+// once it is greater than after, or 0 and no error once the clock passes
+// until (clock.Nanos; 0: never). Every 64 loads it checks the Reader and
+// ctx and yields every YieldEvery; now and then it looks for a stall (a
+// busy-poller never sleeps, where sleep would).
+func (r *Reader) poll(ctx context.Context, after uint64, until int64) (uint64, error) {
 	for i := 0; ; i++ {
 		if p := r.published(); p > after {
 			return p, nil
@@ -869,21 +886,15 @@ func (r *Reader) Wait(ctx context.Context, after uint64) (uint64, error) {
 				return 0, err
 			}
 			now := clock.Nanos()
-			if r.opts.Spin > 0 && now > deadline {
-				break
+			if until != 0 && now > until {
+				return 0, nil
 			}
 			r.maybeYield(now)
 			if i&(1<<16-1) == 1<<16-1 {
-				r.checkStall() // a busy-poller never sleeps: look now and then
+				r.checkStall()
 			}
 		}
 	}
-	if r.opts.EarlyWake > 0 && r.entry >= 0 {
-		if p, err := r.waitEarly(ctx, after); p > after || err != nil {
-			return p, err
-		}
-	}
-	return r.sleep(ctx, after, 0)
 }
 
 // sleep is Wait's futex sleep: it returns the newest published sequence

@@ -16,6 +16,9 @@
 //	lock_linux.go     the producer's exclusive lock file       socket_linux.go (Listen)
 //	pidfd_linux.go    pidfds and their watcher (Pidfd, Watcher) ringbuf: reclaiming dead consumers
 //	filemap.go        read-only maps of regular files          archive: reading segments back
+//	affinity_linux.go CPU affinity and scheduler slice of a     ringbuf: PinThread, PinProcess,
+//	                  thread (the latency mode's recipe)                LatencyThread
+//	deathsig_linux.go a child that dies with its parent         bench: the iceoryx RouDi
 //	arch.go           refuses architectures without the
 //	                  ordering argument of docs/LAYOUT.md 10.7
 //

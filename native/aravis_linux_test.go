@@ -289,7 +289,14 @@ func testSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(g, blockID(info), scale)); info.Status != native.FrameComplete || d != "" {
-			t.Fatalf("frame %d (block %d, %v): %s", k, blockID(info), info.Status, d)
+			// Seen once in a fresh-clone run (a complete frame whose tail
+			// matched a later block's ramp, or the poison): say what the
+			// stream saw, resends included, for the next look.
+			stats := map[string]uint64{}
+			for _, st := range e.g.(native.StatsReporter).SourceStats(nil) {
+				stats[st.Name] = st.Value
+			}
+			t.Fatalf("frame %d (block %d, %v): %s; stream stats %v; counters %+v", k, blockID(info), info.Status, d, stats, e.g.Counters())
 		}
 		f.Requeue()
 	}

@@ -222,43 +222,20 @@ func iceoryxTargets(rep *Report) []Target {
 	if len(rep.Iceoryx) == 0 {
 		return nil
 	}
-	wake := Target{Name: "futex wake-up handoff p50 ≤ iceoryx WaitSet p50 (every payload, same run)"}
-	var parts []string
-	met, judged := true, false
-	for _, r := range rep.Iceoryx {
-		if r.Kind != "latency" || r.Wait != IoxWaitSet || r.RingP50 == 0 {
-			continue
-		}
-		judged = true
-		met = met && r.RingP50 <= r.Latency.P50
-		parts = append(parts, fmt.Sprintf("%s %s vs %s", sizeName(r.Payload), ns(r.RingP50), ns(r.Latency.P50)))
-	}
-	if judged {
-		wake.Met = verdict(met)
-		wake.Detail = "ring vs iceoryx p50: " + strings.Join(parts, ", ")
-	} else {
+	wake, _ := vsWaitSet(rep, WaitFutex, func(r IceoryxRow) int64 { return r.RingP50 })
+	if wake.Met == nil {
 		wake.Detail = "not measured (needs the ring's futex rows and iceoryx's WaitSet rows)"
 	}
+	ts := []Target{wake}
 	// The latency mode against the same WaitSet rows.
-	lwake := Target{Name: fmt.Sprintf("%s wake-up handoff p50 ≤ iceoryx WaitSet p50 (every payload, same run)", WaitLatency)}
-	parts, met, judged = nil, true, false
-	for _, r := range rep.Iceoryx {
-		if r.Kind != "latency" || r.Wait != IoxWaitSet || r.Latency.P50 == 0 {
-			continue
-		}
+	if lwake, judged := vsWaitSet(rep, WaitLatency, func(r IceoryxRow) int64 {
 		for _, l := range rep.Latency {
-			if l.Wait == WaitLatency && l.Payload == r.Payload && l.Latency.P50 > 0 {
-				judged = true
-				met = met && l.Latency.P50 <= r.Latency.P50
-				parts = append(parts, fmt.Sprintf("%s %s vs %s", sizeName(r.Payload), ns(l.Latency.P50), ns(r.Latency.P50)))
+			if l.Wait == WaitLatency && l.Payload == r.Payload && r.Latency.P50 > 0 {
+				return l.Latency.P50
 			}
 		}
-	}
-	var ts []Target
-	ts = append(ts, wake)
-	if judged {
-		lwake.Met = verdict(met)
-		lwake.Detail = "ring vs iceoryx p50: " + strings.Join(parts, ", ")
+		return 0
+	}); judged {
 		ts = append(ts, lwake)
 	}
 	read := Target{Name: fmt.Sprintf("every-byte read at %s ≥ iceoryx's subscriber (word sum, one lossless consumer)", sizeName(targetVsSocketSize)),
@@ -270,6 +247,29 @@ func iceoryxTargets(rep *Report) []Target {
 		}
 	}
 	return append(ts, read)
+}
+
+// vsWaitSet judges the ring's wait p50 against iceoryx's WaitSet p50 at
+// every payload both measured; ringP50 gives the ring's p50 beside an
+// iceoryx row (0: none). judged is false when no payload had both.
+func vsWaitSet(rep *Report, wait string, ringP50 func(IceoryxRow) int64) (t Target, judged bool) {
+	t.Name = fmt.Sprintf("%s wake-up handoff p50 ≤ iceoryx WaitSet p50 (every payload, same run)", wait)
+	var parts []string
+	met := true
+	for _, r := range rep.Iceoryx {
+		p50 := ringP50(r)
+		if r.Kind != "latency" || r.Wait != IoxWaitSet || p50 == 0 {
+			continue
+		}
+		judged = true
+		met = met && p50 <= r.Latency.P50
+		parts = append(parts, fmt.Sprintf("%s %s vs %s", sizeName(r.Payload), ns(p50), ns(r.Latency.P50)))
+	}
+	if judged {
+		t.Met = verdict(met)
+		t.Detail = "ring vs iceoryx p50: " + strings.Join(parts, ", ")
+	}
+	return t, judged
 }
 
 // earlyTarget is the early wake-up's line: p50 under a microsecond for a

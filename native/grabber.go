@@ -262,6 +262,24 @@ const (
 	FrameAborted FrameStatus = 5
 )
 
+var frameStatusNames = [...]string{
+	FrameComplete:     "complete",
+	FrameIncomplete:   "incomplete",
+	FrameTimeout:      "timeout",
+	FrameSizeMismatch: "size_mismatch",
+	FrameFailed:       "failed",
+	FrameAborted:      "aborted",
+}
+
+// String names the status ("complete", "timeout", ...; FrameStatus(N) for
+// a value without a name), so that logs and test failures say which it is.
+func (s FrameStatus) String() string {
+	if s >= 0 && int(s) < len(frameStatusNames) {
+		return frameStatusNames[s]
+	}
+	return fmt.Sprintf("FrameStatus(%d)", int32(s))
+}
+
 // Cause is the loss cause of a frame that is not complete: the producer
 // never publishes such a frame and counts it under this cause.
 func (s FrameStatus) Cause() loss.Cause {

@@ -581,10 +581,7 @@ func testPacketLoss(t *testing.T, resend bool) {
 		}
 		f.Requeue()
 	}
-	stats := map[string]uint64{}
-	for _, s := range e.g.(native.StatsReporter).SourceStats(nil) {
-		stats[s.Name] = s.Value
-	}
+	stats := e.stats()
 	t.Logf("resend %v: %d complete, %d not (%v); stats %v; counters %+v", resend, complete, bad, causes, stats, e.g.Counters())
 	if causes[loss.Incomplete]+causes[loss.Timeout] != bad {
 		t.Fatalf("causes of the incomplete frames: %v", causes)
@@ -661,10 +658,7 @@ func testCameraLost(t *testing.T) {
 		f.Requeue()
 	}
 	c := e.g.Counters()
-	stats := map[string]uint64{}
-	for _, s := range e.g.(native.StatsReporter).SourceStats(nil) {
-		stats[s.Name] = s.Value
-	}
+	stats := e.stats()
 	if c.Lost[loss.CameraLost] == 0 || stats["disconnects"] != 1 || stats["reconnects"] != 1 {
 		t.Fatalf("counters %+v, stats %v", c, stats)
 	}

@@ -222,12 +222,19 @@
 // packet id: FrameIncomplete; timeout: FrameTimeout; size mismatch:
 // FrameSizeMismatch; aborted: FrameAborted; anything else: FrameFailed),
 // so the producer counts it under FrameStatus.Cause() and never publishes
-// it. Frames lost without a buffer show as gaps in the block ids: counted
-// as Underruns when the stream's own underrun counter moved meanwhile (no
-// buffer was queued), else in Counters.Lost under loss.Incomplete (every
-// packet of the frame was lost). Frames due while the camera is gone are
-// counted in Counters.Lost under loss.CameraLost, estimated from the
-// camera's frame rate and the time it was gone (0 for a triggered camera).
+// it. A frame whose first packets arrive while no buffer is queued is
+// filled from the packet that finds one (queued meanwhile) on: Aravis
+// returns it as a timeout (resend on: it asks for the missing packets and,
+// until its frame retention runs out, 100 ms by default, holds back the
+// frames completed after it) or with missing packets (resend off), with
+// the block id and the bytes the buffer had before; hence only a complete
+// frame's block id is trusted (frameID in aravis.go). Frames lost without
+// a buffer show as gaps in the block ids: counted as Underruns when the
+// stream's own underrun counter moved meanwhile (no buffer was queued),
+// else in Counters.Lost under loss.Incomplete (every packet of the frame
+// was lost). Frames due while the camera is gone are counted in
+// Counters.Lost under loss.CameraLost, estimated from the camera's frame
+// rate and the time it was gone (0 for a triggered camera).
 // NextFrameID is Delivered + Underruns + Lost.Total(). Aravis's stream
 // statistics (completed buffers, failures, underruns, missing and resent
 // packets, resend requests, ...; every stream since Open added up) and the

@@ -11,9 +11,9 @@ package bench
 //
 // The probe is a child (roleCache): it fills working sets of doubling
 // size (cacheSizes), each in 1 MiB frames in turn as a producer fills its
-// slots, and keeps the best of several short rounds per size, since a
-// neighbour's burst can lower a round but never raise one. cacheKnee reads
-// the effective size off the curve.
+// slots, and keeps the best of several short rounds per size over a few
+// sweeps of the curve, since a neighbour's burst can lower a round but
+// never raise one. cacheKnee reads the effective size off the curve.
 
 import (
 	"context"
@@ -60,10 +60,12 @@ const (
 	cacheMinSet = 1 * MiB
 	// cacheUnit is the frame the probe fills at a time.
 	cacheUnit = 1 * MiB
-	// cacheRounds is the fewest timed rounds per working set, and
-	// cacheRoundNs the shortest round (each covers the whole set at least
-	// once): short enough that some rounds see no neighbour.
-	cacheRounds  = 5
+	// cacheRounds is the fewest timed rounds per working set, over
+	// cacheSweeps sweeps of the curve; cacheRoundNs the shortest round
+	// (each covers the whole set at least once): short enough that some
+	// rounds see no neighbour.
+	cacheRounds  = 6
+	cacheSweeps  = 3
 	cacheRoundNs = 1_000_000
 )
 
@@ -117,7 +119,8 @@ func cacheKnee(curve []CachePoint, frac float64) CacheProbe {
 }
 
 // runCache is the probe's child: params.Sizes are the working sets,
-// DurationNs the least time spent on each (after cacheRounds rounds).
+// DurationNs the least time spent on each (and at least cacheRounds
+// rounds).
 func runCache(ctx context.Context, p params, _ *slog.Logger) (*result, error) {
 	if len(p.Sizes) == 0 {
 		return nil, fmt.Errorf("run cache probe: %w: no working sets", errBadParams)
@@ -127,29 +130,37 @@ func runCache(ctx context.Context, p params, _ *slog.Logger) (*result, error) {
 	for i := 0; i < n; i += 4096 {
 		buf[i] = 1 // fault every page in before timing
 	}
-	f := newFiller()
-	res := &result{Role: p.Role}
 	for _, size := range p.Sizes {
 		if size < fillChunk {
 			return nil, fmt.Errorf("run cache probe: working set %d: %w", size, errBadParams)
 		}
-		set := buf[:size]
-		fillSet(f, set) // into the cache: the first pass is not timed
-		best := 0.0
-		end := now() + p.DurationNs
-		for round := 0; round < cacheRounds || now() < end; round++ {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("run cache probe: %w", ctx.Err())
+	}
+	f := newFiller()
+	best := make([]float64, len(p.Sizes))
+	// The curve is swept cacheSweeps times, so that a neighbour's burst
+	// lowers one visit of a size, not all of them.
+	for sweep := 0; sweep < cacheSweeps; sweep++ {
+		for i, size := range p.Sizes {
+			set := buf[:size]
+			fillSet(f, set) // into the cache: the first pass is not timed
+			end := now() + p.DurationNs/cacheSweeps
+			for round := 0; round*cacheSweeps < cacheRounds || now() < end; round++ {
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("run cache probe: %w", ctx.Err())
+				}
+				var bytes int64
+				start := now()
+				for bytes == 0 || now()-start < cacheRoundNs {
+					fillSet(f, set)
+					bytes += int64(size)
+				}
+				best[i] = max(best[i], float64(bytes)/float64(now()-start))
 			}
-			var bytes int64
-			start := now()
-			for bytes == 0 || now()-start < cacheRoundNs {
-				fillSet(f, set)
-				bytes += int64(size)
-			}
-			best = max(best, float64(bytes)/float64(now()-start))
 		}
-		res.Cache = append(res.Cache, CachePoint{Bytes: int64(size), FillGBps: best})
+	}
+	res := &result{Role: p.Role}
+	for i, size := range p.Sizes {
+		res.Cache = append(res.Cache, CachePoint{Bytes: int64(size), FillGBps: best[i]})
 		res.Frames++
 	}
 	return res, nil

@@ -5,8 +5,8 @@ package bench
 // uses) can rotate through before its write bandwidth falls to memory's.
 // A virtual machine's sysfs reports the host's L3, and the guest's share
 // of it can be a fraction: the 2-core KVM guest of the README's numbers
-// reports 260 MiB, and the fill falls from ~20 GB/s to ~6 GB/s between
-// 32 and 64 MiB. The lease-only throughput rows are labelled against the
+// reports 260 MiB, and the fill falls from 20-27 GB/s up to 32 MiB
+// to 6-14 GB/s at 64 MiB and 4-9 GB/s beyond. The lease-only throughput rows are labelled against the
 // smaller of the two sizes (harness.go).
 //
 // The probe is a child (roleCache): it fills working sets of doubling
@@ -49,9 +49,13 @@ type CacheProbe struct {
 
 const (
 	// cacheFraction: a working set fits while the fill keeps at least
-	// half its small-set bandwidth. On the README's VM the sets that fit
-	// keep 65-100% of it and the first one that does not 20-30%.
-	cacheFraction = 0.5
+	// two thirds of its small-set bandwidth. In ten probes on the
+	// README's VM (260 MiB reported) while other agents kept a load
+	// average of 6-9 on its 2 cores, 32 MiB kept 57-96% of it (below two
+	// thirds twice, at load averages of 8-9), 64 MiB 26-56%, 128-512 MiB
+	// 16-38%: its share of the L3 lies between 32 and 64 MiB, and a
+	// 64 MiB set fills at about half speed at best.
+	cacheFraction = 2.0 / 3
 	// cacheCap is the largest working set probed when sysfs reports no
 	// LLC; cacheMax the largest ever (twice the reported LLC otherwise).
 	cacheCap = 512 * MiB

@@ -33,8 +33,8 @@ type CachePoint struct {
 type CacheProbe struct {
 	// Curve is the fill bandwidth per working set, smallest first.
 	Curve []CachePoint `json:"curve"`
-	// PlateauGBps is the small-set bandwidth: the better of the curve's
-	// first two points.
+	// PlateauGBps is the small-set bandwidth: the best of the curve's
+	// first three points (a round can be slowed, never sped up).
 	PlateauGBps float64 `json:"plateau_gbps"`
 	// Fraction is the share of the plateau a working set must keep to fit.
 	Fraction float64 `json:"fraction"`
@@ -101,9 +101,8 @@ func cacheKnee(curve []CachePoint, frac float64) CacheProbe {
 	if len(curve) == 0 {
 		return pr
 	}
-	pr.PlateauGBps = curve[0].FillGBps
-	if len(curve) > 1 {
-		pr.PlateauGBps = max(pr.PlateauGBps, curve[1].FillGBps)
+	for _, pt := range curve[:min(len(curve), 3)] {
+		pr.PlateauGBps = max(pr.PlateauGBps, pt.FillGBps)
 	}
 	thr := frac * pr.PlateauGBps
 	below := 0

@@ -283,7 +283,7 @@ func TestCacheKnee(t *testing.T) {
 	}{
 		// The README's VM: 260 MiB reported, ~20 GB/s up to 32 MiB, ~6 from 64.
 		{"vm", curve(21.4, 22.0, 18.5, 13.9, 6.1, 4.7, 5.8, 6.3), 22.0, 32 * MiB, false},
-		{"flat", curve(20, 19, 21, 20), 20, 32 * MiB, true},
+		{"flat", curve(20, 19, 21, 20), 21, 32 * MiB, true},
 		{"empty", nil, 0, 0, false},
 		// One size below, then back: a lost round, not the end.
 		{"dip", curve(20, 20, 8, 19, 18, 5, 5), 20, 64 * MiB, false},
@@ -291,8 +291,10 @@ func TestCacheKnee(t *testing.T) {
 		{"drop at the end", curve(20, 20, 19, 4), 20, 16 * MiB, false},
 		// Exactly half the plateau still fits.
 		{"at the threshold", curve(20, 18, 10, 9.9, 9.9), 20, 16 * MiB, false},
-		// The first point low (a neighbour): the plateau is the second.
-		{"low first point", curve(6, 20, 19, 5, 5), 20, 16 * MiB, false},
+		// The first points low (a neighbour): the plateau is the third.
+		{"low first points", curve(6, 17, 20, 19, 5, 5), 20, 32 * MiB, false},
+		// The plateau is the small sets': a later point cannot raise it.
+		{"plateau from the first three", curve(20, 19, 20, 12, 30, 5, 5), 20, 64 * MiB, false},
 		{"one point", curve(20), 20, 4 * MiB, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ func mdMachine(w *mdWriter, rep *Report) {
 		m.CPUModel, m.Cores, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOARCH, sizeName(int(m.LLCBytes)))
 	if pr := m.LLCProbe; pr != nil {
 		eff, src, atLeast := m.effectiveLLC()
-		w.p("| LLC (measured) | %s: the largest working set the producer's fill keeps ≥ %.0f%% of its %.1f GB/s small-set bandwidth at |\n",
+		w.p("| LLC (measured) | %s: the largest working set the producer's fill writes at ≥ %.0f%% of its small-set %.1f GB/s |\n",
 			llcName(pr.EffectiveBytes, pr.AtLeast), 100*pr.Fraction, pr.PlateauGBps)
 		w.p("| LLC working sets are judged against | %s %s |\n", src, llcName(eff, atLeast))
 		pts := make([]string, len(pr.Curve))

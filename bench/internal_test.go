@@ -118,7 +118,9 @@ func TestUsage(t *testing.T) {
 }
 
 func sampleReport() *Report {
-	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26"}, Config: QuickConfig()}
+	pr := cacheKnee(curve(24.6, 23.3, 22.8, 22.5, 11.9, 6.3, 4.8, 5.6), cacheFraction)
+	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26", LLCBytes: 260 * MiB, LLCProbe: &pr},
+		Config: QuickConfig()}
 	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 500}}
 	rep.FutexPing = &FutexPingRow{OneWay: Percentiles{Count: 100, P50: 4000, P99: 30000}, Sent: 100}
 	for _, p := range []int{4 * KiB, 32 * MiB} {
@@ -184,7 +186,11 @@ func TestMarkdownAndPlot(t *testing.T) {
 	rep := sampleReport()
 	rep.Targets = evaluateTargets(rep)
 	md := Markdown(rep)
-	for _, s := range []string{"# framering bench", "## Targets", "NOT MET", "## Handoff latency", "## Throughput", "test CPU", "10.00×"} {
+	for _, s := range []string{"# framering bench", "## Targets", "NOT MET", "## Handoff latency", "## Throughput", "test CPU", "10.00×",
+		"| LLC (sysfs) | 260MiB |\n",
+		"| LLC (measured) | 32MiB: the largest working set the producer's fill writes at ≥ 67% of its small-set 24.6 GB/s |\n",
+		"| LLC working sets are judged against | measured 32MiB |\n",
+		"| fill GB/s by working set | 4MiB 24.6, 8MiB 23.3, 16MiB 22.8, 32MiB 22.5, 64MiB 11.9, 128MiB 6.3, 256MiB 4.8, 512MiB 5.6 |\n"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q", s)
 		}

@@ -154,6 +154,17 @@ func (d dataRW) writeDesc(k uint32, m *Meta) {
 	}
 }
 
+// prefetchPublish hints that Publish will soon write slot k's descriptor
+// (both lines) and frame s's index entry: the producer takes the lines
+// while it fills the slot, not while Publish stalls for them. A hint
+// (shm/prefetch.go): it orders nothing.
+func (d dataRW) prefetchPublish(k uint32, s uint64) {
+	base := d.geo.desc(k) / 8
+	shm.PrefetchWrite(&d.w[base])
+	shm.PrefetchWrite(&d.w[base+cacheLine/8])
+	shm.PrefetchWrite(d.indexEntry(s))
+}
+
 // payload is slot k's payload area (capacity bytes), capacity-capped.
 func (d dataRW) payload(k uint32) []byte {
 	off := d.geo.payload(k)
@@ -228,6 +239,15 @@ func (d dataRO) readDesc(k uint32, m *Meta) {
 	}
 }
 
+// prefetchDesc hints that slot k's descriptor (both lines) is about to be
+// read. A hint (shm/prefetch.go): it orders nothing, and Borrow loads
+// every word it trusts as before.
+func (d dataRO) prefetchDesc(k uint32) {
+	base := d.geo.desc(k) / 8
+	d.w.Prefetch(base)
+	d.w.Prefetch(base + cacheLine/8)
+}
+
 // payload is the first n bytes of slot k's payload; n must be <= capacity
 // (the caller checked the descriptor's length).
 func (d dataRO) payload(k uint32, n uint64) []byte {
@@ -297,6 +317,11 @@ func (c ctlWords) attached() *atomic.Uint64 { return &c.w[cAttached/8] }
 // the slot happen before the producer can see the slot free). The
 // producer only clears bits (release, eviction).
 func (c ctlWords) hold(k uint32) *atomic.Uint64 { return &c.w[c.geo.hold(k)/8] }
+
+// prefetchHold hints that this consumer is about to Or its bit into slot
+// k's hold word: the line is taken for writing while other misses are
+// outstanding. A hint: the Or's ordering argument (10.3) is unchanged.
+func (c ctlWords) prefetchHold(k uint32) { shm.PrefetchWrite(c.hold(k)) }
 
 // The producer's words of entry i (line 0 and line 2). entryState is
 // stored last at attach (the entry is complete before anyone reads it as

@@ -601,6 +601,8 @@ func (p *Producer) enforceQuota() bool {
 func (p *Producer) lend(k uint32) Slot {
 	p.state[k] = slotLent
 	p.lendTok[k]++
+	// Usually published next: take its lines now, while the slot fills.
+	p.data.prefetchPublish(k, p.next)
 	return Slot{p: p, k: k, tok: p.lendTok[k], buf: p.data.payload(k)}
 }
 

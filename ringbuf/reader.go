@@ -145,6 +145,9 @@ type Reader struct {
 	lastYield atomic.Int64 // clock.Nanos() of Wait's last runtime.Gosched (local memory)
 	sleepers  atomic.Int32 // this Reader's goroutines inside Wait's sleep loop (mirrors waiting)
 	cad       cadence      // the source's frame period (Options.EarlyWake)
+	// hint is seq<<16 | slot of the last frame borrowed (0: none yet), a
+	// guess at where the next frames are (guess): local memory.
+	hint      atomic.Uint64
 	connDone  chan struct{}
 	closeOnce sync.Once
 
@@ -496,10 +499,26 @@ func (r *Reader) isEvicted() bool {
 	return r.entry >= 0 && (r.evicted.Load() || r.ctl.entryState(r.entry).Load() == entryEvicted)
 }
 
-// locate finds the slot of seq and a stable even generation for it.
-func (r *Reader) locate(seq uint64) (uint32, uint64, error) {
-	if seq == 0 || seq > r.published() {
+// locate finds the slot of seq and a stable even generation for it
+// (docs/LAYOUT.md 9.1), trying the slot guess names first. borrowing: the
+// caller will take a hold on the slot.
+func (r *Reader) locate(seq uint64, borrowing bool) (uint32, uint64, error) {
+	p := r.published()
+	if seq == 0 || seq > p {
 		return 0, 0, ErrNotPublished
+	}
+	tried, guessed := r.guess(seq, p)
+	if guessed {
+		// Start the other misses Borrow takes on this slot (descriptor
+		// line 1 and, for writing, the hold word) while settle waits for
+		// line 0's. Hints: they order nothing (shm/prefetch.go).
+		r.data.prefetchDesc(tried)
+		if borrowing {
+			r.ctl.prefetchHold(tried)
+		}
+		if g, ok := r.settle(tried, seq); ok {
+			return tried, g, nil
+		}
 	}
 	e := r.data.indexEntry(seq)
 	if e>>16 != seq {
@@ -509,11 +528,36 @@ func (r *Reader) locate(seq uint64) (uint32, uint64, error) {
 	if k >= r.geo.slots {
 		return 0, 0, fmt.Errorf("index entry for %d names slot %d of %d: %w", seq, k, r.geo.slots, ErrCorrupt)
 	}
+	if guessed && k == tried {
+		// settle already gave up on this slot (perhaps after its 10 ms).
+		return 0, 0, ErrOverwritten
+	}
 	g, ok := r.settle(k, seq)
 	if !ok {
 		return 0, 0, ErrOverwritten
 	}
 	return k, g, nil
+}
+
+// guess names the slot frame seq is probably in (p is published), so
+// that locate can skip the index entry: one cache miss fewer on the path
+// from a frame's publication to its lease, where every miss is a transfer
+// from the producer's core. The producer reuses slots oldest first, so
+// while nobody holds a slot long they go round in order and frame seq
+// sits (seq - last) slots after the last frame this Reader borrowed.
+// Trusting the guess needs no more than the index does: settle accepts
+// slot k only with seq in its descriptor under a stable even generation,
+// which is the one slot carrying published frame seq; and only while
+// frame seq's index entry cannot have been overwritten (p - seq <
+// index_count), so a frame the index no longer addresses is still
+// reported overwritten (docs/LAYOUT.md 9.1, "A guessed slot").
+func (r *Reader) guess(seq, p uint64) (uint32, bool) {
+	h := r.hint.Load()
+	last := h >> 16
+	if h == 0 || seq <= last || p-seq >= uint64(r.geo.indexCount) {
+		return 0, false
+	}
+	return uint32((h&0xffff + (seq - last)) % uint64(r.geo.slots)), true
 }
 
 // settle returns the slot's generation once it is even, provided the slot
@@ -571,7 +615,7 @@ func (r *Reader) Peek(seq uint64, fn func(Frame)) error {
 		return ErrClosed
 	}
 	defer r.exit()
-	k, g1, err := r.locate(seq)
+	k, g1, err := r.locate(seq, false)
 	if err != nil {
 		return err // bare sentinels on this hot path: a miss must not allocate
 	}
@@ -714,7 +758,7 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		// frames still published may be drained. Peek still works.
 		return Lease{}, fmt.Errorf("borrow %d: %w", seq, ErrProducerGone)
 	}
-	k, g1, err := r.locate(seq)
+	k, g1, err := r.locate(seq, true)
 	if err != nil {
 		return Lease{}, err // ErrNotPublished, ErrOverwritten (bare: no allocation) or ErrCorrupt
 	}
@@ -770,6 +814,7 @@ func (r *Reader) Borrow(seq uint64) (Lease, error) {
 		r.heldSlots++
 	}
 	r.local[k]++
+	r.hint.Store(seq<<16 | uint64(k))
 	i := r.freeLeases[n-1]
 	r.freeLeases = r.freeLeases[:n-1]
 	rec := &r.leases[i]

@@ -11,6 +11,7 @@
 //	                  typed atomic views (Mapping)                      ringbuf/layout_access.go only
 //	futex_linux.go    futex wait/wake on mapped words          ringbuf: Publish wakes, Wait sleeps
 //	fence_*.go        the seqlock reader's load fence          ringbuf: Peek, Lease.Check
+//	prefetch*.go      cache-line prefetch hints (PREFETCHW)    ringbuf: a guessed slot's lines
 //	socket_linux.go   the attach socket: SCM_RIGHTS, peer      ringbuf: the handshake, supervision
 //	                  credentials and pidfd (Listener, Conn)
 //	lock_linux.go     the producer's exclusive lock file       socket_linux.go (Listen)

@@ -209,6 +209,15 @@ int fr__decode_note(const uint8_t *b, size_t n, uint32_t *kind, uint32_t *reason
 void fr__encode_hello(uint8_t b[FR_MSG_SIZE], uint32_t role, uint32_t mode, uint32_t flags, const char *name, uint64_t start);
 void fr__encode_bye(uint8_t b[FR_MSG_SIZE]);
 
+/* fr__guess_slot guesses the slot of frame seq (LAYOUT.md 9.1, "A guessed
+ * slot") from hint = t << 16 | k, frame t having been in slot k (0: no
+ * hint), with p loaded from published: slots go round in order while none
+ * is held long, so frame seq is (seq - t) slots after k. It returns 1 and
+ * *k, or 0 where no guess may be trusted: no hint, seq not after t, or
+ * p - seq >= index_count (the index may have moved past seq, and a frame
+ * it no longer addresses must be reported overwritten). */
+int fr__guess_slot(uint64_t hint, uint64_t seq, uint64_t p, uint32_t slots, uint32_t index_count, uint32_t *k);
+
 /* fr__valid_name reports whether a consumer name is at most 32 printable
  * ASCII bytes; fr__valid_ring_name whether a ring name matches
  * ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$. */

@@ -6,7 +6,8 @@
  * code's text, and fr_attach against a fake peer in a thread (the hello it
  * sends, each refusal status, silence, a closed connection, no socket, a
  * stale socket) — leaving no descriptor open on any failure; and
- * fr_latency_thread's slice, read back with sched_getattr.
+ * fr_latency_thread's slice, read back with sched_getattr; the guessed
+ * slot's arithmetic and bounds.
  *
  * The multi-process tests against the real Go producer are in
  * clients_test.go (go test ./clients/c/).
@@ -574,6 +575,23 @@ static void test_latency_thread(void)
 	CHECK(sched_now().runtime == mine.runtime, "the main thread's slice changed");
 }
 
+/* fr__guess_slot: where frames go round in order, and no guess where the
+ * index may have moved past the frame (LAYOUT.md 9.1). */
+static void test_guess_slot(void)
+{
+	uint32_t k = 99;
+	CHECK(!fr__guess_slot(0, 5, 9, 8, 64, &k), "no hint, a guess");
+	CHECK(fr__guess_slot(4ull << 16 | 2, 5, 9, 8, 64, &k) && k == 3, "next frame: slot %u, want 3", k);
+	CHECK(fr__guess_slot(4ull << 16 | 6, 7, 9, 8, 64, &k) && k == 1, "wrapped: slot %u, want 1", k);
+	CHECK(fr__guess_slot(4ull << 16 | 0, 4 + 17, 30, 8, 64, &k) && k == 1, "skipped 17: slot %u, want 1", k);
+	CHECK(!fr__guess_slot(4ull << 16 | 2, 4, 9, 8, 64, &k), "same frame as the hint, a guess");
+	CHECK(!fr__guess_slot(4ull << 16 | 2, 3, 9, 8, 64, &k), "older frame than the hint, a guess");
+	CHECK(!fr__guess_slot(4ull << 16 | 2, 10, 9, 8, 64, &k), "unpublished frame, a guess");
+	CHECK(!fr__guess_slot(4ull << 16 | 2, 5, 5 + 8, 4, 8, &k), "p - seq == index_count, a guess");
+	CHECK(fr__guess_slot(4ull << 16 | 2, 5, 5 + 7, 4, 8, &k) && k == 3, "p - seq == index_count - 1: no guess");
+	CHECK(!fr__guess_slot(4ull << 16 | 2, 5, 9, 0, 64, &k), "no slots, a guess");
+}
+
 int main(void)
 {
 	test_errors();
@@ -583,6 +601,7 @@ int main(void)
 	test_names();
 	test_attach();
 	test_latency_thread();
+	test_guess_slot();
 	if (failures != 0) {
 		fprintf(stderr, "unit: %d failures\n", failures);
 		return 1;

@@ -49,9 +49,9 @@ type CacheProbe struct {
 
 const (
 	// cacheFraction: a working set fits while the fill keeps at least
-	// two thirds of its small-set bandwidth. In eleven probes on the
+	// two thirds of its small-set bandwidth. In twelve probes on the
 	// README's VM (260 MiB reported) while other agents kept a load
-	// average of 5.6-9 on its 2 cores, 32 MiB kept 57-96% of it (below two
+	// average of 3.5-9 on its 2 cores, 32 MiB kept 57-96% of it (below two
 	// thirds twice, at load averages of 8-9), 64 MiB 26-56%, 128-512 MiB
 	// 16-38%: its share of the L3 lies between 32 and 64 MiB, and a
 	// 64 MiB set fills at about half speed at best.

@@ -392,12 +392,13 @@ func (h *harness) probeCache(ctx context.Context) {
 		inner, llc := sysfsCaches()
 		sizes = cacheSizes(inner, llc)
 	}
-	// Its cap: every set's time, and six passes over each at 1 GB/s.
+	// Its cap: every set's time, and its passes (a warm-up per sweep and
+	// the rounds) at 1 GB/s.
 	var total int64
 	for _, s := range sizes {
 		total += int64(s)
 	}
-	d := time.Duration(len(sizes))*h.cfg.CacheDuration + time.Duration(total*(cacheRounds+1))
+	d := time.Duration(len(sizes))*h.cfg.CacheDuration + time.Duration(total*(cacheSweeps+cacheRounds))
 	p := params{Role: roleCache, Sizes: sizes, DurationNs: int64(h.cfg.CacheDuration), CapNs: h.capFor(d)}
 	h.log.Info("scenario", "name", "cache probe")
 	res, err := h.runGroup(ctx, group{label: "cache probe", procs: []proc{{p: p}}})

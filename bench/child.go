@@ -58,11 +58,12 @@ func RunChild(ctx context.Context) error {
 		rolePingSender:     runPingSender,
 		rolePingReceiver:   runPingReceiver,
 		roleMemcpy:         runMemcpy,
+		roleCache:          runCache,
 	}[role]
 	if run == nil {
 		return fmt.Errorf("run child: %w: unknown role %q", errBadParams, role)
 	}
-	if (p.Role != roleMemcpy && p.Role != rolePingSender && p.Role != rolePingReceiver) && p.Payload < 16 {
+	if (p.Role != roleMemcpy && p.Role != roleCache && p.Role != rolePingSender && p.Role != rolePingReceiver) && p.Payload < 16 {
 		return fmt.Errorf("run child %s: %w: payload %d", role, errBadParams, p.Payload)
 	}
 	// FRBENCH_MEMPROF=DIR records every allocation and writes a heap

@@ -77,6 +77,12 @@ type Config struct {
 
 	MemcpyDuration time.Duration `json:"memcpy_duration_ns"`
 
+	// The cache probe (cache.go, run by the throughput section): the
+	// least time spent on each working set (after a few rounds), and the
+	// working sets (nil: from sysfs, see cacheSizes).
+	CacheDuration time.Duration `json:"cache_duration_ns"`
+	CacheSizes    []int         `json:"cache_sizes,omitempty"`
+
 	GStreamerPayloads []int         `json:"gstreamer_payloads"`
 	GStreamerFrames   int           `json:"gstreamer_frames"`
 	GStreamerCap      time.Duration `json:"gstreamer_cap_ns"`
@@ -131,6 +137,7 @@ func FullConfig() Config {
 		ScaleFrames: 1000, ScaleInterval: 2 * time.Millisecond, ScaleDuration: 2 * time.Second,
 		PingFrames: 20_000, PingInterval: time.Millisecond,
 		MemcpyDuration:    300 * time.Millisecond,
+		CacheDuration:     60 * time.Millisecond,
 		GStreamerPayloads: []int{64 * KiB, 1 * MiB, 8 * MiB}, GStreamerFrames: 400, GStreamerCap: 15 * time.Second,
 		GStreamer4K:  true,
 		IceoryxWaits: []string{IoxWaitSet, IoxPoll},
@@ -152,6 +159,7 @@ func QuickConfig() Config {
 	c.ScaleFrames, c.ScaleDuration = 200, 600*time.Millisecond
 	c.PingFrames = 500
 	c.MemcpyDuration = 60 * time.Millisecond
+	c.CacheDuration = 20 * time.Millisecond
 	c.GStreamerPayloads, c.GStreamerFrames, c.GStreamerCap, c.GStreamer4K = []int{8 * MiB}, 150, 8*time.Second, false
 	c.EBPFFrames = 200
 	return c
@@ -173,6 +181,11 @@ func (c *Config) validate() error {
 	for _, p := range append(append(append([]int{c.ThroughputPayload, c.ScalePayload}, c.Payloads...), c.SweepPayloads...), c.GStreamerPayloads...) {
 		if p < 64 || p%64 != 0 {
 			return fmt.Errorf("validate config: %w: payload %d (a multiple of 64 bytes, at least 64)", errBadParams, p)
+		}
+	}
+	for i, s := range c.CacheSizes {
+		if s < fillChunk || (i > 0 && s <= c.CacheSizes[i-1]) {
+			return fmt.Errorf("validate config: %w: cache probe working sets %v (increasing, each at least %d bytes)", errBadParams, c.CacheSizes, fillChunk)
 		}
 	}
 	for _, w := range append(append([]string{}, c.LatencyWaits...), c.ScaleWaits...) {

@@ -6,7 +6,8 @@
 // own binary with EnvRole (and a JSON parameter block in the environment)
 // set, and the child runs one role — ring producer, ring consumer, stream
 // (Unix socket or pipe) sender or receiver, cache-line ping sender or
-// receiver, or the memory-copy probe — and prints one result line on
+// receiver, the memory-copy probe, or the cache probe — and prints one
+// result line on
 // stdout. A binary that embeds the harness calls IsChild and RunChild
 // before anything else (see cmd/frbench and the package's TestMain).
 //
@@ -27,7 +28,10 @@
 //     take the lease, that read every byte with a memory-bound word sum
 //     (wordSum), and that checksum every byte (frame.Sum64, the integrity
 //     check); lease-only rows also at a slot count whose working set fits
-//     the last-level cache, labelled.
+//     the last-level cache, labelled. The cache is the effective one: the
+//     smaller of the size sysfs reports and the one the cache probe
+//     measures (cache.go: the producer's fill rotating through growing
+//     working sets).
 //   - Comparison with an earlier run (frbench -compare OLD): every common
 //     metric's ratio new/old.
 //   - Baselines in the same run: the same frames over a Unix stream socket

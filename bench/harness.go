@@ -362,8 +362,11 @@ func (h *harness) throughputPlan() []tputItem {
 	// Lease-only rows measure the producer's fill across every slot: at
 	// the default slot count the working set of a large payload exceeds
 	// the last-level cache, so add the same row at a slot count whose
-	// working set fits it (labelled in the table).
-	llc := int(h.rep.Machine.LLCBytes)
+	// working set fits it (labelled in the table). The cache is the
+	// effective one: measured, when the probe found it smaller than sysfs
+	// says.
+	l, _, _ := h.rep.Machine.effectiveLLC()
+	llc := int(l)
 	if llc > 0 && slices.Contains(h.cfg.ThroughputReads, ReadLease) {
 		for _, p := range slices.Concat([]int{h.cfg.ThroughputPayload}, h.cfg.SweepPayloads) {
 			it := tputItem{p, 1, "lossless", ReadLease, 0}
@@ -377,7 +380,41 @@ func (h *harness) throughputPlan() []tputItem {
 	return plan
 }
 
+// probeCache measures the effective last-level cache (cache.go) into the
+// machine description, once.
+func (h *harness) probeCache(ctx context.Context) {
+	m := &h.rep.Machine
+	if m.LLCProbe != nil {
+		return
+	}
+	sizes := h.cfg.CacheSizes
+	if sizes == nil {
+		inner, llc := sysfsCaches()
+		sizes = cacheSizes(inner, llc)
+	}
+	// Its cap: every set's time, and its passes (a warm-up per sweep and
+	// the rounds) at 1 GB/s.
+	var total int64
+	for _, s := range sizes {
+		total += int64(s)
+	}
+	d := time.Duration(len(sizes))*h.cfg.CacheDuration + time.Duration(total*(cacheSweeps+cacheRounds))
+	p := params{Role: roleCache, Sizes: sizes, DurationNs: int64(h.cfg.CacheDuration), CapNs: h.capFor(d)}
+	h.log.Info("scenario", "name", "cache probe")
+	res, err := h.runGroup(ctx, group{label: "cache probe", procs: []proc{{p: p}}})
+	if err != nil {
+		h.fail("cache probe", err)
+		return
+	}
+	pr := cacheKnee(res[0].Cache, cacheFraction)
+	m.LLCProbe = &pr
+	eff, src, _ := m.effectiveLLC()
+	h.log.Info("effective LLC", "sysfs", sizeName(int(m.LLCBytes)), "measured", llcName(pr.EffectiveBytes, pr.AtLeast),
+		"plateau_gbps", fmt.Sprintf("%.1f", pr.PlateauGBps), "judged_against", src+" "+sizeName(int(eff)))
+}
+
 func (h *harness) throughput(ctx context.Context) {
+	h.probeCache(ctx)
 	for _, it := range h.throughputPlan() {
 		if ctx.Err() != nil {
 			return
@@ -398,7 +435,7 @@ func (h *harness) throughput(ctx context.Context) {
 			h.fail(label, err)
 			continue
 		}
-		row.WorkingSet = workingSet(it.slotCount()*it.payload, h.rep.Machine.LLCBytes)
+		row.WorkingSet = workingSet(it.slotCount()*it.payload, h.rep.Machine)
 		row.OtherLoad, row.Warning = h.loadNote(st, h.oversubscribed(it.consumers+1))
 		for _, mc := range h.rep.Memcpy {
 			if mc.Payload == it.payload {
@@ -421,15 +458,27 @@ func (h *harness) throughput(ctx context.Context) {
 	}
 }
 
-// workingSet labels a ring's payload working set against the LLC.
-func workingSet(bytes int, llc int64) string {
+// workingSet labels a ring's payload working set against the machine's
+// effective LLC, saying which size that is (measured or sysfs).
+func workingSet(bytes int, m Machine) string {
+	llc, src, atLeast := m.effectiveLLC()
 	switch {
 	case llc <= 0:
 		return sizeName(bytes)
 	case int64(bytes) <= llc:
-		return fmt.Sprintf("%s, fits LLC %s", sizeName(bytes), sizeName(int(llc)))
+		return fmt.Sprintf("%s, fits %s LLC %s", sizeName(bytes), src, llcName(llc, atLeast))
+	case atLeast:
+		return fmt.Sprintf("%s, beyond the largest set the LLC probe filled (%s)", sizeName(bytes), sizeName(int(llc)))
 	}
-	return fmt.Sprintf("%s, exceeds LLC %s", sizeName(bytes), sizeName(int(llc)))
+	return fmt.Sprintf("%s, exceeds %s LLC %s", sizeName(bytes), src, sizeName(int(llc)))
+}
+
+// llcName is a cache size, "≥" before it when it is a lower bound.
+func llcName(bytes int64, atLeast bool) string {
+	if atLeast {
+		return "≥" + sizeName(int(bytes))
+	}
+	return sizeName(int(bytes))
 }
 
 func throughputRow(it tputItem, pr result, cs []result) (ThroughputRow, error) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func tinyConfig(t *testing.T) bench.Config {
 	cfg.ScaleFrames, cfg.ScaleInterval, cfg.ScaleDuration = 100, 100*time.Microsecond, 2*time.Second
 	cfg.PingFrames, cfg.PingInterval = 200, 50*time.Microsecond
 	cfg.MemcpyDuration = 10 * time.Millisecond
+	cfg.CacheSizes, cfg.CacheDuration = []int{64 * bench.KiB, 128 * bench.KiB, 256 * bench.KiB}, 2*time.Millisecond
 	cfg.Setup, cfg.Grace = 20*time.Second, 5*time.Second
 	cfg.Log = slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
@@ -124,6 +126,24 @@ func TestQuickEndToEnd(t *testing.T) {
 	}
 	if rep.Breakdown == nil || rep.Breakdown.Leased.Count == 0 {
 		t.Errorf("latency breakdown: %+v", rep.Breakdown)
+	}
+
+	// The cache probe (run by the throughput section): a point per working
+	// set, and an effective size among them.
+	pr := rep.Machine.LLCProbe
+	if pr == nil || len(pr.Curve) != len(cfg.CacheSizes) {
+		t.Fatalf("cache probe: %+v", pr)
+	}
+	for i, pt := range pr.Curve {
+		if pt.Bytes != int64(cfg.CacheSizes[i]) || pt.FillGBps <= 0 {
+			t.Errorf("cache probe point %d: %+v", i, pt)
+		}
+	}
+	if !slices.Contains(cfg.CacheSizes, int(pr.EffectiveBytes)) || pr.PlateauGBps <= 0 {
+		t.Errorf("cache probe: effective %d, plateau %v", pr.EffectiveBytes, pr.PlateauGBps)
+	}
+	if md, err := os.ReadFile(filepath.Join(cfg.OutDir, "results.md")); err != nil || !strings.Contains(string(md), "| LLC (measured) | ") {
+		t.Errorf("results.md has no measured LLC (%v)", err)
 	}
 
 	// Matrix: 4 KiB × {1,2} × {lossless, lossy} × {sum}; sweep: 64 KiB × 1 × lossless × {sum}.
@@ -193,6 +213,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		"read":     func(c *bench.Config) { c.ThroughputReads = []string{"skim"} },
 		"baseline": func(c *bench.Config) { c.Baselines = []string{"carrier-pigeon"} },
 		"no grace": func(c *bench.Config) { c.Grace = 0 },
+		"cache":    func(c *bench.Config) { c.CacheSizes = []int{1 * bench.MiB, 1 * bench.MiB} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := tinyConfig(t)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,9 @@ func TestUsage(t *testing.T) {
 }
 
 func sampleReport() *Report {
-	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26"}, Config: QuickConfig()}
+	pr := cacheKnee(curve(24.6, 23.3, 22.8, 22.5, 11.9, 6.3, 4.8, 5.6), cacheFraction)
+	rep := &Report{Machine: Machine{CPUModel: "test CPU", Cores: 2, Kernel: "6.0", GoVersion: "go1.26", LLCBytes: 260 * MiB, LLCProbe: &pr},
+		Config: QuickConfig()}
 	rep.Ping = &PingRow{OneWay: Percentiles{Count: 100, P50: 150, P99: 500}}
 	rep.FutexPing = &FutexPingRow{OneWay: Percentiles{Count: 100, P50: 4000, P99: 30000}, Sent: 100}
 	for _, p := range []int{4 * KiB, 32 * MiB} {
@@ -183,7 +186,11 @@ func TestMarkdownAndPlot(t *testing.T) {
 	rep := sampleReport()
 	rep.Targets = evaluateTargets(rep)
 	md := Markdown(rep)
-	for _, s := range []string{"# framering bench", "## Targets", "NOT MET", "## Handoff latency", "## Throughput", "test CPU", "10.00×"} {
+	for _, s := range []string{"# framering bench", "## Targets", "NOT MET", "## Handoff latency", "## Throughput", "test CPU", "10.00×",
+		"| LLC (sysfs) | 260MiB |\n",
+		"| LLC (measured) | 32MiB: the largest working set the producer's fill writes at ≥ 67% of its small-set 24.6 GB/s |\n",
+		"| LLC working sets are judged against | measured 32MiB |\n",
+		"| fill GB/s by working set | 4MiB 24.6, 8MiB 23.3, 16MiB 22.8, 32MiB 22.5, 64MiB 11.9, 128MiB 6.3, 256MiB 4.8, 512MiB 5.6 |\n"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q", s)
 		}
@@ -256,8 +263,127 @@ func TestThroughputPlanLLCRows(t *testing.T) {
 	if len(fit) != 1 || fit[0].payload != 8*MiB || fit[0].slots != 3 {
 		t.Errorf("LLC-fitting rows: %+v", fit)
 	}
-	if got := workingSet(3*8*MiB, 32*MiB); got != "24MiB, fits LLC 32MiB" {
+	if got := workingSet(3*8*MiB, Machine{LLCBytes: 32 * MiB}); got != "24MiB, fits sysfs LLC 32MiB" {
 		t.Errorf("working set label %q", got)
+	}
+}
+
+// curve builds a probe curve doubling from 4 MiB with these bandwidths.
+func curve(gbps ...float64) []CachePoint {
+	c := make([]CachePoint, len(gbps))
+	for i, g := range gbps {
+		c[i] = CachePoint{Bytes: int64(4*MiB) << i, FillGBps: g}
+	}
+	return c
+}
+
+// cacheKnee finds the largest working set that keeps half the small-set
+// plateau before the curve falls for good.
+func TestCacheKnee(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		curve   []CachePoint
+		plateau float64
+		eff     int64
+		atLeast bool
+	}{
+		// The README's VM: 260 MiB reported, ~20 GB/s up to 32 MiB, ~6 from 64.
+		{"vm", curve(21.4, 22.0, 18.5, 13.9, 6.1, 4.7, 5.8, 6.3), 22.0, 32 * MiB, false},
+		{"flat", curve(20, 19, 21, 20), 21, 32 * MiB, true},
+		{"empty", nil, 0, 0, false},
+		// One size below, then back: a lost round, not the end.
+		{"dip", curve(20, 20, 8, 19, 18, 5, 5), 20, 64 * MiB, false},
+		// The last size alone below: the drop is there.
+		{"drop at the end", curve(20, 20, 19, 4), 20, 16 * MiB, false},
+		// Exactly half the plateau still fits.
+		{"at the threshold", curve(20, 18, 10, 9.9, 9.9), 20, 16 * MiB, false},
+		// The first points low (a neighbour): the plateau is the third.
+		{"low first points", curve(6, 17, 20, 19, 5, 5), 20, 32 * MiB, false},
+		// The plateau is the small sets': a later point cannot raise it.
+		{"plateau from the first three", curve(20, 19, 20, 12, 30, 5, 5), 20, 64 * MiB, false},
+		{"one point", curve(20), 20, 4 * MiB, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr := cacheKnee(tc.curve, 0.5)
+			if pr.PlateauGBps != tc.plateau || pr.EffectiveBytes != tc.eff || pr.AtLeast != tc.atLeast || pr.Fraction != 0.5 {
+				t.Errorf("plateau %v effective %s at least %v (fraction %v), want %v %s %v",
+					pr.PlateauGBps, sizeName(int(pr.EffectiveBytes)), pr.AtLeast, pr.Fraction, tc.plateau, sizeName(int(tc.eff)), tc.atLeast)
+			}
+		})
+	}
+}
+
+// The probe starts above the inner cache and ends near twice the LLC.
+func TestCacheSizes(t *testing.T) {
+	pow := func(lo, hi int) []int {
+		var s []int
+		for v := lo; v <= hi; v *= 2 {
+			s = append(s, v)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		inner, llc int64
+		want       []int
+	}{
+		{2 * MiB, 260 * MiB, pow(4*MiB, 512*MiB)}, // the README's VM
+		{0, 0, pow(1*MiB, 512*MiB)},               // sysfs says nothing: up to cacheCap
+		{1 * MiB, 32 * MiB, pow(2*MiB, 64*MiB)},
+		{2 * MiB, 8 * MiB, pow(4*MiB, 16*MiB)},
+		{32 * MiB, 32 * MiB, pow(16*MiB, 64*MiB)}, // at least three sizes
+		{2 * MiB, 2048 * MiB, pow(4*MiB, 1024*MiB)},
+	} {
+		if got := cacheSizes(tc.inner, tc.llc); !slices.Equal(got, tc.want) {
+			t.Errorf("cacheSizes(%d, %d) = %v, want %v", tc.inner, tc.llc, got, tc.want)
+		}
+	}
+}
+
+// Working sets are judged against the smaller of the sysfs and the
+// measured LLC, and the label says which; a fitting lease-only row is
+// planned against it.
+func TestEffectiveLLC(t *testing.T) {
+	vm := Machine{LLCBytes: 260 * MiB}
+	// The README's VM, a probe at a load average of 7 on its 2 cores.
+	pr := cacheKnee(curve(24.6, 23.3, 22.8, 22.5, 11.9, 6.3, 4.8, 5.6), cacheFraction)
+	vm.LLCProbe = &pr
+	for _, tc := range []struct {
+		name  string
+		m     Machine
+		bytes int
+		want  string
+	}{
+		{"measured, exceeds", vm, 8 * 8 * MiB, "64MiB, exceeds measured LLC 32MiB"},
+		{"measured, fits", vm, 3 * 8 * MiB, "24MiB, fits measured LLC 32MiB"},
+		{"no probe", Machine{LLCBytes: 260 * MiB}, 8 * 8 * MiB, "64MiB, fits sysfs LLC 260MiB"},
+		{"measured above sysfs", Machine{LLCBytes: 16 * MiB, LLCProbe: &pr}, 3 * 8 * MiB, "24MiB, exceeds sysfs LLC 16MiB"},
+		{"no drop, sysfs stands", Machine{LLCBytes: 260 * MiB, LLCProbe: &CacheProbe{EffectiveBytes: 128 * MiB, AtLeast: true}}, 8 * 8 * MiB, "64MiB, fits sysfs LLC 260MiB"},
+		{"no drop, no sysfs", Machine{LLCProbe: &CacheProbe{EffectiveBytes: 512 * MiB, AtLeast: true}}, 8 * 8 * MiB, "64MiB, fits measured LLC ≥512MiB"},
+		{"no drop, no sysfs, beyond", Machine{LLCProbe: &CacheProbe{EffectiveBytes: 512 * MiB, AtLeast: true}}, 8 * 128 * MiB, "1024MiB, beyond the largest set the LLC probe filled (512MiB)"},
+		{"nothing known", Machine{}, 8 * 8 * MiB, "64MiB"},
+	} {
+		if got := workingSet(tc.bytes, tc.m); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+
+	cfg := FullConfig()
+	h := &harness{cfg: cfg, rep: &Report{Machine: vm}}
+	var fit []tputItem
+	for _, it := range h.throughputPlan() {
+		if it.slots > 0 {
+			fit = append(fit, it)
+		}
+	}
+	// 8 MiB × 8 slots exceeds the measured 32 MiB: 3 slots (24 MiB) fit.
+	if len(fit) != 1 || fit[0].payload != 8*MiB || fit[0].slots != 3 {
+		t.Errorf("LLC-fitting rows against the measured LLC: %+v", fit)
+	}
+	h.rep.Machine.LLCProbe = nil
+	for _, it := range h.throughputPlan() {
+		if it.slots > 0 {
+			t.Errorf("a fitting row %+v although every default one fits the sysfs LLC", it)
+		}
 	}
 }
 

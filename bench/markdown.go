@@ -68,8 +68,20 @@ func mdMachine(w *mdWriter, rep *Report) {
 	m := rep.Machine
 	w.p("# framering bench (%s)\n\n", rep.Config.Mode)
 	w.p("| machine | |\n|---|---|\n")
-	w.p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| kernel | %s |\n| Go | %s %s |\n| LLC | %s |\n| memory | %.1f GiB |\n| date | %s |\n| took | %s |\n\n",
-		m.CPUModel, m.Cores, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOARCH, sizeName(int(m.LLCBytes)),
+	w.p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| kernel | %s |\n| Go | %s %s |\n| LLC (sysfs) | %s |\n",
+		m.CPUModel, m.Cores, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOARCH, sizeName(int(m.LLCBytes)))
+	if pr := m.LLCProbe; pr != nil {
+		eff, src, atLeast := m.effectiveLLC()
+		w.p("| LLC (measured) | %s: the largest working set the producer's fill writes at ≥ %.0f%% of its small-set %.1f GB/s |\n",
+			llcName(pr.EffectiveBytes, pr.AtLeast), 100*pr.Fraction, pr.PlateauGBps)
+		w.p("| LLC working sets are judged against | %s %s |\n", src, llcName(eff, atLeast))
+		pts := make([]string, len(pr.Curve))
+		for i, pt := range pr.Curve {
+			pts[i] = fmt.Sprintf("%s %.1f", sizeName(int(pt.Bytes)), pt.FillGBps)
+		}
+		w.p("| fill GB/s by working set | %s |\n", strings.Join(pts, ", "))
+	}
+	w.p("| memory | %.1f GiB |\n| date | %s |\n| took | %s |\n\n",
 		float64(m.MemBytes)/(1<<30), m.Date.Format("2006-01-02 15:04:05 MST"), rep.Finished.Sub(rep.Started).Round(1e8))
 }
 
@@ -141,7 +153,7 @@ func mdThroughput(w *mdWriter, rep *Report) {
 		w.p("## Throughput (producer writes every byte, flat out)\n\n")
 		w.p("Rates are frames per second delivered to each consumer (mean; lossless: equal to the producer's). Ratios compare with the same frames over a Unix stream socket and a pipe to as many receivers, whose receivers do read() only (`lease` rows) or read() and checksum (`sum` rows). Fill limit: the producer's fill bandwidth on one core divided by the frame size.\n\n")
 		w.p("Producer waits: share of the window the producer spent waiting for a free slot (lossless backpressure; the ring has no blocking wait for it, so the producer spins 1 ms, then sleeps).\n\n")
-		w.p("Read: `lease` takes the lease only; `words` reads every byte with a memory-bound word sum (eight independent accumulators); `sum` checksums every byte with frame.Sum64 and checks the stamp (integrity, a serial chain). Slots: the ring's slot count and its payload working set against the last-level cache.\n\n")
+		w.p("Read: `lease` takes the lease only; `words` reads every byte with a memory-bound word sum (eight independent accumulators); `sum` checksums every byte with frame.Sum64 and checks the stamp (integrity, a serial chain). Slots: the ring's slot count and its payload working set against the last-level cache: the measured one when the probe found it smaller than sysfs reports (machine table), the label says which.\n\n")
 		w.p("| payload | consumers | mode | read | slots | fps | GB/s | producer fps | socket fps | ring/socket | pipe fps | ring/pipe | fill limit fps | producer CPU/frame | producer waits | consumer CPU/frame | allocs/frame P/C | sent / received | lost | note |\n")
 		w.p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rep.Throughput {

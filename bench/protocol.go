@@ -34,6 +34,7 @@ const (
 	rolePingSender     = "ping-sender"
 	rolePingReceiver   = "ping-receiver"
 	roleMemcpy         = "memcpy"
+	roleCache          = "cache"
 )
 
 // Consumer wait strategies (ringbuf.Options.Spin).
@@ -112,7 +113,7 @@ type params struct {
 	Split      bool   `json:"split,omitempty"`       // consumer: Wait and Borrow timed apart instead of Next
 	LockThread bool   `json:"lock_thread,omitempty"` // consumer: stay on one thread and report its tid
 	PerFrame   bool   `json:"per_frame,omitempty"`   // consumer: report each measured frame's latency (FrameLat; Frames bounds it)
-	Sizes      []int  `json:"sizes,omitempty"`       // memcpy
+	Sizes      []int  `json:"sizes,omitempty"`       // memcpy: frame sizes; cache: working sets
 	BufBytes   int    `json:"buf_bytes,omitempty"`
 }
 
@@ -154,6 +155,8 @@ type result struct {
 	Sum       uint64 `json:"sum,omitempty"`
 	// Memcpy probe.
 	Memcpy []memPoint `json:"memcpy,omitempty"`
+	// Cache probe: the fill's bandwidth per working set.
+	Cache []CachePoint `json:"cache,omitempty"`
 }
 
 type memPoint struct {

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	frbench [-quick] [-out DIR] [-only SECTIONS] [-payloads SIZES] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
+//	frbench [-quick] [-out DIR] [-only SECTIONS] [-payloads SIZES] [-waits WAITS] [-no-gst] [-no-ebpf] [-hugepages] [-quiet DURATION] [-v]
 //
 // -compare OLD (a results.json, or the directory holding one) prints, after
 // the run, each metric both runs have with its ratio new/old, and appends
@@ -73,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "debug logs (children too)")
 	quiet := fs.Duration("quiet", 0, "wait up to this `duration` before each scenario for the machine to go quiet (fewer than 0.25 cores busy)")
 	payloads := fs.String("payloads", "", "comma-separated payload `sizes` of the latency rows (e.g. 4KiB,8MiB; none: 4KiB,64KiB,1MiB,8MiB,32MiB)")
+	waits := fs.String("waits", "", "comma-separated consumer `waits` of the latency rows (none: "+strings.Join(bench.FullConfig().LatencyWaits, ",")+")")
 	compare := fs.String("compare", "", "after the run, print each metric's ratio new/old against this earlier `results.json` (or its directory)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return cli.Exit(stderr, "frbench", err)
@@ -96,6 +97,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return cli.Exit(stderr, "frbench", cli.Usagef("-payloads: %v", err))
 			}
 			sizes = append(sizes, n)
+		}
+	}
+	var waitList []string
+	if *waits != "" {
+		waitList = strings.Split(*waits, ",")
+		for _, w := range waitList {
+			if !slices.Contains(bench.FullConfig().LatencyWaits, w) {
+				return cli.Exit(stderr, "frbench", cli.Usagef("-waits: unknown wait %q (want some of %s)", w, strings.Join(bench.FullConfig().LatencyWaits, ",")))
+			}
 		}
 	}
 	if *only != "" {
@@ -126,6 +136,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.QuietWait = *quiet
 	if sizes != nil {
 		cfg.Payloads = sizes
+	}
+	if waitList != nil {
+		cfg.LatencyWaits = waitList
 	}
 	cfg.FramesrcPlugin = *plugin
 	if *verbose {

@@ -132,4 +132,50 @@ func TestGuessedSlot(t *testing.T) {
 			t.Fatalf("borrow of the next frame: %v, want ErrNotPublished", err)
 		}
 	})
+	t.Run("IndexMovedMidPublish", func(t *testing.T) {
+		// Publish stores frame s+I's index entry before published (10.2),
+		// so with p = s+I-1 loaded the index may already have moved past
+		// frame s, which still sits, held, in its slot: the index says
+		// overwritten, and so must the guess (p - s < I - 1, LAYOUT.md 9.1).
+		p := internalRing(t, Config{Slots: 4, IndexSize: 4})
+		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
+		hog := internalAttach(t, p, Options{Consumer: "hog", Mode: Lossy})
+		pubSeq(t, p)
+		s := pubSeq(t, p)
+		ks := indexSlot(t, r, s)
+		defer borrowSeq(t, hog, s).Release()
+		for range 3 {
+			pubSeq(t, p)
+		}
+		if p.Published() != s+3 {
+			t.Fatalf("published %d, want %d", p.Published(), s+3)
+		}
+		guessKs := (s-1)<<16 | uint64((ks+3)%4) // guess: frame s is in slot ks
+		// Still indexed: Borrow finds it (through the index).
+		r.hint.Store(guessKs)
+		if err := borrowSeq(t, r, s).Release(); err != nil {
+			t.Fatal(err)
+		}
+		// The producer, publishing frame s+4, has stored its index entry
+		// and not yet published: stop it right there.
+		sl, err := p.Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sl.k == ks {
+			t.Fatalf("the producer reused the held slot %d", ks)
+		}
+		p.data.indexEntry(s + 4).Store((s+4)<<16 | uint64(sl.k))
+		r.hint.Store(guessKs)
+		if _, err := r.Borrow(s); !errors.Is(err, ErrOverwritten) {
+			t.Fatalf("borrow of frame %d, its index entry taken by %d: %v, want ErrOverwritten", s, s+4, err)
+		}
+		r.hint.Store(guessKs)
+		if err := r.Peek(s, func(Frame) { t.Errorf("peek of frame %d, no longer indexed, ran", s) }); !errors.Is(err, ErrOverwritten) {
+			t.Fatalf("peek of frame %d, its index entry taken by %d: %v, want ErrOverwritten", s, s+4, err)
+		}
+		if _, err := p.Publish(sl, Meta{Length: 8}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

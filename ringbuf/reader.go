@@ -549,12 +549,15 @@ func (r *Reader) locate(seq uint64, borrowing bool) (uint32, uint64, error) {
 // slot k only with seq in its descriptor under a stable even generation,
 // which is the one slot carrying published frame seq; and only while
 // frame seq's index entry cannot have been overwritten (p - seq <
-// index_count), so a frame the index no longer addresses is still
-// reported overwritten (docs/LAYOUT.md 9.1, "A guessed slot").
+// index_count - 1: Publish stores frame seq + index_count's entry before
+// it stores published = seq + index_count, so with p = seq + index_count
+// - 1 loaded the entry may already be gone), so a frame the index no
+// longer addresses is still reported overwritten (docs/LAYOUT.md 9.1, "A
+// guessed slot").
 func (r *Reader) guess(seq, p uint64) (uint32, bool) {
 	h := r.hint.Load()
 	last := h >> 16
-	if h == 0 || seq <= last || p-seq >= uint64(r.geo.indexCount) {
+	if h == 0 || seq <= last || p-seq >= uint64(r.geo.indexCount)-1 {
 		return 0, false
 	}
 	return uint32((h&0xffff + (seq - last)) % uint64(r.geo.slots)), true

@@ -479,7 +479,10 @@ static int settle(fr_ring *r, uint32_t k, uint64_t seq, uint64_t *gout)
 int fr__guess_slot(uint64_t hint, uint64_t seq, uint64_t p, uint32_t slots, uint32_t index_count, uint32_t *k)
 {
 	uint64_t last = hint >> 16;
-	if (hint == 0 || slots == 0 || seq <= last || seq > p || p - seq >= index_count)
+	/* p - seq < index_count - 1: with p = seq + index_count - 1 loaded,
+	 * Publish may already have stored frame seq + index_count's index
+	 * entry (before published, 8.2). */
+	if (hint == 0 || slots == 0 || index_count == 0 || seq <= last || seq > p || p - seq >= index_count - 1)
 		return 0;
 	*k = (uint32_t)(((hint & 0xFFFF) + (seq - last)) % slots);
 	return 1;

@@ -214,7 +214,8 @@ void fr__encode_bye(uint8_t b[FR_MSG_SIZE]);
  * hint), with p loaded from published: slots go round in order while none
  * is held long, so frame seq is (seq - t) slots after k. It returns 1 and
  * *k, or 0 where no guess may be trusted: no hint, seq not after t, or
- * p - seq >= index_count (the index may have moved past seq, and a frame
+ * p - seq >= index_count - 1 (the index may have moved past seq: Publish
+ * stores frame seq + index_count's entry before published; and a frame
  * it no longer addresses must be reported overwritten). */
 int fr__guess_slot(uint64_t hint, uint64_t seq, uint64_t p, uint32_t slots, uint32_t index_count, uint32_t *k);
 

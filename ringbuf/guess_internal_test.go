@@ -4,8 +4,12 @@ package ringbuf
 // when wrong, and never a way around the index's verdict.
 
 import (
+	"encoding/binary"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // pubSeq publishes one frame whose payload starts with its sequence number.
@@ -130,6 +134,137 @@ func TestGuessedSlot(t *testing.T) {
 		// A guess never names a frame not yet published.
 		if _, err := r.Borrow(p.Published() + 1); !errors.Is(err, ErrNotPublished) {
 			t.Fatalf("borrow of the next frame: %v, want ErrNotPublished", err)
+		}
+	})
+	t.Run("GuessBeforeIndex", func(t *testing.T) {
+		// locate settles on the guessed slot before it loads the index
+		// entry: with the entry of frame 2 naming the wrong slot (as only
+		// a hostile producer's would), the guess still finds the frame,
+		// where the index alone reports it overwritten. Fails if locate
+		// stops guessing.
+		p := internalRing(t, Config{Slots: 4})
+		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
+		for range 3 {
+			pubSeq(t, p)
+		}
+		if err := borrowSeq(t, r, 1).Release(); err != nil {
+			t.Fatal(err)
+		}
+		k2 := indexSlot(t, r, 2)
+		if k, ok := r.guess(2, p.Published()); !ok || k != k2 {
+			t.Fatalf("guessed slot %d (%v) for frame 2, index says %d", k, ok, k2)
+		}
+		e := p.data.indexEntry(2)
+		e.Store(2<<16 | uint64((k2+1)%4))
+		borrowSeq(t, r, 2).Release()
+		r.hint.Store(0) // no guess: the index's verdict
+		if _, err := r.Borrow(2); !errors.Is(err, ErrOverwritten) {
+			t.Fatalf("borrow of frame 2 by its wrong index entry alone: %v, want ErrOverwritten", err)
+		}
+		e.Store(2<<16 | uint64(k2))
+	})
+	t.Run("ConcurrentBorrowers", func(t *testing.T) {
+		// Goroutines of one Reader borrow and peek frames at different
+		// distances behind the newest while the producer reuses slots:
+		// each goroutine's guess starts from whichever frame any of them
+		// borrowed last, so guesses are often wrong and land on slots
+		// being decided on, written or republished. Every lease and
+		// every accepted peek is exactly its own frame, and a lease's
+		// bytes do not change while it is held.
+		const frameLen = 512
+		p := internalRing(t, Config{Slots: 6})
+		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
+		fill := func(b []byte, seq uint64) {
+			binary.LittleEndian.PutUint64(b, seq)
+			for i := 8; i < frameLen; i++ {
+				b[i] = byte(seq) ^ byte(i)
+			}
+		}
+		intact := func(b []byte, seq uint64) bool {
+			if len(b) != frameLen || binary.LittleEndian.Uint64(b) != seq {
+				return false
+			}
+			for i := 8; i < frameLen; i++ {
+				if b[i] != byte(seq)^byte(i) {
+					return false
+				}
+			}
+			return true
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var leases, peeks atomic.Int64
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, frameLen)
+				for i := uint64(0); ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					seq := r.Published()
+					if back := (i + uint64(g)) % 4; seq > back {
+						seq -= back
+					}
+					if g == 3 {
+						var m Meta
+						err := r.Peek(seq, func(f Frame) { m = f.Meta; copy(buf, f.Data) })
+						if err == nil {
+							peeks.Add(1)
+							if m.Seq != seq || !intact(buf[:m.Length], seq) {
+								t.Errorf("peek %d: frame %d, bytes intact %v", seq, m.Seq, intact(buf[:m.Length], seq))
+								return
+							}
+						} else if !errors.Is(err, ErrOverwritten) && !errors.Is(err, ErrNotPublished) {
+							t.Error(err) // "peek N: ..."
+							return
+						}
+						continue
+					}
+					l, err := r.Borrow(seq)
+					if err != nil {
+						if !errors.Is(err, ErrOverwritten) && !errors.Is(err, ErrNotPublished) {
+							t.Error(err) // "borrow N: ..." or a bare sentinel
+							return
+						}
+						continue
+					}
+					ok := l.Meta().Seq == seq && intact(l.Bytes(), seq)
+					ok = ok && intact(l.Bytes(), seq) // again: nothing moved under the hold
+					if err := l.Release(); err != nil || !ok {
+						t.Errorf("lease of frame %d: intact %v, release %v", seq, ok, err)
+						return
+					}
+					leases.Add(1)
+				}
+			}()
+		}
+		// At least 20000 frames, and on until every goroutine has had its
+		// turn (a generous bound, not a timing assertion).
+		deadline := time.Now().Add(time.Minute)
+		for n := 0; (n < 20000 || leases.Load() < 1000 || peeks.Load() < 1000) && !t.Failed() && time.Now().Before(deadline); {
+			sl, err := p.Acquire()
+			if errors.Is(err, ErrNoFreeSlot) {
+				continue
+			}
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			fill(sl.Bytes(), p.Published()+1)
+			if _, err := p.Publish(sl, Meta{Length: frameLen}); err != nil {
+				t.Error(err)
+				break
+			}
+			n++
+		}
+		close(stop)
+		wg.Wait()
+		if leases.Load() == 0 || peeks.Load() == 0 {
+			t.Fatalf("%d leases, %d peeks: the test exercised nothing", leases.Load(), peeks.Load())
 		}
 	})
 	t.Run("IndexMovedMidPublish", func(t *testing.T) {

@@ -62,6 +62,28 @@ func indexSlot(t *testing.T, r *Reader, seq uint64) uint32 {
 	return uint32(e & 0xffff)
 }
 
+// heldBehind makes a ring of 4 slots and 4 index entries in which another
+// consumer holds frame s (in slot ks) and ahead frames were published
+// after it; guessKs is a hint from which r guesses slot ks for frame s.
+func heldBehind(t *testing.T, ahead int) (p *Producer, r *Reader, s uint64, ks uint32, guessKs uint64) {
+	t.Helper()
+	p = internalRing(t, Config{Slots: 4, IndexSize: 4})
+	r = internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
+	hog := internalAttach(t, p, Options{Consumer: "hog", Mode: Lossy})
+	pubSeq(t, p)
+	s = pubSeq(t, p)
+	ks = indexSlot(t, r, s)
+	held := borrowSeq(t, hog, s)
+	t.Cleanup(func() { held.Release() })
+	for range ahead {
+		pubSeq(t, p)
+	}
+	if p.Published() != s+uint64(ahead) {
+		t.Fatalf("published %d, want %d", p.Published(), s+uint64(ahead))
+	}
+	return p, r, s, ks, (s-1)<<16 | uint64((ks+3)%4)
+}
+
 func TestGuessedSlot(t *testing.T) {
 	t.Run("SteadyStream", func(t *testing.T) {
 		// One frame at a time, each released at once: the producer goes
@@ -111,17 +133,8 @@ func TestGuessedSlot(t *testing.T) {
 		// index has moved past it: Borrow reports it overwritten, as the
 		// index says (docs/LAYOUT.md 3.3), even when the guess names its
 		// slot.
-		p := internalRing(t, Config{Slots: 4, IndexSize: 4})
-		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
-		hog := internalAttach(t, p, Options{Consumer: "hog", Mode: Lossy})
-		pubSeq(t, p)
-		s := pubSeq(t, p)
-		ks := indexSlot(t, r, s)
-		defer borrowSeq(t, hog, s).Release()
-		for range 4 {
-			pubSeq(t, p)
-		}
-		r.hint.Store((s-1)<<16 | uint64((ks+3)%4)) // guess: frame s is in slot ks
+		p, r, s, ks, guessKs := heldBehind(t, 4)
+		r.hint.Store(guessKs)
 		if got := r.data.seq(ks); got != s {
 			t.Fatalf("slot %d carries frame %d, want the held frame %d", ks, got, s)
 		}
@@ -272,20 +285,7 @@ func TestGuessedSlot(t *testing.T) {
 		// so with p = s+I-1 loaded the index may already have moved past
 		// frame s, which still sits, held, in its slot: the index says
 		// overwritten, and so must the guess (p - s < I - 1, LAYOUT.md 9.1).
-		p := internalRing(t, Config{Slots: 4, IndexSize: 4})
-		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
-		hog := internalAttach(t, p, Options{Consumer: "hog", Mode: Lossy})
-		pubSeq(t, p)
-		s := pubSeq(t, p)
-		ks := indexSlot(t, r, s)
-		defer borrowSeq(t, hog, s).Release()
-		for range 3 {
-			pubSeq(t, p)
-		}
-		if p.Published() != s+3 {
-			t.Fatalf("published %d, want %d", p.Published(), s+3)
-		}
-		guessKs := (s-1)<<16 | uint64((ks+3)%4) // guess: frame s is in slot ks
+		p, r, s, ks, guessKs := heldBehind(t, 3)
 		// Still indexed: Borrow finds it (through the index).
 		r.hint.Store(guessKs)
 		if err := borrowSeq(t, r, s).Release(); err != nil {

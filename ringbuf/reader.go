@@ -510,13 +510,13 @@ func (r *Reader) locate(seq uint64, borrowing bool) (uint32, uint64, error) {
 	tried, guessed := r.guess(seq, p)
 	if guessed {
 		// Start the other misses Borrow takes on this slot (descriptor
-		// line 1 and, for writing, the hold word) while settle waits for
+		// line 1 and, for writing, the hold word) while glance waits for
 		// line 0's. Hints: they order nothing (shm/prefetch.go).
 		r.data.prefetchDesc(tried)
 		if borrowing {
 			r.ctl.prefetchHold(tried)
 		}
-		if g, ok := r.settle(tried, seq); ok {
+		if g, ok := r.glance(tried, seq); ok {
 			return tried, g, nil
 		}
 	}
@@ -527,10 +527,6 @@ func (r *Reader) locate(seq uint64, borrowing bool) (uint32, uint64, error) {
 	k := uint32(e & 0xffff)
 	if k >= r.geo.slots {
 		return 0, 0, fmt.Errorf("index entry for %d names slot %d of %d: %w", seq, k, r.geo.slots, ErrCorrupt)
-	}
-	if guessed && k == tried {
-		// settle already gave up on this slot (perhaps after its 10 ms).
-		return 0, 0, ErrOverwritten
 	}
 	g, ok := r.settle(k, seq)
 	if !ok {
@@ -594,6 +590,20 @@ func (r *Reader) settle(k uint32, seq uint64) (uint64, bool) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// glance is settle without its wait, for a guessed slot: slot k's
+// generation if, read once (gen, seq, gen, as settle reads them), it is
+// even and stable with seq in the descriptor. Anything else — another
+// frame, a slot being decided on — locate leaves to the index and settle,
+// so a guess never adds a wait of its own (not even against a hostile
+// producer keeping two slots odd under the same seq).
+func (r *Reader) glance(k uint32, seq uint64) (uint64, bool) {
+	g := r.data.gen(k)
+	if g&1 != 0 || r.data.seq(k) != seq || r.data.gen(k) != g {
+		return 0, false
+	}
+	return g, true
 }
 
 // readMeta decodes slot k's descriptor. The caller validates it by the

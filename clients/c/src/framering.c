@@ -476,6 +476,19 @@ static int settle(fr_ring *r, uint32_t k, uint64_t seq, uint64_t *gout)
 	}
 }
 
+/* glance is settle without its wait, for a guessed slot: 1 and the
+ * generation if, read once (gen, seq, gen), it is even and stable with seq
+ * in the descriptor. Anything else locate leaves to the index and settle,
+ * so a guess never adds a wait of its own. */
+static int glance(fr_ring *r, uint32_t k, uint64_t seq, uint64_t *gout)
+{
+	uint64_t g = gen_of(r, k);
+	if ((g & 1) != 0 || seq_of(r, k) != seq || gen_of(r, k) != g)
+		return 0;
+	*gout = g;
+	return 1;
+}
+
 int fr__guess_slot(uint64_t hint, uint64_t seq, uint64_t p, uint32_t slots, uint32_t index_count, uint32_t *k)
 {
 	uint64_t last = hint >> 16;
@@ -489,11 +502,11 @@ int fr__guess_slot(uint64_t hint, uint64_t seq, uint64_t p, uint32_t slots, uint
 }
 
 /* locate finds seq's slot and a stable even generation (9.1), trying a
- * guessed slot first: settle accepts it only carrying seq under a stable
+ * guessed slot first: glance accepts it only carrying seq under a stable
  * even generation, the one slot holding published frame seq. The guess
  * saves the index entry's cache miss; its slot's descriptor line 1 and,
  * when borrowing, hold word are prefetched so that their misses overlap
- * settle's (hints: they order nothing). */
+ * glance's (hints: they order nothing). */
 static int locate(fr_ring *r, uint64_t seq, int borrowing, uint32_t *kout, uint64_t *gout)
 {
 	uint64_t p = published(r);
@@ -506,7 +519,7 @@ static int locate(fr_ring *r, uint64_t seq, int borrowing, uint32_t *kout, uint6
 		__builtin_prefetch(r->data + desc_off(r, tried) + 64, 0, 3);
 		if (borrowing)
 			__builtin_prefetch(hold_word(r, tried), 1, 3);
-		if (settle(r, tried, seq, gout)) {
+		if (glance(r, tried, seq, gout)) {
 			*kout = tried;
 			return FR_OK;
 		}
@@ -519,8 +532,6 @@ static int locate(fr_ring *r, uint64_t seq, int borrowing, uint32_t *kout, uint6
 	uint32_t k = (uint32_t)(e & 0xFFFF);
 	if (k >= r->g.slots)
 		return FR_ERR_CORRUPT; /* bounds check (14) */
-	if (guessed && k == tried)
-		return FR_ERR_OVERWRITTEN; /* settle already gave up on it */
 	if (!settle(r, k, seq, gout))
 		return FR_ERR_OVERWRITTEN;
 	*kout = k;

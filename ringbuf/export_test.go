@@ -29,3 +29,10 @@ func LongSleepForTest(opts Options) Options { opts.sleepTimeout = time.Hour; ret
 
 // SleepersForTest is how many of r's goroutines are in Wait's sleep loop.
 func SleepersForTest(r *Reader) int { return int(r.sleepers.Load()) }
+
+// FillPatternForTest and PatternIntactForTest are the white-box tests'
+// frame pattern (fillPattern, patternIntact), for the black-box ones.
+var (
+	FillPatternForTest   = fillPattern
+	PatternIntactForTest = patternIntact
+)

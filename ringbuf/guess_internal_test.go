@@ -4,7 +4,6 @@ package ringbuf
 // when wrong, and never a way around the index's verdict.
 
 import (
-	"encoding/binary"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -187,23 +186,6 @@ func TestGuessedSlot(t *testing.T) {
 		const frameLen = 512
 		p := internalRing(t, Config{Slots: 6})
 		r := internalAttach(t, p, Options{Consumer: "c", Mode: Lossy})
-		fill := func(b []byte, seq uint64) {
-			binary.LittleEndian.PutUint64(b, seq)
-			for i := 8; i < frameLen; i++ {
-				b[i] = byte(seq) ^ byte(i)
-			}
-		}
-		intact := func(b []byte, seq uint64) bool {
-			if len(b) != frameLen || binary.LittleEndian.Uint64(b) != seq {
-				return false
-			}
-			for i := 8; i < frameLen; i++ {
-				if b[i] != byte(seq)^byte(i) {
-					return false
-				}
-			}
-			return true
-		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var leases, peeks atomic.Int64
@@ -227,8 +209,8 @@ func TestGuessedSlot(t *testing.T) {
 						err := r.Peek(seq, func(f Frame) { m = f.Meta; copy(buf, f.Data) })
 						if err == nil {
 							peeks.Add(1)
-							if m.Seq != seq || !intact(buf[:m.Length], seq) {
-								t.Errorf("peek %d: frame %d, bytes intact %v", seq, m.Seq, intact(buf[:m.Length], seq))
+							if m.Seq != seq || !patternIntact(buf[:m.Length], seq, frameLen) {
+								t.Errorf("peek %d: frame %d, bytes intact %v", seq, m.Seq, patternIntact(buf[:m.Length], seq, frameLen))
 								return
 							}
 						} else if !errors.Is(err, ErrOverwritten) && !errors.Is(err, ErrNotPublished) {
@@ -245,8 +227,8 @@ func TestGuessedSlot(t *testing.T) {
 						}
 						continue
 					}
-					ok := l.Meta().Seq == seq && intact(l.Bytes(), seq)
-					ok = ok && intact(l.Bytes(), seq) // again: nothing moved under the hold
+					ok := l.Meta().Seq == seq && patternIntact(l.Bytes(), seq, frameLen)
+					ok = ok && patternIntact(l.Bytes(), seq, frameLen) // again: nothing moved under the hold
 					if err := l.Release(); err != nil || !ok {
 						t.Errorf("lease of frame %d: intact %v, release %v", seq, ok, err)
 						return
@@ -267,7 +249,7 @@ func TestGuessedSlot(t *testing.T) {
 				t.Error(err)
 				break
 			}
-			fill(sl.Bytes(), p.Published()+1)
+			fillPattern(sl.Bytes()[:frameLen], p.Published()+1)
 			if _, err := p.Publish(sl, Meta{Length: frameLen}); err != nil {
 				t.Error(err)
 				break

@@ -5,6 +5,7 @@ package ringbuf
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -59,4 +60,26 @@ func holderBits(p *Producer) uint64 {
 		m |= p.ctl.hold(k).Load()
 	}
 	return m
+}
+
+// fillPattern writes frame seq's test pattern over b: seq, then
+// byte(seq) ^ i at every offset i from 8 on.
+func fillPattern(b []byte, seq uint64) {
+	binary.LittleEndian.PutUint64(b, seq)
+	for i := 8; i < len(b); i++ {
+		b[i] = byte(seq) ^ byte(i)
+	}
+}
+
+// patternIntact reports whether b is the whole n-byte pattern of seq.
+func patternIntact(b []byte, seq uint64, n int) bool {
+	if len(b) != n || binary.LittleEndian.Uint64(b) != seq {
+		return false
+	}
+	for i := 8; i < n; i++ {
+		if b[i] != byte(seq)^byte(i) {
+			return false
+		}
+	}
+	return true
 }

@@ -122,26 +122,6 @@ func TestStaleLeaseCopyNeverShowsAnotherLease(t *testing.T) {
 
 const reviewFrameLen = 4096
 
-func reviewFill(b []byte, seq uint64) {
-	binary.LittleEndian.PutUint64(b, seq)
-	for i := 8; i < reviewFrameLen; i++ {
-		b[i] = byte(seq) ^ byte(i)
-	}
-}
-
-// reviewCheck reports whether b is the whole pattern of seq.
-func reviewCheck(b []byte, seq uint64) bool {
-	if len(b) != reviewFrameLen || binary.LittleEndian.Uint64(b) != seq {
-		return false
-	}
-	for i := 8; i < reviewFrameLen; i++ {
-		if b[i] != byte(seq)^byte(i) {
-			return false
-		}
-	}
-	return true
-}
-
 // The DECIDING window under fire: several consumers keep borrowing and
 // releasing the *oldest* published frame, the very one Acquire is about to
 // reuse (so holds land between its first holder check and its second, and
@@ -184,11 +164,11 @@ func TestRestorePathStress(t *testing.T) {
 					}
 					continue
 				}
-				ok := reviewCheck(l.Bytes(), seq)
+				ok := ringbuf.PatternIntactForTest(l.Bytes(), seq, reviewFrameLen)
 				for i := 0; i < 10; i++ {
 					ok = ok && binary.LittleEndian.Uint64(l.Bytes()) == seq
 				}
-				ok = ok && reviewCheck(l.Bytes(), seq)
+				ok = ok && ringbuf.PatternIntactForTest(l.Bytes(), seq, reviewFrameLen)
 				if !ok {
 					bad.Add(1)
 				}
@@ -211,7 +191,7 @@ func TestRestorePathStress(t *testing.T) {
 			var m ringbuf.Meta
 			if err := obs.Peek(seq, func(f ringbuf.Frame) { m = f.Meta; copy(buf, f.Data) }); err == nil {
 				peeks.Add(1)
-				if m.Seq != seq || !reviewCheck(buf[:m.Length], seq) {
+				if m.Seq != seq || !ringbuf.PatternIntactForTest(buf[:m.Length], seq, reviewFrameLen) {
 					bad.Add(1)
 				}
 			}
@@ -225,7 +205,7 @@ func TestRestorePathStress(t *testing.T) {
 			dropped++
 			continue
 		}
-		reviewFill(s.Bytes(), p.Published()+1)
+		ringbuf.FillPatternForTest(s.Bytes()[:reviewFrameLen], p.Published()+1)
 		if _, err := p.Publish(s, ringbuf.Meta{Length: reviewFrameLen}); err != nil {
 			t.Fatal(err)
 		}

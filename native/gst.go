@@ -290,9 +290,6 @@ func (d *gstDevice) Stop() error {
 	return nil
 }
 
-// gstPoll bounds one wait inside C when the context can be cancelled.
-const gstPoll = 20 * time.Millisecond
-
 func (d *gstDevice) Dequeue(ctx context.Context, timeout time.Duration) (Frame, error) {
 	var info C.frg_frame_info
 	var end int64 // CLOCK_MONOTONIC end of the timeout, 0: none
@@ -300,28 +297,9 @@ func (d *gstDevice) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 		end = clock.Nanos() + int64(timeout)
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return Frame{}, fmt.Errorf("dequeue frame: %w", err)
-		}
-		wait := int64(-1)
-		if ctx.Done() != nil {
-			wait = int64(gstPoll)
-			if dl, ok := ctx.Deadline(); ok {
-				left := time.Until(dl)
-				if left <= 0 {
-					return Frame{}, fmt.Errorf("dequeue frame: %w", context.DeadlineExceeded)
-				}
-				wait = min(wait, int64(left))
-			}
-		}
-		if end != 0 {
-			left := end - clock.Nanos()
-			if left <= 0 {
-				return Frame{}, ErrNoFrame
-			}
-			if wait < 0 || left < wait {
-				wait = left
-			}
+		wait, err := dequeueWait(ctx, end)
+		if err != nil {
+			return Frame{}, err
 		}
 		d.mu.RLock()
 		st := C.int(C.FRG_ERR_INVALID_HANDLE)

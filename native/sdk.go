@@ -33,6 +33,38 @@ const SDKAvailable = true
 // cancellation is noticed within it (Stop and Close wake waiters at once).
 const dequeuePoll = 20 * time.Millisecond
 
+// dequeueWait is how long a Dequeue's next wait inside C may last, in ns
+// (-1: until a frame, Stop or Close, when ctx cannot be cancelled), for a
+// call whose timeout ends at end (clock.Nanos; 0: none); or why it must not
+// wait again: ctx's error, or ErrNoFrame once end has passed. The SDK's
+// and GStreamer's Dequeue loops share it.
+func dequeueWait(ctx context.Context, end int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("dequeue frame: %w", err)
+	}
+	wait := int64(-1)
+	if ctx.Done() != nil {
+		wait = int64(dequeuePoll)
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl)
+			if left <= 0 {
+				return 0, fmt.Errorf("dequeue frame: %w", context.DeadlineExceeded)
+			}
+			wait = min(wait, int64(left))
+		}
+	}
+	if end != 0 {
+		left := end - clock.Nanos()
+		if left <= 0 {
+			return 0, ErrNoFrame
+		}
+		if wait < 0 || left < wait {
+			wait = left
+		}
+	}
+	return wait, nil
+}
+
 type sdkDevice struct {
 	h         uint64 // the C handle; immutable
 	l         leases
@@ -162,28 +194,9 @@ func (d *sdkDevice) Dequeue(ctx context.Context, timeout time.Duration) (Frame, 
 		end = clock.Nanos() + int64(timeout)
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return Frame{}, fmt.Errorf("dequeue frame: %w", err)
-		}
-		wait := int64(-1) // no cancellation possible: wait for a frame, Stop or Close
-		if ctx.Done() != nil {
-			wait = int64(dequeuePoll)
-			if dl, ok := ctx.Deadline(); ok {
-				left := time.Until(dl)
-				if left <= 0 {
-					return Frame{}, fmt.Errorf("dequeue frame: %w", context.DeadlineExceeded)
-				}
-				wait = min(wait, int64(left))
-			}
-		}
-		if end != 0 {
-			left := end - clock.Nanos()
-			if left <= 0 {
-				return Frame{}, ErrNoFrame
-			}
-			if wait < 0 || left < wait {
-				wait = left
-			}
+		wait, err := dequeueWait(ctx, end)
+		if err != nil {
+			return Frame{}, err
 		}
 		switch st := frDequeue(d.h, wait, &info); st {
 		case StatusOK:

@@ -541,7 +541,7 @@ func (r *Reader) locate(seq uint64, borrowing bool) (uint32, uint64, error) {
 // from the producer's core. The producer reuses slots oldest first, so
 // while nobody holds a slot long they go round in order and frame seq
 // sits (seq - last) slots after the last frame this Reader borrowed.
-// Trusting the guess needs no more than the index does: settle accepts
+// Trusting the guess needs no more than the index does: glance accepts
 // slot k only with seq in its descriptor under a stable even generation,
 // which is the one slot carrying published frame seq; and only while
 // frame seq's index entry cannot have been overwritten (p - seq <

@@ -17,10 +17,6 @@ import (
 // cache for reading (bounds-checked).
 func (w ReadUint64s) Prefetch(i uint64) { prefetch(unsafe.Pointer(&w.s[i])) }
 
-// PrefetchRead asks this CPU to bring the cache line holding w into its
-// cache for reading.
-func PrefetchRead(w *atomic.Uint64) { prefetch(unsafe.Pointer(w)) }
-
 // PrefetchWrite asks this CPU to take the cache line holding w for writing
 // (exclusively), so that a later store or read-modify-write does not wait
 // for another core to give the line up. Where the CPU has no such hint, it

@@ -28,7 +28,6 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	}
 	for i := range words {
 		shm.PrefetchWrite(&words[i])
-		shm.PrefetchRead(&words[i])
 		view.Prefetch(uint64(i))
 	}
 	for i := range words {

@@ -150,7 +150,9 @@ type aravisDevice struct {
 	lostWhy                         string
 	disconnects, reconnects         uint64
 	statsBase                       []SourceStat // statistics of freed streams
-	arvUnderruns                    uint64       // the stream's n_underruns when last read
+	arvUnderruns                    uint64       // the stream's n_underruns when last read (underran)
+	underranAt                      int64        // clock.Nanos of the last read that saw it move, 0: none
+	lastStart                       int64        // Timestamp of the last complete frame, 0: none
 
 	// Frame identity: the camera's block id, unwrapped.
 	wrap16        bool // GigE Vision 16-bit block ids (1..65535)
@@ -534,7 +536,7 @@ func (d *aravisDevice) startStream(cam *C.frarv_camera) error {
 	d.mu.Lock()
 	d.stream = s
 	d.epoch++
-	d.arvUnderruns = 0
+	d.arvUnderruns, d.underranAt, d.lastStart = 0, 0, 0
 	for _, i := range d.pending {
 		b := &d.bufs.slots[i].x
 		b.inStream = true
@@ -1021,8 +1023,41 @@ func (d *aravisDevice) take(info *C.frarv_info, s *C.ArvStream) (FrameInfo, bool
 			fi.Status = FrameFailed
 		}
 	}
+	if (fi.Status == FrameTimeout || fi.Status == FrameIncomplete) && info.system_timestamp == 0 && d.underran(s) {
+		// Filled without its leader (packet 0: frarv_push cleared the
+		// timestamp only the leader sets), and the stream counted
+		// packets without a buffer: the frame's first packets came
+		// while no buffer was queued, an underrun. A frame with its
+		// leader that lost later packets stays a camera's or network's
+		// loss even when underruns happened meanwhile (while Aravis held
+		// it back for resends, the frames after it had no buffer).
+		fi.Status = FrameUnderrun
+	}
 	fi.FrameID = d.frameID(uint64(info.frame_id), fi.Status == FrameComplete, s)
+	if fi.Status == FrameComplete {
+		d.lastStart = fi.Timestamp
+	}
 	return fi, true
+}
+
+// underran reports whether the stream counted packets without a buffer
+// (Aravis's n_underruns: one per packet of a new frame that found no
+// buffer queued) since the last complete frame began: whether the count
+// moved since it was last read, or moved at a read made after that frame
+// began. Both readers of the count go through it: take, for a frame
+// handed out not complete and without its leader (yes: FrameUnderrun),
+// and frameID, for a gap in the block ids (yes: underruns). The packets
+// of a frame after the last complete one arrive after it began, so the
+// read that first saw them moving came after that too, whichever read it
+// was: another cut frame's, or one made while Aravis held frames back
+// (resend on: a frame waiting for its lost packets holds back the frames
+// completed after it, while later ones find no buffer) and the frames
+// lost meanwhile were still to come in block-id order. Needs mu.
+func (d *aravisDevice) underran(s *C.ArvStream) bool {
+	if u := streamStat(s, "n_underruns"); u > d.arvUnderruns {
+		d.arvUnderruns, d.underranAt = u, clock.Nanos()
+	}
+	return d.underranAt != 0 && d.underranAt > d.lastStart
 }
 
 // frameID unwraps the camera's block id into the device's frame count and
@@ -1055,15 +1090,13 @@ func (d *aravisDevice) frameID(block uint64, complete bool, s *C.ArvStream) uint
 		delta = max(delta, d.failedSince+1)
 		if gap := delta - 1 - d.failedSince; gap > 0 {
 			// Frames the camera numbered and never delivered into a
-			// buffer: the stream had no buffer for them (its underrun
-			// count moved), or their packets never arrived.
-			u := streamStat(s, "n_underruns")
-			if u > d.arvUnderruns {
+			// buffer: the stream had no buffer for them (underran), or
+			// their packets never arrived.
+			if d.underran(s) {
 				d.underruns += gap
 			} else {
 				d.lostCounts[loss.Incomplete] += gap
 			}
-			d.arvUnderruns = u
 		}
 		id = d.lastID + delta
 	case d.haveID:

@@ -197,7 +197,8 @@ func TestAravis(t *testing.T) {
 	t.Run("PixelFormats", testPixelFormats)
 	t.Run("BadSettings", testBadSettings)
 	t.Run("SafeCopy", testSafeCopy)
-	t.Run("UnderrunMidFrame", testUnderrunMidFrame)
+	t.Run("UnderrunMidFrame/ResendOn", func(t *testing.T) { testUnderrunMidFrame(t, true) })
+	t.Run("UnderrunMidFrame/ResendOff", func(t *testing.T) { testUnderrunMidFrame(t, false) })
 	t.Run("AllocateIsAtomic", testAllocateIsAtomic)
 	t.Run("StopGivesEveryBufferBack", testStopGivesBuffersBack)
 	t.Run("PacketLossResendOff", func(t *testing.T) { testPacketLoss(t, false) })
@@ -461,54 +462,120 @@ func testSafeCopy(t *testing.T) {
 // buffer is queued, and which gets one on the way, is never handed out as
 // complete: Aravis fills that buffer from a later packet on (the frame
 // behind TestAravis/Settings's one failure in a fresh-clone run: a timeout
-// whose block id and first bytes were its buffer's previous frame's). The
+// whose block id and first bytes were its buffer's previous frame's), and
+// the backend hands it out as FrameUnderrun (cause underrun), not as the
+// timeout (resend on) or missing packets (resend off) Aravis reports. The
 // test holds its only buffer until the stream counts an underrun (a
-// frame's packets are arriving) and requeues it then, until such a frame
-// came; every complete frame meanwhile must be the simulator's, byte for
-// byte, in a buffer poisoned before it was requeued. Frames of 3 MiB (many
-// packets, more than one block of Aravis's packet ring) make a requeue
-// land inside a frame at nearly every try.
-func testUnderrunMidFrame(t *testing.T) {
-	e := openCam(t, 0, native.CameraOptions{Settings: []native.FeatureSetting{
+// frame's packets are arriving) and requeues it then; frames of 3 MiB
+// (many packets, more than one block of Aravis's packet ring) make a
+// requeue land inside a frame at nearly every try. Every complete frame
+// must be the simulator's, byte for byte, in a buffer poisoned before it
+// was requeued. After such a frame, the buffer is held longer, until more
+// underrun packets came than one frame has: a frame is lost whole before
+// the one cut, and the complete frame after them must count it as an
+// underrun (Counters.Underruns), never under Lost (incomplete), though
+// the cut frame's dequeue read the stream's underrun count first.
+func testUnderrunMidFrame(t *testing.T, resend bool) {
+	const packetSize = 1400
+	e := openCam(t, 0, native.CameraOptions{NoResend: !resend, PacketSize: packetSize, Settings: []native.FeatureSetting{
 		{Name: "Width", Value: "2048"}, {Name: "Height", Value: "1536"}, {Name: "AcquisitionFrameRate", Value: "20"}}})
 	g := e.cfg.Geometry
+	// A packet (GevSCPSPacketSize counts the IP and UDP headers) carries
+	// its bytes of the frame after at most 64 bytes of headers (IP 20, UDP
+	// 8, GVSP 8 or 20), and a frame has a leader and a trailer: more
+	// underrun packets than perFrame came from two frames or more. The
+	// bound is tight, so that a hold for perFrame+1 of them ends early in
+	// the second frame and the requeue cuts it.
+	perFrame := uint64(e.cfg.PayloadSize/(packetSize-64) + 3)
 	e.announce(1, 0xAA)
 	if err := e.g.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(hangGuard)
-	complete := 0
+	var (
+		complete, cut   int    // frames handed out complete, and as FrameUnderrun
+		prevBlock       uint64 // the block id the buffer's last fill had (0: never filled)
+		held            bool   // the buffer was requeued after underrun packets came, or a FrameUnderrun
+		long            bool   // the last hold outlasted a whole frame's packets
+		cutAfterLong    bool   // a FrameUnderrun came since that long hold
+		underrunsBefore uint64 // Counters.Underruns before the long hold
+	)
 	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("hang guard: %d complete frames, %d cut, long hold %v; stream stats %v", complete, cut, long, e.stats())
+		}
 		f, info, err := e.dequeue(0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A fill that never got its frame's leader keeps the block id
+		// of the buffer's previous frame.
+		leaderless := blockID(info) == prevBlock
+		prevBlock = blockID(info)
 		if info.Status != native.FrameComplete {
-			t.Logf("%d complete frames, then one %v (block id %d); stream stats %v", complete, info.Status, blockID(info), e.stats())
-			f.Requeue()
-			return
+			t.Logf("%d complete frames, then one %v (block id %d, leader %v); stream stats %v", complete, info.Status, blockID(info), !leaderless, e.stats())
+			switch {
+			case !leaderless && info.Status != native.FrameTimeout && info.Status != native.FrameIncomplete:
+				// Its leader came into a queued buffer: not an underrun.
+				t.Fatalf("a frame with its leader that lost later packets is %v, want timeout or incomplete", info.Status)
+			case leaderless && held && (info.Status != native.FrameUnderrun || info.Status.Cause() != loss.Underrun):
+				// Its first packets came while the test held the only
+				// buffer, and the stream counted them (the test waited
+				// for that, or a frame before it in this stretch was
+				// cut so).
+				t.Fatalf("a frame filled from mid-frame after an underrun is %v (cause %v), want %v (cause %v); stream stats %v",
+					info.Status, info.Status.Cause(), native.FrameUnderrun, loss.Underrun, e.stats())
+			case info.Status == native.FrameUnderrun:
+				cut++
+				cutAfterLong = long
+			}
+			// Requeued at once: the stretch goes on until a complete
+			// frame, and a frame this requeue cuts is an underrun too
+			// when this one was (its first packets may have been
+			// counted before this one was dequeued).
+			if err := f.Requeue(); err != nil {
+				t.Fatal(err)
+			}
+			held = info.Status == native.FrameUnderrun
+			continue
 		}
 		if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(g, blockID(info), 1)); d != "" {
 			t.Fatalf("complete frame %d (block %d): %s; stream stats %v", complete, blockID(info), d, e.stats())
 		}
 		complete++
+		if cutAfterLong {
+			// Frames were lost whole while the buffer was held, before
+			// the frame that was cut: underruns, and nothing under Lost.
+			c := e.g.Counters()
+			t.Logf("after the long hold: counters %+v; stream stats %v", c, e.stats())
+			if c.Underruns <= underrunsBefore || c.Lost.Total() != 0 {
+				t.Fatalf("frames lost whole while no buffer was queued: underruns %d (before the hold %d), lost %v; want more underruns, nothing lost",
+					c.Underruns, underrunsBefore, c.Lost)
+			}
+			f.Requeue()
+			return
+		}
 		b := f.Bytes()
 		for i := range b {
 			b[i] = 0xAA
 		}
+		long = cut > 0
+		want := uint64(1)
+		if long {
+			want = perFrame + 1
+			underrunsBefore = e.g.Counters().Underruns
+		}
 		u := e.stats()["underruns"]
-		for e.stats()["underruns"] == u {
+		for e.stats()["underruns"] < u+want {
 			if time.Now().After(deadline) {
-				t.Fatalf("hang guard: no underrun while the only buffer is held; stream stats %v", e.stats())
+				t.Fatalf("hang guard: not %d underrun packets while the only buffer is held; stream stats %v", want, e.stats())
 			}
 			time.Sleep(50 * time.Microsecond)
 		}
 		if err := f.Requeue(); err != nil {
 			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hang guard: %d complete frames, none filled from mid-frame; stream stats %v", complete, e.stats())
-		}
+		held = true
 	}
 }
 
@@ -606,7 +673,12 @@ func testStopGivesBuffersBack(t *testing.T) {
 // with missing packets come out incomplete (counted under their cause by
 // the producer), and every frame that comes out complete is exactly the
 // simulator's: never a corrupted one. With resend on, Aravis asks for the
-// lost packets, and its counters say so.
+// lost packets, and its counters say so. A frame whose leader came into a
+// queued buffer is never an underrun, even when the stream underran
+// meanwhile (resend on: while Aravis holds a frame back, waiting for its
+// lost packets, the frames after it fill every buffer and then find none);
+// nor is a frame without its leader (lost) while the stream never
+// underran. Frames lost whole are underruns.
 func testPacketLoss(t *testing.T, resend bool) {
 	e := openCam(t, 30, native.CameraOptions{NoResend: !resend, Settings: []native.FeatureSetting{
 		{Name: "Width", Value: "64"}, {Name: "Height", Value: "64"}, {Name: "AcquisitionFrameRate", Value: "500"}}})
@@ -615,32 +687,56 @@ func testPacketLoss(t *testing.T, resend bool) {
 	if err := e.g.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var complete, bad int
+	var complete, bad int // bad: not complete, with the frame's leader
 	causes := map[loss.Cause]int{}
+	prevBlock := map[native.BufferID]uint64{} // a buffer's last fill's block id
 	deadline := time.Now().Add(hangGuard)
 	for complete < 30 || bad < 5 {
 		if time.Now().After(deadline) {
-			t.Fatalf("hang guard: %d complete, %d incomplete frames", complete, bad)
+			t.Fatalf("hang guard: %d complete, %d incomplete frames with their leader", complete, bad)
 		}
 		f, info, err := e.dequeue(0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.Status == native.FrameComplete {
+		// A fill that never got its frame's leader keeps the block id of
+		// the buffer's previous frame.
+		leaderless := blockID(info) == prevBlock[info.Buffer]
+		prevBlock[info.Buffer] = blockID(info)
+		switch {
+		case info.Status == native.FrameComplete:
 			if d := equalOrDiff(f.Bytes(), testmain.FakeCameraFrame(g, blockID(info), 1)); d != "" {
 				t.Fatalf("a complete frame (block %d) is corrupt: %s", blockID(info), d)
 			}
 			complete++
-		} else {
+		case !leaderless:
+			if info.Status != native.FrameIncomplete && info.Status != native.FrameTimeout {
+				t.Fatalf("a frame with its leader (block %d) that lost packets is %v, want incomplete or timeout; stream stats %v",
+					blockID(info), info.Status, e.stats())
+			}
 			bad++
+			causes[info.Status.Cause()]++
+		default:
+			// Its leader was lost, or came while no buffer was queued:
+			// an underrun only if the stream ever counted one.
+			if underran := e.stats()["underruns"] != 0; info.Status == native.FrameUnderrun && !underran ||
+				info.Status != native.FrameUnderrun && info.Status != native.FrameIncomplete && info.Status != native.FrameTimeout {
+				t.Fatalf("a frame without its leader is %v, stream underruns %v; want incomplete or timeout (or underrun after underruns)",
+					info.Status, underran)
+			}
 			causes[info.Status.Cause()]++
 		}
 		f.Requeue()
 	}
 	stats := e.stats()
-	t.Logf("resend %v: %d complete, %d not (%v); stats %v; counters %+v", resend, complete, bad, causes, stats, e.g.Counters())
-	if causes[loss.Incomplete]+causes[loss.Timeout] != bad {
-		t.Fatalf("causes of the incomplete frames: %v", causes)
+	c := e.g.Counters()
+	t.Logf("resend %v: %d complete, %d not with their leader, causes %v; stats %v; counters %+v", resend, complete, bad, causes, stats, c)
+	// Every frame lost whole here had no buffer (a frame has 5 packets, 3%
+	// of them lost): an underrun, never lost under a cause in Lost, even
+	// when the count's movement was read while Aravis held the frames
+	// before them back.
+	if c.Lost.Total() != 0 {
+		t.Fatalf("frames lost whole counted under %v (underruns %d), want all underruns", c.Lost, c.Underruns)
 	}
 	if resend && stats["resend_requests"] == 0 {
 		t.Fatalf("resend on, packets lost, and no resend request: %v", stats)

@@ -328,6 +328,10 @@ void frarv_buffer_free(ArvBuffer *b)
 
 void frarv_push(ArvStream *s, ArvBuffer *b)
 {
+	/* Aravis sets the system timestamp only from a frame's leader, and
+	 * keeps the last fill's otherwise: cleared here, it says at the pop
+	 * whether this fill got its frame's leader. */
+	arv_buffer_set_system_timestamp(b, 0);
 	arv_stream_push_buffer(s, g_object_ref(b));
 }
 

@@ -105,7 +105,8 @@ void frarv_stream_free(ArvStream *s);
 ArvBuffer *frarv_buffer_new(void *mem, size_t size, uint64_t index);
 ArvBuffer *frarv_buffer_alloc(size_t size, uint64_t index, void **data);
 void frarv_buffer_free(ArvBuffer *b);
-/* Gives the stream a reference to b and queues it for filling. */
+/* Gives the stream a reference to b and queues it for filling, its system
+ * timestamp cleared (frarv_info.system_timestamp). */
 void frarv_push(ArvStream *s, ArvBuffer *b);
 
 /* What a popped buffer says, in one struct. */
@@ -113,7 +114,7 @@ typedef struct {
 	uint64_t index;            /* the caller's index (user data) */
 	uint64_t frame_id;         /* the camera's block id */
 	uint64_t timestamp;        /* the camera's timestamp, ns */
-	uint64_t system_timestamp; /* host CLOCK_REALTIME ns at the leader */
+	uint64_t system_timestamp; /* host CLOCK_REALTIME ns at the leader; 0: no leader came into this fill */
 	uint64_t data;             /* address of the image data */
 	uint64_t size;             /* bytes of image data received */
 	int32_t status;            /* ArvBufferStatus */

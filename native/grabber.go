@@ -260,6 +260,13 @@ const (
 	FrameFailed FrameStatus = 4
 	// FrameAborted means acquisition stopped while the frame was filled.
 	FrameAborted FrameStatus = 5
+	// FrameUnderrun means the frame's first packets came while no buffer
+	// was queued (an underrun): the buffer queued meanwhile holds only its
+	// later part. A camera backend reports it where the device would say
+	// timeout or missing packets (the Aravis backend: when the stream's
+	// own underrun count moved). The value is the last one: statuses cross
+	// the C boundary (frsdk.h FR_FRAME_*, frgst.h FRG_FRAME_*).
+	FrameUnderrun FrameStatus = 6
 )
 
 var frameStatusNames = [...]string{
@@ -269,6 +276,7 @@ var frameStatusNames = [...]string{
 	FrameSizeMismatch: "size_mismatch",
 	FrameFailed:       "failed",
 	FrameAborted:      "aborted",
+	FrameUnderrun:     "underrun",
 }
 
 // String names the status ("complete", "timeout", ...; FrameStatus(N) for
@@ -292,6 +300,8 @@ func (s FrameStatus) Cause() loss.Cause {
 		return loss.SizeMismatch
 	case FrameAborted:
 		return loss.Discarded
+	case FrameUnderrun:
+		return loss.Underrun
 	}
 	return loss.SourceError
 }
@@ -328,11 +338,15 @@ type FrameInfo struct {
 
 // Counters are a device's counters. The first four count since Open; the
 // others are gauges. With acquisition stopped,
-// NextFrameID == Delivered+Underruns, and every frame id below NextFrameID
-// was either dequeued, discarded by Stop or lost to an underrun.
+// NextFrameID == Delivered+Underruns+Lost.Total(), and every frame id below
+// NextFrameID was either dequeued, discarded by Stop, lost to an underrun
+// or lost under a cause in Lost: each exactly once.
 type Counters struct {
-	Delivered uint64 // frames filled and moved to the output queue
-	Underruns uint64 // frames lost because no buffer was queued when they were due
+	Delivered uint64 // frames filled and moved to the output queue, whatever their FrameStatus
+	// Underruns counts frames lost whole because no buffer was queued when
+	// they were due. A frame that got a buffer only part way (FrameUnderrun)
+	// was handed out: it is in Delivered, not here.
+	Underruns uint64
 	// Lost counts, by cause, frames the device lost without ever handing
 	// out a buffer for them, other than underruns and Stop's discards
 	// (a camera's frames due while it was unreachable: loss.CameraLost; a

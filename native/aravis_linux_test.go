@@ -141,10 +141,10 @@ func (e *camEnv) stats() map[string]uint64 {
 // arrive while no buffer is queued; Aravis drops them (an underrun), fills
 // the buffer requeued meanwhile from a later packet on, and returns it as
 // a timeout (resend on: it waits for the packets it asked for again, which
-// the simulator never resends) or with missing packets (resend off). Such
-// a frame keeps the block id and the bytes its buffer had before that
-// packet; the producer never publishes it. At most 20*n frames are
-// dequeued (a hang guard).
+// the simulator never resends) or with missing packets (resend off), which
+// the backend hands out as FrameUnderrun. Such a frame keeps the block id
+// and the bytes its buffer had before that packet; the producer never
+// publishes it. At most 20*n frames are dequeued (a hang guard).
 func (e *camEnv) completeFrames(n int, poison byte, check func(k int, f native.Frame, info native.FrameInfo)) {
 	e.t.Helper()
 	skipped := 0

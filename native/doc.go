@@ -228,11 +228,23 @@
 // until its frame retention runs out, 100 ms by default, holds back the
 // frames completed after it) or with missing packets (resend off), with
 // the block id and the bytes the buffer had before; hence only a complete
-// frame's block id is trusted (frameID in aravis.go). Frames lost without
-// a buffer show as gaps in the block ids: counted as Underruns when the
-// stream's own underrun counter moved meanwhile (no buffer was queued),
-// else in Counters.Lost under loss.Incomplete (every packet of the frame
-// was lost). Frames due while the camera is gone are counted in
+// frame's block id is trusted (frameID in aravis.go). Such a frame is
+// handed out as FrameUnderrun (cause loss.Underrun) instead: its leader
+// (packet 0, which alone sets the buffer's system timestamp, cleared at
+// every push) never came, and the stream's own underrun counter moved
+// since the last complete frame began. A frame that got its leader and
+// lost later packets keeps Aravis's status, even when the stream underran
+// meanwhile (the frames behind one held back for resends find no buffer);
+// one whose leader was lost on the way while the stream also underran is
+// counted as an underrun: the counter cannot tell them apart. Frames lost
+// without a buffer show as gaps in the block ids: counted as Underruns
+// when the stream's underrun counter moved since the last complete frame
+// began (the same reading as above, so frames lost whole around a frame
+// handed out as FrameUnderrun are underruns too), else in Counters.Lost
+// under loss.Incomplete (every packet of the frame was lost). A frame
+// handed out, whatever its status, is in Delivered and counted once, by
+// the producer, under its status's cause; Underruns and Lost hold only
+// frames never handed out. Frames due while the camera is gone are counted in
 // Counters.Lost under loss.CameraLost, estimated from the camera's frame
 // rate and the time it was gone (0 for a triggered camera).
 // NextFrameID is Delivered + Underruns + Lost.Total(). Aravis's stream

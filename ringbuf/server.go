@@ -274,9 +274,11 @@ func (p *Producer) watch(ctx context.Context) {
 // process-exit tracepoint), that process pid is exiting. Every consumer of
 // that pid whose exit its own pidfd confirms (shm.Pidfd.Exiting: the
 // kernel's PF_EXITING flag, so a reused pid is never mistaken) is reclaimed
-// now, before its memory is torn down and its socket closed. It returns how
-// many consumers it reclaimed. Socket EOF and pidfd readiness remain the
-// authoritative paths; this one is only earlier.
+// now, before its memory is torn down and its socket closed: each is
+// dropped (its holds cleared, a bye it sent counted as a clean detach) by
+// the time ConsumerExited returns. It returns how many consumers it
+// reclaimed. Socket EOF and pidfd readiness remain the authoritative paths;
+// this one is only earlier.
 func (p *Producer) ConsumerExited(pid int) int {
 	var cands, dead []*peer
 	p.mu.Lock()

@@ -6,8 +6,6 @@ package ringbuf
 // consumer is dropped by the time departed (or ConsumerExited) returns.
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -249,23 +247,8 @@ func TestConsumerExitedReclaimsBeforeReturning(t *testing.T) {
 		},
 		departing: func(pr *peer) { departing <- pr },
 	})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FRAMERING_TEST_ROLE=holder", "FR_PATH="+p.Path(), "FR_HOLD=2")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("hang guard: %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitUntil("holder attached", func() bool { return len(p.Snapshot().Consumers) == 1 })
+	cmd := spawnChild(t, p, "holder", "FR_HOLD=2")
+	poll(t, "holder attached", func() bool { return len(p.Snapshot().Consumers) == 1 })
 	for i := 0; i < 2; i++ {
 		s, err := p.Acquire()
 		if err != nil {
@@ -275,7 +258,7 @@ func TestConsumerExitedReclaimsBeforeReturning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil("holder holding 2 frames", func() bool {
+	poll(t, "holder holding 2 frames", func() bool {
 		held := 0
 		for k := uint32(0); k < p.geo.slots; k++ {
 			if p.ctl.hold(k).Load() != 0 {

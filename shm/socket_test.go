@@ -164,31 +164,7 @@ func TestRecvDescriptorHandling(t *testing.T) {
 // and without waiting: empty before, the bytes after, the same bytes for
 // the next Read.
 func TestPendingPeeksWithoutConsuming(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.sock")
-	ln, err := shm.Listen(path, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan *shm.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err := shm.Dial(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	defer server.Close()
+	server, client := socketPair(t)
 	buf := make([]byte, 16)
 	if n, err := server.Pending(buf); n != 0 || err != nil {
 		t.Fatalf("nothing sent: Pending %d, %v", n, err)

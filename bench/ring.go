@@ -300,10 +300,10 @@ func runRingConsumer(ctx context.Context, p params, log *slog.Logger) (*result, 
 	}
 	latency := p.Wait == WaitLatency || p.Wait == WaitEarly
 	if latency {
-		// The latency mode's recipe (ringbuf/latency.go): one P, and the
-		// waiting goroutine on a locked thread with a short slice.
+		// The latency mode's recipe (ringbuf/latency.go): one P, and a
+		// short slice for every thread.
 		runtime.GOMAXPROCS(1)
-		undo, err := ringbuf.LatencyThread()
+		undo, err := ringbuf.LatencyProcess()
 		if err != nil {
 			return nil, fmt.Errorf("run ring consumer: %w", err)
 		}

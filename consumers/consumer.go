@@ -77,9 +77,9 @@ type Options struct {
 	Spin time.Duration
 	// Latency is passed to ringbuf.Options.Latency: sleep in a raw futex
 	// wait holding the Go processor (for a process run with GOMAXPROCS=1
-	// whose one job is this consumer; see ringbuf.Options.Latency). Frames
-	// then runs on a locked thread with a short scheduler slice
-	// (ringbuf.LatencyThread) for the duration of the loop.
+	// whose one job is this consumer; see ringbuf.Options.Latency). Every
+	// thread of the process then has a short scheduler slice
+	// (ringbuf.LatencyProcess) for the duration of the loop.
 	Latency bool
 	// EarlyWake is passed to ringbuf.Options.EarlyWake: for a periodic
 	// source, wake this long before the next frame is due and poll for it
@@ -278,8 +278,9 @@ func (c *Consumer) Frames(ctx context.Context) iter.Seq[*Frame] {
 		}
 		defer c.iterating.Store(false)
 		if c.opts.Latency {
-			// The latency mode's thread: locked, with a short slice.
-			if undo, err := ringbuf.LatencyThread(); err != nil {
+			// The latency mode's scheduler setting: a short slice for
+			// every thread (not a locked thread: ringbuf/latency.go).
+			if undo, err := ringbuf.LatencyProcess(); err != nil {
 				c.log.Warn("latency mode without its thread settings", "err", err)
 			} else {
 				defer undo()

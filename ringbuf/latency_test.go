@@ -3,8 +3,11 @@ package ringbuf_test
 import (
 	"context"
 	"errors"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +146,79 @@ func TestLatencyThread(t *testing.T) {
 	if got, _ := shm.ThreadSlice(); got != before || got == ringbuf.LatencySlice {
 		t.Errorf("after undo: slice %v, want the default %v", got, before)
 	}
+}
+
+// LatencyProcess gives every thread of the process the short slice, and
+// threads made afterwards inherit it; undo puts the default back on all.
+func TestLatencyProcess(t *testing.T) {
+	threads := func() map[int]bool {
+		t.Helper()
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int]bool{}
+		for _, e := range ents {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				m[tid] = true
+			}
+		}
+		return m
+	}
+	checkAll := func(want time.Duration) {
+		t.Helper()
+		for tid := range threads() {
+			got, err := shm.ThreadSliceOf(tid)
+			if err != nil && !errors.Is(err, unix.ESRCH) {
+				t.Fatal(err)
+			}
+			if err == nil && got != want {
+				t.Errorf("thread %d: slice %v, want %v (Linux 6.12 or later)", tid, got, want)
+			}
+		}
+	}
+	def, err := shm.ThreadSlice() // the kernel's default, as it reports it
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := threads()
+	undo, err := ringbuf.LatencyProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAll(ringbuf.LatencySlice)
+
+	// Goroutines locked to threads of their own until one runs on a
+	// thread made after LatencyProcess: it has the slice too.
+	release := make(chan struct{})
+	type report struct {
+		tid   int
+		slice time.Duration
+		err   error
+	}
+	reports := make(chan report)
+	var wg sync.WaitGroup
+	defer func() { close(release); wg.Wait() }()
+	for fresh := false; !fresh; {
+		if len(before) > 200 {
+			t.Fatal("no new thread after 200 locked goroutines")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			s, err := shm.ThreadSlice()
+			reports <- report{unix.Gettid(), s, err}
+			<-release
+		}()
+		r := <-reports
+		if r.err != nil || r.slice != ringbuf.LatencySlice {
+			t.Fatalf("thread %d (new: %v): slice %v, %v; want %v", r.tid, !before[r.tid], r.slice, r.err, ringbuf.LatencySlice)
+		}
+		fresh = !before[r.tid]
+		before[r.tid] = true
+	}
+	undo()
+	checkAll(def)
 }

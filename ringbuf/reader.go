@@ -71,8 +71,9 @@ type Options struct {
 	// process's other goroutines (timers, signal handling, an HTTP
 	// server) may wait that long while no frame arrives. It suits a
 	// consumer process whose one job is this ring, run with GOMAXPROCS=1
-	// and its waiting goroutine on a locked, pinned thread (see
-	// PinThread, and README, "Performance"). It changes nothing else:
+	// and a short scheduler slice on every thread (LatencyProcess; not a
+	// locked thread, whose yields cost two thread wake-ups each: see
+	// ringbuf/latency.go and README, "Performance"). It changes nothing else:
 	// polling, the waiter bit, and the wake-up protocol are the same.
 	Latency bool
 	// EarlyWake, for a periodic source (a camera at a fixed frame rate),

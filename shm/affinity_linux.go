@@ -1,9 +1,9 @@
 package shm
 
-// CPU affinity and scheduler slice of the calling thread
-// (sched_setaffinity, sched_setattr), for consumers run in the latency
-// mode: ringbuf.PinThread and ringbuf.LatencyThread are the user-facing
-// helpers.
+// CPU affinity and scheduler slice of the calling thread or of every
+// thread of the process (sched_setaffinity, sched_setattr), for consumers
+// run in the latency mode: ringbuf.PinThread, PinProcess, LatencyProcess
+// and LatencyThread are the user-facing helpers.
 
 import (
 	"errors"
@@ -71,21 +71,39 @@ func SetProcessAffinity(cpus []int) error {
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
+	if err := eachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) }); err != nil {
 		return fmt.Errorf("set process affinity: %w", err)
 	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
+	return nil
+}
+
+// eachThread calls set for every thread of this process (/proc/self/task),
+// again for threads that appear while it runs, until a pass finds none it
+// has not set: a thread made during a pass may have been cloned from one
+// not yet set. A thread that exits meanwhile (ESRCH) is skipped.
+func eachThread(set func(tid int) error) error {
+	done := map[int]bool{}
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			continue
+			return err
 		}
-		// A thread may exit meanwhile (ESRCH): nothing to pin then.
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("set process affinity: thread %d: %w", tid, err)
+		fresh := false
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || done[tid] {
+				continue
+			}
+			fresh = true
+			done[tid] = true
+			if err := set(tid); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		if !fresh {
+			return nil
 		}
 	}
-	return nil
 }
 
 // ParseCPUList parses a CPU list as taskset and /sys print it: "3",
@@ -120,9 +138,28 @@ func ParseCPUList(s string) ([]int, error) {
 // is. As with SetThreadAffinity, the caller locks its goroutine to the
 // thread.
 func SetThreadSlice(d time.Duration) error {
-	a, err := unix.SchedGetAttr(0, 0)
+	if err := setSlice(0, d); err != nil {
+		return fmt.Errorf("set thread slice %v: %w", d, err)
+	}
+	return nil
+}
+
+// SetProcessSlice is SetThreadSlice for every thread of this process
+// (threads created later inherit the slice from the thread that creates
+// them, as they do the CPU set). Go code running on any of them gets the
+// slice, with no thread locked.
+func SetProcessSlice(d time.Duration) error {
+	if err := eachThread(func(tid int) error { return setSlice(tid, d) }); err != nil {
+		return fmt.Errorf("set process slice %v: %w", d, err)
+	}
+	return nil
+}
+
+// setSlice sets thread tid's (0: the calling thread's) custom slice.
+func setSlice(tid int, d time.Duration) error {
+	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
-		return fmt.Errorf("set thread slice: %w", err)
+		return err
 	}
 	if a.Policy != unix.SCHED_NORMAL && a.Policy != unix.SCHED_BATCH {
 		return nil
@@ -130,18 +167,19 @@ func SetThreadSlice(d time.Duration) error {
 	a.Size = unix.SizeofSchedAttr
 	a.Runtime = uint64(max(d, 0))
 	a.Deadline, a.Period = 0, 0
-	if err := unix.SchedSetAttr(0, a, 0); err != nil {
-		return fmt.Errorf("set thread slice %v: %w", d, err)
+	return unix.SchedSetAttr(tid, a, 0)
+}
+
+// ThreadSliceOf is thread tid's scheduler slice as the kernel reports it
+// (0 where it reports none); tid 0 is the calling thread.
+func ThreadSliceOf(tid int) (time.Duration, error) {
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return 0, fmt.Errorf("thread %d slice: %w", tid, err)
 	}
-	return nil
+	return time.Duration(a.Runtime), nil
 }
 
 // ThreadSlice is the calling thread's scheduler slice as the kernel
 // reports it (0 where the kernel reports none).
-func ThreadSlice() (time.Duration, error) {
-	a, err := unix.SchedGetAttr(0, 0)
-	if err != nil {
-		return 0, fmt.Errorf("thread slice: %w", err)
-	}
-	return time.Duration(a.Runtime), nil
-}
+func ThreadSlice() (time.Duration, error) { return ThreadSliceOf(0) }

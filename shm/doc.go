@@ -18,7 +18,8 @@
 //	pidfd_linux.go    pidfds and their watcher (Pidfd, Watcher) ringbuf: reclaiming dead consumers
 //	filemap.go        read-only maps of regular files          archive: reading segments back
 //	affinity_linux.go CPU affinity and scheduler slice of a     ringbuf: PinThread, PinProcess,
-//	                  thread (the latency mode's recipe)                LatencyThread
+//	                  thread or a process (the latency mode's           LatencyProcess, LatencyThread
+//	                  recipe)
 //	deathsig_linux.go a child that dies with its parent         bench: the iceoryx RouDi
 //	arch.go           refuses architectures without the
 //	                  ordering argument of docs/LAYOUT.md 10.7

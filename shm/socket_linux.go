@@ -263,7 +263,7 @@ func (c *Conn) Pending(buf []byte) (int, error) {
 // the peer may still hold its end open. On a Unix stream socket the bytes
 // the peer sent before are not discarded: Read returns them first, then
 // io.EOF, and a Read blocked on another goroutine is woken. The peer's
-// later sends fail (EPIPE). Closing an already closed Conn is reported.
+// later sends fail (EPIPE). On a closed Conn it returns an error.
 func (c *Conn) CloseRead() error {
 	if err := c.c.CloseRead(); err != nil {
 		return fmt.Errorf("close read side: %w", err)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/framering/framering/shm"
@@ -18,17 +17,6 @@ import (
 // count of the runtime's mutex state word; test-only introspection).
 func reviewMutexWaiters(m *sync.Mutex) int32 {
 	return atomic.LoadInt32((*int32)(unsafe.Pointer(m))) >> 3
-}
-
-func reviewWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("hang guard: %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }
 
 // A consumer whose hello was accepted just before Producer.Close set
@@ -46,7 +34,7 @@ func TestRegisterDuringCloseSaysClosing(t *testing.T) {
 	// The handler is now waiting for our hello. Hold the table lock, so
 	// that the registration that follows the hello waits for it (after the
 	// handler's own closed check).
-	reviewWaitFor(t, "the handler to start", func() bool {
+	poll(t, "the handler to start", func() bool {
 		p.mu.Lock()
 		n := len(p.conns)
 		p.mu.Unlock()
@@ -58,10 +46,10 @@ func TestRegisterDuringCloseSaysClosing(t *testing.T) {
 	if err := c.Send(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	reviewWaitFor(t, "the registration to wait for the table lock", func() bool { return reviewMutexWaiters(&p.mu) >= 1 })
+	poll(t, "the registration to wait for the table lock", func() bool { return reviewMutexWaiters(&p.mu) >= 1 })
 	closed := make(chan struct{})
 	go func() { p.Close(); close(closed) }()
-	reviewWaitFor(t, "Close to mark the ring closed and wait for the lock", func() bool {
+	poll(t, "Close to mark the ring closed and wait for the lock", func() bool {
 		return p.closed.Load() && reviewMutexWaiters(&p.mu) >= 2
 	})
 	p.mu.Unlock()

@@ -1,13 +1,14 @@
 package ringbuf
 
-// Helpers of the white-box tests: a ring and a reader of their own, a hang
-// guard, the union of every holder mask.
+// Helpers of the white-box tests: a ring and a reader of their own, a
+// consumer process, a hang guard, the union of every holder mask.
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +41,32 @@ func internalAttach(t *testing.T, p *Producer, opts Options) *Reader {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// spawnChild starts this test binary as a consumer process of p in role
+// (multiproc_test.go's runChild); it is killed at the end of the test.
+func spawnChild(t *testing.T, p *Producer, role string, envs ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{"FRAMERING_TEST_ROLE=" + role, "FR_PATH=" + p.Path()}, envs...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+// poll waits for cond, failing the test if it does not hold within the
+// hang guard.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("hang guard: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // reviewGuard fails the test if fn does not return within the hang guard.

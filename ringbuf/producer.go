@@ -256,6 +256,24 @@ type Producer struct {
 	watcher *shm.Watcher
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// departWait bounds how long departed waits for a connection's handler
+	// (defaultDepartWait; white-box tests change it before any departure).
+	departWait time.Duration
+	// hooks is nil but in white-box tests, which store it before the first
+	// attach.
+	hooks atomic.Pointer[testHooks]
+}
+
+// testHooks lets white-box tests stop the supervision at the points where
+// its races are decided.
+type testHooks struct {
+	// read is called by a connection's handler after each read of a
+	// message (err: how the connection ended), before acting on it.
+	read func(pr *peer, msg []byte, err error)
+	// departing is called by departed once the connection's reading side
+	// is ended, before it waits for the handler.
+	departing func(pr *peer)
 }
 
 // peer is one attached process.
@@ -274,8 +292,14 @@ type peer struct {
 	// be read as the welcome.
 	welcomed bool
 	// bye is set when the consumer said goodbye before closing: its
-	// release is a clean detach, not a reclaim.
+	// release is a clean detach, not a reclaim. Only the goroutine that
+	// reads the connection sets it: the handler, or departed when the
+	// handler did not finish in time.
 	bye atomic.Bool
+	// handled is closed by the connection's handler when it returns: it
+	// has read every byte it will ever read and has dropped the peer. Nil
+	// for a peer without a handler (white-box tests).
+	handled chan struct{}
 }
 
 // Slot is a slot lent to the caller by Acquire, to fill and Publish (or
@@ -318,7 +342,8 @@ func Create(cfg Config) (*Producer, error) {
 	geo.holdQuota = uint32(cfg.HoldQuota)
 	geo.heartbeat, geo.evictAfter = cfg.HeartbeatPeriod, cfg.EvictAfter
 
-	p := &Producer{cfg: cfg, log: cfg.Logger.With("ring", path), observers: map[*peer]struct{}{}, conns: map[*shm.Conn]struct{}{}}
+	p := &Producer{cfg: cfg, log: cfg.Logger.With("ring", path), observers: map[*peer]struct{}{}, conns: map[*shm.Conn]struct{}{},
+		departWait: defaultDepartWait}
 	ok := false
 	defer func() {
 		if !ok {

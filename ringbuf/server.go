@@ -6,9 +6,15 @@ package ringbuf
 //   - An entry of the consumer table is handed to at most one live peer:
 //     mu guards entries[], and an entry is marked free only at the end of
 //     reclaim, after every holder bit of its previous owner was cleared.
-//   - A peer is reclaimed exactly once, whichever of its socket closing or
-//     its pidfd becoming readable is noticed first (reclaim checks that the
-//     entry still belongs to that peer).
+//   - A peer is dropped exactly once, whichever of its socket closing, its
+//     pidfd becoming readable or a kernel exit report is noticed first
+//     (drop checks that the entry still belongs to that peer).
+//   - Clean detach or reclaim is decided by the one goroutine that reads
+//     the connection, its handler, after it read every byte the consumer
+//     sent: a departure noticed elsewhere (departed) ends the reading side
+//     and waits for the handler to drop the peer. Only a handler that does
+//     not finish within departWait is overruled (departed then decides from
+//     the bytes still queued).
 
 import (
 	"context"
@@ -104,7 +110,9 @@ func (p *Producer) handle(c *shm.Conn) {
 		p.refuse(c, statusClosing, "ring closing", "pid", cred.Pid)
 		return
 	}
-	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1, chain: h.flags&helloChainWake != 0}
+	pr := &peer{conn: c, cred: cred, name: h.name, mode: h.mode, start: h.start, entry: -1, chain: h.flags&helloChainWake != 0,
+		handled: make(chan struct{})}
+	defer close(pr.handled) // after any drop below: departed waits for it
 	if h.role == RoleConsumer {
 		if err := p.register(pr); err != nil {
 			status := uint32(statusFull)
@@ -150,10 +158,16 @@ func (p *Producer) handle(c *shm.Conn) {
 	}
 	// The connection carries nothing more from the peer but, maybe, a bye
 	// (anything else is read and discarded); its end is the peer's
-	// departure (Close, exit, or kill -9: the kernel closes it).
+	// departure (Close, exit, or kill -9: the kernel closes it; or departed
+	// ended our reading side, after the bytes already sent).
+	hooks := p.hooks.Load()
 	var msg [msgSize]byte
 	for {
-		if _, err := io.ReadFull(c, msg[:]); err != nil {
+		_, err := io.ReadFull(c, msg[:])
+		if hooks != nil && hooks.read != nil {
+			hooks.read(pr, msg[:], err)
+		}
+		if err != nil {
 			break
 		}
 		if isBye(msg[:]) {
@@ -260,9 +274,11 @@ func (p *Producer) watch(ctx context.Context) {
 // process-exit tracepoint), that process pid is exiting. Every consumer of
 // that pid whose exit its own pidfd confirms (shm.Pidfd.Exiting: the
 // kernel's PF_EXITING flag, so a reused pid is never mistaken) is reclaimed
-// now, before its memory is torn down and its socket closed. It returns how
-// many consumers it reclaimed. Socket EOF and pidfd readiness remain the
-// authoritative paths; this one is only earlier.
+// now, before its memory is torn down and its socket closed: each is
+// dropped (its holds cleared, a bye it sent counted as a clean detach) by
+// the time ConsumerExited returns. It returns how many consumers it
+// reclaimed. Socket EOF and pidfd readiness remain the authoritative paths;
+// this one is only earlier.
 func (p *Producer) ConsumerExited(pid int) int {
 	var cands, dead []*peer
 	p.mu.Lock()
@@ -286,13 +302,39 @@ func (p *Producer) ConsumerExited(pid int) int {
 	return len(dead)
 }
 
-// departed drops a peer whose process exit was noticed before its
-// connection ended (pidfd readiness, a kernel report). A clean detach sends
-// its bye and then exits; the handler may not have read the bye yet, so the
-// bytes still queued on the connection are looked at first: a bye among them
-// is a clean detach, not a reclaim. (A bye the handler has read but not yet
-// recorded is the one case left: a window of a few instructions.)
+// defaultDepartWait bounds departed's wait for a connection's handler. The
+// handler finishes as soon as it is scheduled; the bound only keeps a stuck
+// one from stalling the pidfd watcher or ConsumerExited for good.
+const defaultDepartWait = 2 * time.Second
+
+// departed drops a consumer whose process exit was noticed before its
+// connection ended (pidfd readiness, a kernel report), and returns once it
+// is dropped: its holds are cleared and its entry is free.
+//
+// A clean detach sends its bye and then exits, so when the exit is noticed
+// the bye may still be queued on the connection, or read by the handler and
+// not yet recorded. departed therefore decides nothing itself: it ends the
+// connection's reading side (the process is gone or going; what it sent
+// is still read, and nothing it could send later counts), so the handler
+// reads what was queued, recording a bye, then reads EOF and drops the
+// peer; departed waits for that. Only if the handler has not finished
+// within departWait does departed drop the peer itself, a bye among the
+// bytes still queued making it a clean detach; a bye the stuck handler had
+// read but not recorded then counts as a reclaim.
 func (p *Producer) departed(pr *peer) {
+	pr.conn.CloseRead() // fails only when the handler has closed it: dropped already
+	if h := p.hooks.Load(); h != nil && h.departing != nil {
+		h.departing(pr)
+	}
+	t := time.NewTimer(p.departWait)
+	defer t.Stop()
+	select {
+	case <-pr.handled:
+		return
+	case <-t.C:
+	}
+	p.log.Warn("consumer exited, its connection's handler did not finish: deciding from the queued bytes",
+		"name", pr.name, "pid", pr.cred.Pid, "waited", p.departWait)
 	var queued [16 * msgSize]byte
 	if n, err := pr.conn.Pending(queued[:]); err == nil {
 		for off := 0; off+msgSize <= n; off += msgSize {

@@ -6,7 +6,6 @@ package ringbuf
 import (
 	"context"
 	"math/bits"
-	"os"
 	"os/exec"
 	"sync/atomic"
 	"syscall"
@@ -83,27 +82,8 @@ func TestCancelledWaitContextDoesNotWakeTheRing(t *testing.T) {
 // acquirable again.
 func TestKillWaitingConsumersClearsEverything(t *testing.T) {
 	p := internalRing(t, Config{Slots: 4, EvictAfter: time.Hour})
-	spawn := func(role string, envs ...string) *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), append([]string{"FRAMERING_TEST_ROLE=" + role, "FR_PATH=" + p.Path()}, envs...)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd
-	}
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("hang guard: %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	holder := spawn("holder", "FR_HOLD=2")
-	poll("holder attached", func() bool { return len(p.Snapshot().Consumers) == 1 })
+	holder := spawnChild(t, p, "holder", "FR_HOLD=2")
+	poll(t, "holder attached", func() bool { return len(p.Snapshot().Consumers) == 1 })
 	for i := 0; i < 2; i++ {
 		s, err := p.Acquire()
 		if err != nil {
@@ -111,7 +91,7 @@ func TestKillWaitingConsumersClearsEverything(t *testing.T) {
 		}
 		p.Publish(s, Meta{Length: 8})
 	}
-	poll("holder holding", func() bool {
+	poll(t, "holder holding", func() bool {
 		n := 0
 		for _, si := range p.Snapshot().SlotInfo {
 			if si.Holders != 0 {
@@ -120,9 +100,9 @@ func TestKillWaitingConsumersClearsEverything(t *testing.T) {
 		}
 		return n == 2
 	})
-	w1 := spawn("consumer", "FR_MODE=lossless", "FR_NAME=w1")
-	w2 := spawn("consumer", "FR_MODE=lossy", "FR_NAME=w2")
-	poll("two waiters asleep", func() bool {
+	w1 := spawnChild(t, p, "consumer", "FR_MODE=lossless", "FR_NAME=w1")
+	w2 := spawnChild(t, p, "consumer", "FR_MODE=lossy", "FR_NAME=w2")
+	poll(t, "two waiters asleep", func() bool {
 		w := p.ctl.waiters().Load()
 		return len(p.Snapshot().Consumers) == 3 && bits.OnesCount64(w) == 2 && w == p.ctl.attached().Load()&^holderBits(p)
 	})
@@ -133,7 +113,7 @@ func TestKillWaitingConsumersClearsEverything(t *testing.T) {
 		c.Process.Signal(syscall.SIGKILL)
 		c.Wait()
 	}
-	poll("every consumer reclaimed", func() bool { return p.Snapshot().Reclaims == 3 })
+	poll(t, "every consumer reclaimed", func() bool { return p.Snapshot().Reclaims == 3 })
 	if w, a, l := p.ctl.waiters().Load(), p.ctl.attached().Load(), p.lossless.Load(); w != 0 || a != 0 || l != 0 {
 		t.Fatalf("after reclaim: waiters %#x attached %#x lossless %#x", w, a, l)
 	}

@@ -259,6 +259,18 @@ func (c *Conn) Pending(buf []byte) (int, error) {
 	return max(n, 0), nil
 }
 
+// CloseRead ends the connection's reading side (shutdown(SHUT_RD)) while
+// the peer may still hold its end open. On a Unix stream socket the bytes
+// the peer sent before are not discarded: Read returns them first, then
+// io.EOF, and a Read blocked on another goroutine is woken. The peer's
+// later sends fail (EPIPE). On a closed Conn it returns an error.
+func (c *Conn) CloseRead() error {
+	if err := c.c.CloseRead(); err != nil {
+		return fmt.Errorf("close read side: %w", err)
+	}
+	return nil
+}
+
 // SetWriteDeadline bounds the next writes only; a read blocked in another
 // goroutine is not affected.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }

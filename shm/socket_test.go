@@ -164,31 +164,7 @@ func TestRecvDescriptorHandling(t *testing.T) {
 // and without waiting: empty before, the bytes after, the same bytes for
 // the next Read.
 func TestPendingPeeksWithoutConsuming(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.sock")
-	ln, err := shm.Listen(path, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan *shm.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err := shm.Dial(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	defer server.Close()
+	server, client := socketPair(t)
 	buf := make([]byte, 16)
 	if n, err := server.Pending(buf); n != 0 || err != nil {
 		t.Fatalf("nothing sent: Pending %d, %v", n, err)
@@ -210,5 +186,73 @@ func TestPendingPeeksWithoutConsuming(t *testing.T) {
 	}
 	if n, err := server.Pending(buf); n != 0 || err != nil {
 		t.Fatalf("after the read: Pending %d, %v", n, err)
+	}
+}
+
+// socketPair returns both ends of one attach connection.
+func socketPair(t *testing.T) (server, client *shm.Conn) {
+	t.Helper()
+	ln, err := shm.Listen(filepath.Join(t.TempDir(), "r.sock"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan *shm.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = shm.Dial(ln.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server = <-accepted; server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
+}
+
+// CloseRead while the peer keeps its end open: what the peer sent before
+// is still read, in order, and only then io.EOF; the peer's next send
+// fails. A reader blocked with nothing queued is woken with io.EOF.
+func TestCloseReadKeepsQueuedBytes(t *testing.T) {
+	server, client := socketPair(t)
+	for _, m := range []string{"first message", "goodbye"} {
+		if err := client.Send([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := server.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("first message")+len("goodbye"))
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "first messagegoodbye" {
+		t.Fatalf("read after CloseRead: %q, %v; want every queued byte", got, err)
+	}
+	if n, err := server.Read(got); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("read past the queued bytes: %d, %v; want io.EOF", n, err)
+	}
+	if err := client.Send([]byte("late")); !errors.Is(err, unix.EPIPE) {
+		t.Fatalf("send to a closed reading side: %v; want EPIPE", err)
+	}
+
+	blocked, _ := socketPair(t)
+	done := make(chan error, 1)
+	go func() {
+		var b [8]byte
+		_, err := blocked.Read(b[:])
+		done <- err
+	}()
+	if err := blocked.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, io.EOF) {
+		t.Fatalf("a blocked read after CloseRead: %v; want io.EOF", err)
+	}
+	server.Close()
+	if err := server.CloseRead(); err == nil {
+		t.Fatal("CloseRead of a closed connection succeeded")
 	}
 }

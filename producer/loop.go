@@ -20,8 +20,9 @@ package producer
 //     published or in exactly one cause of the ring's drop table (one
 //     source of truth: Stats reads the ring): an incomplete frame under its
 //     status's cause, a wrong-sized one as size_mismatch, the grabber's
-//     underruns (added by delta) as blocked while the ring blamed a
-//     consumer for the missing slots and as underrun otherwise, its
+//     underruns (added by delta) and a frame it cut short for want of a
+//     buffer (FrameUnderrun) as blocked while the ring blamed a consumer
+//     for the missing slots and as underrun otherwise, its
 //     Counters.Lost by their causes, and Stop's discards as discarded.
 //     Once the grabber is stopped, frames == published + drops. Every drop
 //     is recorded before the next Publish (docs/LAYOUT.md 8.5).
@@ -301,7 +302,11 @@ func (l *loopState) requeue(f native.Frame) error {
 // geometry (a slot holds exactly one frame of it).
 func (l *loopState) incomplete(info native.FrameInfo) (loss.Cause, bool) {
 	if info.Status != native.FrameComplete {
-		return info.Status.Cause(), true
+		c := info.Status.Cause()
+		if c == loss.Underrun && l.blocked {
+			c = loss.Blocked // cut short for want of a slot: as the grabber's underruns (account)
+		}
+		return c, true
 	}
 	if info.Geometry != l.p.cfg.Geometry || info.Length != info.Geometry.Size() {
 		return loss.SizeMismatch, true

@@ -146,11 +146,12 @@ type Config struct {
 	// Faults make the synthetic source lose frames on purpose, for tests
 	// of every loss path (the C SDK refuses them). Each fault hits the
 	// frames whose id is Every-1 modulo Every: a cause a camera reports
-	// with a buffer (incomplete, timeout, size_mismatch, source_error) is
-	// delivered with that FrameStatus; one without a buffer (camera_lost,
-	// replay_gap) is counted in Counters.Lost and takes none. The first
-	// fault that matches a frame wins; entries with Every 0 are unused (an
-	// array, so that a Config stays comparable).
+	// with a buffer (incomplete, timeout, size_mismatch, source_error, and
+	// underrun: a frame cut short, FrameUnderrun) is delivered with that
+	// FrameStatus; one without a buffer (camera_lost, replay_gap) is
+	// counted in Counters.Lost and takes none. The first fault that
+	// matches a frame wins; entries with Every 0 are unused (an array, so
+	// that a Config stays comparable).
 	Faults [MaxFaults]Fault
 
 	// Camera selects and configures a camera (KindAravis; nil: the first
@@ -186,6 +187,8 @@ func faultStatus(c loss.Cause) (FrameStatus, bool) {
 		return FrameSizeMismatch, true
 	case loss.SourceError:
 		return FrameFailed, true
+	case loss.Underrun:
+		return FrameUnderrun, true
 	}
 	return FrameComplete, false
 }

@@ -883,7 +883,8 @@ func TestDequeueTimeout(t *testing.T) {
 
 // Faults injected into the synthetic source reach the producer as they
 // would from a camera: a frame with a buffer and a failed status for
-// incomplete/timeout/size mismatch/source error, a count in Lost for a
+// incomplete/timeout/size mismatch/source error/underrun (a frame cut
+// short for want of a buffer), a count in Lost for a
 // cause without a buffer; every frame id is accounted for. The C SDK
 // refuses them, and so does a fault the source cannot make.
 func TestSyntheticFaults(t *testing.T) {
@@ -891,6 +892,7 @@ func TestSyntheticFaults(t *testing.T) {
 	cfg.Faults[0] = native.Fault{Cause: loss.Incomplete, Every: 5}
 	cfg.Faults[1] = native.Fault{Cause: loss.CameraLost, Every: 7}
 	cfg.Faults[2] = native.Fault{Cause: loss.Timeout, Every: 11}
+	cfg.Faults[3] = native.Fault{Cause: loss.Underrun, Every: 13}
 	e := newEnv(t, native.KindSynthetic, cfg)
 	e.buffers(4, 0, true)
 	if err := e.g.Start(); err != nil {
@@ -917,6 +919,10 @@ func TestSyntheticFaults(t *testing.T) {
 			if info.Status != native.FrameTimeout {
 				t.Fatalf("frame %d: status %d, want timeout", info.FrameID, info.Status)
 			}
+		case info.FrameID%13 == 12:
+			if info.Status != native.FrameUnderrun {
+				t.Fatalf("frame %d: status %v, want underrun", info.FrameID, info.Status)
+			}
 		default:
 			if info.Status != native.FrameComplete {
 				t.Fatalf("frame %d: status %d", info.FrameID, info.Status)
@@ -933,7 +939,7 @@ func TestSyntheticFaults(t *testing.T) {
 	if c.NextFrameID != c.Delivered+c.Underruns+c.Lost.Total() || c.Lost[loss.CameraLost] == 0 || c.Lost.Total() != c.Lost[loss.CameraLost] {
 		t.Fatalf("counters %+v (lost %v)", c, c.Lost.Map())
 	}
-	if statuses[native.FrameIncomplete] == 0 || statuses[native.FrameTimeout] == 0 {
+	if statuses[native.FrameIncomplete] == 0 || statuses[native.FrameTimeout] == 0 || statuses[native.FrameUnderrun] == 0 {
 		t.Fatalf("statuses %v", statuses)
 	}
 	bad := small

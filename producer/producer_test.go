@@ -543,7 +543,8 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // Every loss path of the producer, provoked on purpose: a source that
-// delivers incomplete frames, times out and loses its camera (faults
+// delivers incomplete frames, times out, cuts frames short for want of a
+// buffer (FrameUnderrun) and loses its camera (faults
 // injected into the synthetic source), and a lossless consumer that pins
 // the ring (blocked). Each drop is counted once under its own cause, in
 // the ring's drop table and the producer's stats alike; a lossless
@@ -557,6 +558,7 @@ func TestEveryLossCauseCounted(t *testing.T) {
 			cfg.Faults[0] = native.Fault{Cause: loss.Incomplete, Every: 5}
 			cfg.Faults[1] = native.Fault{Cause: loss.CameraLost, Every: 7}
 			cfg.Faults[2] = native.Fault{Cause: loss.Timeout, Every: 11}
+			cfg.Faults[3] = native.Fault{Cause: loss.Underrun, Every: 13}
 			cfg.EvictAfter = time.Hour
 			p := newProducer(t, cfg)
 			r := attach(t, cfg.Name, ringbuf.Lossless, "reader")
@@ -565,22 +567,40 @@ func TestEveryLossCauseCounted(t *testing.T) {
 			defer cancel()
 			var seen loss.Counts
 			ids := []uint64{}
+			cut := 0 // frames read right after an underrun fault's id alone
 			for len(ids) < 120 {
 				l, err := r.Next(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
+				var before loss.Counts
 				for _, d := range l.Meta().DropsBefore {
 					seen[d.Cause] += d.Count
+					before[d.Cause] += d.Count
+				}
+				// The one id missing before this frame is a frame the
+				// source cut short (the underrun fault, no earlier fault
+				// of the same id): the ring counted it as an underrun (as
+				// blocked, had a consumer kept every slot meanwhile).
+				if id := l.Meta().FrameID; len(ids) > 0 && id == ids[len(ids)-1]+2 {
+					if m := id - 1; m%13 == 12 && m%5 != 4 && m%7 != 6 && m%11 != 10 {
+						if before.Total() != 1 || before[loss.Underrun]+before[loss.Blocked] != 1 {
+							t.Errorf("frame %d, after frame %d cut short: drops before %v, want one underrun", id, m, before.Map())
+						}
+						cut += int(before[loss.Underrun])
+					}
 				}
 				ids = append(ids, l.Meta().FrameID)
 				l.Release()
+			}
+			if cut == 0 {
+				t.Errorf("no frame cut short counted as an underrun among frames %v", ids)
 			}
 			// Now stop reading: the lossless reader pins the ring, and the
 			// frames that find no slot are blamed on it.
 			waitFor(t, "blocked drops", func() bool { return p.Stats().Drops[loss.Blocked] >= 10 })
 			st := run.stop(t)
-			for _, c := range []loss.Cause{loss.Incomplete, loss.CameraLost, loss.Timeout, loss.Blocked} {
+			for _, c := range []loss.Cause{loss.Incomplete, loss.CameraLost, loss.Timeout, loss.Underrun, loss.Blocked} {
 				if st.Drops[c] == 0 {
 					t.Errorf("no drops under %s: %v", c, st.Drops.Map())
 				}

@@ -198,7 +198,7 @@ func parseFaults(s string) ([native.MaxFaults]native.Fault, error) {
 		cause, err := loss.Parse(name)
 		n, nerr := strconv.ParseUint(every, 10, 64)
 		if !ok || err != nil || nerr != nil || n < 2 {
-			return fs, fmt.Errorf("-faults %q: want CAUSE:N with N >= 2, causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap", s)
+			return fs, fmt.Errorf("-faults %q: want CAUSE:N with N >= 2, causes incomplete, timeout, size_mismatch, source_error, underrun, camera_lost, replay_gap", s)
 		}
 		fs[i] = native.Fault{Cause: cause, Every: n}
 	}
@@ -311,7 +311,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fps := fs.Float64("fps", producer.DefaultFrameRate, "frames per second (0: free run, as fast as slots come back)")
 	fs.BoolVar(&c.Defects, "defects", false, "inject the pattern's defects")
 	fs.Uint64Var(&c.DefectEvery, "defect-every", 0, "with -defects, only into frames whose id is a multiple of `n` (sparse defects; synthetic source; 0: every frame)")
-	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, camera_lost, replay_gap)")
+	faults := fs.String("faults", "", "synthetic source only: lose frames on purpose, `CAUSE:N,...` (every Nth frame; causes incomplete, timeout, size_mismatch, source_error, underrun (a frame cut short), camera_lost, replay_gap)")
 	fs.BoolVar(&c.Copy, "copy", false, "safe-copy mode: the grabber fills private buffers, copied into slots")
 	fs.IntVar(&c.QueueDepth, "queue", 0, "buffers kept queued in the grabber (0: default)")
 

@@ -1042,17 +1042,19 @@ func (d *aravisDevice) take(info *C.frarv_info, s *C.ArvStream) (FrameInfo, bool
 
 // underran reports whether the stream counted packets without a buffer
 // (Aravis's n_underruns: one per packet of a new frame that found no
-// buffer queued) since the last complete frame began: whether the count
-// moved since it was last read, or moved at a read made after that frame
-// began. Both readers of the count go through it: take, for a frame
-// handed out not complete and without its leader (yes: FrameUnderrun),
-// and frameID, for a gap in the block ids (yes: underruns). The packets
-// of a frame after the last complete one arrive after it began, so the
-// read that first saw them moving came after that too, whichever read it
-// was: another cut frame's, or one made while Aravis held frames back
-// (resend on: a frame waiting for its lost packets holds back the frames
-// completed after it, while later ones find no buffer) and the frames
-// lost meanwhile were still to come in block-id order. Needs mu.
+// buffer queued) after the last complete frame began. A read that sees
+// the count move notes when (underranAt). Packets of the frames after the
+// last complete one in block-id order (a frame cut short, frames lost
+// whole) arrive after it began, so the read that first saw them came
+// after that too: the one take makes for a frame handed out not complete
+// and without its leader (yes: FrameUnderrun), the one frameID makes for
+// a gap in the block ids (yes: underruns), or an earlier one, for another
+// frame, made while Aravis still held the last complete frame back
+// (resend on: behind a frame waiting for its lost packets). Both readers
+// go through here, so a movement is neither missed nor read twice. The
+// count cannot say whose packets it counted: a read after the last
+// complete frame began may have seen only packets of frames before it.
+// Needs mu.
 func (d *aravisDevice) underran(s *C.ArvStream) bool {
 	if u := streamStat(s, "n_underruns"); u > d.arvUnderruns {
 		d.arvUnderruns, d.underranAt = u, clock.Nanos()

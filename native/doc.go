@@ -244,9 +244,9 @@
 // under loss.Incomplete (every packet of the frame was lost). A frame
 // handed out, whatever its status, is in Delivered and counted once, by
 // the producer, under its status's cause; Underruns and Lost hold only
-// frames never handed out. Frames due while the camera is gone are counted in
-// Counters.Lost under loss.CameraLost, estimated from the camera's frame
-// rate and the time it was gone (0 for a triggered camera).
+// frames never handed out. Frames due while the camera is gone are
+// counted in Counters.Lost under loss.CameraLost, estimated from the
+// camera's frame rate and the time it was gone (0 for a triggered camera).
 // NextFrameID is Delivered + Underruns + Lost.Total(). Aravis's stream
 // statistics (completed buffers, failures, underruns, missing and resent
 // packets, resend requests, ...; every stream since Open added up) and the

@@ -567,7 +567,8 @@ func TestEveryLossCauseCounted(t *testing.T) {
 			defer cancel()
 			var seen loss.Counts
 			ids := []uint64{}
-			cut := 0 // frames read right after an underrun fault's id alone
+			cut := 0             // frames read right after an underrun fault's id alone
+			var prev loss.Counts // the previous frame's drops before it
 			for len(ids) < 120 {
 				l, err := r.Next(ctx)
 				if err != nil {
@@ -581,15 +582,21 @@ func TestEveryLossCauseCounted(t *testing.T) {
 				// The one id missing before this frame is a frame the
 				// source cut short (the underrun fault, no earlier fault
 				// of the same id): the ring counted it as an underrun (as
-				// blocked, had a consumer kept every slot meanwhile).
+				// blocked, had a consumer kept every slot meanwhile). On a
+				// loaded machine the source may instead find no buffer
+				// for that frame at all, a real underrun, counted as
+				// early as the previous frame's publish.
 				if id := l.Meta().FrameID; len(ids) > 0 && id == ids[len(ids)-1]+2 {
 					if m := id - 1; m%13 == 12 && m%5 != 4 && m%7 != 6 && m%11 != 10 {
-						if before.Total() != 1 || before[loss.Underrun]+before[loss.Blocked] != 1 {
-							t.Errorf("frame %d, after frame %d cut short: drops before %v, want one underrun", id, m, before.Map())
+						n := before[loss.Underrun] + before[loss.Blocked] + prev[loss.Underrun] + prev[loss.Blocked]
+						if n == 0 || before.Total() != before[loss.Underrun]+before[loss.Blocked] {
+							t.Errorf("frame %d, after frame %d cut short: drops before %v (before the previous frame %v), want an underrun",
+								id, m, before.Map(), prev.Map())
 						}
-						cut += int(before[loss.Underrun])
+						cut += int(before[loss.Underrun] + prev[loss.Underrun])
 					}
 				}
+				prev = before
 				ids = append(ids, l.Meta().FrameID)
 				l.Release()
 			}

@@ -121,8 +121,8 @@ func pace(t *testing.T, p *ringbuf.Producer, interval time.Duration, stop <-chan
 }
 
 // A consumer process that ignores the quota and holds every slot is
-// evicted at once (reason quota), lossy or lossless; the producer never
-// drops a frame for it; a well-behaved consumer in another process goes on
+// evicted at once (reason quota), lossy or lossless; the producer drops at
+// most the one frame that may race its reaching the quota, none after; a well-behaved consumer in another process goes on
 // receiving frames; and the hoarder's revoked lease reports the torn read.
 func TestHoarderEvictedOthersUnaffected(t *testing.T) {
 	for _, mode := range []string{"lossy", "lossless"} {
@@ -154,13 +154,24 @@ func TestHoarderEvictedOthersUnaffected(t *testing.T) {
 			if hc == nil || hc.State != "evicted" || hc.EvictReason != ringbuf.EvictQuota.String() || hc.RevokedHolds == 0 || hc.RevokedSeen != 1 {
 				t.Fatalf("hoarder's entry: %+v", hc)
 			}
-			if snap.Drops[loss.Blocked] != 0 || snap.Evictions != 1 {
-				t.Fatalf("the producer dropped %d frames for the hoarder; evictions %d", snap.Drops[loss.Blocked], snap.Evictions)
+			if snap.Evictions != 1 {
+				t.Fatalf("evictions %d, want 1", snap.Evictions)
+			}
+			// Before its eviction the hoarder may hold exactly its quota
+			// for a moment (its raw holds go on one by one), and a frame
+			// may then find every slot held: not a stall. Once it is
+			// evicted, no frame is dropped for want of a slot.
+			blocked := snap.Drops[loss.Blocked]
+			if blocked > 1 {
+				t.Fatalf("the producer dropped %d frames for want of a slot before the hoarder's eviction", blocked)
 			}
 			// The good consumer keeps receiving: frames published well after
 			// the eviction reach it.
 			after := p.Published()
 			waitFor(t, "frames after the eviction", func() bool { return p.Published() > after+50 })
+			if n := p.Snapshot().Drops[loss.Blocked]; n != blocked {
+				t.Fatalf("the producer dropped %d frames for want of a slot after the hoarder's eviction", n-blocked)
+			}
 			close(stop)
 			wg.Wait()
 			stop = make(chan struct{})

@@ -303,8 +303,8 @@ func (l *loopState) requeue(f native.Frame) error {
 func (l *loopState) incomplete(info native.FrameInfo) (loss.Cause, bool) {
 	if info.Status != native.FrameComplete {
 		c := info.Status.Cause()
-		if c == loss.Underrun && l.blocked {
-			c = loss.Blocked // cut short for want of a slot: as the grabber's underruns (account)
+		if c == loss.Underrun {
+			c = l.underrunCause() // cut short for want of a slot
 		}
 		return c, true
 	}
@@ -325,6 +325,16 @@ func meta(info native.FrameInfo) ringbuf.Meta {
 	}
 }
 
+// underrunCause is the cause of a frame lost for want of a buffer (a
+// slot): blocked while the ring blames a consumer for the missing slots,
+// underrun otherwise (invariant 4).
+func (l *loopState) underrunCause() loss.Cause {
+	if l.blocked {
+		return loss.Blocked
+	}
+	return loss.Underrun
+}
+
 // account moves the grabber's new losses into the ring's drop table
 // (invariant 4), by cause, and notes how many frame ids it has consumed
 // and how many frames it had to copy.
@@ -332,11 +342,7 @@ func (l *loopState) account(c native.Counters) {
 	if c.Underruns > l.lastUnderruns {
 		d := c.Underruns - l.lastUnderruns
 		l.lastUnderruns = c.Underruns
-		cause := loss.Underrun
-		if l.blocked {
-			cause = loss.Blocked
-		}
-		l.ring.RecordDrops(cause, d)
+		l.ring.RecordDrops(l.underrunCause(), d)
 	}
 	for i, n := range c.Lost {
 		if n > l.lastLost[i] {

@@ -128,7 +128,7 @@ func TestLatencyThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
-	before, err := shm.ThreadSlice()
+	before, err := shm.ThreadSlice(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,14 +136,14 @@ func TestLatencyThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := shm.ThreadSlice(); got != ringbuf.LatencySlice {
+	if got, _ := shm.ThreadSlice(0); got != ringbuf.LatencySlice {
 		t.Errorf("slice %v, want %v (Linux 6.12 or later)", got, ringbuf.LatencySlice)
 	}
 	if nice, err := unix.Getpriority(unix.PRIO_PROCESS, 0); err != nil || 20-nice != 3 {
 		t.Errorf("nice value after LatencyThread: %d (raw), %v; want 3 kept", nice, err)
 	}
 	undo()
-	if got, _ := shm.ThreadSlice(); got != before || got == ringbuf.LatencySlice {
+	if got, _ := shm.ThreadSlice(0); got != before || got == ringbuf.LatencySlice {
 		t.Errorf("after undo: slice %v, want the default %v", got, before)
 	}
 }
@@ -168,7 +168,7 @@ func TestLatencyProcess(t *testing.T) {
 	checkAll := func(want time.Duration) {
 		t.Helper()
 		for tid := range threads() {
-			got, err := shm.ThreadSliceOf(tid)
+			got, err := shm.ThreadSlice(tid)
 			if err != nil && !errors.Is(err, unix.ESRCH) {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestLatencyProcess(t *testing.T) {
 			}
 		}
 	}
-	def, err := shm.ThreadSlice() // the kernel's default, as it reports it
+	def, err := shm.ThreadSlice(0) // the kernel's default, as it reports it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestLatencyProcess(t *testing.T) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			s, err := shm.ThreadSlice()
+			s, err := shm.ThreadSlice(0)
 			reports <- report{unix.Gettid(), s, err}
 			<-release
 		}()

@@ -170,16 +170,12 @@ func setSlice(tid int, d time.Duration) error {
 	return unix.SchedSetAttr(tid, a, 0)
 }
 
-// ThreadSliceOf is thread tid's scheduler slice as the kernel reports it
-// (0 where it reports none); tid 0 is the calling thread.
-func ThreadSliceOf(tid int) (time.Duration, error) {
+// ThreadSlice is thread tid's scheduler slice as the kernel reports it (0
+// where it reports none); tid 0 is the calling thread.
+func ThreadSlice(tid int) (time.Duration, error) {
 	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
 		return 0, fmt.Errorf("thread %d slice: %w", tid, err)
 	}
 	return time.Duration(a.Runtime), nil
 }
-
-// ThreadSlice is the calling thread's scheduler slice as the kernel
-// reports it (0 where the kernel reports none).
-func ThreadSlice() (time.Duration, error) { return ThreadSliceOf(0) }
